@@ -1,0 +1,788 @@
+//! The client configuration: one JSON document, the same from C, Python, C# and the CLI.
+//!
+//! ```json
+//! {
+//!   "organisation_number": "910075918",
+//!   "environment": "sandbox",
+//!   "sandbox_url": "http://127.0.0.1:7450",
+//!   "credentials": {
+//!     "client_id": "efm-sandbox-910075918",
+//!     "pkcs12": "certs/910075918.p12",
+//!     "pkcs12_password_env": "EFM_PKCS12_PASSWORD"
+//!   },
+//!   "data_dir": "efm-data/910075918",
+//!   "transport": "altinn3"
+//! }
+//! ```
+//!
+//! Unknown keys are rejected (a typo must not silently fall back to a default). Relative paths are
+//! resolved against `base_dir` when given, else against the current directory. Secrets (the PKCS#12
+//! password, the Altinn 2 password) are read from an environment variable or a file named here, or
+//! given inline; `Debug` never prints them.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::ident::OrgNumber;
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Which set of external services to talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Production,
+    Test,
+    /// The local efm-sandbox (or any stand-in) at one base URL.
+    Sandbox,
+}
+
+impl Environment {
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "production" | "prod" => Ok(Environment::Production),
+            "test" | "tt02" | "staging" => Ok(Environment::Test),
+            "sandbox" => Ok(Environment::Sandbox),
+            other => Err(Error::new(
+                ErrorKind::ConfigUnknownEnvironment,
+                format!(
+                    "unknown environment {other:?}: use \"production\", \"test\" or \"sandbox\" (with \"sandbox_url\")"
+                ),
+            )
+            .with_field("environment")),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Environment::Production => "production",
+            Environment::Test => "test",
+            Environment::Sandbox => "sandbox",
+        }
+    }
+}
+
+/// Which Altinn broker carries DPO messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// Altinn 3 Broker REST (today's route).
+    Altinn3,
+    /// Altinn 2 SOAP broker service (BrokerServiceExternalBasic/Streamed).
+    Altinn2,
+}
+
+/// Every URL the client calls, resolved from the environment preset and any overrides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Urls {
+    pub maskinporten_token: String,
+    /// The grant's `aud`: the issuer string exactly, trailing slash included.
+    pub maskinporten_audience: String,
+    pub service_registry: String,
+    pub altinn3_broker: String,
+    pub altinn_token_exchange: String,
+    pub altinn2_broker_basic: String,
+    pub altinn2_broker_streamed: String,
+}
+
+impl Urls {
+    pub fn production() -> Self {
+        Urls {
+            maskinporten_token: "https://maskinporten.no/token".into(),
+            maskinporten_audience: "https://maskinporten.no/".into(),
+            service_registry: "https://eformidling.no/adressetjeneste".into(),
+            altinn3_broker: "https://platform.altinn.no/broker/api/v1".into(),
+            altinn_token_exchange:
+                "https://platform.altinn.no/authentication/api/v1/exchange/maskinporten".into(),
+            altinn2_broker_basic:
+                "https://www.altinn.no/ServiceEngineExternal/BrokerServiceExternalBasic.svc".into(),
+            altinn2_broker_streamed:
+                "https://www.altinn.no/ServiceEngineExternal/BrokerServiceExternalBasicStreamed.svc"
+                    .into(),
+        }
+    }
+
+    pub fn test() -> Self {
+        Urls {
+            maskinporten_token: "https://test.maskinporten.no/token".into(),
+            maskinporten_audience: "https://test.maskinporten.no/".into(),
+            service_registry: "https://test.eformidling.no/adressetjeneste".into(),
+            altinn3_broker: "https://platform.tt02.altinn.no/broker/api/v1".into(),
+            altinn_token_exchange:
+                "https://platform.tt02.altinn.no/authentication/api/v1/exchange/maskinporten"
+                    .into(),
+            altinn2_broker_basic:
+                "https://tt02.altinn.no/ServiceEngineExternal/BrokerServiceExternalBasic.svc".into(),
+            altinn2_broker_streamed:
+                "https://tt02.altinn.no/ServiceEngineExternal/BrokerServiceExternalBasicStreamed.svc"
+                    .into(),
+        }
+    }
+
+    /// The paths efm-sandbox serves under its one base URL.
+    pub fn sandbox(base: &str) -> Self {
+        let b = base.trim_end_matches('/');
+        Urls {
+            maskinporten_token: format!("{b}/maskinporten/token"),
+            maskinporten_audience: format!("{b}/maskinporten/"),
+            service_registry: format!("{b}/serviceregistry"),
+            altinn3_broker: format!("{b}/broker/api/v1"),
+            altinn_token_exchange: format!("{b}/authentication/api/v1/exchange/maskinporten"),
+            altinn2_broker_basic: format!(
+                "{b}/ServiceEngineExternal/BrokerServiceExternalBasic.svc"
+            ),
+            altinn2_broker_streamed: format!(
+                "{b}/ServiceEngineExternal/BrokerServiceExternalBasicStreamed.svc"
+            ),
+        }
+    }
+}
+
+/// A secret value and where it came from; `Debug` and `Display` show only the source.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret {
+    value: String,
+    source: String,
+}
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret(<redacted>, from {})", self.source)
+    }
+}
+
+/// How we prove who we are to Maskinporten (and sign packages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    Pkcs12 {
+        path: PathBuf,
+        password: Secret,
+    },
+    Pem {
+        certificate: PathBuf,
+        private_key: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The Maskinporten client id (the grant's `iss`).
+    pub client_id: String,
+    pub key: KeySource,
+    /// Set when the client uses a key registered at Maskinporten (header `kid`) instead of the
+    /// enterprise certificate (header `x5c`).
+    pub kid: Option<String>,
+}
+
+/// The Altinn system user a token acts as (`authorization_details`, spec altinn3-broker.md 1.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemUser {
+    /// `0192:<orgnr>`.
+    pub org_id: String,
+    /// The system user's externalRef.
+    pub name: String,
+}
+
+/// Altinn 2 SOAP credentials (system user name and password from Altinn's system registration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Altinn2Login {
+    pub username: String,
+    pub password: Secret,
+    pub service_code: String,
+    pub service_edition_code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub request: Duration,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub organisation_number: OrgNumber,
+    pub environment: Environment,
+    pub urls: Urls,
+    pub credentials: Credentials,
+    pub data_dir: PathBuf,
+    pub transport: TransportKind,
+    pub timeouts: Timeouts,
+    pub system_user: SystemUser,
+    pub altinn2: Option<Altinn2Login>,
+    pub message_channel: Option<String>,
+    pub ca_bundle: Option<PathBuf>,
+    pub registry_cache: Duration,
+    /// Maskinporten scopes for the Service Registry lookup.
+    pub registry_scopes: Vec<String>,
+}
+
+// ---- the raw JSON shape -------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    organisation_number: Option<String>,
+    environment: Option<String>,
+    sandbox_url: Option<String>,
+    #[serde(default)]
+    urls: RawUrls,
+    credentials: Option<RawCredentials>,
+    data_dir: Option<String>,
+    base_dir: Option<String>,
+    transport: Option<String>,
+    #[serde(default)]
+    timeouts: RawTimeouts,
+    system_user: Option<RawSystemUser>,
+    altinn2: Option<RawAltinn2>,
+    message_channel: Option<String>,
+    ca_bundle: Option<String>,
+    registry_cache_secs: Option<u64>,
+    registry_scopes: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawUrls {
+    maskinporten_token: Option<String>,
+    maskinporten_audience: Option<String>,
+    service_registry: Option<String>,
+    altinn3_broker: Option<String>,
+    altinn_token_exchange: Option<String>,
+    altinn2_broker_basic: Option<String>,
+    altinn2_broker_streamed: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCredentials {
+    client_id: Option<String>,
+    pkcs12: Option<String>,
+    pkcs12_password: Option<String>,
+    pkcs12_password_env: Option<String>,
+    pkcs12_password_file: Option<String>,
+    certificate_pem: Option<String>,
+    private_key_pem: Option<String>,
+    kid: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTimeouts {
+    connect_secs: Option<u64>,
+    request_secs: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSystemUser {
+    org_id: Option<String>,
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAltinn2 {
+    username: String,
+    password: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<String>,
+    service_code: Option<String>,
+    service_edition_code: Option<String>,
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::ConfigInvalid, message).with_field(field)
+}
+
+fn required<T>(value: Option<T>, field: &str, hint: &str) -> Result<T> {
+    value.ok_or_else(|| invalid(field, format!("configuration lacks \"{field}\": {hint}")))
+}
+
+struct Resolver {
+    base: PathBuf,
+}
+
+impl Resolver {
+    fn path(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    /// A path that must name an existing file.
+    fn existing_file(&self, p: &str, field: &str) -> Result<PathBuf> {
+        let path = self.path(p);
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(Error::new(
+                ErrorKind::ConfigMissingFile,
+                format!(
+                    "\"{field}\" names {}, which is not a readable file; fix the path (relative paths resolve against {})",
+                    path.display(),
+                    self.base.display()
+                ),
+            )
+            .with_field(field))
+        }
+    }
+
+    fn secret(
+        &self,
+        inline: Option<String>,
+        env: Option<String>,
+        file: Option<String>,
+        field: &str,
+    ) -> Result<Secret> {
+        let given = [inline.is_some(), env.is_some(), file.is_some()]
+            .iter()
+            .filter(|x| **x)
+            .count();
+        if given != 1 {
+            return Err(Error::new(
+                ErrorKind::ConfigCredential,
+                format!(
+                    "give exactly one of \"{field}\", \"{field}_env\" (an environment variable) or \"{field}_file\""
+                ),
+            )
+            .with_field(field));
+        }
+        if let Some(value) = inline {
+            return Ok(Secret {
+                value,
+                source: format!("\"{field}\" in the configuration"),
+            });
+        }
+        if let Some(var) = env {
+            return match std::env::var(&var) {
+                Ok(value) => Ok(Secret {
+                    value,
+                    source: format!("environment variable {var}"),
+                }),
+                Err(_) => Err(Error::new(
+                    ErrorKind::ConfigCredential,
+                    format!("environment variable {var} (named by \"{field}_env\") is not set"),
+                )
+                .with_field(format!("{field}_env"))),
+            };
+        }
+        let file_field = format!("{field}_file");
+        let path = self.existing_file(file.as_deref().unwrap_or_default(), &file_field)?;
+        let value = std::fs::read_to_string(&path)
+            .map_err(|e| Error::io(format!("reading \"{file_field}\" {}", path.display()), e))?;
+        Ok(Secret {
+            value: value.trim_end_matches(['\r', '\n']).to_string(),
+            source: format!("file {}", path.display()),
+        })
+    }
+}
+
+fn check_url(field: &str, url: &str) -> Result<()> {
+    let rest = if let Some(r) = url.strip_prefix("https://") {
+        r
+    } else if let Some(r) = url.strip_prefix("http://") {
+        // Plain HTTP only to loopback: TLS is always on for anything that leaves the machine.
+        let host = r.split(['/', ':']).next().unwrap_or("");
+        let host = if r.starts_with('[') {
+            r.split(']').next().unwrap_or("").trim_start_matches('[')
+        } else {
+            host
+        };
+        if !(host == "127.0.0.1" || host == "localhost" || host == "::1") {
+            return Err(invalid(
+                field,
+                format!("\"{field}\" is {url:?}: plain http is allowed only to loopback (127.0.0.1, ::1, localhost); use https"),
+            ));
+        }
+        r
+    } else {
+        return Err(invalid(
+            field,
+            format!("\"{field}\" is {url:?}, which is not an http(s) URL"),
+        ));
+    };
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(invalid(field, format!("\"{field}\" is {url:?}: no host")));
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Parse and validate a configuration document.
+    pub fn from_json(json: &str) -> Result<Config> {
+        let raw: RawConfig = serde_json::from_str(json).map_err(|e| {
+            let kind = if e.is_data() {
+                ErrorKind::ConfigInvalid
+            } else {
+                ErrorKind::InvalidJson
+            };
+            Error::new(
+                kind,
+                format!(
+                    "configuration is not valid: {e} (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            )
+        })?;
+        Config::from_raw(raw)
+    }
+
+    fn from_raw(raw: RawConfig) -> Result<Config> {
+        let base = match raw.base_dir {
+            Some(b) => PathBuf::from(b),
+            None => std::env::current_dir().map_err(|e| Error::io("current directory", e))?,
+        };
+        let r = Resolver { base };
+
+        let orgnr = required(
+            raw.organisation_number,
+            "organisation_number",
+            "your organisation's 9-digit number, e.g. \"910075918\"",
+        )?;
+        let organisation_number =
+            OrgNumber::parse(&orgnr).map_err(|e| e.with_field("organisation_number"))?;
+
+        let environment = Environment::parse(&required(
+            raw.environment,
+            "environment",
+            "\"production\", \"test\" or \"sandbox\"",
+        )?)?;
+
+        let mut urls = match environment {
+            Environment::Production => Urls::production(),
+            Environment::Test => Urls::test(),
+            Environment::Sandbox => {
+                let base = required(
+                    raw.sandbox_url,
+                    "sandbox_url",
+                    "the base URL efm-sandbox printed, e.g. \"http://127.0.0.1:7450\"",
+                )?;
+                check_url("sandbox_url", &base)?;
+                Urls::sandbox(&base)
+            }
+        };
+        let o = raw.urls;
+        for (field, over, slot) in [
+            (
+                "urls.maskinporten_token",
+                o.maskinporten_token,
+                &mut urls.maskinporten_token,
+            ),
+            (
+                "urls.maskinporten_audience",
+                o.maskinporten_audience,
+                &mut urls.maskinporten_audience,
+            ),
+            (
+                "urls.service_registry",
+                o.service_registry,
+                &mut urls.service_registry,
+            ),
+            (
+                "urls.altinn3_broker",
+                o.altinn3_broker,
+                &mut urls.altinn3_broker,
+            ),
+            (
+                "urls.altinn_token_exchange",
+                o.altinn_token_exchange,
+                &mut urls.altinn_token_exchange,
+            ),
+            (
+                "urls.altinn2_broker_basic",
+                o.altinn2_broker_basic,
+                &mut urls.altinn2_broker_basic,
+            ),
+            (
+                "urls.altinn2_broker_streamed",
+                o.altinn2_broker_streamed,
+                &mut urls.altinn2_broker_streamed,
+            ),
+        ] {
+            if let Some(u) = over {
+                check_url(field, &u)?;
+                *slot = u;
+            }
+        }
+
+        let c = required(
+            raw.credentials,
+            "credentials",
+            "an object with \"client_id\" and either \"pkcs12\" or \"certificate_pem\" + \"private_key_pem\"",
+        )?;
+        let client_id = required(
+            c.client_id,
+            "credentials.client_id",
+            "the client id Maskinporten gave your integration",
+        )?;
+        if client_id.trim().is_empty() {
+            return Err(invalid(
+                "credentials.client_id",
+                "\"credentials.client_id\" is empty",
+            ));
+        }
+        let key = match (c.pkcs12, c.certificate_pem, c.private_key_pem) {
+            (Some(p12), None, None) => KeySource::Pkcs12 {
+                path: r.existing_file(&p12, "credentials.pkcs12")?,
+                password: r.secret(
+                    c.pkcs12_password,
+                    c.pkcs12_password_env,
+                    c.pkcs12_password_file,
+                    "credentials.pkcs12_password",
+                )?,
+            },
+            (None, Some(cert), Some(key)) => KeySource::Pem {
+                certificate: r.existing_file(&cert, "credentials.certificate_pem")?,
+                private_key: r.existing_file(&key, "credentials.private_key_pem")?,
+            },
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::ConfigCredential,
+                    "credentials need either \"pkcs12\" (with a password source) or both \"certificate_pem\" and \"private_key_pem\", not a mix",
+                )
+                .with_field("credentials"))
+            }
+        };
+        let credentials = Credentials {
+            client_id,
+            key,
+            kid: c.kid,
+        };
+
+        let data_dir = r.path(&required(
+            raw.data_dir,
+            "data_dir",
+            "a directory efm may write its state and spool files to",
+        )?);
+
+        let transport =
+            match raw.transport.as_deref().unwrap_or("altinn3") {
+                "altinn3" => TransportKind::Altinn3,
+                "altinn2" => TransportKind::Altinn2,
+                other => return Err(invalid(
+                    "transport",
+                    format!(
+                        "unknown transport {other:?}: use \"altinn3\" (REST) or \"altinn2\" (SOAP)"
+                    ),
+                )),
+            };
+
+        let secs = |v: Option<u64>, default: u64, field: &str| -> Result<Duration> {
+            match v.unwrap_or(default) {
+                0 => Err(invalid(
+                    field,
+                    format!("\"{field}\" must be at least 1 second"),
+                )),
+                s => Ok(Duration::from_secs(s)),
+            }
+        };
+        let timeouts = Timeouts {
+            connect: secs(raw.timeouts.connect_secs, 10, "timeouts.connect_secs")?,
+            request: secs(raw.timeouts.request_secs, 120, "timeouts.request_secs")?,
+        };
+
+        let system_user = match raw.system_user {
+            Some(s) => SystemUser {
+                org_id: s.org_id.unwrap_or_else(|| organisation_number.iso6523()),
+                name: s.name,
+            },
+            None => SystemUser {
+                org_id: organisation_number.iso6523(),
+                name: format!(
+                    "{0}_integrasjonspunkt_systembruker_{0}",
+                    organisation_number.as_str()
+                ),
+            },
+        };
+        OrgNumber::parse(&system_user.org_id).map_err(|e| e.with_field("system_user.org_id"))?;
+
+        let altinn2 = match raw.altinn2 {
+            Some(a) => Some(Altinn2Login {
+                username: a.username,
+                password: r.secret(
+                    a.password,
+                    a.password_env,
+                    a.password_file,
+                    "altinn2.password",
+                )?,
+                service_code: a.service_code.unwrap_or_else(|| "4192".into()),
+                service_edition_code: a.service_edition_code.unwrap_or_else(|| "270815".into()),
+            }),
+            None => None,
+        };
+        if transport == TransportKind::Altinn2 && altinn2.is_none() {
+            return Err(invalid(
+                "altinn2",
+                "transport \"altinn2\" needs an \"altinn2\" object with \"username\" and a password source",
+            ));
+        }
+
+        if let Some(ch) = &raw.message_channel {
+            let ok = ch.len() <= 25
+                && ch
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !ok {
+                return Err(invalid(
+                    "message_channel",
+                    format!("message channel {ch:?} must be at most 25 characters of a-z, A-Z, 0-9, '-' and '_'"),
+                ));
+            }
+        }
+
+        let ca_bundle = match raw.ca_bundle {
+            Some(p) => Some(r.existing_file(&p, "ca_bundle")?),
+            None => None,
+        };
+
+        Ok(Config {
+            organisation_number,
+            environment,
+            urls,
+            credentials,
+            data_dir,
+            transport,
+            timeouts,
+            system_user,
+            altinn2,
+            message_channel: raw.message_channel,
+            ca_bundle,
+            registry_cache: Duration::from_secs(raw.registry_cache_secs.unwrap_or(300)),
+            registry_scopes: raw
+                .registry_scopes
+                .unwrap_or_else(|| vec!["move/dpo.read".to_string()]),
+        })
+    }
+
+    /// A JSON summary of the resolved configuration, with secrets left out (for `efm doctor`,
+    /// `efm_config_validate` and logs).
+    pub fn summary_json(&self) -> serde_json::Value {
+        let key = match &self.credentials.key {
+            KeySource::Pkcs12 { path, password } => serde_json::json!({
+                "pkcs12": path, "password_from": password.source(),
+            }),
+            KeySource::Pem {
+                certificate,
+                private_key,
+            } => serde_json::json!({
+                "certificate_pem": certificate, "private_key_pem": private_key,
+            }),
+        };
+        serde_json::json!({
+            "organisation_number": self.organisation_number.as_str(),
+            "environment": self.environment.name(),
+            "transport": match self.transport { TransportKind::Altinn3 => "altinn3", TransportKind::Altinn2 => "altinn2" },
+            "data_dir": self.data_dir,
+            "client_id": self.credentials.client_id,
+            "key": key,
+            "kid": self.credentials.kid,
+            "system_user": {"org_id": self.system_user.org_id, "name": self.system_user.name},
+            "message_channel": self.message_channel,
+            "timeouts": {"connect_secs": self.timeouts.connect.as_secs(), "request_secs": self.timeouts.request.as_secs()},
+            "urls": {
+                "maskinporten_token": self.urls.maskinporten_token,
+                "maskinporten_audience": self.urls.maskinporten_audience,
+                "service_registry": self.urls.service_registry,
+                "altinn3_broker": self.urls.altinn3_broker,
+                "altinn_token_exchange": self.urls.altinn_token_exchange,
+                "altinn2_broker_basic": self.urls.altinn2_broker_basic,
+                "altinn2_broker_streamed": self.urls.altinn2_broker_streamed,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn dir_with_key() -> (PathBuf, String) {
+        let dir = std::env::temp_dir().join(format!("efm-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("cert.pem"), "x").unwrap();
+        std::fs::write(dir.join("key.pem"), "x").unwrap();
+        let base = dir.to_string_lossy().to_string();
+        (dir, base)
+    }
+
+    fn good(base: &str) -> serde_json::Value {
+        json!({
+            "organisation_number": "910075918",
+            "environment": "sandbox",
+            "sandbox_url": "http://127.0.0.1:7450",
+            "base_dir": base,
+            "credentials": {"client_id": "c1", "certificate_pem": "cert.pem", "private_key_pem": "key.pem"},
+            "data_dir": "data",
+        })
+    }
+
+    #[test]
+    fn accepts_good_config() {
+        let (_d, base) = dir_with_key();
+        let c = Config::from_json(&good(&base).to_string()).unwrap();
+        assert_eq!(
+            c.urls.maskinporten_audience,
+            "http://127.0.0.1:7450/maskinporten/"
+        );
+        assert_eq!(c.transport, TransportKind::Altinn3);
+        assert_eq!(c.system_user.org_id, "0192:910075918");
+    }
+
+    #[test]
+    fn rejects_with_field() {
+        let (_d, base) = dir_with_key();
+        let mut v = good(&base);
+        v["organisation_number"] = json!("910075919");
+        let e = Config::from_json(&v.to_string()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidOrganisationNumber);
+        assert_eq!(e.detail().field.as_deref(), Some("organisation_number"));
+
+        let mut v = good(&base);
+        v["environment"] = json!("staging2");
+        let e = Config::from_json(&v.to_string()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ConfigUnknownEnvironment);
+
+        let mut v = good(&base);
+        v["credentials"]["private_key_pem"] = json!("nope.pem");
+        let e = Config::from_json(&v.to_string()).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ConfigMissingFile);
+        assert!(e.message().contains("nope.pem"));
+
+        let mut v = good(&base);
+        v["sandbox_url"] = json!("http://10.0.0.1:80");
+        let e = Config::from_json(&v.to_string()).unwrap_err();
+        assert!(e.message().contains("loopback"), "{e}");
+
+        let e = Config::from_json("{\"organisation_number\": ").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidJson);
+
+        let mut v = good(&base);
+        v["colour"] = json!("blue");
+        let e = Config::from_json(&v.to_string()).unwrap_err();
+        assert!(e.message().contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn secret_never_printed() {
+        let (dir, base) = dir_with_key();
+        std::fs::write(dir.join("k.p12"), "x").unwrap();
+        let mut v = good(&base);
+        v["credentials"] =
+            json!({"client_id": "c", "pkcs12": "k.p12", "pkcs12_password": "hunter2-secret"});
+        let c = Config::from_json(&v.to_string()).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert!(!c.summary_json().to_string().contains("hunter2"));
+    }
+}

@@ -1,0 +1,1 @@
+pub use efm_core;

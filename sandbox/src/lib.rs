@@ -1,0 +1,1 @@
+//! efm-sandbox: local stand-ins for Maskinporten, the Service Registry and the Altinn brokers.
