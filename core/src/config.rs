@@ -566,17 +566,18 @@ impl Config {
             "a directory efm may write its state and spool files to",
         )?);
 
-        let transport =
-            match raw.transport.as_deref().unwrap_or("altinn3") {
-                "altinn3" => TransportKind::Altinn3,
-                "altinn2" => TransportKind::Altinn2,
-                other => return Err(invalid(
+        let transport = match raw.transport.as_deref().unwrap_or("altinn3") {
+            "altinn3" => TransportKind::Altinn3,
+            "altinn2" => TransportKind::Altinn2,
+            other => {
+                return Err(invalid(
                     "transport",
                     format!(
                         "unknown transport {other:?}: use \"altinn3\" (REST) or \"altinn2\" (SOAP)"
                     ),
-                )),
-            };
+                ))
+            }
+        };
 
         let secs = |v: Option<u64>, default: u64, field: &str| -> Result<Duration> {
             match v.unwrap_or(default) {

@@ -29,7 +29,7 @@ pub fn subject_line(cert: &X509) -> String {
         .entries()
         .map(|e| {
             let key = e.object().nid().short_name().unwrap_or("?");
-            let val = e.data().to_string();
+            let val = e.data().to_string().unwrap_or_default();
             format!("{key}={val}")
         })
         .collect::<Vec<_>>()
