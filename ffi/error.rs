@@ -41,8 +41,8 @@ pub(crate) unsafe fn report(err: Error, out: *mut *mut efm_error) -> efm_result 
 
 /// The result code of an error (never EFM_RESULT_OK). Returns EFM_RESULT_INVALID_ARGUMENT for NULL.
 #[no_mangle]
-pub extern "C" fn efm_error_code(error: *const efm_error) -> efm_result {
-    match unsafe { error.as_ref() } {
+pub unsafe extern "C" fn efm_error_code(error: *const efm_error) -> efm_result {
+    match error.as_ref() {
         Some(e) => e.code,
         None => efm_result::InvalidArgument,
     }
@@ -51,8 +51,8 @@ pub extern "C" fn efm_error_code(error: *const efm_error) -> efm_result {
 /// A human-readable message: what failed, with which input, and what to do. Borrowed from the
 /// error; valid until efm_error_free(). Never NULL (an empty string for a NULL error).
 #[no_mangle]
-pub extern "C" fn efm_error_message(error: *const efm_error) -> *const c_char {
-    match unsafe { error.as_ref() } {
+pub unsafe extern "C" fn efm_error_message(error: *const efm_error) -> *const c_char {
+    match error.as_ref() {
         Some(e) => e.message.as_ptr(),
         None => c"".as_ptr(),
     }
@@ -62,8 +62,8 @@ pub extern "C" fn efm_error_message(error: *const efm_error) -> *const c_char {
 /// "remote_code", "field", "retry_after_secs"} (absent facts are null). Borrowed from the error;
 /// valid until efm_error_free(). Never NULL ("{}" for a NULL error).
 #[no_mangle]
-pub extern "C" fn efm_error_detail_json(error: *const efm_error) -> *const c_char {
-    match unsafe { error.as_ref() } {
+pub unsafe extern "C" fn efm_error_detail_json(error: *const efm_error) -> *const c_char {
+    match error.as_ref() {
         Some(e) => e.detail_json.as_ptr(),
         None => c"{}".as_ptr(),
     }
@@ -71,8 +71,8 @@ pub extern "C" fn efm_error_detail_json(error: *const efm_error) -> *const c_cha
 
 /// Release an error. Accepts NULL.
 #[no_mangle]
-pub extern "C" fn efm_error_free(error: *mut efm_error) {
+pub unsafe extern "C" fn efm_error_free(error: *mut efm_error) {
     if !error.is_null() {
-        drop(unsafe { Box::from_raw(error) });
+        drop(Box::from_raw(error));
     }
 }
