@@ -1,0 +1,104 @@
+"""ctypes declarations for libefm: one argtypes/restype line per exported function.
+
+The library is found by absolute path: $EFM_LIBRARY if set, else the copy shipped inside this
+package (eformidling/_lib/). Loading checks the ABI revision and refuses a mismatched library.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+from ctypes import POINTER, c_char_p, c_size_t, c_uint32, c_void_p
+from pathlib import Path
+
+#: The ABI revision these declarations were written for (EFM_ABI_VERSION in include/efm.h).
+ABI_VERSION = 1
+
+
+class _Error(ctypes.Structure):
+    """Opaque efm_error."""
+
+
+class _Client(ctypes.Structure):
+    """Opaque efm_client."""
+
+
+ErrorPtr = POINTER(_Error)
+ClientPtr = POINTER(_Client)
+
+#: void (*efm_log_callback)(void *userdata, efm_log_level level, const char *message, size_t len)
+LOG_CALLBACK = ctypes.CFUNCTYPE(None, c_void_p, c_uint32, ctypes.POINTER(ctypes.c_char), c_size_t)
+
+
+def _library_file_name() -> str:
+    if sys.platform == "win32":
+        return "efm.dll"
+    if sys.platform == "darwin":
+        return "libefm.dylib"
+    return "libefm.so"
+
+
+def _find_library() -> str:
+    explicit = os.environ.get("EFM_LIBRARY")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise OSError(f"EFM_LIBRARY names {explicit}, which does not exist")
+        return str(path.resolve())
+    bundled = Path(__file__).resolve().parent / "_lib" / _library_file_name()
+    if bundled.is_file():
+        return str(bundled)
+    raise OSError(
+        f"the efm native library was not found: expected {bundled} inside the package, "
+        "or set EFM_LIBRARY to the absolute path of libefm"
+    )
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    u32 = c_uint32
+    decls = {
+        "efm_version": ([], c_char_p),
+        "efm_abi_version": ([], u32),
+        "efm_result_group": ([u32], c_char_p),
+        "efm_diagnostic_panic": ([POINTER(ErrorPtr)], u32),
+        "efm_error_code": ([ErrorPtr], u32),
+        "efm_error_message": ([ErrorPtr], c_char_p),
+        "efm_error_detail_json": ([ErrorPtr], c_char_p),
+        "efm_error_free": ([ErrorPtr], None),
+        # char ** outputs are declared as c_void_p so ctypes does not copy and lose the pointer we
+        # must hand back to efm_string_free.
+        "efm_string_free": ([c_void_p], None),
+        "efm_set_logger": ([LOG_CALLBACK, c_void_p, u32], u32),
+        "efm_config_validate": ([c_char_p, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
+        "efm_client_new": ([c_char_p, POINTER(ClientPtr), POINTER(ErrorPtr)], u32),
+        "efm_client_config_json": ([ClientPtr, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
+        "efm_client_free": ([ClientPtr], None),
+    }
+    for name, (argtypes, restype) in decls.items():
+        fn = getattr(lib, name)
+        fn.argtypes = argtypes
+        fn.restype = restype
+
+
+def _load() -> ctypes.CDLL:
+    lib = ctypes.CDLL(_find_library())
+    _declare(lib)
+    found = lib.efm_abi_version()
+    if found != ABI_VERSION:
+        raise ImportError(
+            f"libefm implements ABI {found}, but this eformidling package needs ABI {ABI_VERSION}; "
+            "install matching versions of the package and the library"
+        )
+    return lib
+
+
+lib = _load()
+
+
+def take_string(ptr: c_void_p) -> str:
+    """Copy a library-owned string and release it."""
+    try:
+        return ctypes.string_at(ptr).decode("utf-8")
+    finally:
+        lib.efm_string_free(ptr)

@@ -1,0 +1,112 @@
+"""The foundation through the Python binding: load + ABI check, errors per group with details,
+a caught panic, log lines reaching `logging`, configuration rejection, the client context manager."""
+
+import json
+import logging
+
+import pytest
+
+import eformidling
+from eformidling import (
+    Client,
+    ConfigError,
+    EfmError,
+    InternalError,
+    InvalidInputError,
+    PanicError,
+    validate_config,
+)
+
+
+@pytest.fixture
+def config(tmp_path):
+    (tmp_path / "cert.pem").write_text("placeholder")
+    (tmp_path / "key.pem").write_text("placeholder")
+    return {
+        "organisation_number": "910075918",
+        "environment": "sandbox",
+        "sandbox_url": "http://127.0.0.1:7450",
+        "base_dir": str(tmp_path),
+        "data_dir": "data",
+        "credentials": {"client_id": "c", "certificate_pem": "cert.pem", "private_key_pem": "key.pem"},
+    }
+
+
+def test_loads_with_matching_abi():
+    assert eformidling._native.lib.efm_abi_version() == eformidling.ABI_VERSION
+    assert eformidling.library_version().count(".") == 2
+
+
+def test_valid_config_summary(config, tmp_path):
+    summary = validate_config(config)
+    assert summary["organisation_number"] == "910075918"
+    assert summary["urls"]["maskinporten_audience"] == "http://127.0.0.1:7450/maskinporten/"
+    assert summary["data_dir"] == str(tmp_path / "data")
+
+
+def test_bad_orgnr_names_field(config):
+    config["organisation_number"] = "910075919"
+    with pytest.raises(InvalidInputError) as e:
+        validate_config(config)
+    assert e.value.code == 103
+    assert e.value.field == "organisation_number"
+    assert "mod-11" in e.value.message
+    assert e.value.detail["group"] == "invalid_input"
+    assert e.value.retryable is False
+
+
+def test_unknown_environment(config):
+    config["environment"] = "moon"
+    with pytest.raises(ConfigError) as e:
+        validate_config(config)
+    assert e.value.code == 201
+    assert "moon" in str(e.value)
+
+
+def test_missing_credential_file(config):
+    config["credentials"]["private_key_pem"] = "nope.pem"
+    with pytest.raises(ConfigError) as e:
+        validate_config(config)
+    assert e.value.code == 202
+    assert "nope.pem" in e.value.message
+    assert e.value.field == "credentials.private_key_pem"
+
+
+def test_malformed_json():
+    with pytest.raises(InvalidInputError) as e:
+        validate_config('{"organisation_number": ')
+    assert e.value.code == 102
+
+
+def test_password_never_in_summary(config, tmp_path):
+    (tmp_path / "k.p12").write_bytes(b"x")
+    config["credentials"] = {"client_id": "c", "pkcs12": "k.p12", "pkcs12_password": "s3cret-hunter2"}
+    assert "s3cret-hunter2" not in json.dumps(validate_config(config))
+
+
+def test_panic_is_caught_and_process_survives():
+    for _ in range(2):
+        with pytest.raises(PanicError) as e:
+            eformidling.diagnostic_panic()
+        assert isinstance(e.value, InternalError) and isinstance(e.value, EfmError)
+        assert e.value.code == 901
+    # and the library still works afterwards
+    assert eformidling.library_version()
+
+
+def test_log_lines_reach_logging(config, caplog):
+    eformidling.set_log_level(logging.DEBUG)
+    with caplog.at_level(logging.DEBUG, logger="eformidling"):
+        with Client(config) as client:
+            assert client.config["organisation_number"] == "910075918"
+    lines = [r for r in caplog.records if r.name == "eformidling"]
+    assert any("client created for organisation 910075918" in r.getMessage() for r in lines)
+    assert all(r.levelno == logging.INFO for r in lines if "client created" in r.getMessage())
+
+
+def test_client_closed_is_an_error(config):
+    client = Client(config)
+    client.close()
+    client.close()  # idempotent
+    with pytest.raises(InternalError):
+        _ = client.config

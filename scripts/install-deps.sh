@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Install what the tests need on a fresh Debian machine with Rust: system packages (C toolchain,
+# valgrind, xmllint, OpenSSL headers, Mono + NUnit) and the Python venv (.venv). Idempotent and quick
+# when everything is already there.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv="${EFM_VENV:-$root/.venv}"
+
+need=()
+command -v gcc >/dev/null || need+=(gcc)
+command -v g++ >/dev/null || need+=(g++)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v valgrind >/dev/null || need+=(valgrind)
+command -v xmllint >/dev/null || need+=(libxml2-utils)
+command -v openssl >/dev/null || need+=(openssl)
+command -v mcs >/dev/null || need+=(mono-mcs)
+command -v mono >/dev/null || need+=(mono-runtime)
+command -v nunit-console >/dev/null || need+=(nunit-console)
+[ -e /usr/lib/cli/nunit.framework-2.6.3/nunit.framework.dll ] || ls /usr/lib/cli/nunit.framework-*/nunit.framework.dll >/dev/null 2>&1 || need+=(libnunit-cil-dev)
+dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+
+if [ ${#need[@]} -gt 0 ]; then
+    echo "installing system packages: ${need[*]}"
+    sudo_cmd=()
+    [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ ! -x "$venv/bin/python" ]; then
+    echo "creating Python venv $venv"
+    python3 -m venv "$venv"
+fi
+stamp="$venv/.efm-requirements"
+if ! cmp -s "$root/scripts/requirements-test.txt" "$stamp"; then
+    "$venv/bin/pip" install --quiet --upgrade pip
+    "$venv/bin/pip" install --quiet -r "$root/scripts/requirements-test.txt"
+    cp "$root/scripts/requirements-test.txt" "$stamp"
+fi

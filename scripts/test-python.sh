@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install the Python binding into the project venv (with the freshly built library inside the
+# package, as a wheel would ship it) and run its tests and the cross-language Python tests.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv="${EFM_VENV:-$root/.venv}"
+lib="${EFM_LIB_DIR:-$root/target/debug}"
+pkg="$root/bindings/python"
+
+mkdir -p "$pkg/eformidling/_lib"
+cp "$lib/libefm.so" "$pkg/eformidling/_lib/libefm.so"
+"$venv/bin/pip" install --quiet --no-deps --force-reinstall "$pkg"
+rm -rf "$pkg/build" "$pkg"/*.egg-info
+
+cd "$root"
+# Run from outside the source tree so the installed package (not the checkout) is imported.
+"$venv/bin/python" -m pytest -q -p no:cacheprovider --rootdir "$root" "$pkg/tests" "$@"
