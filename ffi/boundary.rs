@@ -8,6 +8,23 @@ use crate::result::efm_result;
 use efm_core::{Error, ErrorKind};
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Once;
+
+static QUIET_PANICS: Once = Once::new();
+
+/// Route panic reports to the log callback instead of the host's stderr. This library carries its
+/// own copy of Rust's std, so the hook affects only panics inside efm, never the host's.
+fn install_panic_hook() {
+    QUIET_PANICS.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let place = info
+                .location()
+                .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            log::error!("panic inside efm{place}: {info}");
+        }));
+    });
+}
 
 /// Run `body`, turning its error or a panic into a result code and an optional error object.
 ///
@@ -17,6 +34,7 @@ pub(crate) unsafe fn guard(
     err_out: *mut *mut efm_error,
     body: impl FnOnce() -> Result<(), Error>,
 ) -> efm_result {
+    install_panic_hook();
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => efm_result::Ok,
         Ok(Err(e)) => report(e, err_out),
@@ -26,7 +44,6 @@ pub(crate) unsafe fn guard(
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_string());
-            log::error!("internal error caught at the C boundary: {what}");
             report(
                 Error::new(
                     ErrorKind::Panic,

@@ -10,6 +10,10 @@ pub struct efm_error {
     code: efm_result,
     message: CString,
     detail_json: CString,
+    http_status: u16,
+    remote_code: Option<CString>,
+    field: Option<CString>,
+    retryable: bool,
 }
 
 /// Turn text into a C string, replacing interior NULs so nothing is silently cut off.
@@ -23,6 +27,10 @@ impl efm_error {
             code: err.kind().into(),
             message: to_cstring(err.message()),
             detail_json: to_cstring(&err.detail_json().to_string()),
+            http_status: err.detail().http_status.unwrap_or(0),
+            remote_code: err.detail().remote_code.as_deref().map(to_cstring),
+            field: err.detail().field.as_deref().map(to_cstring),
+            retryable: err.retryable(),
         }
     }
 }
@@ -67,6 +75,38 @@ pub unsafe extern "C" fn efm_error_detail_json(error: *const efm_error) -> *cons
         Some(e) => e.detail_json.as_ptr(),
         None => c"{}".as_ptr(),
     }
+}
+
+/// The HTTP status of the remote answer behind the error, or 0 when there was none.
+#[no_mangle]
+pub unsafe extern "C" fn efm_error_http_status(error: *const efm_error) -> u16 {
+    error.as_ref().map_or(0, |e| e.http_status)
+}
+
+/// The remote service's own error code (`invalid_grant`, `MP-250`, `BRO-00006`, ...), or NULL.
+/// Borrowed from the error; valid until efm_error_free().
+#[no_mangle]
+pub unsafe extern "C" fn efm_error_remote_code(error: *const efm_error) -> *const c_char {
+    error
+        .as_ref()
+        .and_then(|e| e.remote_code.as_ref())
+        .map_or(std::ptr::null(), |s| s.as_ptr())
+}
+
+/// The input field or configuration key at fault (`organisation_number`, `credentials.pkcs12`),
+/// or NULL. Borrowed from the error; valid until efm_error_free().
+#[no_mangle]
+pub unsafe extern "C" fn efm_error_field(error: *const efm_error) -> *const c_char {
+    error
+        .as_ref()
+        .and_then(|e| e.field.as_ref())
+        .map_or(std::ptr::null(), |s| s.as_ptr())
+}
+
+/// Whether the same call may succeed if tried again later (network trouble, 429, 503).
+#[no_mangle]
+pub unsafe extern "C" fn efm_error_retryable(error: *const efm_error) -> bool {
+    error.as_ref().is_some_and(|e| e.retryable)
 }
 
 /// Release an error. Accepts NULL.

@@ -197,6 +197,28 @@ const char *efm_error_message(const efm_error *error);
 const char *efm_error_detail_json(const efm_error *error);
 
 /*
+ The HTTP status of the remote answer behind the error, or 0 when there was none.
+ */
+uint16_t efm_error_http_status(const efm_error *error);
+
+/*
+ The remote service's own error code (`invalid_grant`, `MP-250`, `BRO-00006`, ...), or NULL.
+ Borrowed from the error; valid until efm_error_free().
+ */
+const char *efm_error_remote_code(const efm_error *error);
+
+/*
+ The input field or configuration key at fault (`organisation_number`, `credentials.pkcs12`),
+ or NULL. Borrowed from the error; valid until efm_error_free().
+ */
+const char *efm_error_field(const efm_error *error);
+
+/*
+ Whether the same call may succeed if tried again later (network trouble, 429, 503).
+ */
+bool efm_error_retryable(const efm_error *error);
+
+/*
  Release an error. Accepts NULL.
  */
 void efm_error_free(efm_error *error);

@@ -1,1 +1,55 @@
-fn main() {}
+//! `efm`: the command-line tool for operators and for trying efm out.
+//!
+//! Commands dispatch to one module each; protocol logic stays in efm-core.
+
+mod config_cmd;
+mod demo_cmd;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+efm: eFormidling DPO as a library, and this tool to drive it
+
+usage: efm <command> [args]
+
+commands:
+  demo                 run the whole flow against the embedded sandbox
+  config check PATH    validate a configuration file and print the resolved settings
+  version              print the library version
+  help                 this text
+
+Each command takes --help.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = match args.split_first() {
+        Some((c, r)) => (c.as_str(), r),
+        None => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cmd {
+        "demo" => demo_cmd::run(rest),
+        "config" => config_cmd::run(rest),
+        "version" | "--version" | "-V" => {
+            println!("efm {}", efm_core::VERSION);
+            Ok(())
+        }
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => {
+            eprintln!("efm: unknown command {other:?}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("efm {cmd}: error {}: {e}", e.code());
+            ExitCode::FAILURE
+        }
+    }
+}

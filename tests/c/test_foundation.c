@@ -67,6 +67,10 @@ static void test_config_errors(const char *dir) {
     CHECK(strstr(efm_error_message(err), "mod-11") != NULL);
     CHECK(strstr(efm_error_detail_json(err), "\"field\":\"organisation_number\"") != NULL);
     CHECK(strstr(efm_error_detail_json(err), "\"group\":\"invalid_input\"") != NULL);
+    CHECK(efm_error_field(err) != NULL && strcmp(efm_error_field(err), "organisation_number") == 0);
+    CHECK(efm_error_http_status(err) == 0);
+    CHECK(efm_error_remote_code(err) == NULL);
+    CHECK(!efm_error_retryable(err));
     efm_error_free(err);
     err = NULL;
     free(cfg);

@@ -1,0 +1,134 @@
+// The foundation through the C# binding: load + ABI check, exceptions per group with details, a
+// caught panic, log lines arriving at the event, configuration rejection, client disposal.
+using System;
+using System.Collections.Generic;
+using System.IO;
+using NUnit.Framework;
+
+namespace Eformidling.Tests
+{
+    [TestFixture]
+    public class FoundationTests
+    {
+        string dir;
+
+        [SetUp]
+        public void SetUp()
+        {
+            dir = Path.Combine(Path.GetTempPath(), "efm-cs-" + Guid.NewGuid().ToString("N"));
+            Directory.CreateDirectory(dir);
+            File.WriteAllText(Path.Combine(dir, "cert.pem"), "placeholder");
+            File.WriteAllText(Path.Combine(dir, "key.pem"), "placeholder");
+        }
+
+        [TearDown]
+        public void TearDown() { Directory.Delete(dir, true); }
+
+        string Config(string orgnr = "910075918", string environment = "sandbox", string key = "key.pem")
+        {
+            return "{\"organisation_number\":\"" + orgnr + "\",\"environment\":\"" + environment + "\"," +
+                   "\"sandbox_url\":\"http://127.0.0.1:7450\",\"base_dir\":\"" + dir.Replace("\\", "\\\\") + "\"," +
+                   "\"data_dir\":\"data\",\"credentials\":{\"client_id\":\"c\",\"certificate_pem\":\"cert.pem\"," +
+                   "\"private_key_pem\":\"" + key + "\"}}";
+        }
+
+        [Test]
+        public void LoadsWithMatchingAbi()
+        {
+            Assert.AreEqual(1u, Efm.AbiVersion);
+            StringAssert.Contains(".", Efm.Version);
+        }
+
+        [Test]
+        public void ValidConfigGivesSummary()
+        {
+            string summary = Efm.ValidateConfig(Config());
+            StringAssert.Contains("\"maskinporten_audience\":\"http://127.0.0.1:7450/maskinporten/\"", summary);
+        }
+
+        [Test]
+        public void BadOrganisationNumberNamesField()
+        {
+            var e = Assert.Throws<InvalidInputException>(() => Efm.ValidateConfig(Config(orgnr: "910075919")));
+            Assert.AreEqual(103u, e.Code);
+            Assert.AreEqual("organisation_number", e.Field);
+            StringAssert.Contains("mod-11", e.Message);
+            Assert.IsFalse(e.Retryable);
+            Assert.AreEqual(0, e.HttpStatus);
+            StringAssert.Contains("\"group\":\"invalid_input\"", e.DetailJson);
+        }
+
+        [Test]
+        public void UnknownEnvironmentIsConfigError()
+        {
+            var e = Assert.Throws<ConfigException>(() => Efm.ValidateConfig(Config(environment: "moon")));
+            Assert.AreEqual(201u, e.Code);
+            StringAssert.Contains("moon", e.Message);
+        }
+
+        [Test]
+        public void MissingCredentialFileIsNamed()
+        {
+            var e = Assert.Throws<ConfigException>(() => Efm.ValidateConfig(Config(key: "nope.pem")));
+            Assert.AreEqual(202u, e.Code);
+            StringAssert.Contains("nope.pem", e.Message);
+            Assert.AreEqual("credentials.private_key_pem", e.Field);
+        }
+
+        [Test]
+        public void MalformedJson()
+        {
+            var e = Assert.Throws<InvalidInputException>(() => Efm.ValidateConfig("{\"organisation_number\":"));
+            Assert.AreEqual(102u, e.Code);
+        }
+
+        [Test]
+        public void NonAsciiTextSurvivesTheRoundTrip()
+        {
+            var e = Assert.Throws<ConfigException>(() => Efm.ValidateConfig(Config(environment: "prøvemiljø")));
+            StringAssert.Contains("prøvemiljø", e.Message);
+        }
+
+        [Test]
+        public void PanicIsCaughtAndProcessSurvives()
+        {
+            for (int i = 0; i < 2; i++)
+            {
+                var e = Assert.Throws<PanicException>(() => Efm.DiagnosticPanic());
+                Assert.AreEqual(901u, e.Code);
+                Assert.IsInstanceOf<InternalException>(e);
+            }
+            StringAssert.Contains(".", Efm.Version);
+        }
+
+        [Test]
+        public void LogLinesArrive()
+        {
+            var lines = new List<LogEventArgs>();
+            EventHandler<LogEventArgs> handler = (s, e) => { lock (lines) lines.Add(e); };
+            Efm.LogLevel = LogLevel.Debug;
+            Efm.Log += handler;
+            try
+            {
+                using (var client = new Client(Config()))
+                {
+                    StringAssert.Contains("\"organisation_number\":\"910075918\"", client.ConfigJson);
+                }
+            }
+            finally
+            {
+                Efm.Log -= handler;
+            }
+            Assert.IsTrue(lines.Exists(l => l.Level == LogLevel.Info && l.Message.Contains("client created for organisation 910075918")));
+        }
+
+        [Test]
+        public void DisposedClientThrows()
+        {
+            var client = new Client(Config());
+            client.Dispose();
+            client.Dispose();
+            Assert.Throws<ObjectDisposedException>(() => { var _ = client.ConfigJson; });
+        }
+    }
+}

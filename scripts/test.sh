@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Every test: lint (rustfmt, clippy), Rust unit/integration tests (incl. header drift and interop
+# with openssl/PyJWT/cryptography/lxml), C tests under valgrind, Python binding + sandbox
+# conformance tests, C# binding tests on Mono. Installs missing tools first (scripts/install-deps.sh).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "dependencies"
+scripts/install-deps.sh
+export PATH="$root/.venv/bin:$PATH"   # python3 for the Rust interop tests is the venv's
+
+step "rustfmt"
+cargo fmt --all -- --check
+
+step "build"
+cargo build --workspace --all-targets
+
+step "clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "rust tests"
+cargo test --workspace
+
+step "C tests (strict header, valgrind)"
+scripts/test-c.sh
+
+step "Python tests"
+scripts/test-python.sh
+
+step "C# tests (Mono, NUnit)"
+scripts/test-csharp.sh
+
+printf '\nall tests passed\n'
