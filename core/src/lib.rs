@@ -6,6 +6,7 @@
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod http;
 pub mod ident;
 
 pub use error::{Error, ErrorGroup, ErrorKind, Result};
