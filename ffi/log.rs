@@ -46,7 +46,10 @@ impl log::Log for Forwarder {
     }
 
     fn log(&self, record: &log::Record) {
-        if !self.enabled(record.metadata()) {
+        // The HTTP stack dumps raw requests (bearer tokens, grants) at TRACE: never pass those on.
+        if !self.enabled(record.metadata())
+            || !efm_core::http::log_record_allowed(record.target(), record.level())
+        {
             return;
         }
         // Copy the sink out so the callback runs without the lock held (it may call efm_set_logger).
