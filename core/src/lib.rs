@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod ident;
+pub mod transport;
 
 pub use error::{Error, ErrorGroup, ErrorKind, Result};
 

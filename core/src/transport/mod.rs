@@ -1,0 +1,94 @@
+//! The broker between two DPO participants: one trait, one implementation per Altinn broker.
+//!
+//! A transport moves opaque package files (the wire zip, `sbd.zip`) between organisations. It knows
+//! nothing of SBDs, ASiC or CMS; the client above it does.
+
+pub mod altinn3;
+
+use crate::error::Result;
+use crate::ident::OrgNumber;
+use std::io::{Read, Write};
+
+/// Gives bearer tokens for broker calls, one per scope, and forgets one the broker refused.
+pub trait TokenSource: Send + Sync {
+    /// A token for the given scope (e.g. `altinn:broker.write`).
+    fn token(&self, scope: &str) -> Result<String>;
+    /// The broker answered 401 to this token: drop it so the next `token` call fetches a new one.
+    fn invalidate(&self, scope: &str);
+}
+
+/// A package to send.
+pub struct Outgoing<'a> {
+    pub sender: &'a OrgNumber,
+    pub recipient: &'a OrgNumber,
+    /// The broker's `sendersFileTransferReference`: a fresh UUID, or a message channel.
+    pub senders_reference: &'a str,
+    /// The package bytes, streamed.
+    pub body: &'a mut dyn Read,
+    pub size: u64,
+}
+
+/// A package waiting for us at the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Available {
+    /// The broker's id of the transfer.
+    pub id: String,
+    /// The sender as the broker has it (`0192:<orgnr>`).
+    pub sender: String,
+    pub senders_reference: Option<String>,
+    /// Size in bytes as the broker recorded it (0 when unknown).
+    pub size: u64,
+    /// When the transfer was created (ISO 8601), for oldest-first processing.
+    pub created: String,
+}
+
+/// Progress of a long transfer: bytes done and bytes in all (0 when unknown).
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+
+pub trait Transport {
+    /// Send one package; returns the broker's id for it.
+    fn upload(&self, outgoing: Outgoing<'_>, progress: Progress<'_>) -> Result<String>;
+    /// Packages waiting for us, oldest first.
+    fn available(&self) -> Result<Vec<Available>>;
+    /// Stream one package into `out`; returns its size.
+    fn download(&self, id: &str, out: &mut dyn Write, progress: Progress<'_>) -> Result<u64>;
+    /// Tell the broker we have the package safely; it then stops offering it. Idempotent.
+    fn confirm(&self, id: &str) -> Result<()>;
+}
+
+/// A reader that reports how far it has got.
+pub(crate) struct CountingReader<'a, R: Read + ?Sized> {
+    pub inner: &'a mut R,
+    pub done: u64,
+    pub total: u64,
+    pub progress: Progress<'a>,
+}
+
+impl<R: Read + ?Sized> Read for CountingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        (self.progress)(self.done, self.total);
+        Ok(n)
+    }
+}
+
+/// A writer that reports how far it has got.
+pub(crate) struct CountingWriter<'a, W: Write + ?Sized> {
+    pub inner: &'a mut W,
+    pub done: u64,
+    pub total: u64,
+    pub progress: Progress<'a>,
+}
+
+impl<W: Write + ?Sized> Write for CountingWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.done += n as u64;
+        (self.progress)(self.done, self.total);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
