@@ -632,3 +632,58 @@ fn read_adapter_errors_carry_the_kind() {
         ErrorKind::DecryptFailed
     );
 }
+
+#[test]
+fn we_decrypt_other_oaep_parameters_and_3des() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = random(7777);
+    let pki = pki();
+    let input = tmp.path().join("plain.bin");
+    std::fs::write(&input, &plain).unwrap();
+    let cases: [(&[&str], &str, &str); 2] = [
+        // OAEP with all parameters at their defaults (SHA-1, MGF1-SHA-1), AES-128.
+        (
+            &["-aes128", "-keyopt", "rsa_padding_mode:oaep"],
+            "RSAES-OAEP (SHA-1, MGF1-SHA-1)",
+            "AES-128-CBC",
+        ),
+        // Other hashes, a label, and openssl's default content cipher (3DES).
+        (
+            &[
+                "-keyopt",
+                "rsa_padding_mode:oaep",
+                "-keyopt",
+                "rsa_oaep_md:sha384",
+                "-keyopt",
+                "rsa_mgf1_md:sha512",
+                "-keyopt",
+                "rsa_oaep_label:0102030405",
+            ],
+            "RSAES-OAEP (SHA-384, MGF1-SHA-512, label of 5 bytes)",
+            "3DES-CBC",
+        ),
+    ];
+    for (opts, transport, cipher) in cases {
+        let output = tmp.path().join("x.cms");
+        let mut args = vec![
+            "cms",
+            "-encrypt",
+            "-binary",
+            "-outform",
+            "DER",
+            "-in",
+            input.to_str().unwrap(),
+            "-out",
+            output.to_str().unwrap(),
+        ];
+        let cert = pki.p("a.pem");
+        args.extend(["-recip", &cert]);
+        args.extend(opts);
+        openssl(&args);
+        let data = std::fs::read(&output).unwrap();
+        let info = cms::inspect(&mut &data[..]).unwrap();
+        assert_eq!(info.recipients[0].key_transport, transport);
+        assert_eq!(info.content_cipher, cipher);
+        assert_eq!(our_decrypt(&data, "a").unwrap(), plain, "{transport}");
+    }
+}

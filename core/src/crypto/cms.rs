@@ -1312,3 +1312,46 @@ pub fn encrypt(input: &mut dyn Read, out: &mut dyn Write, recipient: &X509) -> R
     let (_, written) = enc.finish_counted()?;
     Ok(written)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(der: &[u8]) -> Tlv {
+        let mut r = ber::Reader::new(der, 64);
+        let h = ber::read_header(&mut r).unwrap();
+        ber::read_tlv(&mut r, &h, &mut 4096).unwrap()
+    }
+
+    fn alg(oid: &str, params: Option<&[u8]>) -> Tlv {
+        let o = ber::der_oid(oid);
+        parse(&ber::der_seq(ber::SEQUENCE, &[&o, params.unwrap_or(&[])]))
+    }
+
+    #[test]
+    fn oaep_without_parameters_means_sha1() {
+        let sha1 = KeyTransport::Oaep {
+            hash: Digest::Sha1,
+            mgf1: Digest::Sha1,
+            label: Vec::new(),
+        };
+        // Absent, NULL, and an empty SEQUENCE all mean the RFC 8017 defaults.
+        for params in [None, Some(&[0x05, 0x00][..]), Some(&[0x30, 0x00][..])] {
+            let (oid, kt) = key_transport(&alg(OID_RSAES_OAEP, params)).unwrap();
+            assert_eq!(oid, OID_RSAES_OAEP);
+            assert_eq!(kt, sha1);
+        }
+        let (_, kt) = key_transport(&alg(OID_RSA_ENCRYPTION, Some(&[0x05, 0x00]))).unwrap();
+        assert_eq!(kt, KeyTransport::Pkcs1);
+        let (_, kt) = key_transport(&alg("1.2.840.10045.2.1", None)).unwrap();
+        assert!(matches!(kt, KeyTransport::Unsupported(_)));
+    }
+
+    #[test]
+    fn oaep_with_an_unknown_hash_is_unsupported_not_malformed() {
+        let md5 = ber::der_seq(ber::SEQUENCE, &[&ber::der_oid("1.2.840.113549.2.5")]);
+        let params = ber::der_seq(ber::SEQUENCE, &[&ber::der(CTX0_CONSTRUCTED, &md5)]);
+        let (_, kt) = key_transport(&alg(OID_RSAES_OAEP, Some(&params))).unwrap();
+        assert!(matches!(kt, KeyTransport::Unsupported(ref w) if w.contains("1.2.840.113549.2.5")));
+    }
+}
