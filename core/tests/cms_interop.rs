@@ -687,3 +687,35 @@ fn we_decrypt_other_oaep_parameters_and_3des() {
         assert_eq!(our_decrypt(&data, "a").unwrap(), plain, "{transport}");
     }
 }
+
+/// Damage anywhere gives an error or (where CBC cannot tell) wrong bytes, never a panic.
+#[test]
+fn random_damage_never_panics() {
+    let plain = random(3000);
+    let data = our_encrypt(&plain, "a");
+    let ident = pki().identity("a");
+    let pick = random(4 * 400);
+    for i in 0..400 {
+        let r = u32::from_le_bytes(pick[4 * i..4 * i + 4].try_into().unwrap()) as usize;
+        let mut damaged = data.clone();
+        // Mostly the header and the trailer, where the structure is.
+        let at = match i % 3 {
+            0 => r % 420,
+            1 => data.len() - 1 - r % 40,
+            _ => r % data.len(),
+        };
+        damaged[at] ^= 1 << (r % 8);
+        if i % 5 == 0 {
+            damaged.truncate(r % data.len());
+        }
+        let mut out = Vec::new();
+        if cms::decrypt(&mut &damaged[..], &mut out, &ident).is_ok() {
+            assert_eq!(
+                out.len(),
+                plain.len(),
+                "damage at {at} changed the length silently"
+            );
+        }
+        let _ = cms::inspect(&mut &damaged[..]);
+    }
+}
