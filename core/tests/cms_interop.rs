@@ -710,10 +710,13 @@ fn random_damage_never_panics() {
         }
         let mut out = Vec::new();
         if cms::decrypt(&mut &damaged[..], &mut out, &ident).is_ok() {
-            assert_eq!(
-                out.len(),
+            // CBC has no MAC: a flip may pass (IV, ciphertext) and, rarely, turn the padding into
+            // another valid one; it can never add bytes or drop more than a block.
+            assert!(
+                out.len() <= plain.len() && plain.len() - out.len() < 16,
+                "damage at {at} changed the length from {} to {}",
                 plain.len(),
-                "damage at {at} changed the length silently"
+                out.len()
             );
         }
         let _ = cms::inspect(&mut &damaged[..]);
