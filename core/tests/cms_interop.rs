@@ -71,10 +71,12 @@ fn pki() -> &'static Pki {
             "2",
         ]);
         std::fs::write(dir.join("ext.cnf"), "subjectKeyIdentifier=hash\n").unwrap();
-        // Serial of A has the high bit set (needs a leading zero in DER); B's is short.
+        // Serial of A has the high bit set (needs a leading zero in DER); B's is short. A2 is a
+        // certificate with A's issuer and serial but another key (a botched re-issue).
         for (who, serial, org) in [
             ("a", "0x8A1B2C3D4E5F", "910000009"),
             ("b", "0x1234", "920000004"),
+            ("a2", "0x8A1B2C3D4E5F", "910000009"),
         ] {
             openssl(&[
                 "req",
@@ -721,4 +723,39 @@ fn random_damage_never_panics() {
         }
         let _ = cms::inspect(&mut &damaged[..]);
     }
+}
+
+#[test]
+fn our_name_but_another_key_is_decrypt_failed() {
+    let data = our_encrypt(&random(100), "a");
+    let err = our_decrypt(&data, "a2").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DecryptFailed, "{err}");
+    assert!(err.message().contains("content key"), "{err}");
+}
+
+#[test]
+fn a_receiver_certificate_without_rsa_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &p("ec.key"),
+        "-out",
+        &p("ec.pem"),
+        "-subj",
+        "/CN=EC org",
+        "-days",
+        "1",
+    ]);
+    let cert = X509::from_pem(&std::fs::read(p("ec.pem")).unwrap()).unwrap();
+    let err = CmsEncryptor::new(Vec::new(), &cert).err().unwrap();
+    assert_eq!(err.kind(), ErrorKind::CertificateInvalid, "{err}");
+    assert!(err.message().contains("RSA"), "{err}");
 }
