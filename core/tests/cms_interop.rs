@@ -71,10 +71,12 @@ fn pki() -> &'static Pki {
             "2",
         ]);
         std::fs::write(dir.join("ext.cnf"), "subjectKeyIdentifier=hash\n").unwrap();
-        // Serial of A has the high bit set (needs a leading zero in DER); B's is short.
+        // Serial of A has the high bit set (needs a leading zero in DER); B's is short. A2 is a
+        // certificate with A's issuer and serial but another key (a botched re-issue).
         for (who, serial, org) in [
             ("a", "0x8A1B2C3D4E5F", "910000009"),
             ("b", "0x1234", "920000004"),
+            ("a2", "0x8A1B2C3D4E5F", "910000009"),
         ] {
             openssl(&[
                 "req",
@@ -631,4 +633,129 @@ fn read_adapter_errors_carry_the_kind() {
         cms::error_from_io(err, "reading").kind(),
         ErrorKind::DecryptFailed
     );
+}
+
+#[test]
+fn we_decrypt_other_oaep_parameters_and_3des() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = random(7777);
+    let pki = pki();
+    let input = tmp.path().join("plain.bin");
+    std::fs::write(&input, &plain).unwrap();
+    let cases: [(&[&str], &str, &str); 2] = [
+        // OAEP with all parameters at their defaults (SHA-1, MGF1-SHA-1), AES-128.
+        (
+            &["-aes128", "-keyopt", "rsa_padding_mode:oaep"],
+            "RSAES-OAEP (SHA-1, MGF1-SHA-1)",
+            "AES-128-CBC",
+        ),
+        // Other hashes, a label, and openssl's default content cipher (3DES).
+        (
+            &[
+                "-keyopt",
+                "rsa_padding_mode:oaep",
+                "-keyopt",
+                "rsa_oaep_md:sha384",
+                "-keyopt",
+                "rsa_mgf1_md:sha512",
+                "-keyopt",
+                "rsa_oaep_label:0102030405",
+            ],
+            "RSAES-OAEP (SHA-384, MGF1-SHA-512, label of 5 bytes)",
+            "3DES-CBC",
+        ),
+    ];
+    for (opts, transport, cipher) in cases {
+        let output = tmp.path().join("x.cms");
+        let mut args = vec![
+            "cms",
+            "-encrypt",
+            "-binary",
+            "-outform",
+            "DER",
+            "-in",
+            input.to_str().unwrap(),
+            "-out",
+            output.to_str().unwrap(),
+        ];
+        let cert = pki.p("a.pem");
+        args.extend(["-recip", &cert]);
+        args.extend(opts);
+        openssl(&args);
+        let data = std::fs::read(&output).unwrap();
+        let info = cms::inspect(&mut &data[..]).unwrap();
+        assert_eq!(info.recipients[0].key_transport, transport);
+        assert_eq!(info.content_cipher, cipher);
+        assert_eq!(our_decrypt(&data, "a").unwrap(), plain, "{transport}");
+    }
+}
+
+/// Damage anywhere gives an error or (where CBC cannot tell) wrong bytes, never a panic.
+#[test]
+fn random_damage_never_panics() {
+    let plain = random(3000);
+    let data = our_encrypt(&plain, "a");
+    let ident = pki().identity("a");
+    let pick = random(4 * 400);
+    for i in 0..400 {
+        let r = u32::from_le_bytes(pick[4 * i..4 * i + 4].try_into().unwrap()) as usize;
+        let mut damaged = data.clone();
+        // Mostly the header and the trailer, where the structure is.
+        let at = match i % 3 {
+            0 => r % 420,
+            1 => data.len() - 1 - r % 40,
+            _ => r % data.len(),
+        };
+        damaged[at] ^= 1 << (r % 8);
+        if i % 5 == 0 {
+            damaged.truncate(r % data.len());
+        }
+        let mut out = Vec::new();
+        if cms::decrypt(&mut &damaged[..], &mut out, &ident).is_ok() {
+            // CBC has no MAC: a flip may pass (IV, ciphertext) and, rarely, turn the padding into
+            // another valid one; it can never add bytes or drop more than a block.
+            assert!(
+                out.len() <= plain.len() && plain.len() - out.len() < 16,
+                "damage at {at} changed the length from {} to {}",
+                plain.len(),
+                out.len()
+            );
+        }
+        let _ = cms::inspect(&mut &damaged[..]);
+    }
+}
+
+#[test]
+fn our_name_but_another_key_is_decrypt_failed() {
+    let data = our_encrypt(&random(100), "a");
+    let err = our_decrypt(&data, "a2").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DecryptFailed, "{err}");
+    assert!(err.message().contains("content key"), "{err}");
+}
+
+#[test]
+fn a_receiver_certificate_without_rsa_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &p("ec.key"),
+        "-out",
+        &p("ec.pem"),
+        "-subj",
+        "/CN=EC org",
+        "-days",
+        "1",
+    ]);
+    let cert = X509::from_pem(&std::fs::read(p("ec.pem")).unwrap()).unwrap();
+    let err = CmsEncryptor::new(Vec::new(), &cert).err().unwrap();
+    assert_eq!(err.kind(), ErrorKind::CertificateInvalid, "{err}");
+    assert!(err.message().contains("RSA"), "{err}");
 }

@@ -224,6 +224,10 @@ pub fn read_header<R: Read>(r: &mut Reader<R>) -> Result<Header> {
             for _ in 0..n {
                 v = (v << 8) | u64::from(r.read_byte()?);
             }
+            // Far beyond any real file, and keeps offset arithmetic from overflowing.
+            if v > 1 << 56 {
+                return Err(malformed(start, format!("length {v} is implausibly large")));
+            }
             Some(v)
         }
     };
