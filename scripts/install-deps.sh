@@ -18,6 +18,10 @@ command -v mono >/dev/null || need+=(mono-runtime)
 command -v nunit-console >/dev/null || need+=(nunit-console)
 [ -e /usr/lib/cli/nunit.framework-2.6.3/nunit.framework.dll ] || ls /usr/lib/cli/nunit.framework-*/nunit.framework.dll >/dev/null 2>&1 || need+=(libnunit-cil-dev)
 dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
+# BouncyCastle (what the Java integration point uses) for the CMS interop tests, and a JDK to run it.
+command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
+[ -e /usr/share/java/bcprov.jar ] || need+=(libbcprov-java)
+[ -e /usr/share/java/bcpkix.jar ] || need+=(libbcpkix-java)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 
 if [ ${#need[@]} -gt 0 ]; then
