@@ -91,7 +91,6 @@ pub fn verify_token(shared: &Shared, token: &str, allowed: &[Issuer]) -> Result<
 }
 
 /// The scopes of verified claims.
-#[allow(dead_code)] // used by the broker (next step)
 pub fn scopes(claims: &Value) -> Vec<String> {
     claims
         .get("scope")
@@ -105,7 +104,6 @@ pub fn scopes(claims: &Value) -> Vec<String> {
 
 /// The organisation a broker call acts for: the system user's org, else urn:altinn:orgNumber,
 /// else consumer.ID (9 digits).
-#[allow(dead_code)] // used by the broker (next step)
 pub fn caller_org(claims: &Value) -> Option<String> {
     let from_details = claims
         .get("authorization_details")

@@ -19,6 +19,7 @@ mod orgs;
 pub mod pki;
 mod registry;
 pub mod state;
+mod store;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -68,7 +69,6 @@ pub(crate) struct Shared {
     pub base_url: String,
     pub pki: pki::ServicePki,
     pub state: Mutex<state::State>,
-    #[allow(dead_code)] // used by the brokers (next step)
     pub store_dir: PathBuf,
 }
 

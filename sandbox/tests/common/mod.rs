@@ -195,7 +195,9 @@ pub fn altinn_token(org: &Org, scope: &str) -> String {
         .header("Accept", "text/plain")
         .call()
         .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
+    let status = r.status().as_u16();
+    let www = format!("{:?}", r.headers().get("www-authenticate"));
+    assert_eq!(status, 200, "{www}");
     r.body_mut().read_to_string().unwrap()
 }
 
