@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod ident;
+pub mod registry;
 
 pub use error::{Error, ErrorGroup, ErrorKind, Result};
 
