@@ -319,6 +319,35 @@ pub fn certificate_info(cert: &X509) -> CertificateInfo {
     }
 }
 
+/// Check that `cert` (described as `who`) is valid now; `renew` says what to do once expired.
+pub fn check_validity_period(cert: &X509, who: &str, renew: &str) -> Result<()> {
+    let now = Asn1Time::days_from_now(0)
+        .map_err(|_| Error::new(ErrorKind::Internal, "cannot read the clock"))?;
+    if cert.not_before() > now {
+        return Err(Error::new(
+            ErrorKind::CertificateInvalid,
+            format!(
+                "{who} is not valid before {} (or this machine's clock is wrong)",
+                cert.not_before()
+            ),
+        ));
+    }
+    if cert.not_after() < now {
+        return Err(Error::new(
+            ErrorKind::CertificateInvalid,
+            format!("{who} expired {}; {renew}", cert.not_after()),
+        ));
+    }
+    Ok(())
+}
+
+/// Whole days until `cert` expires (negative once expired).
+pub fn days_until_expiry(cert: &X509) -> Option<i64> {
+    let now = Asn1Time::days_from_now(0).ok()?;
+    let d = now.diff(cert.not_after()).ok()?;
+    Some(i64::from(d.days))
+}
+
 /// Check a receiver's certificate before encrypting to it: within its validity, an RSA key of at
 /// least 2048 bits, and a key usage (when present) that allows key encipherment.
 pub fn check_receiver_certificate(cert: &X509, orgnr: &str) -> Result<()> {
@@ -326,20 +355,11 @@ pub fn check_receiver_certificate(cert: &X509, orgnr: &str) -> Result<()> {
         "the certificate the Service Registry gives for {orgnr} ({})",
         subject_line(cert)
     );
-    let now = Asn1Time::days_from_now(0)
-        .map_err(|_| Error::new(ErrorKind::Internal, "cannot read the clock"))?;
-    if cert.not_before() > now {
-        return Err(Error::new(
-            ErrorKind::CertificateInvalid,
-            format!("{who} is not valid before {}; the receiver must fix its registration (or this machine's clock is wrong)", cert.not_before()),
-        ));
-    }
-    if cert.not_after() < now {
-        return Err(Error::new(
-            ErrorKind::CertificateInvalid,
-            format!("{who} expired {}; the receiver must renew its enterprise certificate before it can get DPO messages", cert.not_after()),
-        ));
-    }
+    check_validity_period(
+        cert,
+        &who,
+        "the receiver must renew its enterprise certificate before it can get DPO messages",
+    )?;
     let key = cert.public_key().map_err(|_| {
         Error::new(
             ErrorKind::CertificateInvalid,
