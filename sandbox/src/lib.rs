@@ -1,1 +1,395 @@
-//! efm-sandbox: local stand-ins for Maskinporten, the Service Registry and the Altinn brokers.
+//! efm-sandbox: local, strict, stateful stand-ins for Maskinporten, the Service Registry, the
+//! Altinn 3 broker (with Altinn's token exchange) and the Altinn 2 SOAP broker, on loopback.
+//!
+//! Start it in-process with [`Sandbox::start`] (the HTTP server runs on its own background
+//! threads) or as the `efm-sandbox` binary ([`run_cli`]). It writes a test PKI and a ready client
+//! configuration per organisation under the chosen directory; see sandbox/README.md.
+
+// Handlers return a ready HTTP answer as their error; boxing every one buys nothing here.
+#![allow(clippy::result_large_err)]
+
+mod admin;
+mod altinn2;
+mod broker3;
+mod faults;
+mod http;
+pub mod jwt;
+mod maskinporten;
+mod orgs;
+pub mod pki;
+mod registry;
+pub mod state;
+mod store;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+pub use orgs::DEFAULT_ORGANISATIONS;
+
+/// What went wrong starting or running the sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxError(pub String);
+
+impl std::fmt::Display for SandboxError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SandboxError {}
+
+/// How to start a sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    /// Where the PKI, client configurations, stored files and state live (created if missing).
+    pub dir: PathBuf,
+    /// TCP port on 127.0.0.1; 0 picks any free port.
+    pub port: u16,
+    /// Virus-scan delay after an Altinn 3 upload, in milliseconds (None = default 1000).
+    pub virus_scan_delay_ms: Option<u64>,
+    /// Extra organisations (9-digit numbers with a valid check digit) besides the defaults.
+    pub extra_organisations: Vec<String>,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        SandboxOptions {
+            dir: PathBuf::from("efm-sandbox"),
+            port: 0,
+            virus_scan_delay_ms: None,
+            extra_organisations: Vec::new(),
+        }
+    }
+}
+
+/// Everything the request handlers share.
+pub(crate) struct Shared {
+    pub dir: PathBuf,
+    pub base_url: String,
+    pub pki: pki::ServicePki,
+    pub state: Mutex<state::State>,
+    pub store_dir: PathBuf,
+}
+
+impl Shared {
+    pub fn maskinporten_issuer(&self) -> String {
+        format!("{}/maskinporten/", self.base_url)
+    }
+    pub fn altinn_issuer(&self) -> String {
+        format!("{}/authentication/api/v1/openid/", self.base_url)
+    }
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, state::State> {
+        // A handler that panicked leaves consistent data behind (every change is one step).
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A running sandbox. Stops when dropped.
+pub struct Sandbox {
+    shared: Arc<Shared>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sandbox {
+    /// Create or reuse the PKI and configurations in `options.dir`, bind 127.0.0.1 and serve in
+    /// the background.
+    pub fn start(options: SandboxOptions) -> Result<Sandbox, SandboxError> {
+        std::fs::create_dir_all(&options.dir).map_err(|e| {
+            SandboxError(format!(
+                "cannot create sandbox directory {}: {e}",
+                options.dir.display()
+            ))
+        })?;
+        let dir = options
+            .dir
+            .canonicalize()
+            .map_err(|e| SandboxError(format!("cannot resolve {}: {e}", options.dir.display())))?;
+        let std_listener =
+            std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port))).map_err(
+                |e| SandboxError(format!("cannot listen on 127.0.0.1:{}: {e}", options.port)),
+            )?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|e| SandboxError(format!("listener: {e}")))?;
+        let port = std_listener
+            .local_addr()
+            .map_err(|e| SandboxError(format!("listener: {e}")))?
+            .port();
+        let base_url = format!("http://127.0.0.1:{port}");
+
+        let pki = pki::ServicePki::load_or_create(&dir)?;
+        let store_dir = dir.join("store");
+        std::fs::create_dir_all(&store_dir)
+            .map_err(|e| SandboxError(format!("cannot create {}: {e}", store_dir.display())))?;
+        let mut st = state::State::default();
+        if let Some(ms) = options.virus_scan_delay_ms {
+            st.settings.virus_scan_delay_ms = ms;
+        }
+        let shared = Arc::new(Shared {
+            dir: dir.clone(),
+            base_url,
+            pki,
+            state: Mutex::new(st),
+            store_dir,
+        });
+        orgs::setup_all(&shared, &options.extra_organisations)?;
+
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("efm-sandbox")
+            .enable_all()
+            .build()
+            .map_err(|e| SandboxError(format!("cannot start the async runtime: {e}")))?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), SandboxError>>();
+        let app = router(shared.clone());
+        let thread = std::thread::Builder::new()
+            .name("efm-sandbox-server".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(std_listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(SandboxError(format!("listener: {e}"))));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
+                    let served = axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = rx.await;
+                        })
+                        .await;
+                    if let Err(e) = served {
+                        log::error!("efm-sandbox server stopped: {e}");
+                    }
+                });
+                // Don't wait for open connections (a client mid-download) when stopping.
+                runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+            })
+            .map_err(|e| SandboxError(format!("cannot start the server thread: {e}")))?;
+        ready_rx
+            .recv()
+            .map_err(|_| SandboxError("the server thread ended before it was ready".into()))??;
+        log::info!("efm-sandbox listening on {}", shared.base_url);
+        Ok(Sandbox {
+            shared,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, the one base URL every service lives under.
+    pub fn base_url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    /// The directory the sandbox writes to.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// The ready client configuration of an organisation (`DIR/<orgnr>/config.json`).
+    pub fn config_path(&self, orgnr: &str) -> PathBuf {
+        pki::OrgFiles::new(&self.shared.dir, orgnr).config
+    }
+
+    /// The organisation numbers registered (each has a configuration).
+    pub fn organisations(&self) -> Vec<String> {
+        self.shared.lock().orgs.keys().cloned().collect()
+    }
+
+    /// Stop serving and wait for the server thread.
+    pub fn stop(mut self) {
+        self.stop_inner();
+    }
+
+    fn stop_inner(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.stop_inner();
+    }
+}
+
+fn router(shared: Arc<Shared>) -> axum::Router {
+    axum::Router::new()
+        .merge(maskinporten::routes())
+        .merge(registry::routes())
+        .merge(broker3::routes())
+        .merge(altinn2::routes())
+        .merge(admin::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            faults::inject,
+        ))
+        .with_state(shared)
+}
+
+const USAGE: &str =
+    "usage: efm-sandbox --dir DIR [--port N] [--virus-scan-delay-ms MS] [--org ORGNR]...
+
+Starts local Maskinporten, Service Registry, Altinn 3 broker and Altinn 2 SOAP broker on
+127.0.0.1, writes a test PKI and a client configuration per organisation to DIR/<orgnr>/config.json,
+prints `efm-sandbox listening on http://127.0.0.1:PORT` and serves until SIGINT/SIGTERM or, when
+standard input is a pipe, until it is closed (--no-stdin: ignore stdin).";
+
+/// The command line: what the `efm-sandbox` binary and `efm sandbox` run. Returns the exit code.
+pub fn run_cli(args: &[String]) -> i32 {
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .try_init();
+    let mut options = SandboxOptions::default();
+    let mut dir = None;
+    let mut it = args.iter();
+    // Stdin is watched only when it is a pipe: a parent process holding the other end stops us by
+    // closing it, while `efm-sandbox ... &` with stdin on /dev/null keeps running.
+    let mut stdin_watch = stdin_is_pipe();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| -> Result<String, i32> {
+            it.next().cloned().ok_or_else(|| {
+                eprintln!("efm-sandbox: {name} needs a value\n\n{USAGE}");
+                2
+            })
+        };
+        match a.as_str() {
+            "--dir" => match value("--dir") {
+                Ok(v) => dir = Some(PathBuf::from(v)),
+                Err(c) => return c,
+            },
+            "--port" => match value("--port").map(|v| v.parse::<u16>()) {
+                Ok(Ok(p)) => options.port = p,
+                Ok(Err(_)) => {
+                    eprintln!("efm-sandbox: --port needs a number from 0 to 65535");
+                    return 2;
+                }
+                Err(c) => return c,
+            },
+            "--virus-scan-delay-ms" => match value("--virus-scan-delay-ms")
+                .map(|v| v.parse::<u64>())
+            {
+                Ok(Ok(ms)) => options.virus_scan_delay_ms = Some(ms),
+                Ok(Err(_)) => {
+                    eprintln!("efm-sandbox: --virus-scan-delay-ms needs a number of milliseconds");
+                    return 2;
+                }
+                Err(c) => return c,
+            },
+            "--org" => match value("--org") {
+                Ok(o) => options.extra_organisations.push(o),
+                Err(c) => return c,
+            },
+            "--no-stdin" => stdin_watch = false,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return 0;
+            }
+            other => {
+                eprintln!("efm-sandbox: unknown argument {other:?}\n\n{USAGE}");
+                return 2;
+            }
+        }
+    }
+    let Some(dir) = dir else {
+        eprintln!("efm-sandbox: --dir is required\n\n{USAGE}");
+        return 2;
+    };
+    options.dir = dir;
+    let sandbox = match Sandbox::start(options) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("efm-sandbox: {e}");
+            return 1;
+        }
+    };
+    {
+        // Write errors are ignored: a parent that read the first line and closed the pipe must
+        // not stop the server.
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "efm-sandbox listening on {}", sandbox.base_url());
+        for org in sandbox.organisations() {
+            let _ = writeln!(
+                out,
+                "organisation {org}: {}",
+                sandbox.config_path(&org).display()
+            );
+        }
+        let _ = out.flush();
+    }
+    wait_for_stop(stdin_watch);
+    sandbox.stop();
+    0
+}
+
+fn stdin_is_pipe() -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        std::fs::metadata("/dev/stdin")
+            .map(|m| m.file_type().is_fifo())
+            .unwrap_or(false)
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
+/// Block until SIGINT/SIGTERM, or until stdin reaches end of file (when watched).
+fn wait_for_stop(stdin_watch: bool) {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    if stdin_watch {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 256];
+            let mut stdin = std::io::stdin();
+            loop {
+                match stdin.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => continue,
+                }
+            }
+            let _ = tx.send(());
+        });
+    }
+    std::thread::spawn(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(_) => return,
+        };
+        rt.block_on(async {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{signal, SignalKind};
+                let mut term = match signal(SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => return,
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {},
+                    _ = term.recv() => {},
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        });
+        let _ = tx.send(());
+    });
+    let _ = rx.recv();
+}
