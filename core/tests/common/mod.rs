@@ -171,3 +171,85 @@ pub fn reference(path: &str) -> PathBuf {
     assert!(p.is_file(), "reference file {} is missing", p.display());
     p
 }
+
+// ---- the sandbox -----------------------------------------------------------------------------
+
+use efm_sandbox::{Sandbox, SandboxOptions};
+
+pub const ORG_A: &str = "910075918";
+pub const ORG_B: &str = "910076787";
+pub const ORG_C: &str = "984661185";
+
+fn copy_tree(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            if e.file_name() == "store" || e.file_name() == "data" {
+                continue;
+            }
+            std::fs::create_dir_all(&target).unwrap();
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A fresh sandbox in its own directory. The PKI is generated once per test binary and copied,
+/// so each sandbox starts fast and tests do not share state (faults, clients).
+pub fn sandbox(name: &str) -> Sandbox {
+    static TEMPLATE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let template = TEMPLATE.get_or_init(|| {
+        let t = temp_dir("sandbox-template");
+        Sandbox::start(SandboxOptions {
+            dir: t.clone(),
+            ..Default::default()
+        })
+        .expect("template sandbox starts")
+        .stop();
+        t
+    });
+    let dir = temp_dir(name);
+    copy_tree(template, &dir);
+    Sandbox::start(SandboxOptions {
+        dir,
+        port: 0,
+        virus_scan_delay_ms: Some(0),
+        ..Default::default()
+    })
+    .expect("sandbox starts")
+}
+
+/// The configuration the sandbox wrote for `orgnr`, as JSON (to adjust before parsing).
+pub fn sandbox_config_json(sb: &Sandbox, orgnr: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(sb.config_path(orgnr)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+pub fn sandbox_config(sb: &Sandbox, orgnr: &str) -> efm_core::config::Config {
+    efm_core::config::Config::from_json(&sandbox_config_json(sb, orgnr).to_string()).unwrap()
+}
+
+/// POST JSON to the sandbox's admin API; panics unless it answers 2xx.
+pub fn admin(sb: &Sandbox, path: &str, body: serde_json::Value) -> serde_json::Value {
+    let http = efm_core::http::Http::with_settings(&Default::default()).unwrap();
+    let r = http
+        .post(&format!("{}{path}", sb.base_url()))
+        .send_json(&body)
+        .unwrap();
+    let status = r.status();
+    let text = r.read_text(1 << 20).unwrap();
+    assert!(
+        (200..300).contains(&status),
+        "admin {path}: {status} {text}"
+    );
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+}
+
+/// Make the sandbox answer the next `times` requests under `path` with a fault.
+pub fn fault(sb: &Sandbox, path: &str, mut spec: serde_json::Value, times: u32) {
+    spec["path"] = serde_json::json!(path);
+    spec["times"] = serde_json::json!(times);
+    admin(sb, "/admin/faults", spec);
+}
