@@ -329,6 +329,20 @@ fn finish(report: Report) -> Result<(), Error> {
             println!("all checks passed");
             Ok(())
         }
-        Some((step, e)) => Err(e.context(format!("efm doctor: step \"{step}\" failed"))),
+        // The step and its full explanation are printed above; the error repeats the kind and
+        // the remote facts for the exit status and for programs, with a short message.
+        Some((step, e)) => {
+            let mut short = Error::new(
+                e.kind(),
+                format!("efm doctor: step \"{step}\" failed (see above)"),
+            );
+            if let Some(s) = e.detail().http_status {
+                short = short.with_http_status(s);
+            }
+            if let Some(c) = &e.detail().remote_code {
+                short = short.with_remote_code(c.clone());
+            }
+            Err(short)
+        }
     }
 }

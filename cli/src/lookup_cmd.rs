@@ -50,7 +50,7 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     let registry = Registry::new(&config, http, tokens);
     let capabilities = registry.lookup(&org, process.as_deref())?;
     if json {
-        let text = serde_json::to_string_pretty(&capabilities.to_json())
+        let text = serde_json::to_string_pretty(&capabilities)
             .map_err(|e| Error::new(ErrorKind::Internal, format!("printing JSON: {e}")))?;
         println!("{text}");
     } else {
