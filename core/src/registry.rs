@@ -518,13 +518,41 @@ impl Registry {
 
     /// The receiver's DPO record for `process`, with its certificate checked.
     pub fn dpo_record(&self, org: &OrgNumber, process: &str) -> Result<DpoRecord> {
+        self.select_dpo(org, process, None)
+    }
+
+    /// The first DPO record for `process` whose document types include `standard` (the SBD's
+    /// `documentIdentification.standard`), as the integration point chooses it (spec B.7).
+    pub fn dpo_record_for_document(
+        &self,
+        org: &OrgNumber,
+        process: &str,
+        standard: &str,
+    ) -> Result<DpoRecord> {
+        self.select_dpo(org, process, Some(standard))
+    }
+
+    fn select_dpo(
+        &self,
+        org: &OrgNumber,
+        process: &str,
+        standard: Option<&str>,
+    ) -> Result<DpoRecord> {
         let answer = self.answer(org, Some(process))?;
         let mut offered = Vec::new();
+        let mut other_types = false;
         for r in answer
             .records
             .iter()
             .filter(|r| r.process.as_deref() == Some(process))
         {
+            if let Some(standard) = standard {
+                let types = r.document_types.as_deref().unwrap_or_default();
+                if !types.iter().any(|t| t == standard) {
+                    other_types = true;
+                    continue;
+                }
+            }
             let service = r.service.clone();
             let id = service
                 .as_ref()
@@ -566,6 +594,13 @@ impl Registry {
                 resource: service.resource,
                 endpoint_url: service.endpoint_url,
             });
+        }
+        if let (Some(standard), true, true) = (standard, offered.is_empty(), other_types) {
+            return Err(Error::new(
+                ErrorKind::ReceiverLacksDpo,
+                format!("organisation {org} does not accept document type {standard} in process {process} (Service Registry); check the SBD's standard and process"),
+            )
+            .with_field("document_type"));
         }
         let how = if offered.is_empty() {
             "no service record".to_string()

@@ -372,6 +372,23 @@ fn registry_lookup_and_dpo_record() {
     let record = r.dpo_record(&org(ORG_B), DEFAULT_PROCESS).unwrap();
     assert!(record.accepts("urn:no:difi:arkivmelding:xsd::arkivmelding"));
     assert!(record.resource.is_some());
+    let status = r
+        .dpo_record_for_document(
+            &org(ORG_B),
+            RESPONSE_PROCESS,
+            "urn:no:difi:eformidling:xsd::status",
+        )
+        .unwrap();
+    assert_eq!(status.process, RESPONSE_PROCESS);
+    let e = r
+        .dpo_record_for_document(
+            &org(ORG_B),
+            DEFAULT_PROCESS,
+            "urn:no:difi:eformidling:xsd::status",
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ReceiverLacksDpo, "{e}");
+    assert!(e.message().contains("does not accept document type"), "{e}");
     // The certificate is the receiver's own (as in its sandbox configuration).
     let theirs = Identity::load(&sandbox_config(&sb, ORG_B).credentials.key).unwrap();
     assert_eq!(
