@@ -18,6 +18,7 @@ mod maskinporten;
 mod orgs;
 pub mod pki;
 mod registry;
+mod soapxml;
 pub mod state;
 mod store;
 
