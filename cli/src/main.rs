@@ -4,6 +4,8 @@
 
 mod config_cmd;
 mod demo_cmd;
+mod doctor_cmd;
+mod lookup_cmd;
 
 use std::process::ExitCode;
 
@@ -14,6 +16,8 @@ usage: efm <command> [args]
 
 commands:
   demo                 run the whole flow against the embedded sandbox
+  lookup ORGNR         a receiver's capabilities from the Service Registry (--process, --json)
+  doctor               check the configuration end to end, step by step
   config check PATH    validate a configuration file and print the resolved settings
   version              print the library version
   help                 this text
@@ -32,6 +36,8 @@ fn main() -> ExitCode {
     let result = match cmd {
         "demo" => demo_cmd::run(rest),
         "config" => config_cmd::run(rest),
+        "lookup" => lookup_cmd::run(rest),
+        "doctor" => doctor_cmd::run(rest),
         "version" | "--version" | "-V" => {
             println!("efm {}", efm_core::VERSION);
             Ok(())

@@ -344,8 +344,20 @@ impl<'h> Request<'h> {
 
     /// Stream the body from a reader. With a known length it is sent with `Content-Length`,
     /// otherwise chunked.
+    /// A failure of `body` itself is reported as such (`Io`), not as a network error.
     pub fn send_reader(self, body: &mut dyn Read, length: Option<u64>) -> Result<Response> {
-        self.run(ureq::SendBody::from_reader(body), length)
+        let mut tracked = TrackedReader {
+            inner: body,
+            failure: None,
+        };
+        let result = self.run(ureq::SendBody::from_reader(&mut tracked), length);
+        match (result, tracked.failure) {
+            (Err(_), Some(why)) => Err(Error::new(
+                ErrorKind::Io,
+                format!("reading the body to send failed: {why}"),
+            )),
+            (result, _) => result,
+        }
     }
 
     fn run(self, body: ureq::SendBody<'_>, length: Option<u64>) -> Result<Response> {
@@ -388,6 +400,22 @@ impl<'h> Request<'h> {
             headers: parts.headers,
             body,
             url: shown,
+        })
+    }
+}
+
+/// Remembers whether the caller's body reader failed, to tell that apart from the network.
+struct TrackedReader<'a> {
+    inner: &'a mut dyn Read,
+    failure: Option<String>,
+}
+
+impl Read for TrackedReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            if e.kind() != io::ErrorKind::Interrupted {
+                self.failure = Some(e.to_string());
+            }
         })
     }
 }
@@ -749,12 +777,11 @@ pub fn status_error(
             "; our token lacks the scope or access this call needs".to_string(),
         ),
         404 => (ErrorKind::RemoteNotFound, String::new()),
+        // Redirects are not followed (a bearer token must not travel to another host); the
+        // Location is not repeated, since it could name anything.
         300..=399 => (
             ErrorKind::RemoteService,
-            format!(
-                "; the service answered with a redirect{}, which is not followed: check the URL",
-                "" // the Location could name anything; it is not repeated here
-            ),
+            "; redirects are not followed: check the URL".to_string(),
         ),
         _ => (ErrorKind::RemoteService, String::new()),
     };
@@ -1060,6 +1087,35 @@ mod tests {
         assert!(seen[0].starts_with("POST /up HTTP/1.1"), "{}", seen[0]);
         assert!(seen[0].to_ascii_lowercase().contains("content-length: 13"));
         assert!(seen[0].ends_with("streamed body"));
+    }
+
+    #[test]
+    fn a_failing_body_reader_is_not_a_network_error() {
+        struct Failing(usize);
+        impl Read for Failing {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(io::Error::other("disk gone"));
+                }
+                self.0 -= 1;
+                buf[0] = b'x';
+                Ok(1)
+            }
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/up", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = listener.accept() {
+                let mut sink = Vec::new();
+                let _ = s.read_to_end(&mut sink);
+            }
+        });
+        let e = http()
+            .post(&url)
+            .send_reader(&mut Failing(3), None)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Io, "{e:?}");
+        assert!(e.message().contains("disk gone"), "{e}");
     }
 
     #[test]

@@ -3,11 +3,13 @@
 //! Module map (see ../shared/design.md): `ident` organisation numbers; `config` the one
 //! configuration document; `error` the error type with stable codes.
 
+pub mod auth;
 pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod ident;
+pub mod registry;
 pub mod transport;
 
 pub use error::{Error, ErrorGroup, ErrorKind, Result};

@@ -1,0 +1,348 @@
+//! `efm doctor [--config PATH]`: check a configuration end to end and say which step fails and
+//! why: the configuration parses, the key and certificate load and belong together, the
+//! certificate is valid, a Maskinporten token can be had, the Service Registry answers with a
+//! signed answer, and (for the Altinn 3 transport) the Altinn token exchange works.
+
+use efm_core::auth::{TokenRequest, Tokens, SCOPE_BROKER_READ};
+use efm_core::config::{Config, TransportKind};
+use efm_core::crypto::keys::{subject_line, Identity};
+use efm_core::http::Http;
+use efm_core::registry::{certificate_info, check_validity_period, days_until_expiry, Registry};
+use efm_core::{Error, ErrorKind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const USAGE: &str = "usage: efm doctor [--config PATH]
+
+Checks the configuration end to end and reports each step. The configuration is PATH, else the
+file named by the environment variable EFM_CONFIG, else ./efm.json. Relative paths inside it are
+resolved against the file's directory unless it sets \"base_dir\".";
+
+/// The configuration file to use: `--config`, else `$EFM_CONFIG`, else `./efm.json`.
+pub fn config_path(explicit: Option<&str>) -> PathBuf {
+    match explicit {
+        Some(p) => PathBuf::from(p),
+        None => match std::env::var_os("EFM_CONFIG") {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => PathBuf::from("efm.json"),
+        },
+    }
+}
+
+/// Read and parse a configuration file; relative paths resolve against its directory unless it
+/// names a `base_dir`.
+pub fn load_config(path: &Path) -> Result<Config, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::io(
+            format!(
+                "reading the configuration {} (give --config PATH or set EFM_CONFIG)",
+                path.display()
+            ),
+            e,
+        )
+    })?;
+    let mut value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidJson,
+            format!("{} is not valid JSON: {e}", path.display()),
+        )
+    })?;
+    if let Some(obj) = value.as_object_mut() {
+        if !obj.contains_key("base_dir") {
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."));
+            let dir = dir.canonicalize().unwrap_or(dir);
+            obj.insert(
+                "base_dir".into(),
+                serde_json::Value::String(dir.to_string_lossy().into_owned()),
+            );
+        }
+    }
+    Config::from_json(&value.to_string()).map_err(|e| e.context(path.display()))
+}
+
+/// Take `--config PATH` (or `--config=PATH`) out of `args`.
+pub fn take_config_arg(args: &[String]) -> Result<(Option<String>, Vec<String>), Error> {
+    let mut config = None;
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--config" {
+            let v = it
+                .next()
+                .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, "--config needs a path"))?;
+            config = Some(v.clone());
+        } else if let Some(v) = a.strip_prefix("--config=") {
+            config = Some(v.to_string());
+        } else {
+            rest.push(a.clone());
+        }
+    }
+    Ok((config, rest))
+}
+
+struct Report {
+    failed: Option<(String, Error)>,
+}
+
+impl Report {
+    fn ok(&self, step: &str, detail: impl AsRef<str>) {
+        println!("[ ok ] {step}: {}", detail.as_ref());
+    }
+    fn warn(&self, step: &str, detail: impl AsRef<str>) {
+        println!("[warn] {step}: {}", detail.as_ref());
+    }
+    fn fail(&mut self, step: &str, e: Error) {
+        println!("[FAIL] {step}: {e}");
+        if let Some(s) = e.detail().http_status {
+            println!("       HTTP status {s}");
+        }
+        if let Some(c) = &e.detail().remote_code {
+            println!("       remote code {c}");
+        }
+        println!("       (error {} {:?})", e.code(), e.kind());
+        self.failed = Some((step.to_string(), e));
+    }
+    fn skip(&self, step: &str) {
+        println!("[skip] {step}");
+    }
+}
+
+pub fn run(args: &[String]) -> Result<(), Error> {
+    let (config_arg, rest) = take_config_arg(args)?;
+    if let Some(a) = rest.first() {
+        if a == "-h" || a == "--help" {
+            println!("{USAGE}");
+            return Ok(());
+        }
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("unexpected argument {a:?}\n\n{USAGE}"),
+        ));
+    }
+    let path = config_path(config_arg.as_deref());
+    let mut report = Report { failed: None };
+    let steps = [
+        "configuration",
+        "key and certificate",
+        "certificate validity",
+        "HTTP client",
+        "Maskinporten token",
+        "Service Registry",
+        "Altinn token exchange",
+    ];
+    let skip_from = |report: &Report, i: usize| {
+        for s in &steps[i..] {
+            report.skip(s);
+        }
+    };
+
+    // 1. The configuration.
+    let config = match load_config(&path) {
+        Ok(c) => {
+            report.ok(
+                steps[0],
+                format!(
+                    "{} (organisation {}, environment {}, client {})",
+                    path.display(),
+                    c.organisation_number,
+                    c.environment.name(),
+                    c.credentials.client_id
+                ),
+            );
+            c
+        }
+        Err(e) => {
+            report.fail(steps[0], e);
+            skip_from(&report, 1);
+            return finish(report);
+        }
+    };
+
+    // 2. Key and certificate load and belong together.
+    let identity = match Identity::load(&config.credentials.key) {
+        Ok(id) => {
+            report.ok(
+                steps[1],
+                format!(
+                    "RSA key {} bits, matches certificate {}",
+                    id.private_key.bits(),
+                    subject_line(&id.certificate)
+                ),
+            );
+            id
+        }
+        Err(e) => {
+            report.fail(steps[1], e);
+            skip_from(&report, 2);
+            return finish(report);
+        }
+    };
+
+    // 3. The certificate is within its validity (and for whom it is).
+    let info = certificate_info(&identity.certificate);
+    match check_own_certificate(&identity) {
+        Ok(days_left) => {
+            report.ok(
+                steps[2],
+                format!("valid from {} to {}", info.not_before, info.not_after),
+            );
+            if days_left < 30 {
+                report.warn(
+                    steps[2],
+                    format!("the certificate expires in {days_left} days; renew it"),
+                );
+            }
+            if !subject_line(&identity.certificate).contains(config.organisation_number.as_str()) {
+                report.warn(
+                    steps[2],
+                    format!(
+                        "the certificate's subject does not name organisation {}; Maskinporten refuses a certificate of another organisation (MP-122)",
+                        config.organisation_number
+                    ),
+                );
+            }
+        }
+        Err(e) => {
+            report.fail(steps[2], e);
+            skip_from(&report, 3);
+            return finish(report);
+        }
+    }
+
+    // 4. The HTTP client (CA bundle).
+    let http = match Http::new(&config) {
+        Ok(h) => {
+            report.ok(
+                steps[3],
+                match &config.ca_bundle {
+                    Some(p) => format!("system roots plus {}", p.display()),
+                    None => "system roots".to_string(),
+                },
+            );
+            h
+        }
+        Err(e) => {
+            report.fail(steps[3], e);
+            skip_from(&report, 4);
+            return finish(report);
+        }
+    };
+
+    // 5. A Maskinporten token for the registry scopes.
+    let tokens = match Tokens::with_identity(&config, http.clone(), &identity) {
+        Ok(t) => Arc::new(t),
+        Err(e) => {
+            report.fail(steps[4], e);
+            skip_from(&report, 5);
+            return finish(report);
+        }
+    };
+    let registry_request = TokenRequest::for_scopes(&config.registry_scopes);
+    match tokens.maskinporten(&registry_request) {
+        Ok(t) => report.ok(
+            steps[4],
+            format!(
+                "from {} for scopes {:?}, valid {} s more",
+                config.urls.maskinporten_token,
+                t.scope().unwrap_or(&config.registry_scopes.join(" ")),
+                t.remaining().as_secs()
+            ),
+        ),
+        Err(e) => {
+            report.fail(steps[4], e);
+            skip_from(&report, 5);
+            return finish(report);
+        }
+    }
+
+    // 6. The Service Registry answers, signed, for our own organisation.
+    let registry = Registry::new(&config, http, tokens.clone());
+    match registry.lookup(&config.organisation_number, None) {
+        Ok(c) => {
+            let dpo = c
+                .capabilities
+                .iter()
+                .filter(|r| r.service_identifier == "DPO")
+                .count();
+            report.ok(
+                steps[5],
+                format!(
+                    "{} answered with a verified signature: {} service records for {} ({} DPO)",
+                    config.urls.service_registry,
+                    c.capabilities.len(),
+                    config.organisation_number,
+                    dpo
+                ),
+            );
+            if dpo == 0 {
+                report.warn(
+                    steps[5],
+                    "the registry lists no DPO process for this organisation: others cannot send DPO to it",
+                );
+            }
+        }
+        Err(e) => {
+            report.fail(steps[5], e);
+            skip_from(&report, 6);
+            return finish(report);
+        }
+    }
+
+    // 7. For Altinn 3: a system-user token exchanged at Altinn.
+    if config.transport == TransportKind::Altinn3 {
+        let request = TokenRequest::for_system_user(&[SCOPE_BROKER_READ], &config.system_user);
+        match tokens.altinn(&request) {
+            Ok(t) => report.ok(
+                steps[6],
+                format!(
+                    "system user {} ({}), Altinn token valid {} s more",
+                    config.system_user.name,
+                    config.system_user.org_id,
+                    t.remaining().as_secs()
+                ),
+            ),
+            Err(e) => report.fail(steps[6], e),
+        }
+    } else {
+        println!("[ -- ] {}: not used with transport altinn2", steps[6]);
+    }
+    finish(report)
+}
+
+/// Days left on our certificate, or why it cannot be used now.
+fn check_own_certificate(identity: &Identity) -> Result<i64, Error> {
+    check_validity_period(
+        &identity.certificate,
+        "our certificate",
+        "get a new enterprise certificate",
+    )?;
+    Ok(days_until_expiry(&identity.certificate).unwrap_or(0))
+}
+
+fn finish(report: Report) -> Result<(), Error> {
+    match report.failed {
+        None => {
+            println!("all checks passed");
+            Ok(())
+        }
+        // The step and its full explanation are printed above; the error repeats the kind and
+        // the remote facts for the exit status and for programs, with a short message.
+        Some((step, e)) => {
+            let mut short = Error::new(
+                e.kind(),
+                format!("efm doctor: step \"{step}\" failed (see above)"),
+            );
+            if let Some(s) = e.detail().http_status {
+                short = short.with_http_status(s);
+            }
+            if let Some(c) = &e.detail().remote_code {
+                short = short.with_remote_code(c.clone());
+            }
+            Err(short)
+        }
+    }
+}
