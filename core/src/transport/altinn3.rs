@@ -62,14 +62,14 @@ impl<'a> Altinn3Broker<'a> {
         mut call: impl FnMut(&str) -> Result<Response>,
     ) -> Result<Response> {
         let token = self.tokens.token(scope)?;
-        let response = call(&token)?;
+        let response = call(token.secret())?;
         if response.status() != 401 {
             return Ok(response);
         }
         log::info!("the broker refused our {scope} token (401); fetching a new one");
-        self.tokens.invalidate(scope);
+        self.tokens.invalidate(scope, &token);
         let token = self.tokens.token(scope)?;
-        call(&token)
+        call(token.secret())
     }
 
     fn fail(&self, response: Response, what: &str) -> Error {
@@ -189,7 +189,7 @@ impl Transport for Altinn3Broker<'_> {
         let r = self
             .http
             .post(&url)
-            .bearer(&token)
+            .bearer(token.secret())
             .header("Accept", "application/json")
             .header("Content-Type", "application/octet-stream")
             .send_reader(&mut counting, Some(out.size))?;

@@ -5,6 +5,8 @@
 
 pub mod altinn3;
 
+use crate::auth::{AccessToken, TokenRequest, Tokens};
+use crate::config::SystemUser;
 use crate::error::Result;
 use crate::ident::OrgNumber;
 use std::io::{Read, Write};
@@ -12,9 +14,26 @@ use std::io::{Read, Write};
 /// Gives bearer tokens for broker calls, one per scope, and forgets one the broker refused.
 pub trait TokenSource: Send + Sync {
     /// A token for the given scope (e.g. `altinn:broker.write`).
-    fn token(&self, scope: &str) -> Result<String>;
-    /// The broker answered 401 to this token: drop it so the next `token` call fetches a new one.
-    fn invalidate(&self, scope: &str);
+    fn token(&self, scope: &str) -> Result<AccessToken>;
+    /// The broker answered 401 to `used`: drop it so the next `token` call fetches a new one.
+    fn invalidate(&self, scope: &str, used: &AccessToken);
+}
+
+/// Altinn tokens for one system user, exchanged from Maskinporten and cached by [`Tokens`].
+pub struct SystemUserTokens<'a> {
+    pub tokens: &'a Tokens,
+    pub user: SystemUser,
+}
+
+impl TokenSource for SystemUserTokens<'_> {
+    fn token(&self, scope: &str) -> Result<AccessToken> {
+        self.tokens
+            .altinn(&TokenRequest::for_system_user(&[scope], &self.user))
+    }
+    fn invalidate(&self, scope: &str, used: &AccessToken) {
+        self.tokens
+            .invalidate_altinn(&TokenRequest::for_system_user(&[scope], &self.user), used);
+    }
 }
 
 /// A package to send.
