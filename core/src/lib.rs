@@ -7,6 +7,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod ident;
+pub mod sbd;
 
 pub use error::{Error, ErrorGroup, ErrorKind, Result};
 
