@@ -3,6 +3,7 @@
 //! Module map (see ../shared/design.md): `ident` organisation numbers; `config` the one
 //! configuration document; `error` the error type with stable codes.
 
+pub mod asic;
 pub mod config;
 pub mod crypto;
 pub mod error;
