@@ -1,0 +1,634 @@
+//! CMS EnvelopedData interop: our streaming encryptor/decryptor against the `openssl cms` CLI and
+//! Python's `cryptography` (both must be installed: the tests fail, not skip, without them).
+
+use efm_core::config::KeySource;
+use efm_core::crypto::cms::{self, CmsDecryptor, CmsEncryptor};
+use efm_core::crypto::Identity;
+use efm_core::ErrorKind;
+use openssl::x509::X509;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// A test CA and two organisation certificates, made once per test run.
+struct Pki {
+    dir: PathBuf,
+}
+
+impl Pki {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+    fn p(&self, name: &str) -> String {
+        self.path(name).to_str().unwrap().to_string()
+    }
+    fn cert(&self, who: &str) -> X509 {
+        X509::from_pem(&std::fs::read(self.path(&format!("{who}.pem"))).unwrap()).unwrap()
+    }
+    fn identity(&self, who: &str) -> Identity {
+        Identity::load(&KeySource::Pem {
+            certificate: self.path(&format!("{who}.pem")),
+            private_key: self.path(&format!("{who}.key")),
+        })
+        .unwrap()
+    }
+}
+
+fn openssl(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("the openssl CLI must be installed for these tests");
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn pki() -> &'static Pki {
+    static PKI: OnceLock<Pki> = OnceLock::new();
+    PKI.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cms_interop_pki");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &p("ca.key"),
+            "-out",
+            &p("ca.pem"),
+            "-subj",
+            "/C=NO/O=efm test/CN=Test CA",
+            "-days",
+            "2",
+        ]);
+        std::fs::write(dir.join("ext.cnf"), "subjectKeyIdentifier=hash\n").unwrap();
+        // Serial of A has the high bit set (needs a leading zero in DER); B's is short.
+        for (who, serial, org) in [
+            ("a", "0x8A1B2C3D4E5F", "910000009"),
+            ("b", "0x1234", "920000004"),
+        ] {
+            openssl(&[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &p(&format!("{who}.key")),
+                "-out",
+                &p(&format!("{who}.csr")),
+                "-subj",
+                &format!("/C=NO/O=Org {who}/serialNumber={org}/CN=Org {who}"),
+            ]);
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &p(&format!("{who}.csr")),
+                "-CA",
+                &p("ca.pem"),
+                "-CAkey",
+                &p("ca.key"),
+                "-set_serial",
+                serial,
+                "-days",
+                "2",
+                "-extfile",
+                &p("ext.cnf"),
+                "-out",
+                &p(&format!("{who}.pem")),
+            ]);
+        }
+        Pki { dir }
+    })
+}
+
+fn random(n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n];
+    openssl::rand::rand_bytes(&mut v).unwrap();
+    v
+}
+
+fn our_encrypt(plain: &[u8], to: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let n = cms::encrypt(&mut &plain[..], &mut out, &pki().cert(to)).unwrap();
+    assert_eq!(n, out.len() as u64);
+    out
+}
+
+fn our_decrypt(data: &[u8], who: &str) -> efm_core::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let n = cms::decrypt(&mut &data[..], &mut out, &pki().identity(who))?;
+    assert_eq!(n, out.len() as u64);
+    Ok(out)
+}
+
+fn openssl_decrypt(dir: &Path, data: &[u8], who: &str) -> Vec<u8> {
+    let pki = pki();
+    let input = dir.join("in.cms");
+    let output = dir.join("out.bin");
+    std::fs::write(&input, data).unwrap();
+    openssl(&[
+        "cms",
+        "-decrypt",
+        "-binary",
+        "-inform",
+        "DER",
+        "-in",
+        input.to_str().unwrap(),
+        "-recip",
+        &pki.p(&format!("{who}.pem")),
+        "-inkey",
+        &pki.p(&format!("{who}.key")),
+        "-out",
+        output.to_str().unwrap(),
+    ]);
+    std::fs::read(output).unwrap()
+}
+
+/// `openssl cms -encrypt` of `plain` with extra options; `recipients` are (name, oaep?) pairs.
+fn openssl_encrypt(
+    dir: &Path,
+    plain: &[u8],
+    opts: &[&str],
+    recipients: &[(&str, bool)],
+) -> Vec<u8> {
+    let pki = pki();
+    let input = dir.join("plain.bin");
+    let output = dir.join("openssl.cms");
+    std::fs::write(&input, plain).unwrap();
+    let mut args: Vec<String> = ["cms", "-encrypt", "-binary", "-outform", "DER", "-in"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.push(input.to_str().unwrap().into());
+    args.extend(["-out".to_string(), output.to_str().unwrap().into()]);
+    args.extend(opts.iter().map(|s| s.to_string()));
+    for (who, oaep) in recipients {
+        args.extend(["-recip".to_string(), pki.p(&format!("{who}.pem"))]);
+        if *oaep {
+            for k in [
+                "rsa_padding_mode:oaep",
+                "rsa_oaep_md:sha256",
+                "rsa_mgf1_md:sha256",
+            ] {
+                args.extend(["-keyopt".to_string(), k.to_string()]);
+            }
+        }
+    }
+    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    openssl(&args);
+    std::fs::read(output).unwrap()
+}
+
+fn cert_serial_hex(who: &str) -> String {
+    let out = String::from_utf8(openssl(&[
+        "x509",
+        "-noout",
+        "-serial",
+        "-in",
+        &pki().p(&format!("{who}.pem")),
+    ]))
+    .unwrap();
+    out.trim()
+        .trim_start_matches("serial=")
+        .trim_start_matches('0')
+        .to_string()
+}
+
+#[test]
+fn openssl_decrypts_what_we_encrypt() {
+    let tmp = tempfile::tempdir().unwrap();
+    for size in [0usize, 1, 15, 16, 999, 1000, 70_001, 200_000] {
+        let plain = random(size);
+        let data = our_encrypt(&plain, "a");
+        assert_eq!(
+            openssl_decrypt(tmp.path(), &data, "a"),
+            plain,
+            "size {size}"
+        );
+        assert_eq!(our_decrypt(&data, "a").unwrap(), plain, "size {size}");
+    }
+}
+
+#[test]
+fn our_output_has_the_integration_point_shape() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = random(5000);
+    let data = our_encrypt(&plain, "a");
+    // BER with indefinite lengths all the way down, 1000-byte segments, five end markers.
+    assert_eq!(&data[..2], &[0x30, 0x80]);
+    assert_eq!(&data[data.len() - 10..], &[0u8; 10]);
+    let first_segment = [0xA0, 0x80, 0x04, 0x82, 0x03, 0xE8];
+    assert!(
+        data.windows(6).any(|w| w == first_segment),
+        "no 1000-byte segment"
+    );
+    let path = tmp.path().join("ours.cms");
+    std::fs::write(&path, &data).unwrap();
+    let printed = String::from_utf8(openssl(&[
+        "cms",
+        "-cmsout",
+        "-print",
+        "-inform",
+        "DER",
+        "-in",
+        path.to_str().unwrap(),
+    ]))
+    .unwrap();
+    for needle in [
+        "rsaesOaep",
+        "sha256",
+        "mgf1",
+        "aes-256-cbc",
+        "pkcs7-data",
+        "CN=Test CA",
+        "issuerAndSerialNumber",
+    ] {
+        assert!(
+            printed.contains(needle),
+            "{needle} missing from:\n{printed}"
+        );
+    }
+}
+
+/// A second, independent reader: Python parses our BER, unwraps the key with `cryptography`'s
+/// OAEP(SHA-256, MGF1-SHA-256) and decrypts AES-256-CBC.
+#[test]
+fn python_cryptography_reads_our_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = random(12_345);
+    let data = our_encrypt(&plain, "b");
+    std::fs::write(tmp.path().join("ours.cms"), &data).unwrap();
+    std::fs::write(tmp.path().join("plain.bin"), &plain).unwrap();
+    let script = r#"
+import sys
+from cryptography.hazmat.primitives import hashes, serialization, padding as sympad
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+def tlv(b, i):
+    tag = b[i]; i += 1
+    n = b[i]; i += 1
+    if n == 0x80:
+        kids = []
+        while b[i:i+2] != b"\x00\x00":
+            k, i = tlv(b, i)
+            kids.append(k)
+        return (tag, kids), i + 2
+    if n > 0x80:
+        k = n & 0x7f; n = int.from_bytes(b[i:i+k], "big"); i += k
+    body = b[i:i+n]
+    if tag & 0x20:
+        kids, j = [], 0
+        while j < n:
+            k, j = tlv(body, j)
+            kids.append(k)
+        return (tag, kids), i + n
+    return (tag, body), i + n
+
+def octets(t):
+    return t[1] if isinstance(t[1], bytes) else b"".join(octets(k) for k in t[1])
+
+def oid(t):
+    b = t[1]; arcs = [b[0] // 40, b[0] % 40]; v = 0
+    for x in b[1:]:
+        v = (v << 7) | (x & 0x7f)
+        if not x & 0x80: arcs.append(v); v = 0
+    return ".".join(map(str, arcs))
+
+data = open(sys.argv[1], "rb").read()
+ci, end = tlv(data, 0)
+assert end == len(data)
+assert oid(ci[1][0]) == "1.2.840.113549.1.7.3"
+ed = ci[1][1][1][0]
+version, ris, eci = ed[1]
+assert version[1] == b"\x00"
+ktri = ris[1][0]
+alg = ktri[1][2]
+assert oid(alg[1][0]) == "1.2.840.113549.1.1.7", "not RSAES-OAEP"
+params = alg[1][1][1]
+assert [p[0] for p in params] == [0xa0, 0xa1], "OAEP params are not exactly [0] and [1]"
+assert oid(params[0][1][0][1][0]) == "2.16.840.1.101.3.4.2.1", "hash is not SHA-256"
+mgf = params[1][1][0]
+assert oid(mgf[1][0]) == "1.2.840.113549.1.1.8", "mask generation is not MGF1"
+assert oid(mgf[1][1][1][0]) == "2.16.840.1.101.3.4.2.1", "MGF1 hash is not SHA-256"
+key = serialization.load_pem_private_key(open(sys.argv[2], "rb").read(), None)
+cek = key.decrypt(octets(ktri[1][3]), padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None))
+assert len(cek) == 32
+calg = eci[1][1]
+assert oid(calg[1][0]) == "2.16.840.1.101.3.4.1.42", "not AES-256-CBC"
+iv = octets(calg[1][1])
+content = eci[1][2]
+assert content[0] == 0xa0 and all(len(s[1]) == 1000 for s in content[1][:-1])
+d = Cipher(algorithms.AES(cek), modes.CBC(iv)).decryptor()
+p = d.update(octets(content)) + d.finalize()
+u = sympad.PKCS7(128).unpadder()
+p = u.update(p) + u.finalize()
+assert p == open(sys.argv[3], "rb").read(), "plaintext differs"
+print("ok")
+"#;
+    std::fs::write(tmp.path().join("check.py"), script).unwrap();
+    let out = Command::new("python3")
+        .arg(tmp.path().join("check.py"))
+        .arg(tmp.path().join("ours.cms"))
+        .arg(pki().path("b.key"))
+        .arg(tmp.path().join("plain.bin"))
+        .output()
+        .expect("python3 with the cryptography package must be installed");
+    assert!(
+        out.status.success() && out.stdout.starts_with(b"ok"),
+        "python check failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn we_decrypt_openssl_streamed_ber_with_oaep_sha256() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = random(100_003);
+    let data = openssl_encrypt(
+        tmp.path(),
+        &plain,
+        &["-stream", "-aes-256-cbc"],
+        &[("a", true)],
+    );
+    assert_eq!(
+        &data[..2],
+        &[0x30, 0x80],
+        "expected indefinite-length BER from -stream"
+    );
+    assert_eq!(our_decrypt(&data, "a").unwrap(), plain);
+    let info = cms::inspect(&mut &data[..]).unwrap();
+    assert!(info.indefinite_length);
+    assert_eq!(
+        info.recipients[0].key_transport,
+        "RSAES-OAEP (SHA-256, MGF1-SHA-256)"
+    );
+}
+
+#[test]
+fn we_decrypt_openssl_default_pkcs1_v15() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = random(4096);
+    let data = openssl_encrypt(
+        tmp.path(),
+        &plain,
+        &["-stream", "-aes-256-cbc"],
+        &[("a", false)],
+    );
+    let info = cms::inspect(&mut &data[..]).unwrap();
+    assert_eq!(info.recipients[0].key_transport_oid, "1.2.840.113549.1.1.1");
+    assert_eq!(our_decrypt(&data, "a").unwrap(), plain);
+}
+
+#[test]
+fn we_decrypt_openssl_der_with_each_aes_key_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = random(33_333);
+    for (opt, name) in [
+        ("-aes128", "AES-128-CBC"),
+        ("-aes192", "AES-192-CBC"),
+        ("-aes256", "AES-256-CBC"),
+    ] {
+        let data = openssl_encrypt(tmp.path(), &plain, &[opt], &[("a", true)]);
+        // Definite lengths: SEQUENCE with a long-form length.
+        assert_eq!(data[0], 0x30);
+        assert_ne!(data[1], 0x80, "expected DER without -stream");
+        let info = cms::inspect(&mut &data[..]).unwrap();
+        assert!(!info.indefinite_length);
+        assert_eq!(info.content_cipher, name);
+        assert_eq!(our_decrypt(&data, "a").unwrap(), plain, "{name}");
+    }
+}
+
+#[test]
+fn we_pick_our_recipient_among_several() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = random(2048);
+    let data = openssl_encrypt(
+        tmp.path(),
+        &plain,
+        &["-stream"],
+        &[("b", true), ("a", true)],
+    );
+    let info = cms::inspect(&mut &data[..]).unwrap();
+    assert_eq!(info.recipients.len(), 2);
+    assert_eq!(
+        info.recipients[1].serial.as_deref(),
+        Some(cert_serial_hex("a").as_str())
+    );
+    assert_eq!(our_decrypt(&data, "a").unwrap(), plain);
+    assert_eq!(our_decrypt(&data, "b").unwrap(), plain);
+    // Named by subjectKeyIdentifier instead of issuer and serial.
+    let data = openssl_encrypt(
+        tmp.path(),
+        &plain,
+        &["-keyid"],
+        &[("b", false), ("a", true)],
+    );
+    let info = cms::inspect(&mut &data[..]).unwrap();
+    assert!(info.recipients[1].subject_key_id.is_some());
+    assert_eq!(our_decrypt(&data, "a").unwrap(), plain);
+}
+
+#[test]
+fn wrong_key_is_not_for_us_and_names_both_sides() {
+    let data = our_encrypt(&random(100), "b");
+    let err = our_decrypt(&data, "a").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotForUs, "{err}");
+    let msg = err.message();
+    assert!(msg.contains(&cert_serial_hex("b")), "{msg}");
+    assert!(msg.contains("Org a"), "{msg}");
+    assert!(!msg.contains("PRIVATE KEY"));
+    // The Read adapter reports it at construction.
+    assert_eq!(
+        CmsDecryptor::new(&data[..], &pki().identity("a"))
+            .err()
+            .unwrap()
+            .kind(),
+        ErrorKind::NotForUs
+    );
+}
+
+#[test]
+fn tampered_padding_is_decrypt_failed() {
+    // 4500 bytes of plaintext: 4512 of ciphertext, the last segment holds 512 of them, and the
+    // data ends with the ten end-of-contents octets.
+    let plain = random(4500);
+    let mut data = our_encrypt(&plain, "a");
+    let last_ct = data.len() - 11;
+    // Flipping the last byte of the next-to-last block flips the same byte of the last
+    // plaintext block (CBC), which is the padding length: always invalid afterwards.
+    data[last_ct - 16] ^= 0xFF;
+    let err = our_decrypt(&data, "a").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DecryptFailed, "{err}");
+    assert!(err.message().contains("padding"), "{err}");
+}
+
+#[test]
+fn truncated_input_is_an_error_wherever_it_is_cut() {
+    let plain = random(5000);
+    let data = our_encrypt(&plain, "a");
+    for cut in [
+        0,
+        1,
+        40,
+        400,
+        1000,
+        3000,
+        data.len() - 600,
+        data.len() - 11,
+        data.len() - 4,
+        data.len() - 1,
+    ] {
+        let err = our_decrypt(&data[..cut], "a").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PackageInvalid, "cut at {cut}: {err}");
+        assert!(
+            err.message().contains("truncated") || err.message().contains("empty"),
+            "{err}"
+        );
+    }
+    // DER from openssl, cut inside the content.
+    let tmp = tempfile::tempdir().unwrap();
+    let der = openssl_encrypt(tmp.path(), &plain, &[], &[("a", true)]);
+    let err = our_decrypt(&der[..der.len() - 100], "a").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PackageInvalid, "{err}");
+}
+
+#[test]
+fn garbage_and_other_content_types_are_errors() {
+    let a = pki().identity("a");
+    for junk in [
+        random(3000),
+        b"PK\x03\x04 not cms".to_vec(),
+        vec![0x30, 0x03, 0x02, 0x01, 0x00],
+    ] {
+        let mut out = Vec::new();
+        let err = cms::decrypt(&mut &junk[..], &mut out, &a).unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::PackageInvalid),
+            "{junk:?}: {err}"
+        );
+        assert!(cms::inspect(&mut &junk[..]).is_err());
+    }
+    // A SignedData is well-formed CMS, but not encrypted.
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = pki();
+    let input = tmp.path().join("p");
+    std::fs::write(&input, b"hello").unwrap();
+    let signed = openssl(&[
+        "cms",
+        "-sign",
+        "-binary",
+        "-outform",
+        "DER",
+        "-in",
+        input.to_str().unwrap(),
+        "-signer",
+        &pki.p("a.pem"),
+        "-inkey",
+        &pki.p("a.key"),
+    ]);
+    let err = our_decrypt(&signed, "a").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PackageInvalid);
+    assert!(err.message().contains("SignedData"), "{err}");
+    // Structure damaged after the content (a wrong end marker).
+    let mut data = our_encrypt(b"x", "a");
+    let n = data.len();
+    data[n - 3] = 0x05;
+    assert_eq!(
+        our_decrypt(&data, "a").unwrap_err().kind(),
+        ErrorKind::PackageInvalid
+    );
+}
+
+#[test]
+fn inspect_reports_recipient_and_cipher() {
+    let data = our_encrypt(&random(10), "a");
+    let info = cms::inspect(&mut &data[..]).unwrap();
+    assert_eq!(info.content_cipher, "AES-256-CBC");
+    assert_eq!(info.content_cipher_oid, "2.16.840.1.101.3.4.1.42");
+    assert_eq!(info.version, 0);
+    assert_eq!(info.recipients.len(), 1);
+    let r = &info.recipients[0];
+    assert_eq!(r.serial.as_deref(), Some(cert_serial_hex("a").as_str()));
+    let issuer = r.issuer.as_deref().unwrap();
+    assert!(
+        issuer.contains("CN=Test CA") && issuer.contains("C=NO"),
+        "{issuer}"
+    );
+    assert_eq!(r.key_transport_oid, "1.2.840.113549.1.1.7");
+    assert_eq!(r.key_transport, "RSAES-OAEP (SHA-256, MGF1-SHA-256)");
+}
+
+#[test]
+fn adapters_stream_with_any_write_and_read_sizes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = random(150_000);
+    let mut enc = CmsEncryptor::new(Vec::new(), &pki().cert("a")).unwrap();
+    let mut rest = &plain[..];
+    for size in [1usize, 7, 16, 999, 70_000].iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let n = (*size).min(rest.len());
+        enc.write_all(&rest[..n]).unwrap();
+        enc.flush().unwrap();
+        rest = &rest[n..];
+    }
+    let data = enc.finish().unwrap();
+    assert_eq!(openssl_decrypt(tmp.path(), &data, "a"), plain);
+
+    let ident = pki().identity("a");
+    let mut dec = CmsDecryptor::new(&data[..], &ident).unwrap();
+    assert_eq!(dec.info().recipients.len(), 1);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4099];
+    let mut sizes = [1usize, 13, 4099, 512].iter().cycle();
+    loop {
+        let n = dec.read(&mut buf[..*sizes.next().unwrap()]).unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got, plain);
+    // The Read adapter also decrypts openssl's stream, read to the end with std's helpers.
+    let theirs = openssl_encrypt(tmp.path(), &plain, &["-stream"], &[("a", true)]);
+    let mut got = Vec::new();
+    CmsDecryptor::new(&theirs[..], &ident)
+        .unwrap()
+        .read_to_end(&mut got)
+        .unwrap();
+    assert_eq!(got, plain);
+}
+
+#[test]
+fn read_adapter_errors_carry_the_kind() {
+    let mut data = our_encrypt(&random(4500), "a");
+    let n = data.len();
+    data[n - 27] ^= 0xFF;
+    let mut dec = CmsDecryptor::new(&data[..], &pki().identity("a")).unwrap();
+    let mut sink = Vec::new();
+    let err = dec.read_to_end(&mut sink).unwrap_err();
+    assert_eq!(
+        cms::error_from_io(err, "reading").kind(),
+        ErrorKind::DecryptFailed
+    );
+    // The error repeats; the adapter does not pretend the content ended.
+    let err = dec.read(&mut [0u8; 16]).unwrap_err();
+    assert_eq!(
+        cms::error_from_io(err, "reading").kind(),
+        ErrorKind::DecryptFailed
+    );
+}
