@@ -8,6 +8,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod ident;
+pub mod package;
 pub mod sbd;
 
 pub use error::{Error, ErrorGroup, ErrorKind, Result};

@@ -226,6 +226,9 @@ pub fn extract_asic(
             .map_err(|err| Error::io(format!("writing {}", path.display()), err))?;
         files.push((e.name.clone(), totals.size, sink.sha.finish()));
     }
+    // The stream must end with the archive; this also makes a producer feeding us through a pipe
+    // report its own success or failure before anything is moved into place.
+    zr.expect_end()?;
 
     let manifest_bytes =
         asic_manifest.ok_or_else(|| invalid("the ASiC-E has no META-INF/ASiCManifest.xml"))?;

@@ -545,7 +545,8 @@ pub struct ZipStreamReader<R: BufRead> {
     limits: ReadLimits,
     seen: Vec<Seen>,
     names: std::collections::HashSet<String>,
-    pending: Option<LocalEntry>,
+    /// The entry whose data comes next, and how far it has been read.
+    current: Option<EntryState>,
     total: u64,
     done: bool,
 }
@@ -596,7 +597,7 @@ impl<R: BufRead> ZipStreamReader<R> {
             limits,
             seen: Vec::new(),
             names: Default::default(),
-            pending: None,
+            current: None,
             total: 0,
             done: false,
         }
@@ -607,9 +608,13 @@ impl<R: BufRead> ZipStreamReader<R> {
         if self.done {
             return Ok(None);
         }
-        if let Some(e) = self.pending.take() {
-            // The caller skipped the data: drain it.
-            self.read_data(&e, &mut io::sink())?;
+        if self.current.is_some() {
+            // The caller skipped (some of) the data: drain and check it.
+            let mut buf = vec![0u8; BUF];
+            while self.current.as_ref().is_some_and(|c| c.totals.is_none()) {
+                self.step(&mut buf)?;
+            }
+            self.current = None;
         }
         let offset = self.r.pos;
         let mut sig = [0u8; 4];
@@ -686,7 +691,20 @@ impl<R: BufRead> ZipStreamReader<R> {
             size,
             offset,
         };
-        self.pending = Some(e.clone());
+        self.current = Some(EntryState {
+            inflate: if e.is_stored() {
+                None
+            } else {
+                Some(Box::new(Decompress::new(false)))
+            },
+            // STORED: bytes still to read; DEFLATED: 1 until the deflate stream ends.
+            left: if e.is_stored() { e.compressed } else { 1 },
+            crc: crc32fast::Hasher::new(),
+            size: 0,
+            start: self.r.pos,
+            totals: None,
+            entry: e.clone(),
+        });
         Ok(Some(e))
     }
 
@@ -716,74 +734,45 @@ impl<R: BufRead> ZipStreamReader<R> {
 
     /// Copy the current entry's uncompressed bytes into `sink`, checking limits, CRC and sizes.
     pub fn read_data(&mut self, e: &LocalEntry, sink: &mut dyn Write) -> Result<EntryTotals> {
-        if self.pending.as_ref().map(|p| p.offset) != Some(e.offset) {
+        let mut reader = self.entry_reader(e)?;
+        let mut buf = vec![0u8; BUF];
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .map_err(|err| error_from_io(err, "reading zip"))?;
+            if n == 0 {
+                break;
+            }
+            sink.write_all(&buf[..n])
+                .map_err(|err| Error::io(format!("writing the content of {:?}", e.name), err))?;
+        }
+        reader
+            .totals()
+            .ok_or_else(|| Error::new(ErrorKind::Internal, "zip entry ended without totals"))
+    }
+
+    /// A `Read` over the current entry's uncompressed bytes. Limits, CRC and sizes are checked as
+    /// it is read; it returns end-of-file only once they all check out. Whatever is left unread
+    /// is read and checked by the next [`ZipStreamReader::next_entry`]. Errors come as
+    /// `io::Error` wrapping [`Error`] ([`error_from_io`] gets it back).
+    pub fn entry_reader<'a>(&'a mut self, e: &LocalEntry) -> Result<EntryReader<'a, R>> {
+        if self.current.as_ref().map(|c| c.entry.offset) != Some(e.offset) {
             return Err(Error::new(
                 ErrorKind::Internal,
-                "read_data called for an entry that is not current",
+                "entry_reader called for an entry that is not current",
             ));
         }
-        self.pending = None;
-        let mut crc = crc32fast::Hasher::new();
-        let mut size = 0u64;
-        let wr = |err: io::Error| Error::io(format!("writing the content of {:?}", e.name), err);
-        let start = self.r.pos;
-        if e.is_stored() {
-            let mut buf = vec![0u8; BUF];
-            let mut left = e.compressed;
-            while left > 0 {
-                let want = left.min(BUF as u64) as usize;
-                read_exact_or(&mut self.r, &mut buf[..want], "entry data")?;
-                size += want as u64;
-                self.charge(&e.name, size, want as u64)?;
-                crc.update(&buf[..want]);
-                sink.write_all(&buf[..want]).map_err(wr)?;
-                left -= want as u64;
-            }
-        } else {
-            let mut d = Decompress::new(false);
-            let mut out = vec![0u8; BUF];
-            loop {
-                let input = self
-                    .r
-                    .fill_buf()
-                    .map_err(|err| Error::io("reading zip", err))?;
-                let eof = input.is_empty();
-                let (ti, to) = (d.total_in(), d.total_out());
-                let status = d
-                    .decompress(
-                        input,
-                        &mut out,
-                        if eof {
-                            FlushDecompress::Finish
-                        } else {
-                            FlushDecompress::None
-                        },
-                    )
-                    .map_err(|_| {
-                        pkg_err(format!("zip entry {:?} holds corrupt deflate data", e.name))
-                    })?;
-                let consumed = (d.total_in() - ti) as usize;
-                let produced = (d.total_out() - to) as usize;
-                self.r.consume(consumed);
-                if produced > 0 {
-                    size += produced as u64;
-                    self.charge(&e.name, size, produced as u64)?;
-                    crc.update(&out[..produced]);
-                    sink.write_all(&out[..produced]).map_err(wr)?;
-                }
-                if status == Status::StreamEnd {
-                    break;
-                }
-                if eof && consumed == 0 && produced == 0 {
-                    return Err(pkg_err(format!(
-                        "zip is truncated (in the data of {:?})",
-                        e.name
-                    )));
-                }
-            }
-        }
+        Ok(EntryReader { zr: self })
+    }
+
+    fn finish_entry(
+        &mut self,
+        e: &LocalEntry,
+        crc: u32,
+        size: u64,
+        start: u64,
+    ) -> Result<EntryTotals> {
         let compressed = self.r.pos - start;
-        let crc = crc.finalize();
         let (want_crc, want_c, want_s) = if e.has_descriptor() {
             let mut d = [0u8; 12];
             read_exact_or(&mut self.r, &mut d[..4], "data descriptor")?;
@@ -818,6 +807,17 @@ impl<R: BufRead> ZipStreamReader<R> {
             size,
             compressed,
         })
+    }
+
+    /// Read whatever follows the end record; it must be nothing (a stream that goes on after the
+    /// archive is damaged or not what it claims).
+    pub fn expect_end(&mut self) -> Result<()> {
+        let mut b = [0u8; 1];
+        match self.r.read(&mut b) {
+            Ok(0) => Ok(()),
+            Ok(_) => Err(pkg_err("data follows the end of the zip")),
+            Err(e) => Err(error_from_io(e, "reading past the end of the zip")),
+        }
     }
 
     fn read_central(&mut self, mut sig: u32) -> Result<()> {
@@ -902,4 +902,143 @@ impl<R: BufRead> ZipStreamReader<R> {
         read_exact_or(&mut self.r, &mut c, "archive comment")?;
         Ok(())
     }
+}
+
+struct EntryState {
+    entry: LocalEntry,
+    inflate: Option<Box<Decompress>>,
+    left: u64,
+    crc: crc32fast::Hasher,
+    size: u64,
+    start: u64,
+    totals: Option<EntryTotals>,
+}
+
+/// See [`ZipStreamReader::entry_reader`].
+pub struct EntryReader<'a, R: BufRead> {
+    zr: &'a mut ZipStreamReader<R>,
+}
+
+impl<R: BufRead> EntryReader<'_, R> {
+    /// CRC and sizes, once the entry has been read to its end.
+    pub fn totals(&self) -> Option<EntryTotals> {
+        self.zr.current.as_ref().and_then(|c| c.totals)
+    }
+}
+
+impl<R: BufRead> ZipStreamReader<R> {
+    /// Produce the next bytes of the current entry into `buf`; 0 once it is finished and checked.
+    fn step(&mut self, buf: &mut [u8]) -> Result<usize> {
+        let Some(cur) = self.current.as_mut() else {
+            return Ok(0);
+        };
+        if cur.totals.is_some() || buf.is_empty() {
+            return Ok(0);
+        }
+        let name = cur.entry.name.clone();
+        let produced = match &mut cur.inflate {
+            None => {
+                if cur.left == 0 {
+                    0
+                } else {
+                    let want = cur.left.min(buf.len() as u64) as usize;
+                    let n = self
+                        .r
+                        .read(&mut buf[..want])
+                        .map_err(|err| Error::io("reading zip", err))?;
+                    if n == 0 {
+                        return Err(pkg_err(format!(
+                            "zip is truncated (in the data of {name:?})"
+                        )));
+                    }
+                    cur.left -= n as u64;
+                    n
+                }
+            }
+            Some(d) => loop {
+                let input = self
+                    .r
+                    .fill_buf()
+                    .map_err(|err| Error::io("reading zip", err))?;
+                let eof = input.is_empty();
+                let (ti, to) = (d.total_in(), d.total_out());
+                let status = d
+                    .decompress(
+                        input,
+                        buf,
+                        if eof {
+                            FlushDecompress::Finish
+                        } else {
+                            FlushDecompress::None
+                        },
+                    )
+                    .map_err(|_| {
+                        pkg_err(format!("zip entry {name:?} holds corrupt deflate data"))
+                    })?;
+                let consumed = (d.total_in() - ti) as usize;
+                let produced = (d.total_out() - to) as usize;
+                self.r.consume(consumed);
+                if status == Status::StreamEnd {
+                    cur.left = 0;
+                    break produced;
+                }
+                if produced > 0 {
+                    break produced;
+                }
+                if eof && consumed == 0 {
+                    return Err(pkg_err(format!(
+                        "zip is truncated (in the data of {name:?})"
+                    )));
+                }
+            },
+        };
+        let deflated = cur.inflate.is_some();
+        if produced > 0 {
+            cur.size += produced as u64;
+            cur.crc.update(&buf[..produced]);
+        }
+        let (size, left, start) = (cur.size, cur.left, cur.start);
+        if produced > 0 {
+            self.charge(&name, size, produced as u64)?;
+        }
+        if left == 0 && (produced == 0 || deflated) {
+            // Data done: check the descriptor/header values before reporting the end.
+            let cur = self.current.as_mut().expect("current entry");
+            let crc = std::mem::replace(&mut cur.crc, crc32fast::Hasher::new()).finalize();
+            let entry = cur.entry.clone();
+            let totals = self.finish_entry(&entry, crc, size, start)?;
+            self.current.as_mut().expect("current entry").totals = Some(totals);
+        }
+        Ok(produced)
+    }
+}
+
+impl<R: BufRead> Read for EntryReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let done_before = self.totals().is_some();
+            let n = self.zr.step(buf).map_err(to_io)?;
+            if n > 0 || done_before || self.totals().is_some() || buf.is_empty() {
+                return Ok(n);
+            }
+        }
+    }
+}
+
+fn to_io(err: Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, err)
+}
+
+/// Recover our error from an `io::Error` made by [`EntryReader`] (or any adapter that wraps an
+/// [`Error`]); anything else becomes an I/O error about `what`.
+pub fn error_from_io(err: io::Error, what: &str) -> Error {
+    if err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<Error>())
+        .is_some()
+    {
+        let inner = err.into_inner().expect("checked above");
+        return *inner.downcast::<Error>().expect("checked above");
+    }
+    Error::io(what, err)
 }
