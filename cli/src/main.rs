@@ -1,1 +1,5 @@
-fn main() {}
+mod package_cmd;
+
+fn main() {
+    package_cmd::main_for_now()
+}

@@ -1073,9 +1073,12 @@ impl Sbd {
 // ---------------------------------------------------------------------------------------------
 // Timestamps
 
-/// "Now" in Europe/Oslo, as the IP stamps its SBDs.
+/// "Now" in Europe/Oslo to the microsecond, as the IP (Java's clock) stamps its SBDs.
 pub fn now_oslo() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
+    let now = now
+        .replace_nanosecond(now.nanosecond() / 1000 * 1000)
+        .unwrap_or(now);
     now.to_offset(oslo_offset_at_utc(now))
 }
 
