@@ -32,40 +32,74 @@ fn main() {
         child(&args[2], Path::new(&args[3]));
         return;
     }
-    let mib: u64 = args.get(1).map(|s| s.parse().expect("size in MiB")).unwrap_or(1024);
-    let dir = tempfile::Builder::new().prefix("efm-bench-").tempdir().expect("temp dir");
+    let mib: u64 = args
+        .get(1)
+        .map(|s| s.parse().expect("size in MiB"))
+        .unwrap_or(1024);
+    let dir = tempfile::Builder::new()
+        .prefix("efm-bench-")
+        .tempdir()
+        .expect("temp dir");
     let d = dir.path();
     make_pki(d);
     make_document(&d.join("document.pdf"), mib);
     let bytes = mib * 1024 * 1024;
     println!("document: {mib} MiB incompressible, in {}", d.display());
-    println!("{:<38} {:>10} {:>10} {:>12}", "phase", "seconds", "MB/s", "peak RSS");
+    println!(
+        "{:<38} {:>10} {:>10} {:>12}",
+        "phase", "seconds", "MB/s", "peak RSS"
+    );
 
     let doc = d.join("document.pdf");
     let cms = d.join("openssl.cms");
-    let enc = measure(Command::new("openssl")
-        .args(["cms", "-encrypt", "-aes-256-cbc", "-binary", "-stream", "-outform", "DER", "-recip"])
-        .arg(d.join("b.pem"))
-        .args(["-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256", "-keyopt", "rsa_mgf1_md:sha256", "-in"])
-        .arg(&doc)
-        .arg("-out")
-        .arg(&cms));
+    let enc = measure(
+        Command::new("openssl")
+            .args([
+                "cms",
+                "-encrypt",
+                "-aes-256-cbc",
+                "-binary",
+                "-stream",
+                "-outform",
+                "DER",
+                "-recip",
+            ])
+            .arg(d.join("b.pem"))
+            .args([
+                "-keyopt",
+                "rsa_padding_mode:oaep",
+                "-keyopt",
+                "rsa_oaep_md:sha256",
+                "-keyopt",
+                "rsa_mgf1_md:sha256",
+                "-in",
+            ])
+            .arg(&doc)
+            .arg("-out")
+            .arg(&cms),
+    );
     report("openssl cms -encrypt", bytes, enc);
-    let dec = measure(Command::new("openssl")
-        .args(["cms", "-decrypt", "-binary", "-inform", "DER", "-in"])
-        .arg(&cms)
-        .arg("-inkey")
-        .arg(d.join("b.key"))
-        .arg("-recip")
-        .arg(d.join("b.pem"))
-        .arg("-out")
-        .arg(d.join("openssl.plain")));
+    let dec = measure(
+        Command::new("openssl")
+            .args(["cms", "-decrypt", "-binary", "-inform", "DER", "-in"])
+            .arg(&cms)
+            .arg("-inkey")
+            .arg(d.join("b.key"))
+            .arg("-recip")
+            .arg(d.join("b.pem"))
+            .arg("-out")
+            .arg(d.join("openssl.plain")),
+    );
     report("openssl cms -decrypt", bytes, dec);
     let _ = std::fs::remove_file(&cms);
     let _ = std::fs::remove_file(d.join("openssl.plain"));
 
     let me = std::env::current_exe().expect("own path");
-    let hwm = |phase: &str| std::fs::read_to_string(d.join(format!("{phase}.hwm"))).ok().and_then(|s| s.parse().ok());
+    let hwm = |phase: &str| {
+        std::fs::read_to_string(d.join(format!("{phase}.hwm")))
+            .ok()
+            .and_then(|s| s.parse().ok())
+    };
     let mut create = measure(Command::new(&me).args(["--phase", "create"]).arg(d));
     create.1 = hwm("create").or(create.1);
     report("efm package::create (ASiC+sign+CMS+zip)", bytes, create);
@@ -98,7 +132,10 @@ fn measure(cmd: &mut Command) -> (f64, Option<u64>) {
             let text = String::from_utf8_lossy(&o.stdout);
             let last = text.lines().last().unwrap_or_default().to_string();
             let mut it = last.split_whitespace();
-            let secs = it.next().and_then(|s| s.parse().ok()).unwrap_or(start.elapsed().as_secs_f64());
+            let secs = it
+                .next()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(start.elapsed().as_secs_f64());
             (secs, it.next().and_then(|s| s.parse().ok()))
         }
         Ok(_) => panic!("{prog:?} failed (see its messages above)"),
@@ -113,26 +150,47 @@ fn measure(cmd: &mut Command) -> (f64, Option<u64>) {
 }
 
 fn report(name: &str, bytes: u64, (secs, rss): (f64, Option<u64>)) {
-    let rss = rss.map(|k| format!("{:.1} MiB", k as f64 / 1024.0)).unwrap_or_else(|| "n/a".into());
-    println!("{name:<38} {secs:>10.2} {:>10.1} {rss:>12}", bytes as f64 / 1e6 / secs);
+    let rss = rss
+        .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
+        .unwrap_or_else(|| "n/a".into());
+    println!(
+        "{name:<38} {secs:>10.2} {:>10.1} {rss:>12}",
+        bytes as f64 / 1e6 / secs
+    );
 }
 
 fn child(phase: &str, d: &Path) {
     let ours = |who: &str| {
-        Identity::load(&KeySource::Pem { certificate: d.join(format!("{who}.pem")), private_key: d.join(format!("{who}.key")) })
-            .expect("identity")
+        Identity::load(&KeySource::Pem {
+            certificate: d.join(format!("{who}.pem")),
+            private_key: d.join(format!("{who}.key")),
+        })
+        .expect("identity")
     };
     let pkg = d.join("package.zip");
     match phase {
         "create" => {
             let sbd = ArkivmeldingSbd {
                 hoveddokument: Some("document.pdf".into()),
-                ..ArkivmeldingSbd::new(OrgNumber::parse("910077473").unwrap(), OrgNumber::parse("910075918").unwrap())
+                ..ArkivmeldingSbd::new(
+                    OrgNumber::parse("910077473").unwrap(),
+                    OrgNumber::parse("910075918").unwrap(),
+                )
             }
             .build(now_oslo());
-            let input = PackageInput { sbd, documents: vec![DocumentSource::new("document.pdf", d.join("document.pdf"))] };
+            let input = PackageInput {
+                sbd,
+                documents: vec![DocumentSource::new("document.pdf", d.join("document.pdf"))],
+            };
             let receiver = ours("b").certificate;
-            package::create_file(&pkg, &input, &ours("a"), &receiver, &CreateOptions::default()).expect("create");
+            package::create_file(
+                &pkg,
+                &input,
+                &ours("a"),
+                &receiver,
+                &CreateOptions::default(),
+            )
+            .expect("create");
         }
         "open" => {
             let mut opts = OpenOptions::default();
@@ -163,22 +221,36 @@ fn make_pki(d: &Path) {
     for (who, org) in [("a", "910077473"), ("b", "910075918")] {
         let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
         let mut name = X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("O", &format!("Bench {who}")).unwrap();
+        name.append_entry_by_text("O", &format!("Bench {who}"))
+            .unwrap();
         name.append_entry_by_text("serialNumber", org).unwrap();
-        name.append_entry_by_text("CN", &format!("Bench {who}")).unwrap();
+        name.append_entry_by_text("CN", &format!("Bench {who}"))
+            .unwrap();
         let name = name.build();
         let mut b = X509Builder::new().unwrap();
         b.set_version(2).unwrap();
-        b.set_serial_number(&BigNum::from_u32(if who == "a" { 1 } else { 2 }).unwrap().to_asn1_integer().unwrap()).unwrap();
+        b.set_serial_number(
+            &BigNum::from_u32(if who == "a" { 1 } else { 2 })
+                .unwrap()
+                .to_asn1_integer()
+                .unwrap(),
+        )
+        .unwrap();
         b.set_subject_name(&name).unwrap();
         b.set_issuer_name(&name).unwrap();
         b.set_pubkey(&key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(2).unwrap()).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
+            .unwrap();
         b.sign(&key, MessageDigest::sha256()).unwrap();
         let cert = b.build();
         std::fs::write(d.join(format!("{who}.pem")), cert.to_pem().unwrap()).unwrap();
-        std::fs::write(d.join(format!("{who}.key")), key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+        std::fs::write(
+            d.join(format!("{who}.key")),
+            key.private_key_to_pem_pkcs8().unwrap(),
+        )
+        .unwrap();
     }
 }
 

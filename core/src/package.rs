@@ -18,7 +18,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::sbd::{Sbd, ValidationOptions};
 use openssl::x509::X509;
 use std::io::{self, BufReader, Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 
 pub const SBD_ENTRY: &str = "sbd.json";
@@ -543,64 +543,63 @@ pub fn inspect(path: &Path) -> Result<PackageInfo> {
     })
 }
 
-/// Open a received package: parse and validate `sbd.json`, decrypt `asic.zip` with our key,
-/// verify the ASiC-E and extract its files into `target_dir`. A package encrypted for someone
-/// else fails with `NotForUs`. Nothing is left in `target_dir` on failure.
+/// Open a received package: parse and validate `sbd.json` (before anything else, so a bad SBD
+/// costs no decryption), decrypt `asic.zip` with our key, verify the ASiC-E and extract its files
+/// into `target_dir`. A package encrypted for someone else fails with `NotForUs`. Nothing is left
+/// in `target_dir` on failure.
 pub fn open(
     path: &Path,
     identity: &Identity,
     target_dir: &Path,
     opts: &OpenOptions,
 ) -> Result<OpenedPackage> {
+    let sbd = read_sbd(path)?;
+    if let Some(v) = &opts.validation {
+        sbd.validate(v)
+            .map_err(|e| e.context("sbd.json in the package"))?;
+    }
     let mut zr = open_reader(path, opts.max_package_entry)?;
     std::thread::scope(|s| -> Result<OpenedPackage> {
         let (pw, pr) = pipe();
         let (started_tx, started_rx) = mpsc::sync_channel::<bool>(1);
         // Reader thread: walks the wire zip, decrypts asic.zip into the pipe.
-        let producer = s.spawn(
-            move || -> Result<(Option<Vec<u8>>, Option<CmsInfo>, bool)> {
-                let mut sbd = None;
-                let mut cms_info = None;
-                let mut pw = Some(pw);
-                let mut saw_content = false;
-                let outcome = (|| -> Result<()> {
-                    while let Some(e) = zr.next_entry()? {
-                        match e.name.as_str() {
-                            SBD_ENTRY => sbd = Some(read_small(&mut zr, &e)?),
-                            ASIC_ENTRY => {
-                                let r = zr.entry_reader(&e)?;
-                                let mut dec = CmsDecryptor::new(r, identity)
-                                    .map_err(|err| err.context("asic.zip"))?;
-                                cms_info = Some(dec.info().clone());
-                                let _ = started_tx.send(true);
-                                let w = pw.as_mut().expect("one asic.zip");
-                                io::copy(&mut dec, w).map_err(|err| {
-                                    if err.kind() == io::ErrorKind::BrokenPipe {
-                                        Error::new(ErrorKind::Internal, "the extractor stopped")
-                                    } else {
-                                        cms::error_from_io(err, "decrypting asic.zip")
-                                    }
-                                })?;
-                            }
-                            other => {
-                                saw_content |= other == LEGACY_CONTENT_ENTRY;
-                                // manifest.xml, recipients.xml and unknown entries: read (checked) and ignored.
-                                zr.read_data(&e, &mut io::sink())?;
-                            }
-                        }
+        let producer = s.spawn(move || -> Result<Option<CmsInfo>> {
+            let mut cms_info = None;
+            let mut pw = Some(pw);
+            let outcome = (|| -> Result<()> {
+                while let Some(e) = zr.next_entry()? {
+                    if e.name != ASIC_ENTRY {
+                        // sbd.json (already read), manifest.xml, recipients.xml, unknown entries:
+                        // read through so their CRCs and the central directory are checked.
+                        zr.read_data(&e, &mut io::sink())?;
+                        continue;
                     }
-                    Ok(())
-                })();
-                let _ = started_tx.send(false);
-                outcome?;
-                // Everything read and checked, including asic.zip's CRC and the central directory.
-                if let (true, Some(w)) = (cms_info.is_some(), pw.take()) {
-                    w.finish()
-                        .map_err(|_| Error::new(ErrorKind::Internal, "the extractor stopped"))?;
+                    let r = zr.entry_reader(&e)?;
+                    let mut dec =
+                        CmsDecryptor::new(r, identity).map_err(|err| err.context("asic.zip"))?;
+                    cms_info = Some(dec.info().clone());
+                    let _ = started_tx.send(true);
+                    let w = pw.as_mut().expect("one asic.zip");
+                    io::copy(&mut dec, w).map_err(|err| {
+                        if err.kind() == io::ErrorKind::BrokenPipe {
+                            Error::new(ErrorKind::Internal, "the extractor stopped")
+                        } else {
+                            cms::error_from_io(err, "decrypting asic.zip")
+                        }
+                    })?;
                 }
-                Ok((sbd, cms_info, saw_content))
-            },
-        );
+                Ok(())
+            })();
+            let _ = started_tx.send(false);
+            outcome?;
+            // Everything read and checked, including asic.zip's CRC and the central directory:
+            // only now may the extractor see the end of its input.
+            if let (true, Some(w)) = (cms_info.is_some(), pw.take()) {
+                w.finish()
+                    .map_err(|_| Error::new(ErrorKind::Internal, "the extractor stopped"))?;
+            }
+            Ok(cms_info)
+        });
         let has_asic = started_rx.recv().unwrap_or(false);
         let extracted = if has_asic {
             Some(asic::extract_asic(pr, target_dir, &opts.asic))
@@ -608,9 +607,7 @@ pub fn open(
             drop(pr);
             None
         };
-        let produced = join(producer, "package reader");
-        // A reader error explains an extraction failure better (e.g. NotForUs, a bad CRC).
-        let (sbd_bytes, cms_info, saw_content) = match (produced, &extracted) {
+        let cms_info = match (join(producer, "package reader"), &extracted) {
             (Err(e), Some(Ok(x))) => {
                 // Cannot happen (the extractor waits for the reader's End), but never keep files
                 // from a package whose reading failed.
@@ -619,26 +616,13 @@ pub fn open(
                 }
                 return Err(e);
             }
+            // The extractor stopped first: its error is the real one.
             (Err(e), Some(Err(x))) if e.kind() == ErrorKind::Internal => return Err(x.clone()),
+            // A reader error explains an extraction failure better (NotForUs, a bad CRC, ...).
             (Err(e), _) => return Err(e),
             (Ok(v), _) => v,
         };
         let extracted = extracted.transpose()?;
-        let sbd = match sbd_bytes {
-            Some(b) => parse_sbd(&b, opts.validation.as_ref()),
-            None => Err(missing_sbd(saw_content)),
-        };
-        let sbd = match sbd {
-            Ok(s) => s,
-            Err(e) => {
-                if let Some(x) = &extracted {
-                    for f in &x.files {
-                        let _ = std::fs::remove_file(&f.path);
-                    }
-                }
-                return Err(e);
-            }
-        };
         if let Some(x) = &extracted {
             log::info!(
                 "opened package {}: {} file(s), signed by {}",
@@ -657,9 +641,4 @@ pub fn open(
             cms: cms_info,
         })
     })
-}
-
-/// Where [`open`] would put a file of this name.
-pub fn target_path(target_dir: &Path, name: &str) -> PathBuf {
-    target_dir.join(name)
 }

@@ -443,3 +443,37 @@ fn invalid_sbd_is_refused_before_anything_is_written() {
     let e = package::read_sbd(&empty).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PackageInvalid);
 }
+
+const FLIP_CMS: &str = r#"
+import sys, zipfile
+src, dst = sys.argv[1], sys.argv[2]
+zin = zipfile.ZipFile(src)
+zout = zipfile.ZipFile(dst, 'w', zipfile.ZIP_DEFLATED)
+for i in zin.infolist():
+    data = zin.read(i.filename)
+    if i.filename == 'asic.zip':
+        b = bytearray(data); b[len(b) // 2] ^= 0x40; data = bytes(b)
+    zout.writestr(i.filename, data)
+zout.close()
+"#;
+
+#[test]
+fn damaged_ciphertext_is_refused_and_nothing_is_extracted() {
+    let c = case();
+    let path = make(&c, &CreateOptions::default());
+    let bad = c.dir.path().join("damaged.zip");
+    python(FLIP_CMS, &[path.to_str().unwrap(), bad.to_str().unwrap()]);
+    let target = c.dir.path().join("dmg");
+    let e =
+        package::open(&bad, &pki().identity("b"), &target, &OpenOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::PackageInvalid | ErrorKind::DigestMismatch | ErrorKind::DecryptFailed
+        ),
+        "{e}"
+    );
+    assert_empty(&target);
+    // The SBD is still readable without a key.
+    assert_eq!(package::read_sbd(&bad).unwrap(), c.sbd);
+}
