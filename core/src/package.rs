@@ -31,6 +31,8 @@ pub const LEGACY_CONTENT_ENTRY: &str = "content.xml";
 pub const WIRE_FILE_NAME: &str = "sbd.zip";
 const BROKER_NS: &str = "http://schema.altinn.no/services/ServiceEngine/Broker/2015/06";
 const SMALL_ENTRY_LIMIT: u64 = 1024 * 1024;
+/// Most document bytes one package may carry: the CMS entry must stay under 4 GiB (no Zip64).
+pub const MAX_CONTENT: u64 = 4 * 1024 * 1024 * 1024 - 64 * 1024 * 1024;
 
 /// What goes into a package.
 #[derive(Debug, Clone)]
@@ -289,6 +291,22 @@ fn write_package<W: Write>(
     if let Some(v) = &opts.validation {
         sbd.validate(v)
             .map_err(|e| e.context("the SBD to send is not valid"))?;
+    }
+    // Zip64 is not written: refuse early what could not fit rather than after encrypting it all.
+    let mut total = 0u64;
+    for d in &input.documents {
+        let meta = std::fs::metadata(&d.path).map_err(|e| {
+            Error::io(format!("reading document {}", d.path.display()), e)
+                .with_field("documents.path")
+        })?;
+        total += meta.len();
+    }
+    if total > MAX_CONTENT {
+        return Err(Error::new(
+            ErrorKind::EntryTooLarge,
+            format!("the documents add up to {total} bytes; packages are limited to {MAX_CONTENT} bytes (DPO itself allows 1 GB)"),
+        )
+        .with_field("documents"));
     }
     let sender = sbd.sender_org()?;
     let receiver = sbd.receiver_org()?;

@@ -207,7 +207,10 @@ pub fn write_asic<W: Write>(
     check_document_names(docs)?;
     // Main document first, then the rest in the order given (spec 7.1).
     let main_index = match hoveddokument {
-        Some(h) => docs.iter().position(|d| d.name == h).unwrap_or(0),
+        Some(h) => docs.iter().position(|d| d.name == h).unwrap_or_else(|| {
+            log::warn!("hoveddokument {h:?} is not among the documents; the first document becomes the main document");
+            0
+        }),
         None => 0,
     };
     let mut order: Vec<&DocumentSource> = vec![&docs[main_index]];
