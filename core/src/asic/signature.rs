@@ -39,12 +39,6 @@ impl SignatureDigest {
             SignatureDigest::Sha1 => &[1, 3, 14, 3, 2, 26],
         }
     }
-    fn with_rsa_oid(self) -> &'static [u64] {
-        match self {
-            SignatureDigest::Sha256 => &[1, 2, 840, 113549, 1, 1, 11],
-            SignatureDigest::Sha1 => &[1, 2, 840, 113549, 1, 1, 5],
-        }
-    }
     pub fn name(self) -> &'static str {
         match self {
             SignatureDigest::Sha256 => "SHA-256",
@@ -167,8 +161,10 @@ pub fn sign_detached(
     // BouncyCastle writes SHA-1 AlgorithmIdentifiers with NULL parameters and SHA-2 without.
     let digest_alg = alg_id(digest.oid(), digest == SignatureDigest::Sha1);
     // cmsAlgorithmProtect's signatureAlgorithm is [1] IMPLICIT AlgorithmIdentifier: the same
-    // content under a context tag (the encoding is short, so its header is two bytes).
-    let sig_alg = alg_id(digest.with_rsa_oid(), true);
+    // content under a context tag (the encoding is short, so its header is two bytes). It names
+    // exactly what the SignerInfo names (rsaEncryption): BouncyCastle's verifier compares the two
+    // and rejects a mismatch (checked against bcpkix 1.72, whose generator writes it so too).
+    let sig_alg = alg_id(OID_RSA, true);
     let protect_sig = tlv(0xA1, &sig_alg[2..]);
     let mut attrs = [
         attribute(OID_CONTENT_TYPE, &oid(OID_DATA)),
