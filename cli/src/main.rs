@@ -6,6 +6,7 @@ mod config_cmd;
 mod demo_cmd;
 mod doctor_cmd;
 mod lookup_cmd;
+mod package_cmd;
 
 use std::process::ExitCode;
 
@@ -18,6 +19,8 @@ commands:
   demo                 run the whole flow against the embedded sandbox
   lookup ORGNR         a receiver's capabilities from the Service Registry (--process, --json)
   doctor               check the configuration end to end, step by step
+  package create|inspect|open
+                       build, look into and open DPO packages (the zip on the wire)
   config check PATH    validate a configuration file and print the resolved settings
   version              print the library version
   help                 this text
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
         "demo" => demo_cmd::run(rest),
         "config" => config_cmd::run(rest),
         "lookup" => lookup_cmd::run(rest),
+        "package" => package_cmd::run(rest),
         "doctor" => doctor_cmd::run(rest),
         "version" | "--version" | "-V" => {
             println!("efm {}", efm_core::VERSION);

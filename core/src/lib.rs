@@ -3,13 +3,16 @@
 //! Module map (see ../shared/design.md): `ident` organisation numbers; `config` the one
 //! configuration document; `error` the error type with stable codes.
 
+pub mod asic;
 pub mod auth;
 pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod ident;
+pub mod package;
 pub mod registry;
+pub mod sbd;
 pub mod transport;
 
 pub use error::{Error, ErrorGroup, ErrorKind, Result};

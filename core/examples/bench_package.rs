@@ -1,0 +1,265 @@
+//! Package throughput and memory, next to the openssl CLI doing the CMS part of the same job.
+//!
+//! `cargo run --release -p efm-core --example bench_package -- [size_mib]` (default 1024)
+//!
+//! Makes a throw-away PKI and one incompressible document (`document.pdf`, so it is STORED in the
+//! ASiC as a PDF would be), then runs each phase as a child process so that its peak RSS (VmHWM)
+//! is its own: `openssl cms -encrypt` and `-decrypt` with the spec's parameters (AES-256-CBC,
+//! RSAES-OAEP SHA-256, -stream, -binary, DER), then `package::create` (ASiC-E + signature + CMS +
+//! wire zip) and `package::open` (decrypt + verify + extract). MB/s are document bytes per
+//! wall-clock second. Needs python3 (for the children's peak RSS) and the openssl CLI.
+
+use efm_core::asic::DocumentSource;
+use efm_core::config::KeySource;
+use efm_core::crypto::keys::Identity;
+use efm_core::ident::OrgNumber;
+use efm_core::package::{self, CreateOptions, OpenOptions, PackageInput};
+use efm_core::sbd::{now_oslo, ArkivmeldingSbd};
+use openssl::asn1::Asn1Time;
+use openssl::bn::BigNum;
+use openssl::hash::MessageDigest;
+use openssl::pkey::PKey;
+use openssl::rsa::Rsa;
+use openssl::x509::{X509Builder, X509NameBuilder};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--phase") {
+        child(&args[2], Path::new(&args[3]));
+        return;
+    }
+    let mib: u64 = args
+        .get(1)
+        .map(|s| s.parse().expect("size in MiB"))
+        .unwrap_or(1024);
+    let dir = tempfile::Builder::new()
+        .prefix("efm-bench-")
+        .tempdir()
+        .expect("temp dir");
+    let d = dir.path();
+    make_pki(d);
+    make_document(&d.join("document.pdf"), mib);
+    let bytes = mib * 1024 * 1024;
+    println!("document: {mib} MiB incompressible, in {}", d.display());
+    println!(
+        "{:<38} {:>10} {:>10} {:>12}",
+        "phase", "seconds", "MB/s", "peak RSS"
+    );
+
+    let doc = d.join("document.pdf");
+    let cms = d.join("openssl.cms");
+    let enc = measure(
+        Command::new("openssl")
+            .args([
+                "cms",
+                "-encrypt",
+                "-aes-256-cbc",
+                "-binary",
+                "-stream",
+                "-outform",
+                "DER",
+                "-recip",
+            ])
+            .arg(d.join("b.pem"))
+            .args([
+                "-keyopt",
+                "rsa_padding_mode:oaep",
+                "-keyopt",
+                "rsa_oaep_md:sha256",
+                "-keyopt",
+                "rsa_mgf1_md:sha256",
+                "-in",
+            ])
+            .arg(&doc)
+            .arg("-out")
+            .arg(&cms),
+    );
+    report("openssl cms -encrypt", bytes, enc);
+    let dec = measure(
+        Command::new("openssl")
+            .args(["cms", "-decrypt", "-binary", "-inform", "DER", "-in"])
+            .arg(&cms)
+            .arg("-inkey")
+            .arg(d.join("b.key"))
+            .arg("-recip")
+            .arg(d.join("b.pem"))
+            .arg("-out")
+            .arg(d.join("openssl.plain")),
+    );
+    report("openssl cms -decrypt", bytes, dec);
+    let _ = std::fs::remove_file(&cms);
+    let _ = std::fs::remove_file(d.join("openssl.plain"));
+
+    let me = std::env::current_exe().expect("own path");
+    let hwm = |phase: &str| {
+        std::fs::read_to_string(d.join(format!("{phase}.hwm")))
+            .ok()
+            .and_then(|s| s.parse().ok())
+    };
+    let mut create = measure(Command::new(&me).args(["--phase", "create"]).arg(d));
+    create.1 = hwm("create").or(create.1);
+    report("efm package::create (ASiC+sign+CMS+zip)", bytes, create);
+    let mut open = measure(Command::new(&me).args(["--phase", "open"]).arg(d));
+    open.1 = hwm("open").or(open.1);
+    report("efm package::open (decrypt+verify+extract)", bytes, open);
+    println!(
+        "throughput vs openssl: create {:.2}x of encrypt, open {:.2}x of decrypt\n(peak RSS: efm phases from their own VmHWM; openssl via getrusage, which includes the ~13 MiB Python wrapper before exec)",
+        enc.0 / create.0,
+        dec.0 / open.0
+    );
+}
+
+/// Wall-clock seconds and the child's peak RSS in KiB (from `getrusage(RUSAGE_CHILDREN)` via
+/// Python's resource module, which works for any child, openssl included).
+fn measure(cmd: &mut Command) -> (f64, Option<u64>) {
+    let prog = cmd.get_program().to_os_string();
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_os_string()).collect();
+    let wrapper = "import subprocess, resource, sys, time\nt = time.monotonic()\nsubprocess.run(sys.argv[1:], check=True)\nprint(time.monotonic() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)";
+    let start = Instant::now();
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(wrapper)
+        .arg(&prog)
+        .args(&args)
+        .stderr(std::process::Stdio::inherit())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            let last = text.lines().last().unwrap_or_default().to_string();
+            let mut it = last.split_whitespace();
+            let secs = it
+                .next()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(start.elapsed().as_secs_f64());
+            (secs, it.next().and_then(|s| s.parse().ok()))
+        }
+        Ok(_) => panic!("{prog:?} failed (see its messages above)"),
+        Err(_) => {
+            // No Python: time it ourselves, without the memory figure.
+            let start = Instant::now();
+            let st = cmd.status().expect("run phase");
+            assert!(st.success(), "{prog:?} failed");
+            (start.elapsed().as_secs_f64(), None)
+        }
+    }
+}
+
+fn report(name: &str, bytes: u64, (secs, rss): (f64, Option<u64>)) {
+    let rss = rss
+        .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
+        .unwrap_or_else(|| "n/a".into());
+    println!(
+        "{name:<38} {secs:>10.2} {:>10.1} {rss:>12}",
+        bytes as f64 / 1e6 / secs
+    );
+}
+
+fn child(phase: &str, d: &Path) {
+    let ours = |who: &str| {
+        Identity::load(&KeySource::Pem {
+            certificate: d.join(format!("{who}.pem")),
+            private_key: d.join(format!("{who}.key")),
+        })
+        .expect("identity")
+    };
+    let pkg = d.join("package.zip");
+    match phase {
+        "create" => {
+            let sbd = ArkivmeldingSbd {
+                hoveddokument: Some("document.pdf".into()),
+                ..ArkivmeldingSbd::new(
+                    OrgNumber::parse("910077473").unwrap(),
+                    OrgNumber::parse("910075918").unwrap(),
+                )
+            }
+            .build(now_oslo());
+            let input = PackageInput {
+                sbd,
+                documents: vec![DocumentSource::new("document.pdf", d.join("document.pdf"))],
+            };
+            let receiver = ours("b").certificate;
+            package::create_file(
+                &pkg,
+                &input,
+                &ours("a"),
+                &receiver,
+                &CreateOptions::default(),
+            )
+            .expect("create");
+        }
+        "open" => {
+            let mut opts = OpenOptions::default();
+            opts.asic.max_entry_size = u64::MAX;
+            opts.asic.max_total_size = u64::MAX;
+            opts.max_package_entry = u64::MAX;
+            let target = d.join("opened");
+            let opened = package::open(&pkg, &ours("b"), &target, &opts).expect("open");
+            assert_eq!(opened.files.len(), 2);
+            std::fs::remove_dir_all(&target).ok();
+        }
+        other => panic!("unknown phase {other}"),
+    }
+    // The kernel's own account of this process (getrusage in the parent also counts the Python
+    // wrapper's pre-exec image, about 13 MiB).
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        if let Some(kb) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            std::fs::write(d.join(format!("{phase}.hwm")), kb.to_string()).ok();
+        }
+    }
+}
+
+fn make_pki(d: &Path) {
+    for (who, org) in [("a", "910077473"), ("b", "910075918")] {
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("O", &format!("Bench {who}"))
+            .unwrap();
+        name.append_entry_by_text("serialNumber", org).unwrap();
+        name.append_entry_by_text("CN", &format!("Bench {who}"))
+            .unwrap();
+        let name = name.build();
+        let mut b = X509Builder::new().unwrap();
+        b.set_version(2).unwrap();
+        b.set_serial_number(
+            &BigNum::from_u32(if who == "a" { 1 } else { 2 })
+                .unwrap()
+                .to_asn1_integer()
+                .unwrap(),
+        )
+        .unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(&name).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
+            .unwrap();
+        b.sign(&key, MessageDigest::sha256()).unwrap();
+        let cert = b.build();
+        std::fs::write(d.join(format!("{who}.pem")), cert.to_pem().unwrap()).unwrap();
+        std::fs::write(
+            d.join(format!("{who}.key")),
+            key.private_key_to_pem_pkcs8().unwrap(),
+        )
+        .unwrap();
+    }
+}
+
+fn make_document(path: &PathBuf, mib: u64) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut block = vec![0u8; 1024 * 1024];
+    for _ in 0..mib {
+        openssl::rand::rand_bytes(&mut block).unwrap();
+        f.write_all(&block).unwrap();
+    }
+    f.flush().unwrap();
+}

@@ -1,0 +1,319 @@
+//! Writing a DPO ASiC-E (spec 7.1) as a stream: documents are read in 256 KiB blocks, hashed and
+//! zipped on the way to `out`, so memory stays flat whatever their size.
+//!
+//! Entry order: `mimetype` (STORED, with the entry comment), the eFormidling `manifest.xml`, the
+//! main document, the other documents in the order given, `META-INF/ASiCManifest.xml`,
+//! `META-INF/signature-<uuid>.p7s`, `META-INF/manifest.xml`. Already-compressed formats are
+//! STORED (their CRC is computed in a first pass so it can go in the local header), everything
+//! else is DEFLATED.
+
+use super::manifests::{asic_manifest, eformidling_manifest, oasis_manifest, DataObject};
+use super::signature::{sign_detached, SignatureDigest};
+use super::zipfmt::{check_entry_name, Method, ZipWriter};
+use super::{ASIC_MIMETYPE, MIMETYPE_COMMENT};
+use crate::crypto::keys::Identity;
+use crate::error::{Error, ErrorKind, Result};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+
+const BLOCK: usize = 256 * 1024;
+
+/// Whether a document is compressed in the ASiC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// STORED for names that say the data is already compressed (pdf, zip, jpg, docx, ...),
+    /// DEFLATED otherwise.
+    #[default]
+    Auto,
+    Stored,
+    Deflated,
+}
+
+/// One document to pack.
+#[derive(Debug, Clone)]
+pub struct DocumentSource {
+    /// The name inside the ASiC (plain relative path, e.g. `arkivmelding.xml`).
+    pub name: String,
+    pub path: PathBuf,
+    /// MIME type; guessed from the name's extension when `None`.
+    pub mime: Option<String>,
+    pub compression: Compression,
+}
+
+impl DocumentSource {
+    pub fn new(name: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        DocumentSource {
+            name: name.into(),
+            path: path.into(),
+            mime: None,
+            compression: Compression::Auto,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AsicWriteOptions {
+    pub signature_digest: SignatureDigest,
+    /// Deflate level 0-9 for DEFLATED entries.
+    pub deflate_level: u32,
+}
+
+impl Default for AsicWriteOptions {
+    fn default() -> Self {
+        AsicWriteOptions {
+            signature_digest: SignatureDigest::Sha256,
+            deflate_level: 6,
+        }
+    }
+}
+
+/// What was packed.
+#[derive(Debug, Clone)]
+pub struct AsicSummary {
+    /// manifest.xml and the documents, in zip order, with MIME types and SHA-256.
+    pub objects: Vec<DataObject>,
+    pub hoveddokument: String,
+    pub signature_name: String,
+    /// Bytes of document content read.
+    pub content_bytes: u64,
+}
+
+const STORED_EXTENSIONS: &[&str] = &[
+    "pdf", "zip", "gz", "tgz", "bz2", "xz", "zst", "7z", "rar", "jpg", "jpeg", "png", "gif",
+    "webp", "heic", "tif", "tiff", "mp3", "mp4", "m4a", "mov", "avi", "mkv", "webm", "docx",
+    "xlsx", "pptx", "odt", "ods", "odp", "asice", "asics", "sdo", "p7m", "jar", "epub", "cms",
+    "p7s",
+];
+
+fn extension(name: &str) -> String {
+    name.rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// Whether a file of this name is already compressed.
+pub fn is_compressed_name(name: &str) -> bool {
+    STORED_EXTENSIONS.contains(&extension(name).as_str())
+}
+
+/// The MIME type for a file name (what the IP's `MimeTypeExtensionMapper` would choose).
+pub fn guess_mime(name: &str) -> &'static str {
+    match extension(name).as_str() {
+        "xml" => "application/xml",
+        "pdf" => "application/pdf",
+        "txt" => "text/plain",
+        "html" | "htm" => "text/html",
+        "json" => "application/json",
+        "csv" => "text/csv",
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "gif" => "image/gif",
+        "tif" | "tiff" => "image/tiff",
+        "zip" => "application/zip",
+        "doc" => "application/msword",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "xls" => "application/vnd.ms-excel",
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "ppt" => "application/vnd.ms-powerpoint",
+        "pptx" => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "odt" => "application/vnd.oasis.opendocument.text",
+        "ods" => "application/vnd.oasis.opendocument.spreadsheet",
+        "rtf" => "application/rtf",
+        "mp4" => "video/mp4",
+        "mp3" => "audio/mpeg",
+        _ => "application/octet-stream",
+    }
+}
+
+fn check_document_names(docs: &[DocumentSource]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for d in docs {
+        check_entry_name(&d.name).map_err(|e| e.with_field("documents.name"))?;
+        if d.name.ends_with('/') {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("document name {:?} ends with '/'", d.name),
+            )
+            .with_field("documents.name"));
+        }
+        if d.name == "mimetype" || d.name == "manifest.xml" || d.name.starts_with("META-INF/") {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("document name {:?} is reserved in an ASiC-E (mimetype, manifest.xml, META-INF/); rename the file", d.name),
+            )
+            .with_field("documents.name"));
+        }
+        if !seen.insert(d.name.as_str()) {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("two documents are named {:?}; names must be unique", d.name),
+            )
+            .with_field("documents.name"));
+        }
+    }
+    Ok(())
+}
+
+fn open(doc: &DocumentSource) -> Result<std::fs::File> {
+    std::fs::File::open(&doc.path).map_err(|e| {
+        Error::io(format!("opening document {}", doc.path.display()), e)
+            .with_field("documents.path")
+    })
+}
+
+/// Copy `src` into `zip` (the current entry), hashing with SHA-256; returns (digest, bytes).
+fn copy_hashed<W: Write>(
+    src: &mut dyn Read,
+    zip: &mut ZipWriter<W>,
+    what: &str,
+    buf: &mut [u8],
+) -> Result<([u8; 32], u64)> {
+    let mut sha = openssl::sha::Sha256::new();
+    let mut n = 0u64;
+    loop {
+        let k = src
+            .read(buf)
+            .map_err(|e| Error::io(format!("reading {what}"), e))?;
+        if k == 0 {
+            break;
+        }
+        sha.update(&buf[..k]);
+        zip.write_all(&buf[..k])
+            .map_err(|e| Error::io("writing the ASiC", e))?;
+        n += k as u64;
+    }
+    Ok((sha.finish(), n))
+}
+
+/// Pack `docs` into a signed ASiC-E written to `out`. `receiver`/`sender` are the ISO 6523
+/// identifiers for the eFormidling manifest (`0192:<orgnr>`); `hoveddokument` names the main
+/// document (else the first document is).
+pub fn write_asic<W: Write>(
+    docs: &[DocumentSource],
+    hoveddokument: Option<&str>,
+    sender: &str,
+    receiver: &str,
+    identity: &Identity,
+    opts: &AsicWriteOptions,
+    out: W,
+) -> Result<(AsicSummary, W)> {
+    if docs.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "an ASiC-E needs at least one document",
+        )
+        .with_field("documents"));
+    }
+    check_document_names(docs)?;
+    // Main document first, then the rest in the order given (spec 7.1).
+    let main_index = match hoveddokument {
+        Some(h) => docs.iter().position(|d| d.name == h).unwrap_or_else(|| {
+            log::warn!("hoveddokument {h:?} is not among the documents; the first document becomes the main document");
+            0
+        }),
+        None => 0,
+    };
+    let mut order: Vec<&DocumentSource> = vec![&docs[main_index]];
+    order.extend(
+        docs.iter()
+            .enumerate()
+            .filter(|(i, _)| *i != main_index)
+            .map(|(_, d)| d),
+    );
+    let main = order[0];
+    let main_mime = main
+        .mime
+        .clone()
+        .unwrap_or_else(|| guess_mime(&main.name).to_string());
+
+    let mut zip = ZipWriter::new(out);
+    zip.add_bytes(
+        "mimetype",
+        ASIC_MIMETYPE.as_bytes(),
+        false,
+        MIMETYPE_COMMENT,
+    )?;
+    let manifest = eformidling_manifest(receiver, sender, Some((&main.name, &main_mime)));
+    zip.add_bytes("manifest.xml", manifest.as_bytes(), true, "")?;
+    let mut objects = vec![DataObject {
+        uri: "manifest.xml".into(),
+        mime: "application/xml".into(),
+        sha256: openssl::sha::sha256(manifest.as_bytes()),
+    }];
+    let mut buf = vec![0u8; BLOCK];
+    let mut content_bytes = 0u64;
+    for doc in order {
+        let mime = doc
+            .mime
+            .clone()
+            .unwrap_or_else(|| guess_mime(&doc.name).to_string());
+        let stored = match doc.compression {
+            Compression::Auto => is_compressed_name(&doc.name),
+            Compression::Stored => true,
+            Compression::Deflated => false,
+        };
+        let mut file = open(doc)?;
+        let what = format!("document {}", doc.path.display());
+        if stored {
+            // The local header of a STORED entry needs the CRC and size before the data.
+            let mut crc = crc32fast::Hasher::new();
+            let mut size = 0u64;
+            loop {
+                let k = file
+                    .read(&mut buf)
+                    .map_err(|e| Error::io(format!("reading {what}"), e))?;
+                if k == 0 {
+                    break;
+                }
+                crc.update(&buf[..k]);
+                size += k as u64;
+            }
+            file.seek(SeekFrom::Start(0))
+                .map_err(|e| Error::io(format!("rewinding {what}"), e))?;
+            zip.start_entry(
+                &doc.name,
+                Method::StoredKnown {
+                    crc: crc.finalize(),
+                    size,
+                },
+                "",
+            )?;
+        } else {
+            zip.start_entry(&doc.name, Method::Deflated(opts.deflate_level), "")?;
+        }
+        let (sha256, n) = copy_hashed(&mut file, &mut zip, &what, &mut buf)?;
+        zip.finish_entry()?;
+        content_bytes += n;
+        objects.push(DataObject {
+            uri: doc.name.clone(),
+            mime,
+            sha256,
+        });
+    }
+    let signature_name = format!("META-INF/signature-{}.p7s", uuid::Uuid::new_v4());
+    let asic_manifest = asic_manifest(&signature_name, &objects);
+    zip.add_bytes(
+        "META-INF/ASiCManifest.xml",
+        asic_manifest.as_bytes(),
+        true,
+        "",
+    )?;
+    let p7s = sign_detached(asic_manifest.as_bytes(), identity, opts.signature_digest)?;
+    zip.add_bytes(&signature_name, &p7s, true, "")?;
+    zip.add_bytes(
+        "META-INF/manifest.xml",
+        oasis_manifest(&objects).as_bytes(),
+        true,
+        "",
+    )?;
+    let out = zip.finish(MIMETYPE_COMMENT)?;
+    Ok((
+        AsicSummary {
+            objects,
+            hoveddokument: main.name.clone(),
+            signature_name,
+            content_bytes,
+        },
+        out,
+    ))
+}

@@ -1,0 +1,662 @@
+//! The DPO package on the wire (spec dpo-soap.md 2.1-2.3, 6.1): a zip with `sbd.json` and, when
+//! the message has files, `asic.zip`, which is the CMS EnvelopedData of the signed ASiC-E; the
+//! SOAP-era IP also writes `manifest.xml` and `recipients.xml` first.
+//!
+//! Creating streams documents -> ASiC-E -> CMS -> zip entry without holding any of them: one
+//! thread packs and hashes the ASiC-E, the calling thread encrypts and writes, joined by a bounded
+//! pipe. Opening mirrors it: one thread reads the wire zip and decrypts, the calling thread
+//! verifies and extracts. `read_sbd` and `inspect` need no key.
+
+use crate::asic::zipfmt::{error_from_io, LocalEntry, ReadLimits, ZipStreamReader, ZipWriter};
+use crate::asic::{
+    self, AsicReadOptions, AsicSummary, AsicWriteOptions, DocumentSource, ExtractedFile,
+    SignatureDigest,
+};
+use crate::crypto::cms::{self, CmsDecryptor, CmsEncryptor, CmsInfo};
+use crate::crypto::keys::{subject_line, Identity};
+use crate::error::{Error, ErrorKind, Result};
+use crate::sbd::{Sbd, ValidationOptions};
+use openssl::x509::X509;
+use std::io::{self, BufReader, Read, Seek, Write};
+use std::path::Path;
+use std::sync::mpsc;
+
+pub const SBD_ENTRY: &str = "sbd.json";
+pub const ASIC_ENTRY: &str = "asic.zip";
+pub const MANIFEST_ENTRY: &str = "manifest.xml";
+pub const RECIPIENTS_ENTRY: &str = "recipients.xml";
+/// The pre-NextMove XML SBD; recognised but not supported.
+pub const LEGACY_CONTENT_ENTRY: &str = "content.xml";
+/// The file name the IP gives the package toward Altinn.
+pub const WIRE_FILE_NAME: &str = "sbd.zip";
+const BROKER_NS: &str = "http://schema.altinn.no/services/ServiceEngine/Broker/2015/06";
+const SMALL_ENTRY_LIMIT: u64 = 1024 * 1024;
+/// Most document bytes one package may carry: the CMS entry must stay under 4 GiB (no Zip64).
+pub const MAX_CONTENT: u64 = 4 * 1024 * 1024 * 1024 - 64 * 1024 * 1024;
+
+/// What goes into a package.
+#[derive(Debug, Clone)]
+pub struct PackageInput {
+    pub sbd: Sbd,
+    /// The files; empty for `status`, receipts and file-less messages (then no `asic.zip`).
+    pub documents: Vec<DocumentSource>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    pub signature_digest: SignatureDigest,
+    pub deflate_level: u32,
+    /// Write the SOAP-era `manifest.xml` and `recipients.xml` (spec 2.2, 2.3). IP v4 omits them.
+    pub legacy_xml: bool,
+    /// SendersReference for the legacy `manifest.xml` (must equal the one sent to Altinn);
+    /// a random UUID when `None`.
+    pub senders_reference: Option<String>,
+    /// Validate the SBD as a receiver will before packing.
+    pub validation: Option<ValidationOptions>,
+}
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        CreateOptions {
+            signature_digest: SignatureDigest::Sha256,
+            deflate_level: 6,
+            legacy_xml: true,
+            senders_reference: None,
+            validation: Some(ValidationOptions::default()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PackageSummary {
+    pub message_id: Option<String>,
+    pub conversation_id: Option<String>,
+    pub senders_reference: Option<String>,
+    /// The wire entries in order.
+    pub entries: Vec<String>,
+    pub asic: Option<AsicSummary>,
+    /// Size of the CMS (`asic.zip`) entry.
+    pub cms_bytes: u64,
+}
+
+// ---------------------------------------------------------------------------------------------
+// A bounded pipe between two threads. The reader sees end-of-file only after the writer said it
+// finished successfully; a writer that stops early (error, panic) makes the reader fail, so a
+// truncated stream is never taken for a whole one.
+
+const PIPE_CHUNK: usize = 256 * 1024;
+const PIPE_DEPTH: usize = 8;
+
+enum Msg {
+    Data(Vec<u8>),
+    End,
+}
+
+struct PipeWriter {
+    tx: mpsc::SyncSender<Msg>,
+    buf: Vec<u8>,
+}
+
+impl PipeWriter {
+    fn send_buf(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(PIPE_CHUNK));
+        self.tx
+            .send(Msg::Data(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the consumer stopped"))
+    }
+    fn finish(mut self) -> io::Result<()> {
+        self.send_buf()?;
+        self.tx
+            .send(Msg::End)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the consumer stopped"))
+    }
+}
+
+impl Write for PipeWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = PIPE_CHUNK - self.buf.len();
+        let n = room.min(data.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == PIPE_CHUNK {
+            self.send_buf()?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+struct PipeReader {
+    rx: mpsc::Receiver<Msg>,
+    cur: Vec<u8>,
+    pos: usize,
+    ended: bool,
+}
+
+impl Read for PipeReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.cur.len() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Msg::Data(d)) => {
+                    self.cur = d;
+                    self.pos = 0;
+                }
+                Ok(Msg::End) => self.ended = true,
+                Err(_) => return Err(io::Error::other("the producer stopped before the end")),
+            }
+        }
+        let n = out.len().min(self.cur.len() - self.pos);
+        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+fn pipe() -> (PipeWriter, PipeReader) {
+    let (tx, rx) = mpsc::sync_channel(PIPE_DEPTH);
+    (
+        PipeWriter {
+            tx,
+            buf: Vec::with_capacity(PIPE_CHUNK),
+        },
+        PipeReader {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+            ended: false,
+        },
+    )
+}
+
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>, what: &str) -> Result<T> {
+    h.join().unwrap_or_else(|_| {
+        Err(Error::new(
+            ErrorKind::Internal,
+            format!("the {what} thread panicked"),
+        ))
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Legacy in-zip XML (spec 2.2, 2.3), exactly as the IP's MOXy writes it.
+
+pub fn broker_manifest_xml(senders_reference: &str, reportee: &str) -> String {
+    use crate::asic::manifests::xml_escape;
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<BrokerServiceManifest xmlns=\"{BROKER_NS}\">\n   <ExternalServiceCode>v3888</ExternalServiceCode>\n   <ExternalServiceEditionCode>70515</ExternalServiceEditionCode>\n   <SendersReference>{}</SendersReference>\n   <Reportee>{}</Reportee>\n   <FileList>\n      <File>\n         <FileName>sbd.json</FileName>\n      </File>\n   </FileList>\n</BrokerServiceManifest>\n",
+        xml_escape(senders_reference),
+        xml_escape(reportee)
+    )
+}
+
+pub fn recipients_xml(party_number: &str) -> String {
+    use crate::asic::manifests::xml_escape;
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<BrokerServiceRecipientList xmlns=\"{BROKER_NS}\">\n   <Recipient>\n      <PartyNumber>{}</PartyNumber>\n   </Recipient>\n</BrokerServiceRecipientList>\n",
+        xml_escape(party_number)
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Creating
+
+/// Create a package into a seekable output (a file): `asic.zip` is STORED with its CRC and size
+/// patched into the local header, so the ciphertext is not run through deflate for nothing.
+pub fn create<W: Write + Seek>(
+    input: &PackageInput,
+    identity: &Identity,
+    receiver_cert: &X509,
+    out: W,
+    opts: &CreateOptions,
+) -> Result<(PackageSummary, W)> {
+    write_package(
+        input,
+        identity,
+        receiver_cert,
+        out,
+        opts,
+        |zip| zip.start_patched_entry(ASIC_ENTRY),
+        |zip| zip.finish_patched_entry(),
+    )
+}
+
+/// Create a package into any output (a socket, a pipe): `asic.zip` is DEFLATED with a data
+/// descriptor, as the IP writes it. Slower than [`create`] for large files.
+pub fn create_streaming<W: Write>(
+    input: &PackageInput,
+    identity: &Identity,
+    receiver_cert: &X509,
+    out: W,
+    opts: &CreateOptions,
+) -> Result<(PackageSummary, W)> {
+    write_package(
+        input,
+        identity,
+        receiver_cert,
+        out,
+        opts,
+        |zip| zip.start_entry(ASIC_ENTRY, asic::zipfmt::Method::Deflated(1), ""),
+        |zip| zip.finish_entry(),
+    )
+}
+
+/// Create a package file at `path` (written to a temporary file beside it, then renamed).
+pub fn create_file(
+    path: &Path,
+    input: &PackageInput,
+    identity: &Identity,
+    receiver_cert: &X509,
+    opts: &CreateOptions,
+) -> Result<PackageSummary> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".efm-package-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(format!("creating a temporary file in {}", dir.display()), e))?;
+    let (summary, file) = create(
+        input,
+        identity,
+        receiver_cert,
+        io::BufWriter::with_capacity(256 * 1024, tmp),
+        opts,
+    )?;
+    let tmp = file
+        .into_inner()
+        .map_err(|e| Error::io("writing the package", e.into_error()))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io(format!("saving {}", path.display()), e.error))?;
+    Ok(summary)
+}
+
+fn write_package<W: Write>(
+    input: &PackageInput,
+    identity: &Identity,
+    receiver_cert: &X509,
+    out: W,
+    opts: &CreateOptions,
+    start_asic: impl FnOnce(&mut ZipWriter<W>) -> Result<()>,
+    finish_asic: impl FnOnce(&mut ZipWriter<W>) -> Result<asic::zipfmt::EntryTotals>,
+) -> Result<(PackageSummary, W)> {
+    let sbd = &input.sbd;
+    if let Some(v) = &opts.validation {
+        sbd.validate(v)
+            .map_err(|e| e.context("the SBD to send is not valid"))?;
+    }
+    // Zip64 is not written: refuse early what could not fit rather than after encrypting it all.
+    let mut total = 0u64;
+    for d in &input.documents {
+        let meta = std::fs::metadata(&d.path).map_err(|e| {
+            Error::io(format!("reading document {}", d.path.display()), e)
+                .with_field("documents.path")
+        })?;
+        total += meta.len();
+    }
+    if total > MAX_CONTENT {
+        return Err(Error::new(
+            ErrorKind::EntryTooLarge,
+            format!("the documents add up to {total} bytes; packages are limited to {MAX_CONTENT} bytes (DPO itself allows 1 GB)"),
+        )
+        .with_field("documents"));
+    }
+    let sender = sbd.sender_org()?;
+    let receiver = sbd.receiver_org()?;
+    let mut zip = ZipWriter::new(out);
+    let mut entries = Vec::new();
+    let mut senders_reference = None;
+    if opts.legacy_xml {
+        let reference = opts
+            .senders_reference
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        zip.add_bytes(
+            MANIFEST_ENTRY,
+            broker_manifest_xml(&reference, sender.as_str()).as_bytes(),
+            true,
+            "",
+        )?;
+        zip.add_bytes(
+            RECIPIENTS_ENTRY,
+            recipients_xml(receiver.as_str()).as_bytes(),
+            true,
+            "",
+        )?;
+        entries.push(MANIFEST_ENTRY.to_string());
+        entries.push(RECIPIENTS_ENTRY.to_string());
+        senders_reference = Some(reference);
+    }
+    zip.add_bytes(SBD_ENTRY, sbd.to_json_pretty().as_bytes(), true, "")?;
+    entries.push(SBD_ENTRY.to_string());
+    let mut asic_summary = None;
+    let mut cms_bytes = 0;
+    if !input.documents.is_empty() {
+        start_asic(&mut zip)?;
+        let asic_opts = AsicWriteOptions {
+            signature_digest: opts.signature_digest,
+            deflate_level: opts.deflate_level,
+        };
+        let sender_id = sbd.sender_identifier().unwrap_or_default().to_string();
+        let receiver_id = sbd.receiver_identifier().unwrap_or_default().to_string();
+        let hoveddokument = sbd.message.hoveddokument().map(str::to_string);
+        let (summary, written) = std::thread::scope(|s| -> Result<(AsicSummary, u64)> {
+            let (pw, mut pr) = pipe();
+            let producer = s.spawn(move || -> Result<AsicSummary> {
+                let (summary, pw) = asic::write_asic(
+                    &input.documents,
+                    hoveddokument.as_deref(),
+                    &sender_id,
+                    &receiver_id,
+                    identity,
+                    &asic_opts,
+                    pw,
+                )?;
+                pw.finish()
+                    .map_err(|e| Error::io("handing the ASiC-E to the encryptor", e))?;
+                Ok(summary)
+            });
+            let encrypted = (|| -> Result<u64> {
+                let mut enc = CmsEncryptor::new(&mut zip, receiver_cert)?;
+                io::copy(&mut pr, &mut enc)
+                    .map_err(|e| cms::error_from_io(e, "encrypting the ASiC-E"))?;
+                let (_, n) = enc.finish_counted()?;
+                Ok(n)
+            })();
+            drop(pr);
+            // The producer's own error explains a broken pipe better than ours.
+            let summary = join(producer, "ASiC-E")?;
+            Ok((summary, encrypted?))
+        })?;
+        finish_asic(&mut zip)?;
+        entries.push(ASIC_ENTRY.to_string());
+        asic_summary = Some(summary);
+        cms_bytes = written;
+    }
+    let out = zip.finish("")?;
+    Ok((
+        PackageSummary {
+            message_id: sbd.message_id().map(str::to_string),
+            conversation_id: sbd.conversation_id().map(str::to_string),
+            senders_reference,
+            entries,
+            asic: asic_summary,
+            cms_bytes,
+        },
+        out,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    pub asic: AsicReadOptions,
+    /// Largest `asic.zip` (CMS) entry accepted.
+    pub max_package_entry: u64,
+    /// Validate the SBD as a receiver does; `None` only parses it.
+    pub validation: Option<ValidationOptions>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            asic: AsicReadOptions::default(),
+            max_package_entry: 3 * 1024 * 1024 * 1024,
+            validation: Some(ValidationOptions::default()),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct OpenedPackage {
+    pub sbd: Sbd,
+    /// Extracted files; empty when the package had no `asic.zip`.
+    pub files: Vec<ExtractedFile>,
+    /// Who signed the ASiC-E.
+    pub signer: Option<X509>,
+    pub cms: Option<CmsInfo>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EntryInfo {
+    pub name: String,
+    /// Uncompressed size.
+    pub size: u64,
+    pub deflated: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct PackageInfo {
+    pub sbd: Sbd,
+    pub entries: Vec<EntryInfo>,
+    /// Recipients and cipher of `asic.zip`, when present.
+    pub cms: Option<CmsInfo>,
+    /// The text of the legacy manifest.xml/recipients.xml, when present.
+    pub broker_manifest: Option<String>,
+    pub recipients: Option<String>,
+}
+
+fn open_reader(path: &Path, max_entry: u64) -> Result<ZipStreamReader<BufReader<std::fs::File>>> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::io(format!("opening package {}", path.display()), e))?;
+    Ok(ZipStreamReader::new(
+        BufReader::with_capacity(256 * 1024, file),
+        ReadLimits {
+            max_entry_size: max_entry,
+            max_total_size: max_entry.saturating_add(64 * SMALL_ENTRY_LIMIT),
+            max_entries: 64,
+        },
+    ))
+}
+
+fn read_small<R: io::BufRead>(zr: &mut ZipStreamReader<R>, e: &LocalEntry) -> Result<Vec<u8>> {
+    let mut data = Vec::new();
+    let mut r = zr.entry_reader(e)?;
+    (&mut r)
+        .take(SMALL_ENTRY_LIMIT + 1)
+        .read_to_end(&mut data)
+        .map_err(|err| error_from_io(err, "reading the package"))?;
+    if data.len() as u64 > SMALL_ENTRY_LIMIT {
+        return Err(Error::new(
+            ErrorKind::EntryTooLarge,
+            format!(
+                "{} in the package is larger than {SMALL_ENTRY_LIMIT} bytes",
+                e.name
+            ),
+        )
+        .with_field(e.name.clone()));
+    }
+    Ok(data)
+}
+
+fn parse_sbd(data: &[u8], validation: Option<&ValidationOptions>) -> Result<Sbd> {
+    let sbd = Sbd::from_json(data).map_err(|e| e.context("sbd.json in the package"))?;
+    if let Some(v) = validation {
+        sbd.validate(v)
+            .map_err(|e| e.context("sbd.json in the package"))?;
+    }
+    Ok(sbd)
+}
+
+fn missing_sbd(saw_content_xml: bool) -> Error {
+    if saw_content_xml {
+        Error::new(ErrorKind::PackageInvalid, "the package carries a legacy XML SBD (content.xml), which efm does not read; only NextMove sbd.json packages are supported")
+    } else {
+        Error::new(ErrorKind::PackageInvalid, "the package has no sbd.json")
+    }
+}
+
+/// Read `sbd.json` only (no key needed, nothing decrypted); parse it without receiver validation.
+pub fn read_sbd(path: &Path) -> Result<Sbd> {
+    let mut zr = open_reader(path, u64::from(u32::MAX))?;
+    let mut saw_content = false;
+    while let Some(e) = zr.next_entry()? {
+        if e.name == SBD_ENTRY {
+            return parse_sbd(&read_small(&mut zr, &e)?, None);
+        }
+        saw_content |= e.name == LEGACY_CONTENT_ENTRY;
+    }
+    Err(missing_sbd(saw_content))
+}
+
+/// Describe a package without a key: the SBD, the entries, and whom `asic.zip` is encrypted for.
+pub fn inspect(path: &Path) -> Result<PackageInfo> {
+    let mut zr = open_reader(path, u64::from(u32::MAX))?;
+    let mut sbd = None;
+    let mut cms_info = None;
+    let mut entries = Vec::new();
+    let mut broker_manifest = None;
+    let mut recipients = None;
+    let mut saw_content = false;
+    while let Some(e) = zr.next_entry()? {
+        let size = match e.name.as_str() {
+            SBD_ENTRY => {
+                let data = read_small(&mut zr, &e)?;
+                sbd = Some(parse_sbd(&data, None)?);
+                data.len() as u64
+            }
+            MANIFEST_ENTRY | RECIPIENTS_ENTRY => {
+                let data = read_small(&mut zr, &e)?;
+                let text = String::from_utf8_lossy(&data).into_owned();
+                if e.name == MANIFEST_ENTRY {
+                    broker_manifest = Some(text);
+                } else {
+                    recipients = Some(text);
+                }
+                data.len() as u64
+            }
+            ASIC_ENTRY => {
+                let mut r = zr.entry_reader(&e)?;
+                cms_info = Some(cms::inspect(&mut r).map_err(|err| err.context("asic.zip"))?);
+                io::copy(&mut r, &mut io::sink())
+                    .map_err(|err| error_from_io(err, "reading asic.zip"))?;
+                r.totals().map(|t| t.size).unwrap_or_default()
+            }
+            _ => {
+                saw_content |= e.name == LEGACY_CONTENT_ENTRY;
+                zr.read_data(&e, &mut io::sink())?.size
+            }
+        };
+        entries.push(EntryInfo {
+            name: e.name.clone(),
+            size,
+            deflated: !e.is_stored(),
+        });
+    }
+    Ok(PackageInfo {
+        sbd: sbd.ok_or_else(|| missing_sbd(saw_content))?,
+        entries,
+        cms: cms_info,
+        broker_manifest,
+        recipients,
+    })
+}
+
+/// Open a received package: parse and validate `sbd.json` (before anything else, so a bad SBD
+/// costs no decryption), decrypt `asic.zip` with our key, verify the ASiC-E and extract its files
+/// into `target_dir`. A package encrypted for someone else fails with `NotForUs`. Nothing is left
+/// in `target_dir` on failure.
+pub fn open(
+    path: &Path,
+    identity: &Identity,
+    target_dir: &Path,
+    opts: &OpenOptions,
+) -> Result<OpenedPackage> {
+    let sbd = read_sbd(path)?;
+    if let Some(v) = &opts.validation {
+        sbd.validate(v)
+            .map_err(|e| e.context("sbd.json in the package"))?;
+    }
+    let mut zr = open_reader(path, opts.max_package_entry)?;
+    std::thread::scope(|s| -> Result<OpenedPackage> {
+        let (pw, pr) = pipe();
+        let (started_tx, started_rx) = mpsc::sync_channel::<bool>(1);
+        // Reader thread: walks the wire zip, decrypts asic.zip into the pipe.
+        let producer = s.spawn(move || -> Result<Option<CmsInfo>> {
+            let mut cms_info = None;
+            let mut pw = Some(pw);
+            let outcome = (|| -> Result<()> {
+                while let Some(e) = zr.next_entry()? {
+                    if e.name != ASIC_ENTRY {
+                        // sbd.json (already read), manifest.xml, recipients.xml, unknown entries:
+                        // read through so their CRCs and the central directory are checked.
+                        zr.read_data(&e, &mut io::sink())?;
+                        continue;
+                    }
+                    let r = zr.entry_reader(&e)?;
+                    let mut dec =
+                        CmsDecryptor::new(r, identity).map_err(|err| err.context("asic.zip"))?;
+                    cms_info = Some(dec.info().clone());
+                    let _ = started_tx.send(true);
+                    let w = pw.as_mut().expect("one asic.zip");
+                    io::copy(&mut dec, w).map_err(|err| {
+                        if err.kind() == io::ErrorKind::BrokenPipe {
+                            Error::new(ErrorKind::Internal, "the extractor stopped")
+                        } else {
+                            cms::error_from_io(err, "decrypting asic.zip")
+                        }
+                    })?;
+                }
+                Ok(())
+            })();
+            let _ = started_tx.send(false);
+            outcome?;
+            // Everything read and checked, including asic.zip's CRC and the central directory:
+            // only now may the extractor see the end of its input.
+            if let (true, Some(w)) = (cms_info.is_some(), pw.take()) {
+                w.finish()
+                    .map_err(|_| Error::new(ErrorKind::Internal, "the extractor stopped"))?;
+            }
+            Ok(cms_info)
+        });
+        let has_asic = started_rx.recv().unwrap_or(false);
+        let extracted = if has_asic {
+            Some(asic::extract_asic(pr, target_dir, &opts.asic))
+        } else {
+            drop(pr);
+            None
+        };
+        let cms_info = match (join(producer, "package reader"), &extracted) {
+            (Err(e), Some(Ok(x))) => {
+                // Cannot happen (the extractor waits for the reader's End), but never keep files
+                // from a package whose reading failed.
+                for f in &x.files {
+                    let _ = std::fs::remove_file(&f.path);
+                }
+                return Err(e);
+            }
+            // The extractor stopped first: its error is the real one.
+            (Err(e), Some(Err(x))) if e.kind() == ErrorKind::Internal => return Err(x.clone()),
+            // A reader error explains an extraction failure better (NotForUs, a bad CRC, ...).
+            (Err(e), _) => return Err(e),
+            (Ok(v), _) => v,
+        };
+        let extracted = extracted.transpose()?;
+        if let Some(x) = &extracted {
+            log::info!(
+                "opened package {}: {} file(s), signed by {}",
+                sbd.message_id().unwrap_or("?"),
+                x.files.len(),
+                subject_line(&x.signer)
+            );
+        }
+        Ok(OpenedPackage {
+            sbd,
+            files: extracted
+                .as_ref()
+                .map(|x| x.files.clone())
+                .unwrap_or_default(),
+            signer: extracted.map(|x| x.signer),
+            cms: cms_info,
+        })
+    })
+}

@@ -1,0 +1,502 @@
+//! ASiC-E writer and reader against independent tools: the openssl CLI verifies our CAdES
+//! signature, xmllint validates our manifests against the reference XSDs, Python's zipfile reads
+//! the container and builds tampered and malicious ones.
+
+mod support;
+
+use efm_core::asic::*;
+use efm_core::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::*;
+
+struct Built {
+    _dir: tempfile::TempDir,
+    asic: PathBuf,
+    docs: Vec<(String, Vec<u8>)>,
+    work: PathBuf,
+}
+
+fn build(digest: SignatureDigest) -> Built {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let arkiv = std::fs::read(reference().join("altinn-soap/arkivmelding.xml")).unwrap();
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    pdf.extend((0..200_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8));
+    let text = "Hei på deg, æøå\n".repeat(5000).into_bytes();
+    let docs = vec![
+        ("test.pdf".to_string(), pdf),
+        ("arkivmelding.xml".to_string(), arkiv),
+        ("vedlegg æøå.txt".to_string(), text),
+    ];
+    let mut sources = Vec::new();
+    for (name, data) in &docs {
+        let p = src.join(name);
+        std::fs::write(&p, data).unwrap();
+        sources.push(DocumentSource::new(name.clone(), p));
+    }
+    let asic = dir.path().join("asic.asice");
+    let out = std::fs::File::create(&asic).unwrap();
+    let opts = AsicWriteOptions {
+        signature_digest: digest,
+        ..Default::default()
+    };
+    let (summary, _) = write_asic(
+        &sources,
+        Some("arkivmelding.xml"),
+        "0192:910077473",
+        "0192:910075918",
+        &pki().identity("a"),
+        &opts,
+        out,
+    )
+    .unwrap();
+    assert_eq!(summary.hoveddokument, "arkivmelding.xml");
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    Built {
+        asic,
+        docs,
+        work,
+        _dir: dir,
+    }
+}
+
+const LIST: &str = r#"
+import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+assert z.testzip() is None
+for i in z.infolist():
+    print(i.filename, i.compress_type, i.flag_bits & 0x08, i.comment.decode())
+print("%", z.comment.decode())
+"#;
+
+const EXTRACT: &str = r#"
+import sys, zipfile, os
+z = zipfile.ZipFile(sys.argv[1])
+for i in z.infolist():
+    p = os.path.join(sys.argv[2], i.filename.replace('/', '__'))
+    open(p, 'wb').write(z.read(i.filename))
+"#;
+
+#[test]
+fn layout_read_by_python_zipfile() {
+    let b = build(SignatureDigest::Sha256);
+    let out = python(LIST, &[b.asic.to_str().unwrap()]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0], "mimetype 0 0 mimetype=application/vnd.etsi.asic-e+zip",
+        "{out}"
+    );
+    let names: Vec<&str> = lines.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(
+        &names[1..4],
+        &["manifest.xml", "arkivmelding.xml", "test.pdf"]
+    );
+    assert!(names[4].starts_with("vedlegg"));
+    assert_eq!(names[5], "META-INF/ASiCManifest.xml");
+    assert!(names[6].starts_with("META-INF/signature-") && names[6].ends_with(".p7s"));
+    assert_eq!(names[7], "META-INF/manifest.xml");
+    // The pdf is stored with sizes in the local header; text is deflated.
+    assert!(lines[3].starts_with("test.pdf 0 0"), "{out}");
+    assert!(lines[2].starts_with("arkivmelding.xml 8 8"), "{out}");
+    assert_eq!(
+        lines.last().unwrap(),
+        &"% mimetype=application/vnd.etsi.asic-e+zip"
+    );
+}
+
+fn extracted_meta(b: &Built) -> (PathBuf, PathBuf, PathBuf) {
+    let x = b.work.join("x");
+    std::fs::create_dir_all(&x).unwrap();
+    python(EXTRACT, &[b.asic.to_str().unwrap(), x.to_str().unwrap()]);
+    let sig = std::fs::read_dir(&x)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".p7s"))
+        .unwrap();
+    (
+        x.join("META-INF__ASiCManifest.xml"),
+        sig,
+        x.join("META-INF__manifest.xml"),
+    )
+}
+
+fn openssl_verifies(digest: SignatureDigest, md_name: &str) {
+    let b = build(digest);
+    let (manifest, sig, _) = extracted_meta(&b);
+    let out = run(Command::new("openssl")
+        .args(["cms", "-verify", "-binary", "-inform", "DER", "-in"])
+        .arg(&sig)
+        .arg("-content")
+        .arg(&manifest)
+        .arg("-CAfile")
+        .arg(pki().ca())
+        .args(["-purpose", "any", "-out", "/dev/null"]));
+    assert!(
+        out.status.success(),
+        "openssl cms -verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The signer certificate is inside, and the digest is the one asked for.
+    let printed = run_ok(
+        Command::new("openssl")
+            .args(["cms", "-cmsout", "-print", "-inform", "DER", "-in"])
+            .arg(&sig),
+    );
+    assert!(printed.contains("Test org a"), "{printed}");
+    assert!(printed.contains(md_name), "{printed}");
+    assert!(printed.contains("signingTime"), "{printed}");
+    assert!(
+        printed.contains("id-smime-aa-CMSAlgorithmProtection")
+            || printed.contains("1.2.840.113549.1.9.52"),
+        "{printed}"
+    );
+    // A changed manifest fails openssl's verification too.
+    let mut bytes = std::fs::read(&manifest).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&manifest, bytes).unwrap();
+    let out = run(Command::new("openssl")
+        .args(["cms", "-verify", "-binary", "-inform", "DER", "-in"])
+        .arg(&sig)
+        .arg("-content")
+        .arg(&manifest)
+        .arg("-CAfile")
+        .arg(pki().ca())
+        .args(["-purpose", "any", "-out", "/dev/null"]));
+    assert!(!out.status.success());
+}
+
+#[test]
+fn openssl_verifies_sha256_signature() {
+    openssl_verifies(SignatureDigest::Sha256, "sha256");
+}
+
+#[test]
+fn openssl_verifies_sha1_signature() {
+    openssl_verifies(SignatureDigest::Sha1, "sha1");
+}
+
+#[test]
+fn manifests_validate_against_reference_xsds() {
+    let b = build(SignatureDigest::Sha1);
+    let (asic_manifest, _, oasis) = extracted_meta(&b);
+    let xsd = reference().join("altinn-soap");
+    for (file, schema) in [
+        (&asic_manifest, "ts_102918v010201.xsd"),
+        (&oasis, "OpenDocument_manifest.xsd"),
+    ] {
+        let out = run(Command::new("xmllint")
+            .arg("--noout")
+            .arg("--schema")
+            .arg(xsd.join(schema))
+            .arg(file));
+        assert!(
+            out.status.success(),
+            "{schema}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The eFormidling manifest.xml is exactly the IP's shape (spec 7.3).
+    let x = b.work.join("x");
+    let m = std::fs::read_to_string(x.join("manifest.xml")).unwrap();
+    assert_eq!(
+        m,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<manifest>\n   <mottaker>\n      <organisasjon authority=\"iso6523-actorid-upis\">0192:910075918</organisasjon>\n   </mottaker>\n   <avsender>\n      <organisasjon authority=\"iso6523-actorid-upis\">0192:910077473</organisasjon>\n   </avsender>\n   <hoveddokument href=\"arkivmelding.xml\" mime=\"application/xml\">\n      <tittel lang=\"no\">Hoveddokument</tittel>\n   </hoveddokument>\n</manifest>\n"
+    );
+    // Digests in ASiCManifest are the SHA-256 of the documents, as Python computes them.
+    let check = r#"
+import sys, hashlib, base64, zipfile
+from xml.etree import ElementTree as ET
+z = zipfile.ZipFile(sys.argv[1])
+ns = {'a': 'http://uri.etsi.org/02918/v1.2.1#', 'ds': 'http://www.w3.org/2000/09/xmldsig#'}
+root = ET.fromstring(z.read('META-INF/ASiCManifest.xml'))
+refs = root.findall('a:DataObjectReference', ns)
+for r in refs:
+    want = base64.b64decode(r.find('ds:DigestValue', ns).text)
+    assert hashlib.sha256(z.read(r.get('URI'))).digest() == want, r.get('URI')
+print(len(refs))
+"#;
+    assert_eq!(python(check, &[b.asic.to_str().unwrap()]).trim(), "4");
+}
+
+#[test]
+fn round_trip_extracts_and_verifies() {
+    for digest in [SignatureDigest::Sha256, SignatureDigest::Sha1] {
+        let b = build(digest);
+        let target = b.work.join("out");
+        let opts = AsicReadOptions {
+            expected_signer: Some(pki().x509("a")),
+            ..Default::default()
+        };
+        let got = extract_asic(std::fs::File::open(&b.asic).unwrap(), &target, &opts).unwrap();
+        assert_eq!(
+            got.signer.to_der().unwrap(),
+            pki().x509("a").to_der().unwrap()
+        );
+        for (name, data) in &b.docs {
+            assert_eq!(&std::fs::read(target.join(name)).unwrap(), data, "{name}");
+            let f = got.files.iter().find(|f| &f.name == name).unwrap();
+            assert_eq!(f.size, data.len() as u64);
+        }
+        assert_eq!(
+            got.files
+                .iter()
+                .find(|f| f.name == "test.pdf")
+                .unwrap()
+                .mime,
+            "application/pdf"
+        );
+        // Only the data files, no staging leftovers.
+        let mut listing: Vec<String> = std::fs::read_dir(&target)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        listing.sort();
+        assert_eq!(
+            listing,
+            vec![
+                "arkivmelding.xml",
+                "manifest.xml",
+                "test.pdf",
+                "vedlegg æøå.txt"
+            ]
+        );
+        // Extracting again into the same place refuses to overwrite.
+        let e = extract_asic(std::fs::File::open(&b.asic).unwrap(), &target, &opts).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+    }
+}
+
+#[test]
+fn wrong_signer_is_refused() {
+    let b = build(SignatureDigest::Sha256);
+    let opts = AsicReadOptions {
+        expected_signer: Some(pki().x509("b")),
+        ..Default::default()
+    };
+    let e = extract_asic(
+        std::fs::File::open(&b.asic).unwrap(),
+        &b.work.join("out"),
+        &opts,
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::SignatureInvalid, "{e}");
+    assert_no_files(&b.work.join("out"));
+}
+
+/// Rebuild a zip with Python, keeping order and compression, applying changes.
+const REBUILD: &str = r#"
+import sys, zipfile, json
+src, dst, ops = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+zin = zipfile.ZipFile(src)
+zout = zipfile.ZipFile(dst, 'w')
+for info in zin.infolist():
+    name = info.filename
+    if name.startswith('META-INF/signature') and 'signature' in ops.get('drop', []):
+        continue
+    if name in ops.get('drop', []):
+        continue
+    data = zin.read(name)
+    if name in ops.get('flip', []):
+        b = bytearray(data); b[len(b) // 2] ^= 1; data = bytes(b)
+    zi = zipfile.ZipInfo(name, date_time=info.date_time)
+    zi.compress_type = info.compress_type
+    zout.writestr(zi, data)
+for name, text in ops.get('add', {}).items():
+    zout.writestr(name, text)
+zout.close()
+"#;
+
+fn rebuilt(b: &Built, ops: serde_json::Value) -> PathBuf {
+    let dst = b.work.join(format!("rebuilt-{}.zip", rand_suffix()));
+    python(
+        REBUILD,
+        &[
+            b.asic.to_str().unwrap(),
+            dst.to_str().unwrap(),
+            &ops.to_string(),
+        ],
+    );
+    dst
+}
+
+fn rand_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn assert_no_files(target: &Path) {
+    if target.exists() {
+        let left: Vec<_> = std::fs::read_dir(target)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+}
+
+fn open_err(path: &Path, target: &Path, opts: &AsicReadOptions) -> efm_core::Error {
+    let e = extract_asic(std::fs::File::open(path).unwrap(), target, opts).unwrap_err();
+    assert_no_files(target);
+    e
+}
+
+#[test]
+fn python_rebuilt_container_still_opens() {
+    // Sanity for the tamper tests: an untouched rebuild (Python's own zip writer) is accepted.
+    let b = build(SignatureDigest::Sha256);
+    let same = rebuilt(&b, serde_json::json!({}));
+    extract_asic(
+        std::fs::File::open(&same).unwrap(),
+        &b.work.join("ok"),
+        &AsicReadOptions::default(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn tampering_is_detected() {
+    let b = build(SignatureDigest::Sha256);
+    let opts = AsicReadOptions::default();
+    let cases = [
+        (
+            serde_json::json!({"flip": ["META-INF/ASiCManifest.xml"]}),
+            ErrorKind::SignatureInvalid,
+        ),
+        (
+            serde_json::json!({"flip": ["test.pdf"]}),
+            ErrorKind::DigestMismatch,
+        ),
+        (
+            serde_json::json!({"flip": ["arkivmelding.xml"]}),
+            ErrorKind::DigestMismatch,
+        ),
+        (
+            serde_json::json!({"drop": ["test.pdf"]}),
+            ErrorKind::PackageInvalid,
+        ),
+        (
+            serde_json::json!({"add": {"extra.txt": "not listed"}}),
+            ErrorKind::PackageInvalid,
+        ),
+        (
+            serde_json::json!({"add": {"META-INF/other.xml": "<x/>"}}),
+            ErrorKind::PackageInvalid,
+        ),
+        (
+            serde_json::json!({"drop": ["signature"]}),
+            ErrorKind::SignatureInvalid,
+        ),
+    ];
+    for (ops, kind) in cases {
+        let path = rebuilt(&b, ops.clone());
+        let target = b.work.join(format!("t-{}", rand_suffix()));
+        let e = open_err(&path, &target, &opts);
+        assert_eq!(e.kind(), kind, "{ops}: {e}");
+    }
+}
+
+/// Write a zip with `mimetype` first and then one crafted entry.
+const MALICIOUS: &str = r#"
+import sys, zipfile
+dst, kind, name = sys.argv[1], sys.argv[2], sys.argv[3]
+z = zipfile.ZipFile(dst, 'w')
+z.writestr(zipfile.ZipInfo('mimetype'), 'application/vnd.etsi.asic-e+zip')
+if kind == 'name':
+    z.writestr(zipfile.ZipInfo(name), 'owned')
+elif kind == 'symlink':
+    zi = zipfile.ZipInfo(name)
+    zi.create_system = 3
+    zi.external_attr = (0o120777 << 16)
+    z.writestr(zi, '/etc/passwd')
+elif kind == 'duplicate':
+    z.writestr(zipfile.ZipInfo(name), 'one')
+    z.writestr(zipfile.ZipInfo(name), 'two')
+elif kind == 'bomb':
+    zi = zipfile.ZipInfo(name)
+    zi.compress_type = zipfile.ZIP_DEFLATED
+    z.writestr(zi, b'\0' * (64 * 1024 * 1024))
+z.close()
+"#;
+
+#[test]
+fn unsafe_entries_are_refused_and_nothing_escapes() {
+    let base = tempfile::tempdir().unwrap();
+    let cases = [
+        ("name", "../evil.txt"),
+        ("name", "a/../../evil.txt"),
+        ("name", "/tmp/evil-abs.txt"),
+        ("name", "..\\evil.txt"),
+        ("name", "C:/evil.txt"),
+        ("name", "C:evil.txt"),
+        ("name", "a//b.txt"),
+        ("name", "./x.txt"),
+        ("symlink", "link.txt"),
+        ("duplicate", "twice.txt"),
+    ];
+    for (i, (kind, name)) in cases.iter().enumerate() {
+        let zip = base.path().join(format!("m{i}.zip"));
+        python(MALICIOUS, &[zip.to_str().unwrap(), kind, name]);
+        let target = base.path().join(format!("target{i}"));
+        let e = open_err(&zip, &target, &AsicReadOptions::default());
+        assert_eq!(e.kind(), ErrorKind::UnsafeEntry, "{kind} {name}: {e}");
+    }
+    assert!(!base.path().join("evil.txt").exists());
+    assert!(!Path::new("/tmp/evil-abs.txt").exists());
+    // Only our zips and the (empty) targets are there.
+    for entry in std::fs::read_dir(base.path()).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.ends_with(".zip") || name.starts_with("target"),
+            "unexpected {name}"
+        );
+    }
+}
+
+#[test]
+fn size_limits_count_decompressed_bytes() {
+    let base = tempfile::tempdir().unwrap();
+    let zip = base.path().join("bomb.zip");
+    python(MALICIOUS, &[zip.to_str().unwrap(), "bomb", "zeros.bin"]);
+    assert!(std::fs::metadata(&zip).unwrap().len() < 1024 * 1024);
+    let opts = AsicReadOptions {
+        max_entry_size: 8 * 1024 * 1024,
+        ..Default::default()
+    };
+    let e = open_err(&zip, &base.path().join("t1"), &opts);
+    assert_eq!(e.kind(), ErrorKind::EntryTooLarge, "{e}");
+    let opts = AsicReadOptions {
+        max_total_size: 16 * 1024 * 1024,
+        ..Default::default()
+    };
+    let e = open_err(&zip, &base.path().join("t2"), &opts);
+    assert_eq!(e.kind(), ErrorKind::EntryTooLarge, "{e}");
+}
+
+#[test]
+fn writer_refuses_bad_document_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("f.txt");
+    std::fs::write(&p, "x").unwrap();
+    for name in ["../f.txt", "META-INF/x.xml", "manifest.xml", "mimetype"] {
+        let e = write_asic(
+            &[DocumentSource::new(name, &p)],
+            None,
+            "0192:910077473",
+            "0192:910075918",
+            &pki().identity("a"),
+            &AsicWriteOptions::default(),
+            Vec::new(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e.kind(),
+                ErrorKind::UnsafeEntry | ErrorKind::InvalidArgument
+            ),
+            "{name}: {e}"
+        );
+    }
+}

@@ -1,0 +1,479 @@
+//! The DPO wire package against independent tools: Python's zipfile reads it, xmllint validates
+//! the legacy XML against Altinn's XSDs, `openssl cms -decrypt` opens our asic.zip, and packages
+//! whose CMS was made by `openssl cms -encrypt` open with our reader.
+
+mod support;
+
+use efm_core::asic::{DocumentSource, SignatureDigest};
+use efm_core::ident::OrgNumber;
+use efm_core::package::{self, CreateOptions, OpenOptions, PackageInput};
+use efm_core::sbd::{ArkivmeldingSbd, ReceiptStatus, Sbd};
+use efm_core::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::*;
+
+struct Case {
+    dir: tempfile::TempDir,
+    docs: Vec<(String, Vec<u8>)>,
+    sources: Vec<DocumentSource>,
+    sbd: Sbd,
+}
+
+fn case() -> Case {
+    let dir = tempfile::tempdir().unwrap();
+    let arkiv = std::fs::read(reference().join("altinn-soap/arkivmelding.xml")).unwrap();
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    pdf.extend((0..300_000u32).map(|i| (i.wrapping_mul(2246822519) >> 11) as u8));
+    let docs = vec![
+        ("arkivmelding.xml".to_string(), arkiv),
+        ("vedtak.pdf".to_string(), pdf),
+    ];
+    let mut sources = Vec::new();
+    for (name, data) in &docs {
+        let p = dir.path().join(name);
+        std::fs::write(&p, data).unwrap();
+        sources.push(DocumentSource::new(name.clone(), p));
+    }
+    let sbd = ArkivmeldingSbd::new(
+        OrgNumber::parse("910077473").unwrap(),
+        OrgNumber::parse("910075918").unwrap(),
+    )
+    .build(efm_core::sbd::now_oslo());
+    Case {
+        dir,
+        docs,
+        sources,
+        sbd,
+    }
+}
+
+fn make(c: &Case, opts: &CreateOptions) -> PathBuf {
+    let path = c
+        .dir
+        .path()
+        .join(format!("pkg-{}.zip", uuid::Uuid::new_v4().simple()));
+    let input = PackageInput {
+        sbd: c.sbd.clone(),
+        documents: c.sources.clone(),
+    };
+    let summary =
+        package::create_file(&path, &input, &pki().identity("a"), &pki().x509("b"), opts).unwrap();
+    assert_eq!(
+        summary.entries,
+        ["manifest.xml", "recipients.xml", "sbd.json", "asic.zip"]
+            [if opts.legacy_xml { 0 } else { 2 }..]
+    );
+    path
+}
+
+const LIST: &str = r#"
+import sys, zipfile, os
+z = zipfile.ZipFile(sys.argv[1])
+assert z.testzip() is None
+for i in z.infolist():
+    print(i.filename, i.compress_type, i.flag_bits & 0x800)
+    if len(sys.argv) > 2:
+        open(os.path.join(sys.argv[2], i.filename), 'wb').write(z.read(i.filename))
+"#;
+
+#[test]
+fn wire_zip_layout_and_legacy_xml() {
+    let c = case();
+    let opts = CreateOptions {
+        senders_reference: Some("19efbd4c-413d-4e2c-bbc5-257ef4a65b38".into()),
+        ..Default::default()
+    };
+    let path = make(&c, &opts);
+    let x = c.dir.path().join("x");
+    std::fs::create_dir(&x).unwrap();
+    let out = python(LIST, &[path.to_str().unwrap(), x.to_str().unwrap()]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "manifest.xml 8 2048",
+            "recipients.xml 8 2048",
+            "sbd.json 8 2048",
+            "asic.zip 0 2048"
+        ]
+    );
+    // Exactly the shape of spec 2.2/2.3 (the IP's own test expectation).
+    assert_eq!(
+        std::fs::read_to_string(x.join("manifest.xml")).unwrap(),
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<BrokerServiceManifest xmlns=\"http://schema.altinn.no/services/ServiceEngine/Broker/2015/06\">\n   <ExternalServiceCode>v3888</ExternalServiceCode>\n   <ExternalServiceEditionCode>70515</ExternalServiceEditionCode>\n   <SendersReference>19efbd4c-413d-4e2c-bbc5-257ef4a65b38</SendersReference>\n   <Reportee>910077473</Reportee>\n   <FileList>\n      <File>\n         <FileName>sbd.json</FileName>\n      </File>\n   </FileList>\n</BrokerServiceManifest>\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(x.join("recipients.xml")).unwrap(),
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<BrokerServiceRecipientList xmlns=\"http://schema.altinn.no/services/ServiceEngine/Broker/2015/06\">\n   <Recipient>\n      <PartyNumber>910075918</PartyNumber>\n   </Recipient>\n</BrokerServiceRecipientList>\n"
+    );
+    let xsd = reference().join("altinn-soap");
+    for (file, schema) in [
+        ("manifest.xml", "BrokerServiceManifest.xsd"),
+        ("recipients.xml", "BrokerServiceRecipientList.xsd"),
+    ] {
+        let out = run(Command::new("xmllint")
+            .arg("--noout")
+            .arg("--schema")
+            .arg(xsd.join(schema))
+            .arg(x.join(file)));
+        assert!(
+            out.status.success(),
+            "{schema}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // sbd.json is the SBD, pretty-printed.
+    let sbd = Sbd::from_json(&std::fs::read(x.join("sbd.json")).unwrap()).unwrap();
+    assert_eq!(sbd, c.sbd);
+
+    // openssl decrypts asic.zip with B's key; the plaintext is the ASiC-E.
+    let asice = c.dir.path().join("plain.asice");
+    run_ok(
+        Command::new("openssl")
+            .args(["cms", "-decrypt", "-binary", "-inform", "DER", "-in"])
+            .arg(x.join("asic.zip"))
+            .arg("-inkey")
+            .arg(pki().key("b"))
+            .arg("-recip")
+            .arg(pki().cert("b"))
+            .arg("-out")
+            .arg(&asice),
+    );
+    let inner = python(LIST, &[asice.to_str().unwrap()]);
+    let first = inner.lines().next().unwrap();
+    assert_eq!(first, "mimetype 0 2048");
+    assert!(inner.contains("vedtak.pdf 0"), "{inner}");
+}
+
+#[test]
+fn read_sbd_and_inspect_need_no_key() {
+    let c = case();
+    let path = make(&c, &CreateOptions::default());
+    assert_eq!(package::read_sbd(&path).unwrap(), c.sbd);
+    let info = package::inspect(&path).unwrap();
+    assert_eq!(info.sbd, c.sbd);
+    let names: Vec<&str> = info.entries.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["manifest.xml", "recipients.xml", "sbd.json", "asic.zip"]
+    );
+    let cms = info.cms.unwrap();
+    assert_eq!(cms.content_cipher, "AES-256-CBC");
+    let r = &cms.recipients[0];
+    let serial = pki()
+        .x509("b")
+        .serial_number()
+        .to_bn()
+        .unwrap()
+        .to_hex_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        r.serial.as_deref().map(|s| s.trim_start_matches('0')),
+        Some(serial.trim_start_matches('0'))
+    );
+    assert!(r.key_transport.contains("OAEP"), "{r:?}");
+    assert!(info
+        .broker_manifest
+        .unwrap()
+        .contains("<Reportee>910077473</Reportee>"));
+}
+
+fn assert_empty(dir: &Path) {
+    if dir.exists() {
+        let left: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+}
+
+#[test]
+fn open_round_trip_both_digests_and_streaming_writer() {
+    let c = case();
+    for (i, digest) in [SignatureDigest::Sha256, SignatureDigest::Sha1]
+        .into_iter()
+        .enumerate()
+    {
+        let opts = CreateOptions {
+            signature_digest: digest,
+            legacy_xml: i == 0,
+            ..Default::default()
+        };
+        let path = make(&c, &opts);
+        let target = c.dir.path().join(format!("in-{i}"));
+        let mut oo = OpenOptions::default();
+        oo.asic.expected_signer = Some(pki().x509("a"));
+        let opened = package::open(&path, &pki().identity("b"), &target, &oo).unwrap();
+        assert_eq!(opened.sbd, c.sbd);
+        assert_eq!(
+            opened.signer.unwrap().to_der().unwrap(),
+            pki().x509("a").to_der().unwrap()
+        );
+        for (name, data) in &c.docs {
+            assert_eq!(&std::fs::read(target.join(name)).unwrap(), data);
+        }
+        assert!(opened.files.iter().any(|f| f.name == "manifest.xml"));
+    }
+    // The streaming writer (asic.zip DEFLATED with a data descriptor, like the IP).
+    let input = PackageInput {
+        sbd: c.sbd.clone(),
+        documents: c.sources.clone(),
+    };
+    let (summary, bytes) = package::create_streaming(
+        &input,
+        &pki().identity("a"),
+        &pki().x509("b"),
+        Vec::new(),
+        &CreateOptions::default(),
+    )
+    .unwrap();
+    assert!(summary.cms_bytes > 300_000);
+    let path = c.dir.path().join("streamed.zip");
+    std::fs::write(&path, bytes).unwrap();
+    let out = python(LIST, &[path.to_str().unwrap()]);
+    assert!(out.contains("asic.zip 8"), "{out}");
+    let opened = package::open(
+        &path,
+        &pki().identity("b"),
+        &c.dir.path().join("in-s"),
+        &OpenOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(opened.files.len(), 3);
+}
+
+#[test]
+fn package_for_another_receiver_is_not_for_us() {
+    let c = case();
+    let path = make(&c, &CreateOptions::default());
+    let target = c.dir.path().join("c-in");
+    let e = package::open(
+        &path,
+        &pki().identity("c"),
+        &target,
+        &OpenOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotForUs, "{e}");
+    assert_empty(&target);
+    // Wrong expected signer: signature error, nothing extracted.
+    let mut oo = OpenOptions::default();
+    oo.asic.expected_signer = Some(pki().x509("c"));
+    let target = c.dir.path().join("b-in");
+    let e = package::open(&path, &pki().identity("b"), &target, &oo).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::SignatureInvalid, "{e}");
+    assert_empty(&target);
+}
+
+#[test]
+fn status_package_has_no_asic() {
+    let c = case();
+    let status = c
+        .sbd
+        .status_reply(ReceiptStatus::Mottatt, efm_core::sbd::now_oslo())
+        .unwrap();
+    let path = c.dir.path().join("status.zip");
+    let summary = package::create_file(
+        &path,
+        &PackageInput {
+            sbd: status.clone(),
+            documents: vec![],
+        },
+        &pki().identity("b"),
+        &pki().x509("a"),
+        &CreateOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        summary.entries,
+        ["manifest.xml", "recipients.xml", "sbd.json"]
+    );
+    let info = package::inspect(&path).unwrap();
+    assert!(info.cms.is_none());
+    let opened = package::open(
+        &path,
+        &pki().identity("a"),
+        &c.dir.path().join("st"),
+        &OpenOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(opened.sbd, status);
+    assert!(opened.files.is_empty() && opened.signer.is_none());
+}
+
+const REZIP: &str = r#"
+import sys, zipfile
+src, dst = sys.argv[1], sys.argv[2]
+zin = zipfile.ZipFile(src)
+zout = zipfile.ZipFile(dst, 'w', zipfile.ZIP_DEFLATED)
+zout.writestr('README.txt', 'unknown entries are ignored')
+for i in zin.infolist():
+    if i.filename in ('manifest.xml', 'recipients.xml'):
+        continue
+    zout.writestr(i.filename, zin.read(i.filename))
+zout.writestr('zzz/other.bin', b'\x00' * 10)
+zout.close()
+"#;
+
+#[test]
+fn reader_tolerates_unknown_entries_and_missing_legacy_xml() {
+    let c = case();
+    let path = make(&c, &CreateOptions::default());
+    let re = c.dir.path().join("rezipped.zip");
+    python(REZIP, &[path.to_str().unwrap(), re.to_str().unwrap()]);
+    assert_eq!(package::read_sbd(&re).unwrap(), c.sbd);
+    let opened = package::open(
+        &re,
+        &pki().identity("b"),
+        &c.dir.path().join("re"),
+        &OpenOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(opened.files.len(), 3);
+}
+
+const WRAP: &str = r#"
+import sys, zipfile
+dst, sbd, cms = sys.argv[1], sys.argv[2], sys.argv[3]
+z = zipfile.ZipFile(dst, 'w', zipfile.ZIP_DEFLATED)
+z.write(sbd, 'sbd.json')
+z.write(cms, 'asic.zip')
+z.close()
+"#;
+
+#[test]
+fn opens_a_package_whose_cms_was_made_by_openssl() {
+    let c = case();
+    // Our ASiC-E, encrypted by the openssl CLI with the spec's parameters, zipped by Python.
+    let asice = c.dir.path().join("a.asice");
+    let file = std::fs::File::create(&asice).unwrap();
+    efm_core::asic::write_asic(
+        &c.sources,
+        Some("arkivmelding.xml"),
+        "0192:910077473",
+        "0192:910075918",
+        &pki().identity("a"),
+        &Default::default(),
+        file,
+    )
+    .unwrap();
+    let cms = c.dir.path().join("asic.cms");
+    run_ok(
+        Command::new("openssl")
+            .args([
+                "cms",
+                "-encrypt",
+                "-aes-256-cbc",
+                "-binary",
+                "-stream",
+                "-outform",
+                "DER",
+                "-recip",
+            ])
+            .arg(pki().cert("b"))
+            .args([
+                "-keyopt",
+                "rsa_padding_mode:oaep",
+                "-keyopt",
+                "rsa_oaep_md:sha256",
+                "-keyopt",
+                "rsa_mgf1_md:sha256",
+            ])
+            .arg("-in")
+            .arg(&asice)
+            .arg("-out")
+            .arg(&cms),
+    );
+    let sbd = c.dir.path().join("sbd.json");
+    std::fs::write(&sbd, c.sbd.to_json_pretty()).unwrap();
+    let wire = c.dir.path().join("openssl.zip");
+    python(
+        WRAP,
+        &[
+            wire.to_str().unwrap(),
+            sbd.to_str().unwrap(),
+            cms.to_str().unwrap(),
+        ],
+    );
+    let opened = package::open(
+        &wire,
+        &pki().identity("b"),
+        &c.dir.path().join("o"),
+        &OpenOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(opened.sbd, c.sbd);
+    for (name, data) in &c.docs {
+        assert_eq!(
+            &std::fs::read(c.dir.path().join("o").join(name)).unwrap(),
+            data
+        );
+    }
+}
+
+#[test]
+fn invalid_sbd_is_refused_before_anything_is_written() {
+    let c = case();
+    let mut bad = c.sbd.clone();
+    bad.header.document_identification.instance_identifier = Some("nope".into());
+    let path = c.dir.path().join("bad.zip");
+    let e = package::create_file(
+        &path,
+        &PackageInput {
+            sbd: bad,
+            documents: c.sources.clone(),
+        },
+        &pki().identity("a"),
+        &pki().x509("b"),
+        &CreateOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::SbdInvalid);
+    assert_eq!(
+        e.detail().field.as_deref(),
+        Some("standardBusinessDocumentHeader.documentIdentification.instanceIdentifier")
+    );
+    assert!(!path.exists());
+    // A package without sbd.json.
+    let empty = c.dir.path().join("empty.zip");
+    python("import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1], 'w')\nz.writestr('x.txt', 'x')\nz.close()", &[empty.to_str().unwrap()]);
+    let e = package::read_sbd(&empty).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PackageInvalid);
+}
+
+const FLIP_CMS: &str = r#"
+import sys, zipfile
+src, dst = sys.argv[1], sys.argv[2]
+zin = zipfile.ZipFile(src)
+zout = zipfile.ZipFile(dst, 'w', zipfile.ZIP_DEFLATED)
+for i in zin.infolist():
+    data = zin.read(i.filename)
+    if i.filename == 'asic.zip':
+        b = bytearray(data); b[len(b) // 2] ^= 0x40; data = bytes(b)
+    zout.writestr(i.filename, data)
+zout.close()
+"#;
+
+#[test]
+fn damaged_ciphertext_is_refused_and_nothing_is_extracted() {
+    let c = case();
+    let path = make(&c, &CreateOptions::default());
+    let bad = c.dir.path().join("damaged.zip");
+    python(FLIP_CMS, &[path.to_str().unwrap(), bad.to_str().unwrap()]);
+    let target = c.dir.path().join("dmg");
+    let e =
+        package::open(&bad, &pki().identity("b"), &target, &OpenOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::PackageInvalid | ErrorKind::DigestMismatch | ErrorKind::DecryptFailed
+        ),
+        "{e}"
+    );
+    assert_empty(&target);
+    // The SBD is still readable without a key.
+    assert_eq!(package::read_sbd(&bad).unwrap(), c.sbd);
+}
