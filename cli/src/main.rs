@@ -17,6 +17,7 @@ usage: efm <command> [args]
 
 commands:
   demo                 run the whole flow against the embedded sandbox
+  sandbox --dir DIR    serve the local Maskinporten, Service Registry and Altinn brokers
   lookup ORGNR         a receiver's capabilities from the Service Registry (--process, --json)
   doctor               check the configuration end to end, step by step
   package create|inspect|open
@@ -38,6 +39,12 @@ fn main() -> ExitCode {
     };
     let result = match cmd {
         "demo" => demo_cmd::run(rest),
+        "sandbox" => {
+            return match efm_sandbox::run_cli(rest) {
+                0 => ExitCode::SUCCESS,
+                n => ExitCode::from(u8::try_from(n).unwrap_or(1)),
+            };
+        }
         "config" => config_cmd::run(rest),
         "lookup" => lookup_cmd::run(rest),
         "package" => package_cmd::run(rest),
