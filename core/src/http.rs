@@ -1046,11 +1046,14 @@ mod tests {
 
     #[test]
     fn maps_statuses_and_streams() {
-        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello".to_vec();
+        let ok = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello".to_vec();
         let limited =
-            b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\n"
+            b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
                 .to_vec();
-        let down = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n".to_vec();
+        let down =
+            b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+                .to_vec();
+        // The test server serves one request per connection, so it says so (no pooling).
         let (url, server) = serve(vec![ok, limited, down, Vec::new()]);
         let h = http();
 

@@ -26,8 +26,8 @@ import sys, json, jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-orgnr, pem_path = sys.argv[1], sys.argv[2]
-pem = open(pem_path).read()
+orgnr = sys.argv[1]
+pems = {name: open(path).read() for name, path in (a.split("=", 1) for a in sys.argv[2:])}
 key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
@@ -39,7 +39,8 @@ def jwk(k, kid):
 # The signing key is listed second: it must be found by kid.
 jwks = {"keys": [jwk(other, "sr-key-0"), jwk(key, "sr-key-1")]}
 
-def entity(variant):
+def entity(variant, pem_name="good"):
+    pem = pems[pem_name]
     return json.dumps({
         "infoRecord": {"identifier": orgnr, "organizationName": "PYJWT TEST", "postadresse": None,
                        "entityType": {"name": "ORGL"}},
@@ -61,6 +62,9 @@ answers = {
     "otherkey": sign(entity("otherkey"), other, "RS256", {"kid": "sr-key-1"}),
     "hs256": sign(entity("hs256"), b"a-shared-secret-of-at-least-32-bytes!", "HS256", {"kid": "sr-key-1"}),
     "none": sign(entity("none"), None, "none", {"kid": "sr-key-1"}),
+    "expired": sign(entity("expired", "expired"), key, "RS256", {"kid": "sr-key-1"}),
+    "signonly": sign(entity("signonly", "signonly"), key, "RS256", {"kid": "sr-key-1"}),
+    "ec": sign(entity("ec", "ec"), key, "RS256", {"kid": "sr-key-1"}),
 }
 print(json.dumps({"jwks": jwks, "answers": answers}))
 "#;
@@ -143,10 +147,48 @@ fn pyjwt_signed_answers() {
     let (cert_path, key_path) = write_pem(&dir, "me", &my_cert, &my_key);
     let (their_cert, their_key) = ca.issue(Issue::org(RECEIVER));
     let (their_cert_path, _) = write_pem(&dir, "them", &their_cert, &their_key);
+    // Certificates a sender must not encrypt to: expired, signing-only, not RSA.
+    let (expired, k) = ca.issue(Issue {
+        from_days: -400,
+        to_days: -1,
+        ..Issue::org(RECEIVER)
+    });
+    let (expired_path, _) = write_pem(&dir, "expired", &expired, &k);
+    let mut sign_only = openssl::x509::extension::KeyUsage::new();
+    sign_only.critical().digital_signature().non_repudiation();
+    let (signonly, k) = ca.issue(Issue {
+        key_usage: Some(sign_only),
+        ..Issue::org(RECEIVER)
+    });
+    let (signonly_path, _) = write_pem(&dir, "signonly", &signonly, &k);
+    let ec_key = openssl::pkey::PKey::from_ec_key(
+        openssl::ec::EcKey::generate(
+            &openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let (ec, k) = ca.issue(Issue {
+        key: Some(ec_key),
+        ..Issue::org(RECEIVER)
+    });
+    let (ec_path, _) = write_pem(&dir, "ec", &ec, &k);
 
-    let out: Value =
-        serde_json::from_str(python(SIGN, &[RECEIVER, their_cert_path.to_str().unwrap()]).trim())
-            .unwrap();
+    let arg = |name: &str, p: &std::path::Path| format!("{name}={}", p.display());
+    let out: Value = serde_json::from_str(
+        python(
+            SIGN,
+            &[
+                RECEIVER,
+                &arg("good", &their_cert_path),
+                &arg("expired", &expired_path),
+                &arg("signonly", &signonly_path),
+                &arg("ec", &ec_path),
+            ],
+        )
+        .trim(),
+    )
+    .unwrap();
     let answer = |v: &str| out["answers"][v].as_str().unwrap().to_string();
 
     let mut routes: HashMap<String, (u16, &'static str, String)> = HashMap::new();
@@ -162,7 +204,9 @@ fn pyjwt_signed_answers() {
         "/sr/jwk".into(),
         (200, "application/json", out["jwks"].to_string()),
     );
-    for variant in ["good", "otherkey", "hs256", "none"] {
+    for variant in [
+        "good", "otherkey", "hs256", "none", "expired", "signonly", "ec",
+    ] {
         routes.insert(
             format!("/sr/identifier/{RECEIVER}/process/urn:no:difi:profile:test:{variant}:ver1.0"),
             (200, "application/jose", answer(variant)),
@@ -187,6 +231,24 @@ fn pyjwt_signed_answers() {
             String::from_utf8(good_payload)
                 .unwrap()
                 .replace(":good:", ":plain:"),
+        ),
+    );
+    // Error answers are unsigned JSON even when labelled application/jose (quirk 11): the status
+    // decides.
+    routes.insert(
+        "/sr/identifier/974720760".into(),
+        (
+            404,
+            "application/jose",
+            json!({"error_code": "", "error_description": "Entity with identifier '974720760' not found."}).to_string(),
+        ),
+    );
+    routes.insert(
+        format!("/sr/identifier/{RECEIVER}/process/urn:no:difi:profile:test:level4:ver1.0"),
+        (
+            400,
+            "application/jose",
+            json!({"error_code": "", "error_description": "security level not found"}).to_string(),
         ),
     );
     let base = serve(routes);
@@ -241,4 +303,38 @@ fn pyjwt_signed_answers() {
         assert_eq!(e.kind(), ErrorKind::SignatureInvalid, "{variant}: {e}");
         assert!(e.message().contains(why), "{variant}: {e}");
     }
+
+    // Receiver certificates that must not be encrypted to: the lookup shows the problem, the DPO
+    // record is refused.
+    for (variant, why) in [
+        ("expired", "expired"),
+        ("signonly", "keyEncipherment"),
+        ("ec", "no RSA key"),
+    ] {
+        let caps = registry.lookup(&receiver, Some(&process(variant))).unwrap();
+        let problem = caps.capabilities[0]
+            .certificate_problem
+            .clone()
+            .unwrap_or_default();
+        assert!(problem.contains(why), "{variant}: {problem}");
+        let e = registry
+            .dpo_record(&receiver, &process(variant))
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::CertificateInvalid, "{variant}: {e}");
+        assert!(
+            e.message().contains(why) && e.message().contains(RECEIVER),
+            "{variant}: {e}"
+        );
+    }
+
+    let e = registry
+        .lookup(&OrgNumber::parse("974720760").unwrap(), None)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ReceiverNotFound, "{e}");
+    let e = registry
+        .dpo_record(&receiver, &process("level4"))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ReceiverLacksDpo, "{e}");
+    assert_eq!(e.detail().http_status, Some(400));
+    assert!(e.message().contains("security level not found"), "{e}");
 }

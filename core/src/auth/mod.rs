@@ -306,6 +306,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn shareable_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Tokens>();
+        send_sync::<AccessToken>();
+        send_sync::<crate::registry::Registry>();
+        send_sync::<Http>();
+    }
+
+    #[test]
     fn scopes_are_normalised() {
         let r = TokenRequest::for_scopes(&["b", "a", "b"]);
         assert_eq!(r.scope_string().unwrap(), "a b");
