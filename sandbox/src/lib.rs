@@ -16,6 +16,7 @@ mod http;
 pub mod jwt;
 mod maskinporten;
 mod orgs;
+mod persist;
 pub mod pki;
 mod registry;
 mod soapxml;
@@ -136,6 +137,12 @@ impl Sandbox {
             store_dir,
         });
         orgs::setup_all(&shared, &options.extra_organisations)?;
+        let fresh_settings = shared.lock().settings.clone();
+        persist::restore(
+            &shared,
+            &fresh_settings,
+            options.virus_scan_delay_ms.is_some(),
+        );
 
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -146,6 +153,7 @@ impl Sandbox {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), SandboxError>>();
         let app = router(shared.clone());
+        let saver = shared.clone();
         let thread = std::thread::Builder::new()
             .name("efm-sandbox-server".into())
             .spawn(move || {
@@ -158,6 +166,7 @@ impl Sandbox {
                         }
                     };
                     let _ = ready_tx.send(Ok(()));
+                    let periodic = tokio::spawn(save_periodically(saver.clone()));
                     let served = axum::serve(listener, app)
                         .with_graceful_shutdown(async {
                             let _ = rx.await;
@@ -166,6 +175,8 @@ impl Sandbox {
                     if let Err(e) = served {
                         log::error!("efm-sandbox server stopped: {e}");
                     }
+                    periodic.abort();
+                    save_now(&saver, &mut String::new());
                 });
                 // Don't wait for open connections (a client mid-download) when stopping.
                 runtime.shutdown_timeout(std::time::Duration::from_millis(200));
@@ -220,6 +231,35 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         self.stop_inner();
+    }
+}
+
+/// Write `DIR/state.json` when the state changed since `last`.
+fn save_now(shared: &Shared, last: &mut String) {
+    let snapshot = persist::snapshot(&shared.lock());
+    if snapshot != *last {
+        if let Err(e) = persist::write(&shared.dir, &snapshot) {
+            log::warn!(
+                "cannot save the sandbox state to {}: {e}",
+                shared.dir.display()
+            );
+        }
+        *last = snapshot;
+    }
+}
+
+async fn save_periodically(shared: Arc<Shared>) {
+    let mut last = String::new();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let s = shared.clone();
+        let mut l = std::mem::take(&mut last);
+        last = tokio::task::spawn_blocking(move || {
+            save_now(&s, &mut l);
+            l
+        })
+        .await
+        .unwrap_or_default();
     }
 }
 

@@ -712,3 +712,34 @@ fn faults_are_injected() {
         .unwrap();
     assert!(t0.elapsed() >= std::time::Duration::from_millis(300));
 }
+
+#[test]
+fn state_survives_a_restart() {
+    let sb = start_with("b3-persist", Some(0));
+    let a = party(&sb, ORG_A);
+    let b = party(&sb, ORG_B);
+    let id = send(&a, &b, b"kept across restarts");
+    admin(&sb, "/clock/advance", json!({"seconds": 60}));
+    let dir = sb.dir().to_path_buf();
+    sb.stop();
+    let sb = efm_sandbox::Sandbox::start(efm_sandbox::SandboxOptions {
+        dir,
+        virus_scan_delay_ms: Some(0),
+        ..Default::default()
+    })
+    .unwrap();
+    // Tokens are issued afresh (the port changed), the transfer and its bytes are still there.
+    let b = party(&sb, ORG_B);
+    let ov = get(&b, &b.read, &format!("/{id}")).json();
+    assert_eq!(ov["fileTransferStatus"], "Published", "{ov}");
+    let d = get(&b, &b.read, &format!("/{id}/download"));
+    assert_eq!(d.body, b"kept across restarts");
+    let clock: Value = agent()
+        .get(&format!("{}/admin/clock", sb.base_url()))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert!(clock["offset_secs"].as_i64().unwrap() >= 60);
+}
