@@ -185,7 +185,51 @@ impl Caller {
 }
 
 /// Token, scope and system user checks common to all broker endpoints.
-fn authenticate(shared: &Shared, headers: &HeaderMap, need: Need) -> Result<Caller, Response> {
+/// Per-minute limits per Maskinporten client and endpoint (spec altinn3-broker.md §6), applied
+/// when the `rate_limits` setting is on.
+fn rate_limit(endpoint: &str) -> u32 {
+    match endpoint {
+        "search" | "details" => 10,
+        _ => 120,
+    }
+}
+
+fn check_rate(shared: &Shared, client_id: &str, endpoint: &'static str) -> Result<(), Response> {
+    let mut st = shared.lock();
+    if !st.settings.rate_limits {
+        return Ok(());
+    }
+    let now = st.now().unix_timestamp();
+    let window = now - now.rem_euclid(60);
+    let entry = st
+        .rate_counters
+        .entry((client_id.to_string(), endpoint))
+        .or_insert((window, 0));
+    if entry.0 != window {
+        *entry = (window, 0);
+    }
+    entry.1 += 1;
+    if entry.1 > rate_limit(endpoint) {
+        let retry = (window + 60 - now).max(1);
+        let mut r = (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::CONTENT_TYPE, "application/json")],
+            format!(r#"{{"statusCode":429,"message":"Rate limit is exceeded. Try again in {retry} seconds."}}"#),
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry as u64));
+        return Err(r);
+    }
+    Ok(())
+}
+
+fn authenticate(
+    shared: &Shared,
+    headers: &HeaderMap,
+    need: Need,
+    endpoint: &'static str,
+) -> Result<Caller, Response> {
     let Some(token) = http::bearer(headers) else {
         return Err(unauthorized("Bearer token required"));
     };
@@ -217,6 +261,11 @@ fn authenticate(shared: &Shared, headers: &HeaderMap, need: Need) -> Result<Call
     let Some(su_id) = su_id else {
         return Err(no_access());
     };
+    let client_id = claims
+        .get("client_id")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    check_rate(shared, client_id, endpoint)?;
     let org = http::caller_org(&claims).ok_or_else(no_access)?;
     let st = shared.lock();
     let allowed = st
@@ -609,7 +658,7 @@ async fn initialize(
     if let Err(r) = check_accept(&headers) {
         return r;
     }
-    let caller = match authenticate(&shared, &headers, Need::Write) {
+    let caller = match authenticate(&shared, &headers, Need::Write, "initialize") {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -677,7 +726,7 @@ async fn upload(
     if let Err(r) = check_accept(headers) {
         return r;
     }
-    let caller = match authenticate(&shared, headers, Need::Write) {
+    let caller = match authenticate(&shared, headers, Need::Write, "upload") {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -801,7 +850,12 @@ pub fn finish_upload(
 
 // ---- overview, details --------------------------------------------------------------------
 
-fn visible(shared: &Shared, headers: &HeaderMap, id: &str) -> Result<Transfer, Response> {
+fn visible(
+    shared: &Shared,
+    headers: &HeaderMap,
+    id: &str,
+    endpoint: &'static str,
+) -> Result<Transfer, Response> {
     check_accept(headers)?;
     let id = parse_id(id)?;
     let t = {
@@ -811,7 +865,7 @@ fn visible(shared: &Shared, headers: &HeaderMap, id: &str) -> Result<Transfer, R
     };
     // 404 comes before authorisation.
     let t = t.ok_or_else(not_found)?;
-    let caller = authenticate(shared, headers, Need::ReadOrWrite)?;
+    let caller = authenticate(shared, headers, Need::ReadOrWrite, endpoint)?;
     let as_sender = t.sender_org == caller.org && caller.has(SCOPE_WRITE);
     let as_recipient = t.is_recipient(&caller.org) && caller.has(SCOPE_READ);
     if as_sender || as_recipient || (t.sender_org == caller.org && caller.has(SCOPE_READ)) {
@@ -826,7 +880,7 @@ async fn overview(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    match visible(&shared, &headers, &id) {
+    match visible(&shared, &headers, &id, "overview") {
         Ok(t) => json(StatusCode::OK, &overview_json(&t)),
         Err(r) => r,
     }
@@ -837,7 +891,7 @@ async fn details(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    match visible(&shared, &headers, &id) {
+    match visible(&shared, &headers, &id, "details") {
         Ok(t) => json(StatusCode::OK, &details_json(&t)),
         Err(r) => r,
     }
@@ -857,7 +911,7 @@ async fn search(
     if let Err(r) = check_accept(&headers) {
         return r;
     }
-    let caller = match authenticate(&shared, &headers, Need::ReadOrWrite) {
+    let caller = match authenticate(&shared, &headers, Need::ReadOrWrite, "search") {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -1017,7 +1071,7 @@ async fn download(
     if !exists {
         return not_found();
     }
-    let caller = match authenticate(&shared, &headers, Need::Read) {
+    let caller = match authenticate(&shared, &headers, Need::Read, "download") {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -1203,7 +1257,7 @@ async fn confirm(
     if !exists {
         return not_found();
     }
-    let caller = match authenticate(&shared, &headers, Need::Read) {
+    let caller = match authenticate(&shared, &headers, Need::Read, "confirm") {
         Ok(c) => c,
         Err(r) => return r,
     };

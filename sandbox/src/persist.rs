@@ -162,6 +162,7 @@ pub fn snapshot(st: &State) -> String {
             "ttl_secs": s.ttl_secs, "purge_grace_secs": s.purge_grace_secs,
             "confirm_status": s.confirm_status, "token_lifetime_secs": s.token_lifetime_secs,
             "broker_accepts_maskinporten_tokens": s.broker_accepts_maskinporten_tokens,
+            "rate_limits": s.rate_limits,
         },
         "used_jti": st.used_jti,
         "clients": clients,
@@ -217,6 +218,10 @@ pub fn restore(shared: &Shared, keep_settings: &Settings, virus_scan_overridden:
             .get("broker_accepts_maskinporten_tokens")
             .and_then(Value::as_bool)
             .unwrap_or(settings.broker_accepts_maskinporten_tokens);
+        settings.rate_limits = s
+            .get("rate_limits")
+            .and_then(Value::as_bool)
+            .unwrap_or(settings.rate_limits);
         st.settings = settings;
     }
     if let Some(j) = v.get("used_jti").and_then(Value::as_object) {

@@ -743,3 +743,61 @@ fn state_survives_a_restart() {
         .unwrap();
     assert!(clock["offset_secs"].as_i64().unwrap() >= 60);
 }
+
+#[test]
+fn rate_limits_and_admin_controls() {
+    let sb = start_with("b3-rate", Some(0));
+    let b = party(&sb, ORG_B);
+    let a = party(&sb, ORG_A);
+    admin(&sb, "/settings", json!({"rate_limits": true}));
+    let search = format!("?resourceId={RESOURCE}");
+    for _ in 0..10 {
+        assert_eq!(get(&b, &b.read, &search).status, 200);
+    }
+    let r = get(&b, &b.read, &search);
+    assert_eq!(r.status, 429, "search allows 10 a minute");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    // Each endpoint and client has its own counter; the next minute starts afresh.
+    assert_eq!(get(&a, &a.read, &search).status, 200);
+    admin(&sb, "/clock/advance", json!({"seconds": 60}));
+    let b = party(&sb, ORG_B);
+    assert_eq!(get(&b, &b.read, &search).status, 200);
+    admin(&sb, "/settings", json!({"rate_limits": false}));
+
+    // Forcing a status, listing, clearing faults, refusing unknown settings.
+    let id = send(&a, &b, b"x");
+    let v = admin(
+        &sb,
+        &format!("/transfers/{id}/status"),
+        json!({"status": "Failed", "text": "forced"}),
+    );
+    assert_eq!(v["fileTransferStatus"], "Failed");
+    let ov = get(&b, &b.read, &format!("/{id}")).json();
+    assert_eq!(ov["fileTransferStatusText"], "forced");
+    admin(
+        &sb,
+        "/faults",
+        json!({"path": "/serviceregistry", "kind": "status", "status": 500}),
+    );
+    let r = agent()
+        .delete(&format!("{}/admin/faults", sb.base_url()))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = agent()
+        .get(&format!("{}/serviceregistry/jwk", sb.base_url()))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = agent()
+        .post(&format!("{}/admin/settings", sb.base_url()))
+        .send_json(json!({"colour": "blue"}))
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let r = agent()
+        .post(&format!("{}/admin/faults", sb.base_url()))
+        .send_json(json!({"path": "/x", "kind": "explode"}))
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+}
