@@ -796,7 +796,7 @@ async fn streamed_op(shared: &Arc<Shared>, req: Request) -> Result<Response, Fau
                 inline,
             } => {
                 let written = if let Some(bytes) = inline {
-                    write_inline(shared, id, bytes).await
+                    write_inline(shared, id, file_name, bytes).await
                 } else {
                     let cid = cid.unwrap_or_default();
                     let mut field = loop {
@@ -837,9 +837,10 @@ async fn streamed_op(shared: &Arc<Shared>, req: Request) -> Result<Response, Fau
             StreamedOp::Upload {
                 id,
                 inline: Some(bytes),
+                file_name,
                 ..
             } => {
-                let written = write_inline(shared, id, bytes).await;
+                let written = write_inline(shared, id, file_name, bytes).await;
                 upload_answer(shared, id, written)
             }
             StreamedOp::Upload { .. } => Err(Fault::client(
@@ -881,9 +882,10 @@ fn start_upload(shared: &Shared, id: Uuid, file_name: Option<String>) -> Result<
 async fn write_inline(
     shared: &Shared,
     id: Uuid,
+    file_name: Option<String>,
     bytes: Vec<u8>,
 ) -> Result<store::Written, store::WriteError> {
-    if let Err(f) = start_upload(shared, id, None) {
+    if let Err(f) = start_upload(shared, id, file_name) {
         return Err(store::WriteError::Failed(f.message));
     }
     let limit = shared.lock().settings.max_file_size;

@@ -402,3 +402,56 @@ fn both_brokers_share_one_store() {
         .collect();
     assert!(origins.contains(&"altinn2") && origins.contains(&"altinn3"));
 }
+
+#[test]
+fn inline_base64_upload_and_test_operation() {
+    use base64::Engine;
+    let sb = start_with("a2-inline", Some(0));
+    let a = login(&org(&sb, ORG_A));
+    let b = login(&org(&sb, ORG_B));
+    let id = initiate(&a, ORG_A, ORG_B);
+    let data = b"inline payload, no MTOM";
+    let env = format!(
+        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:bs="{BS}"><soap:Header><bs:FileName>other.zip</bs:FileName><bs:Reference>{id}</bs:Reference><bs:Reportee>{ORG_A}</bs:Reportee><bs:SystemPassword>{}</bs:SystemPassword><bs:SystemUserName>{}</bs:SystemUserName></soap:Header><soap:Body><bs:StreamedPayloadBasicBE><bs:DataStream>{}</bs:DataStream></bs:StreamedPayloadBasicBE></soap:Body></soap:Envelope>"#,
+        a.password,
+        a.user,
+        base64::engine::general_purpose::STANDARD.encode(data)
+    );
+    let (s, body) = raw(
+        &a.streamed,
+        Some(&format!("{ACTION_STREAMED}UploadFileStreamedBasic")),
+        "text/xml; charset=utf-8",
+        env.into_bytes(),
+    );
+    assert_eq!(s, 200, "{body}");
+    let (_, list) = available(&b, ORG_B, "Uploaded");
+    assert!(
+        list.contains("<a:FileName>other.zip</a:FileName>"),
+        "{list}"
+    );
+    assert_eq!(download(&b, ORG_B, &id).unwrap(), data);
+
+    // Upload headers missing the password.
+    let env = format!(
+        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:bs="{BS}"><soap:Header><bs:Reference>{id}</bs:Reference><bs:SystemUserName>{}</bs:SystemUserName></soap:Header><soap:Body><bs:StreamedPayloadBasicBE><bs:DataStream>AA==</bs:DataStream></bs:StreamedPayloadBasicBE></soap:Body></soap:Envelope>"#,
+        a.user
+    );
+    let (s, body) = raw(
+        &a.streamed,
+        Some(&format!("{ACTION_STREAMED}UploadFileStreamedBasic")),
+        "text/xml; charset=utf-8",
+        env.into_bytes(),
+    );
+    assert_eq!(s, 500);
+    assert!(body.contains("SystemPassword"), "{body}");
+
+    // The Test operation on the Basic port.
+    let (s, body) = raw(
+        &a.basic,
+        Some("http://www.altinn.no/services/2009/10/IAltinnContractBase/Test"),
+        "text/xml; charset=utf-8",
+        br#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><Test xmlns="http://www.altinn.no/services/2009/10"/></soap:Body></soap:Envelope>"#.to_vec(),
+    );
+    assert_eq!(s, 200);
+    assert!(body.contains("TestResponse"));
+}
