@@ -173,14 +173,24 @@ enum Need {
     ReadOrWrite,
 }
 
+/// A caller whose token and scope passed. Whether its system user may use the resource is
+/// decided later (`party`), after the 404 check, as the broker's handlers do.
 struct Caller {
-    org: String,
+    org: Option<String>,
     scopes: Vec<String>,
+    access: bool,
 }
 
 impl Caller {
     fn has(&self, s: &str) -> bool {
         self.scopes.iter().any(|x| x == s)
+    }
+    /// The caller's organisation, if its system user holds access to the resource.
+    fn party(&self) -> Result<String, Response> {
+        match (&self.org, self.access) {
+            (Some(o), true) => Ok(o.clone()),
+            _ => Err(no_access()),
+        }
     }
 }
 
@@ -258,25 +268,26 @@ fn authenticate(
         .and_then(|i| i.get(0))
         .and_then(Value::as_str)
         .map(str::to_string);
-    let Some(su_id) = su_id else {
-        return Err(no_access());
-    };
     let client_id = claims
         .get("client_id")
         .and_then(Value::as_str)
         .unwrap_or("");
     check_rate(shared, client_id, endpoint)?;
-    let org = http::caller_org(&claims).ok_or_else(no_access)?;
-    let st = shared.lock();
-    let allowed = st
-        .clients
-        .values()
-        .flat_map(|c| c.system_users.iter())
-        .any(|u| u.id == su_id && u.org == org && u.has_access);
-    if !allowed {
-        return Err(no_access());
-    }
-    Ok(Caller { org, scopes })
+    let org = http::caller_org(&claims);
+    let access = match (&su_id, &org) {
+        (Some(id), Some(org)) => shared
+            .lock()
+            .clients
+            .values()
+            .flat_map(|c| c.system_users.iter())
+            .any(|u| u.id == *id && u.org == *org && u.has_access),
+        _ => false,
+    };
+    Ok(Caller {
+        org,
+        scopes,
+        access,
+    })
 }
 
 // ---- token exchange -----------------------------------------------------------------------
@@ -669,8 +680,12 @@ async fn initialize(
         Ok(r) => r,
         Err(r) => return r,
     };
+    let org = match caller.party() {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
     let sender_org = org_of(&req.sender).unwrap_or_default();
-    if sender_org != caller.org {
+    if sender_org != org {
         return no_access();
     }
     if req.resource_id != DPO_RESOURCE {
@@ -753,8 +768,9 @@ async fn upload(
         let Some(t) = st.transfers.get_mut(&id) else {
             return not_found();
         };
-        if t.sender_org != caller.org {
-            return no_access();
+        match caller.party() {
+            Ok(org) if t.sender_org == org => {}
+            Ok(_) | Err(_) => return no_access(),
         }
         if t.status() > TransferStatus::UploadStarted {
             return problem(
@@ -857,18 +873,19 @@ fn visible(
     endpoint: &'static str,
 ) -> Result<Transfer, Response> {
     check_accept(headers)?;
+    let caller = authenticate(shared, headers, Need::ReadOrWrite, endpoint)?;
     let id = parse_id(id)?;
     let t = {
         let mut st = shared.lock();
         st.tick();
         st.transfers.get(&id).cloned()
     };
-    // 404 comes before authorisation.
+    // 404 comes before the party check.
     let t = t.ok_or_else(not_found)?;
-    let caller = authenticate(shared, headers, Need::ReadOrWrite, endpoint)?;
-    let as_sender = t.sender_org == caller.org && caller.has(SCOPE_WRITE);
-    let as_recipient = t.is_recipient(&caller.org) && caller.has(SCOPE_READ);
-    if as_sender || as_recipient || (t.sender_org == caller.org && caller.has(SCOPE_READ)) {
+    let org = caller.party()?;
+    let as_sender = t.sender_org == org;
+    let as_recipient = t.is_recipient(&org) && caller.has(SCOPE_READ);
+    if as_sender || as_recipient {
         Ok(t)
     } else {
         Err(no_access())
@@ -962,6 +979,10 @@ async fn search(
     if !errors.is_empty() {
         return validation(errors);
     }
+    let org = match caller.party() {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
     let resource = resource.unwrap_or_default();
     if resource != DPO_RESOURCE {
         return problem(
@@ -978,7 +999,6 @@ async fn search(
 
     let mut st = shared.lock();
     st.tick();
-    let org = caller.org;
     let mut hits: Vec<(OffsetDateTime, Uuid)> = Vec::new();
     for t in st.transfers.values() {
         // Transfers initiated over Altinn 2 share the store and the resource.
@@ -1059,6 +1079,10 @@ async fn download(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
+    let caller = match authenticate(&shared, &headers, Need::Read, "download") {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     let id = match parse_id(&id) {
         Ok(i) => i,
         Err(r) => return r,
@@ -1071,8 +1095,8 @@ async fn download(
     if !exists {
         return not_found();
     }
-    let caller = match authenticate(&shared, &headers, Need::Read, "download") {
-        Ok(c) => c,
+    let org = match caller.party() {
+        Ok(o) => o,
         Err(r) => return r,
     };
     let range_header = headers
@@ -1085,7 +1109,7 @@ async fn download(
         let Some(t) = st.transfers.get_mut(&id) else {
             return not_found();
         };
-        if !t.is_recipient(&caller.org) {
+        if !t.is_recipient(&org) {
             return no_access();
         }
         if !matches!(
@@ -1118,7 +1142,7 @@ async fn download(
         };
         // Recorded when the stream opens, before any byte is sent (ranged requests at most once
         // per five minutes per caller).
-        let r = t.recipient_mut(&caller.org).expect("recipient");
+        let r = t.recipient_mut(&org).expect("recipient");
         let (latest, at) = r.latest();
         let debounced = range.is_some()
             && latest == RecipientStatus::DownloadStarted
@@ -1245,6 +1269,10 @@ async fn confirm(
     if let Err(r) = check_accept(&headers) {
         return r;
     }
+    let caller = match authenticate(&shared, &headers, Need::Read, "confirm") {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     let id = match parse_id(&id) {
         Ok(i) => i,
         Err(r) => return r,
@@ -1257,12 +1285,12 @@ async fn confirm(
     if !exists {
         return not_found();
     }
-    let caller = match authenticate(&shared, &headers, Need::Read, "confirm") {
-        Ok(c) => c,
+    let org = match caller.party() {
+        Ok(o) => o,
         Err(r) => return r,
     };
     let mut st = shared.lock();
-    match confirm_for(&mut st, id, &caller.org) {
+    match confirm_for(&mut st, id, &org) {
         Ok(()) => {
             let status = st.settings.confirm_status;
             StatusCode::from_u16(status)
