@@ -152,16 +152,18 @@ def sandbox(tmp_path_factory):
         "or set EFM_SANDBOX_BIN"
     )
     directory = tmp_path_factory.mktemp("efm-sandbox")
+    # The log goes to a file: an unread pipe could fill up and block the server.
+    log = open(directory.parent / "efm-sandbox.log", "w")
     proc = subprocess.Popen(
         [str(binary), "--dir", str(directory), "--virus-scan-delay-ms", "0"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=log,
         text=True,
     )
     line = proc.stdout.readline().strip()
     assert line.startswith("efm-sandbox listening on http://127.0.0.1:"), (
-        f"unexpected first line {line!r}; stderr: {proc.stderr.read() if proc.poll() is not None else ''}"
+        f"unexpected first line {line!r}; see {log.name}"
     )
     base_url = line.rsplit(" ", 1)[1]
     try:
@@ -173,3 +175,4 @@ def sandbox(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        log.close()
