@@ -254,8 +254,23 @@ fn send_receive_confirm_round_trip() {
     // A second confirm: BRO-00010, as the real broker answers for a single recipient.
     let c = confirm(&b, &id);
     assert_eq!((c.status, c.code().as_str()), (400, "BRO-00010"));
-    // Re-download works until purge.
+    // Re-download works until purge, which comes after the grace period (24 h by default).
     assert_eq!(get(&b, &b.read, &format!("/{id}/download")).status, 200);
+    admin(&sb, "/settings", json!({"purge_grace_secs": 60}));
+    let id2 = send(&a, &b, b"second");
+    assert_eq!(get(&b, &b.read, &format!("/{id2}/download")).status, 200);
+    assert_eq!(confirm(&b, &id2).status, 204);
+    admin(&sb, "/clock/advance", json!({"seconds": 61}));
+    let b = party(&sb, ORG_B);
+    let a = party(&sb, ORG_A);
+    assert_eq!(
+        get(&b, &b.read, &format!("/{id2}")).json()["fileTransferStatus"],
+        "Purged"
+    );
+    assert_eq!(
+        get(&b, &b.read, &format!("/{id2}/download")).code(),
+        "BRO-00007"
+    );
 
     // The sender sees it with a write token; details carry the history.
     let det = get(&a, &a.write, &format!("/{id}/details")).json();
@@ -700,6 +715,18 @@ fn faults_are_injected() {
         Err(_) => true,
     };
     assert!(short, "the body must be cut off");
+    // The download was recorded before the bytes went out: the Initialized search misses it now.
+    let s = get(
+        &b,
+        &b.read,
+        &format!("?resourceId={RESOURCE}&recipientStatus=Initialized"),
+    );
+    assert_eq!(s.json(), json!([]));
+    let ov = get(&b, &b.read, &format!("/{id}")).json();
+    assert_eq!(
+        ov["recipients"][0]["currentRecipientFileTransferStatusCode"],
+        "DownloadStarted"
+    );
     let t0 = std::time::Instant::now();
     admin(
         &sb,
