@@ -29,6 +29,11 @@ fn writes_a_loadable_config_and_key_for_every_organisation() {
         let altinn2 = config.altinn2.as_ref().expect("altinn2 login");
         assert!(!altinn2.password.expose().is_empty());
         assert!(config.data_dir.is_absolute() && config.data_dir.is_dir());
+        let text2 =
+            std::fs::read_to_string(sandbox.dir().join(o).join("config-altinn2.json")).unwrap();
+        let config2 = Config::from_json(&text2).unwrap();
+        assert_eq!(config2.transport, efm_core::config::TransportKind::Altinn2);
+        assert_eq!(config2.credentials, config.credentials);
 
         let id = Identity::load(&config.credentials.key).unwrap();
         let cert = &id.certificate;
