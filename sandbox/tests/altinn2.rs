@@ -455,3 +455,27 @@ fn inline_base64_upload_and_test_operation() {
     assert_eq!(s, 200);
     assert!(body.contains("TestResponse"));
 }
+
+#[test]
+fn download_request_as_mtom_like_jax_ws() {
+    let sb = start_with("a2-mtom-dl", Some(0));
+    let a = login(&org(&sb, ORG_A));
+    let b = login(&org(&sb, ORG_B));
+    let id = initiate(&a, ORG_A, ORG_B);
+    assert_eq!(upload_mtom(&a, ORG_A, &id, b"payload").0, 200);
+    let boundary = "uuid:jaxws+id=2";
+    let env = format!(
+        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:bs="{BS}"><soap:Body><bs:DownloadFileStreamedBasic><bs:systemUserName>{}</bs:systemUserName><bs:systemPassword>{}</bs:systemPassword><bs:fileReference>{id}</bs:fileReference><bs:reportee>{ORG_B}</bs:reportee></bs:DownloadFileStreamedBasic></soap:Body></soap:Envelope>"#,
+        b.user, b.password
+    );
+    let body = format!("--{boundary}\r\nContent-Type: application/xop+xml; charset=utf-8; type=\"text/xml\"\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <root@jaxws>\r\n\r\n{env}\r\n--{boundary}--\r\n");
+    let mut r = agent()
+        .post(&b.streamed)
+        .header("Content-Type", &format!("multipart/related; type=\"application/xop+xml\"; start=\"<root@jaxws>\"; start-info=\"text/xml\"; boundary=\"{boundary}\""))
+        .header("SOAPAction", &format!("\"{ACTION_STREAMED}DownloadFileStreamedBasic\""))
+        .send(body.as_bytes())
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let bytes = r.body_mut().read_to_vec().unwrap();
+    assert!(find(&bytes, b"\r\n\r\npayload\r\n--").is_some());
+}
