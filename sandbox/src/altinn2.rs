@@ -592,7 +592,6 @@ async fn streamed(State(shared): State<Arc<Shared>>, req: Request) -> Response {
 
 enum StreamedOp {
     Upload {
-        user: Altinn2User,
         id: Uuid,
         file_name: Option<String>,
         cid: Option<String>,
@@ -719,7 +718,6 @@ fn streamed_envelope(
                 }
             };
             Ok(StreamedOp::Upload {
-                user,
                 id,
                 file_name: get("FileName"),
                 cid,
@@ -789,7 +787,6 @@ async fn streamed_op(shared: &Arc<Shared>, req: Request) -> Result<Response, Fau
         let op = streamed_envelope(shared, &headers, &xml)?;
         match op {
             StreamedOp::Upload {
-                user,
                 id,
                 file_name,
                 cid,
@@ -822,7 +819,6 @@ async fn streamed_op(shared: &Arc<Shared>, req: Request) -> Result<Response, Fau
                     });
                     store::write_stream(Box::pin(stream), &path, limit).await
                 };
-                let _ = user;
                 upload_answer(shared, id, written)
             }
             StreamedOp::Download { id, reportee } => download(shared, id, &reportee).await,

@@ -13,14 +13,14 @@ mod altinn2;
 mod broker3;
 mod faults;
 mod http;
-pub mod jwt;
+mod jwt;
 mod maskinporten;
 mod orgs;
 mod persist;
-pub mod pki;
+mod pki;
 mod registry;
 mod soapxml;
-pub mod state;
+mod state;
 mod store;
 
 use std::net::SocketAddr;
