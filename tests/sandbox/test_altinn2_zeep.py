@@ -13,7 +13,7 @@ import requests
 import zeep
 from zeep.exceptions import Fault
 
-from conftest import ORG_A, ORG_B, REFERENCE
+from efm_sandbox_support import ORG_A, ORG_B, REFERENCE
 
 BS = "http://www.altinn.no/services/ServiceEngine/Broker/2015/06"
 STREAMED_ACTION = "http://www.altinn.no/services/ServiceEngine/Broker/2015/06/IBrokerServiceExternalBasicStreamed/"
