@@ -167,13 +167,24 @@ impl Sandbox {
                     };
                     let _ = ready_tx.send(Ok(()));
                     let periodic = tokio::spawn(save_periodically(saver.clone()));
-                    let served = axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = rx.await;
-                        })
-                        .await;
-                    if let Err(e) = served {
-                        log::error!("efm-sandbox server stopped: {e}");
+                    let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+                    let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+                        let _ = rx.await;
+                        let _ = stopping_tx.send(true);
+                    });
+                    // Requests still running two seconds after stop (a slow client mid-download,
+                    // an injected slow answer) are cut off rather than holding up stop().
+                    let deadline = async move {
+                        let _ = stopping_rx.wait_for(|s| *s).await;
+                        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                    };
+                    tokio::select! {
+                        served = served => {
+                            if let Err(e) = served {
+                                log::error!("efm-sandbox server stopped: {e}");
+                            }
+                        }
+                        _ = deadline => log::info!("efm-sandbox: open requests cut off at stop"),
                     }
                     periodic.abort();
                     save_now(&saver, &mut String::new());
@@ -285,7 +296,9 @@ Starts local Maskinporten, Service Registry, Altinn 3 broker and Altinn 2 SOAP b
 prints `efm-sandbox listening on http://127.0.0.1:PORT` and serves until SIGINT/SIGTERM or, when
 standard input is a pipe, until it is closed (--no-stdin: ignore stdin).";
 
-/// The command line: what the `efm-sandbox` binary and `efm sandbox` run. Returns the exit code.
+/// The command line: what the `efm-sandbox` binary and `efm sandbox` run. `args` are the
+/// arguments without the program name (`--dir DIR [--port N] ...`). Blocks until stopped and
+/// returns the exit code (0 after a clean stop, 1 when the sandbox cannot start, 2 for bad usage).
 pub fn run_cli(args: &[String]) -> i32 {
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .try_init();

@@ -194,3 +194,30 @@ fn admin_adds_an_organisation_with_a_working_config() {
     .unwrap();
     assert!(again.organisations().contains(&"974760673".to_string()));
 }
+
+#[test]
+fn stop_does_not_wait_for_a_hanging_request() {
+    let sb = start("stop-slow");
+    let base = sb.base_url();
+    agent()
+        .post(&format!("{base}/admin/faults"))
+        .send_json(
+            serde_json::json!({"path": "/serviceregistry/jwk", "kind": "slow", "delay_ms": 60000}),
+        )
+        .unwrap();
+    let t = std::thread::spawn(move || {
+        agent()
+            .get(&format!("{base}/serviceregistry/jwk"))
+            .call()
+            .is_err()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let t0 = std::time::Instant::now();
+    sb.stop();
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert!(t.join().unwrap(), "the hanging request is cut off");
+}
