@@ -481,6 +481,7 @@ fn settings_json(s: &crate::state::Settings) -> Value {
         "confirm_status": s.confirm_status,
         "token_lifetime_secs": s.token_lifetime_secs,
         "broker_accepts_maskinporten_tokens": s.broker_accepts_maskinporten_tokens,
+        "rate_limits": s.rate_limits,
     })
 }
 
@@ -522,6 +523,13 @@ async fn change_settings(State(shared): State<Arc<Shared>>, body: Bytes) -> Resp
                 s.token_lifetime_secs = n as i64;
                 true
             }
+            ("rate_limits", _) => match val.as_bool() {
+                Some(b) => {
+                    s.rate_limits = b;
+                    true
+                }
+                None => false,
+            },
             ("broker_accepts_maskinporten_tokens", _) => match val.as_bool() {
                 Some(b) => {
                     s.broker_accepts_maskinporten_tokens = b;

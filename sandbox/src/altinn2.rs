@@ -592,7 +592,6 @@ async fn streamed(State(shared): State<Arc<Shared>>, req: Request) -> Response {
 
 enum StreamedOp {
     Upload {
-        user: Altinn2User,
         id: Uuid,
         file_name: Option<String>,
         cid: Option<String>,
@@ -719,7 +718,6 @@ fn streamed_envelope(
                 }
             };
             Ok(StreamedOp::Upload {
-                user,
                 id,
                 file_name: get("FileName"),
                 cid,
@@ -789,14 +787,13 @@ async fn streamed_op(shared: &Arc<Shared>, req: Request) -> Result<Response, Fau
         let op = streamed_envelope(shared, &headers, &xml)?;
         match op {
             StreamedOp::Upload {
-                user,
                 id,
                 file_name,
                 cid,
                 inline,
             } => {
                 let written = if let Some(bytes) = inline {
-                    write_inline(shared, id, bytes).await
+                    write_inline(shared, id, file_name, bytes).await
                 } else {
                     let cid = cid.unwrap_or_default();
                     let mut field = loop {
@@ -822,7 +819,6 @@ async fn streamed_op(shared: &Arc<Shared>, req: Request) -> Result<Response, Fau
                     });
                     store::write_stream(Box::pin(stream), &path, limit).await
                 };
-                let _ = user;
                 upload_answer(shared, id, written)
             }
             StreamedOp::Download { id, reportee } => download(shared, id, &reportee).await,
@@ -837,9 +833,10 @@ async fn streamed_op(shared: &Arc<Shared>, req: Request) -> Result<Response, Fau
             StreamedOp::Upload {
                 id,
                 inline: Some(bytes),
+                file_name,
                 ..
             } => {
-                let written = write_inline(shared, id, bytes).await;
+                let written = write_inline(shared, id, file_name, bytes).await;
                 upload_answer(shared, id, written)
             }
             StreamedOp::Upload { .. } => Err(Fault::client(
@@ -881,9 +878,10 @@ fn start_upload(shared: &Shared, id: Uuid, file_name: Option<String>) -> Result<
 async fn write_inline(
     shared: &Shared,
     id: Uuid,
+    file_name: Option<String>,
     bytes: Vec<u8>,
 ) -> Result<store::Written, store::WriteError> {
-    if let Err(f) = start_upload(shared, id, None) {
+    if let Err(f) = start_upload(shared, id, file_name) {
         return Err(store::WriteError::Failed(f.message));
     }
     let limit = shared.lock().settings.max_file_size;

@@ -173,19 +173,73 @@ enum Need {
     ReadOrWrite,
 }
 
+/// A caller whose token and scope passed. Whether its system user may use the resource is
+/// decided later (`party`), after the 404 check, as the broker's handlers do.
 struct Caller {
-    org: String,
+    org: Option<String>,
     scopes: Vec<String>,
+    access: bool,
 }
 
 impl Caller {
     fn has(&self, s: &str) -> bool {
         self.scopes.iter().any(|x| x == s)
     }
+    /// The caller's organisation, if its system user holds access to the resource.
+    fn party(&self) -> Result<String, Response> {
+        match (&self.org, self.access) {
+            (Some(o), true) => Ok(o.clone()),
+            _ => Err(no_access()),
+        }
+    }
 }
 
 /// Token, scope and system user checks common to all broker endpoints.
-fn authenticate(shared: &Shared, headers: &HeaderMap, need: Need) -> Result<Caller, Response> {
+/// Per-minute limits per Maskinporten client and endpoint (spec altinn3-broker.md §6), applied
+/// when the `rate_limits` setting is on.
+fn rate_limit(endpoint: &str) -> u32 {
+    match endpoint {
+        "search" | "details" => 10,
+        _ => 120,
+    }
+}
+
+fn check_rate(shared: &Shared, client_id: &str, endpoint: &'static str) -> Result<(), Response> {
+    let mut st = shared.lock();
+    if !st.settings.rate_limits {
+        return Ok(());
+    }
+    let now = st.now().unix_timestamp();
+    let window = now - now.rem_euclid(60);
+    let entry = st
+        .rate_counters
+        .entry((client_id.to_string(), endpoint))
+        .or_insert((window, 0));
+    if entry.0 != window {
+        *entry = (window, 0);
+    }
+    entry.1 += 1;
+    if entry.1 > rate_limit(endpoint) {
+        let retry = (window + 60 - now).max(1);
+        let mut r = (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::CONTENT_TYPE, "application/json")],
+            format!(r#"{{"statusCode":429,"message":"Rate limit is exceeded. Try again in {retry} seconds."}}"#),
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry as u64));
+        return Err(r);
+    }
+    Ok(())
+}
+
+fn authenticate(
+    shared: &Shared,
+    headers: &HeaderMap,
+    need: Need,
+    endpoint: &'static str,
+) -> Result<Caller, Response> {
     let Some(token) = http::bearer(headers) else {
         return Err(unauthorized("Bearer token required"));
     };
@@ -214,20 +268,26 @@ fn authenticate(shared: &Shared, headers: &HeaderMap, need: Need) -> Result<Call
         .and_then(|i| i.get(0))
         .and_then(Value::as_str)
         .map(str::to_string);
-    let Some(su_id) = su_id else {
-        return Err(no_access());
+    let client_id = claims
+        .get("client_id")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    check_rate(shared, client_id, endpoint)?;
+    let org = http::caller_org(&claims);
+    let access = match (&su_id, &org) {
+        (Some(id), Some(org)) => shared
+            .lock()
+            .clients
+            .values()
+            .flat_map(|c| c.system_users.iter())
+            .any(|u| u.id == *id && u.org == *org && u.has_access),
+        _ => false,
     };
-    let org = http::caller_org(&claims).ok_or_else(no_access)?;
-    let st = shared.lock();
-    let allowed = st
-        .clients
-        .values()
-        .flat_map(|c| c.system_users.iter())
-        .any(|u| u.id == su_id && u.org == org && u.has_access);
-    if !allowed {
-        return Err(no_access());
-    }
-    Ok(Caller { org, scopes })
+    Ok(Caller {
+        org,
+        scopes,
+        access,
+    })
 }
 
 // ---- token exchange -----------------------------------------------------------------------
@@ -609,7 +669,7 @@ async fn initialize(
     if let Err(r) = check_accept(&headers) {
         return r;
     }
-    let caller = match authenticate(&shared, &headers, Need::Write) {
+    let caller = match authenticate(&shared, &headers, Need::Write, "initialize") {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -620,8 +680,12 @@ async fn initialize(
         Ok(r) => r,
         Err(r) => return r,
     };
+    let org = match caller.party() {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
     let sender_org = org_of(&req.sender).unwrap_or_default();
-    if sender_org != caller.org {
+    if sender_org != org {
         return no_access();
     }
     if req.resource_id != DPO_RESOURCE {
@@ -677,7 +741,7 @@ async fn upload(
     if let Err(r) = check_accept(headers) {
         return r;
     }
-    let caller = match authenticate(&shared, headers, Need::Write) {
+    let caller = match authenticate(&shared, headers, Need::Write, "upload") {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -704,8 +768,9 @@ async fn upload(
         let Some(t) = st.transfers.get_mut(&id) else {
             return not_found();
         };
-        if t.sender_org != caller.org {
-            return no_access();
+        match caller.party() {
+            Ok(org) if t.sender_org == org => {}
+            Ok(_) | Err(_) => return no_access(),
         }
         if t.status() > TransferStatus::UploadStarted {
             return problem(
@@ -801,20 +866,26 @@ pub fn finish_upload(
 
 // ---- overview, details --------------------------------------------------------------------
 
-fn visible(shared: &Shared, headers: &HeaderMap, id: &str) -> Result<Transfer, Response> {
+fn visible(
+    shared: &Shared,
+    headers: &HeaderMap,
+    id: &str,
+    endpoint: &'static str,
+) -> Result<Transfer, Response> {
     check_accept(headers)?;
+    let caller = authenticate(shared, headers, Need::ReadOrWrite, endpoint)?;
     let id = parse_id(id)?;
     let t = {
         let mut st = shared.lock();
         st.tick();
         st.transfers.get(&id).cloned()
     };
-    // 404 comes before authorisation.
+    // 404 comes before the party check.
     let t = t.ok_or_else(not_found)?;
-    let caller = authenticate(shared, headers, Need::ReadOrWrite)?;
-    let as_sender = t.sender_org == caller.org && caller.has(SCOPE_WRITE);
-    let as_recipient = t.is_recipient(&caller.org) && caller.has(SCOPE_READ);
-    if as_sender || as_recipient || (t.sender_org == caller.org && caller.has(SCOPE_READ)) {
+    let org = caller.party()?;
+    let as_sender = t.sender_org == org;
+    let as_recipient = t.is_recipient(&org) && caller.has(SCOPE_READ);
+    if as_sender || as_recipient {
         Ok(t)
     } else {
         Err(no_access())
@@ -826,7 +897,7 @@ async fn overview(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    match visible(&shared, &headers, &id) {
+    match visible(&shared, &headers, &id, "overview") {
         Ok(t) => json(StatusCode::OK, &overview_json(&t)),
         Err(r) => r,
     }
@@ -837,7 +908,7 @@ async fn details(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    match visible(&shared, &headers, &id) {
+    match visible(&shared, &headers, &id, "details") {
         Ok(t) => json(StatusCode::OK, &details_json(&t)),
         Err(r) => r,
     }
@@ -857,7 +928,7 @@ async fn search(
     if let Err(r) = check_accept(&headers) {
         return r;
     }
-    let caller = match authenticate(&shared, &headers, Need::ReadOrWrite) {
+    let caller = match authenticate(&shared, &headers, Need::ReadOrWrite, "search") {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -908,6 +979,10 @@ async fn search(
     if !errors.is_empty() {
         return validation(errors);
     }
+    let org = match caller.party() {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
     let resource = resource.unwrap_or_default();
     if resource != DPO_RESOURCE {
         return problem(
@@ -924,7 +999,6 @@ async fn search(
 
     let mut st = shared.lock();
     st.tick();
-    let org = caller.org;
     let mut hits: Vec<(OffsetDateTime, Uuid)> = Vec::new();
     for t in st.transfers.values() {
         // Transfers initiated over Altinn 2 share the store and the resource.
@@ -1005,6 +1079,10 @@ async fn download(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
+    let caller = match authenticate(&shared, &headers, Need::Read, "download") {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     let id = match parse_id(&id) {
         Ok(i) => i,
         Err(r) => return r,
@@ -1017,8 +1095,8 @@ async fn download(
     if !exists {
         return not_found();
     }
-    let caller = match authenticate(&shared, &headers, Need::Read) {
-        Ok(c) => c,
+    let org = match caller.party() {
+        Ok(o) => o,
         Err(r) => return r,
     };
     let range_header = headers
@@ -1031,7 +1109,7 @@ async fn download(
         let Some(t) = st.transfers.get_mut(&id) else {
             return not_found();
         };
-        if !t.is_recipient(&caller.org) {
+        if !t.is_recipient(&org) {
             return no_access();
         }
         if !matches!(
@@ -1064,7 +1142,7 @@ async fn download(
         };
         // Recorded when the stream opens, before any byte is sent (ranged requests at most once
         // per five minutes per caller).
-        let r = t.recipient_mut(&caller.org).expect("recipient");
+        let r = t.recipient_mut(&org).expect("recipient");
         let (latest, at) = r.latest();
         let debounced = range.is_some()
             && latest == RecipientStatus::DownloadStarted
@@ -1191,6 +1269,10 @@ async fn confirm(
     if let Err(r) = check_accept(&headers) {
         return r;
     }
+    let caller = match authenticate(&shared, &headers, Need::Read, "confirm") {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     let id = match parse_id(&id) {
         Ok(i) => i,
         Err(r) => return r,
@@ -1203,12 +1285,12 @@ async fn confirm(
     if !exists {
         return not_found();
     }
-    let caller = match authenticate(&shared, &headers, Need::Read) {
-        Ok(c) => c,
+    let org = match caller.party() {
+        Ok(o) => o,
         Err(r) => return r,
     };
     let mut st = shared.lock();
-    match confirm_for(&mut st, id, &caller.org) {
+    match confirm_for(&mut st, id, &org) {
         Ok(()) => {
             let status = st.settings.confirm_status;
             StatusCode::from_u16(status)

@@ -13,13 +13,14 @@ mod altinn2;
 mod broker3;
 mod faults;
 mod http;
-pub mod jwt;
+mod jwt;
 mod maskinporten;
 mod orgs;
-pub mod pki;
+mod persist;
+mod pki;
 mod registry;
 mod soapxml;
-pub mod state;
+mod state;
 mod store;
 
 use std::net::SocketAddr;
@@ -136,6 +137,12 @@ impl Sandbox {
             store_dir,
         });
         orgs::setup_all(&shared, &options.extra_organisations)?;
+        let fresh_settings = shared.lock().settings.clone();
+        persist::restore(
+            &shared,
+            &fresh_settings,
+            options.virus_scan_delay_ms.is_some(),
+        );
 
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -146,6 +153,7 @@ impl Sandbox {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), SandboxError>>();
         let app = router(shared.clone());
+        let saver = shared.clone();
         let thread = std::thread::Builder::new()
             .name("efm-sandbox-server".into())
             .spawn(move || {
@@ -158,14 +166,28 @@ impl Sandbox {
                         }
                     };
                     let _ = ready_tx.send(Ok(()));
-                    let served = axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = rx.await;
-                        })
-                        .await;
-                    if let Err(e) = served {
-                        log::error!("efm-sandbox server stopped: {e}");
+                    let periodic = tokio::spawn(save_periodically(saver.clone()));
+                    let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+                    let served = axum::serve(listener, app).with_graceful_shutdown(async move {
+                        let _ = rx.await;
+                        let _ = stopping_tx.send(true);
+                    });
+                    // Requests still running two seconds after stop (a slow client mid-download,
+                    // an injected slow answer) are cut off rather than holding up stop().
+                    let deadline = async move {
+                        let _ = stopping_rx.wait_for(|s| *s).await;
+                        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                    };
+                    tokio::select! {
+                        served = served => {
+                            if let Err(e) = served {
+                                log::error!("efm-sandbox server stopped: {e}");
+                            }
+                        }
+                        _ = deadline => log::info!("efm-sandbox: open requests cut off at stop"),
                     }
+                    periodic.abort();
+                    save_now(&saver, &mut String::new());
                 });
                 // Don't wait for open connections (a client mid-download) when stopping.
                 runtime.shutdown_timeout(std::time::Duration::from_millis(200));
@@ -223,6 +245,35 @@ impl Drop for Sandbox {
     }
 }
 
+/// Write `DIR/state.json` when the state changed since `last`.
+fn save_now(shared: &Shared, last: &mut String) {
+    let snapshot = persist::snapshot(&shared.lock());
+    if snapshot != *last {
+        if let Err(e) = persist::write(&shared.dir, &snapshot) {
+            log::warn!(
+                "cannot save the sandbox state to {}: {e}",
+                shared.dir.display()
+            );
+        }
+        *last = snapshot;
+    }
+}
+
+async fn save_periodically(shared: Arc<Shared>) {
+    let mut last = String::new();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let s = shared.clone();
+        let mut l = std::mem::take(&mut last);
+        last = tokio::task::spawn_blocking(move || {
+            save_now(&s, &mut l);
+            l
+        })
+        .await
+        .unwrap_or_default();
+    }
+}
+
 fn router(shared: Arc<Shared>) -> axum::Router {
     axum::Router::new()
         .merge(maskinporten::routes())
@@ -245,7 +296,9 @@ Starts local Maskinporten, Service Registry, Altinn 3 broker and Altinn 2 SOAP b
 prints `efm-sandbox listening on http://127.0.0.1:PORT` and serves until SIGINT/SIGTERM or, when
 standard input is a pipe, until it is closed (--no-stdin: ignore stdin).";
 
-/// The command line: what the `efm-sandbox` binary and `efm sandbox` run. Returns the exit code.
+/// The command line: what the `efm-sandbox` binary and `efm sandbox` run. `args` are the
+/// arguments without the program name (`--dir DIR [--port N] ...`). Blocks until stopped and
+/// returns the exit code (0 after a clean stop, 1 when the sandbox cannot start, 2 for bad usage).
 pub fn run_cli(args: &[String]) -> i32 {
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .try_init();

@@ -167,5 +167,12 @@ fn write_config(shared: &Shared, orgnr: &str, files: &OrgFiles) -> Result<(), Sa
     });
     let text = serde_json::to_string_pretty(&config).unwrap_or_default();
     std::fs::write(&files.config, text + "\n")
-        .map_err(|e| SandboxError(format!("writing {}: {e}", files.config.display())))
+        .map_err(|e| SandboxError(format!("writing {}: {e}", files.config.display())))?;
+    // The same client over the Altinn 2 SOAP broker.
+    let mut altinn2 = config;
+    altinn2["transport"] = json!("altinn2");
+    let path = files.dir.join("config-altinn2.json");
+    let text = serde_json::to_string_pretty(&altinn2).unwrap_or_default();
+    std::fs::write(&path, text + "\n")
+        .map_err(|e| SandboxError(format!("writing {}: {e}", path.display())))
 }

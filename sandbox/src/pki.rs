@@ -280,8 +280,6 @@ pub struct OrgFiles {
     pub dir: PathBuf,
     pub pkcs12: PathBuf,
     pub pkcs12_password_file: PathBuf,
-    pub cert_pem: PathBuf,
-    pub key_pem: PathBuf,
     pub ca_pem: PathBuf,
     pub altinn2_password_file: PathBuf,
     pub config: PathBuf,
@@ -294,8 +292,6 @@ impl OrgFiles {
         OrgFiles {
             pkcs12: d.join(format!("{orgnr}.p12")),
             pkcs12_password_file: d.join("pkcs12-password.txt"),
-            cert_pem: d.join("certificate.pem"),
-            key_pem: d.join("certificate-key.pem"),
             ca_pem: d.join("ca.pem"),
             altinn2_password_file: d.join("altinn2-password.txt"),
             config: d.join("config.json"),

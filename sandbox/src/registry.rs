@@ -38,6 +38,7 @@ pub fn routes() -> Router<Arc<Shared>> {
             get(identifier_process),
         )
         .route("/serviceregistry/info/{id}", get(info))
+        .route("/serviceregistry/virksert/{id}", get(virksert))
 }
 
 async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
@@ -251,4 +252,57 @@ async fn info(
     };
     let body = json!({"infoRecord": info_record(&org), "serviceRecords": []});
     answer(&shared, &headers, body)
+}
+
+/// The organisation's certificate as PEM text (or a JWS of it for `Accept: application/jose`).
+async fn virksert(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorize(&shared, &headers) {
+        return r;
+    }
+    let org = match lookup(&shared, &id) {
+        Ok(o) => o,
+        Err(_) => {
+            return json(
+                StatusCode::NOT_FOUND,
+                &json!({"error_code": "certificate_not_found",
+                    "error_description": format!("Virksert lookup failed - no certificate for '{id}'")}),
+            )
+        }
+    };
+    let text = pem(&org);
+    let wants_jose = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("application/jose"));
+    if wants_jose {
+        let cert = &shared.pki.registry.cert;
+        let header = json!({
+            "alg": "RS256",
+            "x5c": [jwt::b64std(&cert.to_der().unwrap_or_default())],
+            "kid": jwt::thumbprint(&cert.public_key().expect("registry key")),
+        });
+        let jws = jwt::sign_rs256(&shared.pki.registry.key, &header, text.as_bytes());
+        return (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/jose"),
+            )],
+            jws,
+        )
+            .into_response();
+    }
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response()
 }

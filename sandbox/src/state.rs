@@ -268,6 +268,8 @@ pub struct Settings {
     pub token_lifetime_secs: i64,
     /// Accept raw Maskinporten tokens at the broker (the real one does).
     pub broker_accepts_maskinporten_tokens: bool,
+    /// Apply the broker's per-client, per-endpoint rate limits (429 + Retry-After).
+    pub rate_limits: bool,
 }
 
 impl Default for Settings {
@@ -280,6 +282,7 @@ impl Default for Settings {
             confirm_status: 204,
             token_lifetime_secs: 120,
             broker_accepts_maskinporten_tokens: true,
+            rate_limits: false,
         }
     }
 }
@@ -347,8 +350,8 @@ pub struct State {
     pub next_fault_id: u64,
     pub transfers: BTreeMap<Uuid, Transfer>,
     pub next_receipt_id: u32,
-    /// Altinn 2 initiations waiting for their upload: reference → transfer id.
-    pub altinn2_pending: HashMap<String, Uuid>,
+    /// Broker calls per (client, endpoint) in the current minute: (minute start, count).
+    pub rate_counters: HashMap<(String, &'static str), (i64, u32)>,
 }
 
 impl State {

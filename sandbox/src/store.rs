@@ -35,9 +35,11 @@ where
     E: std::fmt::Display,
 {
     let part = final_path.with_extension("part");
-    let mut file = tokio::fs::File::create(&part)
+    let file = tokio::fs::File::create(&part)
         .await
         .map_err(|e| WriteError::Failed(format!("creating {}: {e}", part.display())))?;
+    // Network chunks are small; batching them saves a blocking-pool hop per chunk.
+    let mut file = tokio::io::BufWriter::with_capacity(1 << 20, file);
     let mut hasher =
         Hasher::new(MessageDigest::md5()).map_err(|e| WriteError::Failed(e.to_string()))?;
     let mut size = 0u64;

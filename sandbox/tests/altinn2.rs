@@ -402,3 +402,80 @@ fn both_brokers_share_one_store() {
         .collect();
     assert!(origins.contains(&"altinn2") && origins.contains(&"altinn3"));
 }
+
+#[test]
+fn inline_base64_upload_and_test_operation() {
+    use base64::Engine;
+    let sb = start_with("a2-inline", Some(0));
+    let a = login(&org(&sb, ORG_A));
+    let b = login(&org(&sb, ORG_B));
+    let id = initiate(&a, ORG_A, ORG_B);
+    let data = b"inline payload, no MTOM";
+    let env = format!(
+        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:bs="{BS}"><soap:Header><bs:FileName>other.zip</bs:FileName><bs:Reference>{id}</bs:Reference><bs:Reportee>{ORG_A}</bs:Reportee><bs:SystemPassword>{}</bs:SystemPassword><bs:SystemUserName>{}</bs:SystemUserName></soap:Header><soap:Body><bs:StreamedPayloadBasicBE><bs:DataStream>{}</bs:DataStream></bs:StreamedPayloadBasicBE></soap:Body></soap:Envelope>"#,
+        a.password,
+        a.user,
+        base64::engine::general_purpose::STANDARD.encode(data)
+    );
+    let (s, body) = raw(
+        &a.streamed,
+        Some(&format!("{ACTION_STREAMED}UploadFileStreamedBasic")),
+        "text/xml; charset=utf-8",
+        env.into_bytes(),
+    );
+    assert_eq!(s, 200, "{body}");
+    let (_, list) = available(&b, ORG_B, "Uploaded");
+    assert!(
+        list.contains("<a:FileName>other.zip</a:FileName>"),
+        "{list}"
+    );
+    assert_eq!(download(&b, ORG_B, &id).unwrap(), data);
+
+    // Upload headers missing the password.
+    let env = format!(
+        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:bs="{BS}"><soap:Header><bs:Reference>{id}</bs:Reference><bs:SystemUserName>{}</bs:SystemUserName></soap:Header><soap:Body><bs:StreamedPayloadBasicBE><bs:DataStream>AA==</bs:DataStream></bs:StreamedPayloadBasicBE></soap:Body></soap:Envelope>"#,
+        a.user
+    );
+    let (s, body) = raw(
+        &a.streamed,
+        Some(&format!("{ACTION_STREAMED}UploadFileStreamedBasic")),
+        "text/xml; charset=utf-8",
+        env.into_bytes(),
+    );
+    assert_eq!(s, 500);
+    assert!(body.contains("SystemPassword"), "{body}");
+
+    // The Test operation on the Basic port.
+    let (s, body) = raw(
+        &a.basic,
+        Some("http://www.altinn.no/services/2009/10/IAltinnContractBase/Test"),
+        "text/xml; charset=utf-8",
+        br#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><Test xmlns="http://www.altinn.no/services/2009/10"/></soap:Body></soap:Envelope>"#.to_vec(),
+    );
+    assert_eq!(s, 200);
+    assert!(body.contains("TestResponse"));
+}
+
+#[test]
+fn download_request_as_mtom_like_jax_ws() {
+    let sb = start_with("a2-mtom-dl", Some(0));
+    let a = login(&org(&sb, ORG_A));
+    let b = login(&org(&sb, ORG_B));
+    let id = initiate(&a, ORG_A, ORG_B);
+    assert_eq!(upload_mtom(&a, ORG_A, &id, b"payload").0, 200);
+    let boundary = "uuid:jaxws+id=2";
+    let env = format!(
+        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:bs="{BS}"><soap:Body><bs:DownloadFileStreamedBasic><bs:systemUserName>{}</bs:systemUserName><bs:systemPassword>{}</bs:systemPassword><bs:fileReference>{id}</bs:fileReference><bs:reportee>{ORG_B}</bs:reportee></bs:DownloadFileStreamedBasic></soap:Body></soap:Envelope>"#,
+        b.user, b.password
+    );
+    let body = format!("--{boundary}\r\nContent-Type: application/xop+xml; charset=utf-8; type=\"text/xml\"\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <root@jaxws>\r\n\r\n{env}\r\n--{boundary}--\r\n");
+    let mut r = agent()
+        .post(&b.streamed)
+        .header("Content-Type", &format!("multipart/related; type=\"application/xop+xml\"; start=\"<root@jaxws>\"; start-info=\"text/xml\"; boundary=\"{boundary}\""))
+        .header("SOAPAction", &format!("\"{ACTION_STREAMED}DownloadFileStreamedBasic\""))
+        .send(body.as_bytes())
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let bytes = r.body_mut().read_to_vec().unwrap();
+    assert!(find(&bytes, b"\r\n\r\npayload\r\n--").is_some());
+}

@@ -254,8 +254,23 @@ fn send_receive_confirm_round_trip() {
     // A second confirm: BRO-00010, as the real broker answers for a single recipient.
     let c = confirm(&b, &id);
     assert_eq!((c.status, c.code().as_str()), (400, "BRO-00010"));
-    // Re-download works until purge.
+    // Re-download works until purge, which comes after the grace period (24 h by default).
     assert_eq!(get(&b, &b.read, &format!("/{id}/download")).status, 200);
+    admin(&sb, "/settings", json!({"purge_grace_secs": 60}));
+    let id2 = send(&a, &b, b"second");
+    assert_eq!(get(&b, &b.read, &format!("/{id2}/download")).status, 200);
+    assert_eq!(confirm(&b, &id2).status, 204);
+    admin(&sb, "/clock/advance", json!({"seconds": 61}));
+    let b = party(&sb, ORG_B);
+    let a = party(&sb, ORG_A);
+    assert_eq!(
+        get(&b, &b.read, &format!("/{id2}")).json()["fileTransferStatus"],
+        "Purged"
+    );
+    assert_eq!(
+        get(&b, &b.read, &format!("/{id2}/download")).code(),
+        "BRO-00007"
+    );
 
     // The sender sees it with a write token; details carry the history.
     let det = get(&a, &a.write, &format!("/{id}/details")).json();
@@ -700,6 +715,18 @@ fn faults_are_injected() {
         Err(_) => true,
     };
     assert!(short, "the body must be cut off");
+    // The download was recorded before the bytes went out: the Initialized search misses it now.
+    let s = get(
+        &b,
+        &b.read,
+        &format!("?resourceId={RESOURCE}&recipientStatus=Initialized"),
+    );
+    assert_eq!(s.json(), json!([]));
+    let ov = get(&b, &b.read, &format!("/{id}")).json();
+    assert_eq!(
+        ov["recipients"][0]["currentRecipientFileTransferStatusCode"],
+        "DownloadStarted"
+    );
     let t0 = std::time::Instant::now();
     admin(
         &sb,
@@ -711,4 +738,93 @@ fn faults_are_injected() {
         .call()
         .unwrap();
     assert!(t0.elapsed() >= std::time::Duration::from_millis(300));
+}
+
+#[test]
+fn state_survives_a_restart() {
+    let sb = start_with("b3-persist", Some(0));
+    let a = party(&sb, ORG_A);
+    let b = party(&sb, ORG_B);
+    let id = send(&a, &b, b"kept across restarts");
+    admin(&sb, "/clock/advance", json!({"seconds": 60}));
+    let dir = sb.dir().to_path_buf();
+    sb.stop();
+    let sb = efm_sandbox::Sandbox::start(efm_sandbox::SandboxOptions {
+        dir,
+        virus_scan_delay_ms: Some(0),
+        ..Default::default()
+    })
+    .unwrap();
+    // Tokens are issued afresh (the port changed), the transfer and its bytes are still there.
+    let b = party(&sb, ORG_B);
+    let ov = get(&b, &b.read, &format!("/{id}")).json();
+    assert_eq!(ov["fileTransferStatus"], "Published", "{ov}");
+    let d = get(&b, &b.read, &format!("/{id}/download"));
+    assert_eq!(d.body, b"kept across restarts");
+    let clock: Value = agent()
+        .get(&format!("{}/admin/clock", sb.base_url()))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert!(clock["offset_secs"].as_i64().unwrap() >= 60);
+}
+
+#[test]
+fn rate_limits_and_admin_controls() {
+    let sb = start_with("b3-rate", Some(0));
+    let b = party(&sb, ORG_B);
+    let a = party(&sb, ORG_A);
+    admin(&sb, "/settings", json!({"rate_limits": true}));
+    let search = format!("?resourceId={RESOURCE}");
+    for _ in 0..10 {
+        assert_eq!(get(&b, &b.read, &search).status, 200);
+    }
+    let r = get(&b, &b.read, &search);
+    assert_eq!(r.status, 429, "search allows 10 a minute");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    // Each endpoint and client has its own counter; the next minute starts afresh.
+    assert_eq!(get(&a, &a.read, &search).status, 200);
+    admin(&sb, "/clock/advance", json!({"seconds": 60}));
+    let b = party(&sb, ORG_B);
+    assert_eq!(get(&b, &b.read, &search).status, 200);
+    admin(&sb, "/settings", json!({"rate_limits": false}));
+
+    // Forcing a status, listing, clearing faults, refusing unknown settings.
+    let id = send(&a, &b, b"x");
+    let v = admin(
+        &sb,
+        &format!("/transfers/{id}/status"),
+        json!({"status": "Failed", "text": "forced"}),
+    );
+    assert_eq!(v["fileTransferStatus"], "Failed");
+    let ov = get(&b, &b.read, &format!("/{id}")).json();
+    assert_eq!(ov["fileTransferStatusText"], "forced");
+    admin(
+        &sb,
+        "/faults",
+        json!({"path": "/serviceregistry", "kind": "status", "status": 500}),
+    );
+    let r = agent()
+        .delete(&format!("{}/admin/faults", sb.base_url()))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = agent()
+        .get(&format!("{}/serviceregistry/jwk", sb.base_url()))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = agent()
+        .post(&format!("{}/admin/settings", sb.base_url()))
+        .send_json(json!({"colour": "blue"}))
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let r = agent()
+        .post(&format!("{}/admin/faults", sb.base_url()))
+        .send_json(json!({"path": "/x", "kind": "explode"}))
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
 }

@@ -254,3 +254,56 @@ fn system_user_details_are_checked() {
     ]);
     assert!(refused(&a, &h, &c).2.contains("MP-303"));
 }
+
+#[test]
+fn consumer_org_and_kid_grants() {
+    let sb = start("mp-kid");
+    let a = org(&sb, ORG_A);
+    let h = x5c_header(&a);
+    let mut c = claims(&a, "move/dpo.read");
+    c["consumer_org"] = json!(ORG_A);
+    let (s, e, _) = refused(&a, &h, &c);
+    assert_eq!((s, e.as_str()), (400, "invalid_request"));
+    let mut c = claims(&a, "move/dpo.read");
+    c["consumer_org"] = json!(ORG_B);
+    let (s, e, d) = refused(&a, &h, &c);
+    assert_eq!((s, e.as_str()), (403, "access_denied"));
+    assert!(d.contains("MP-251"), "{d}");
+
+    // A registered key (kid) instead of the certificate.
+    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+    let rsa = key.rsa().unwrap();
+    let jwk = json!({"kty":"RSA","kid":"k-1","n":b64url(&rsa.n().to_vec()),"e":b64url(&rsa.e().to_vec())});
+    let mut r = agent()
+        .post(&format!("{}/admin/clients", sb.base_url()))
+        .send_json(json!({"client_id": a.config.credentials.client_id, "organisation_number": ORG_A, "jwk": jwk}))
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "{}",
+        r.body_mut().read_to_string().unwrap()
+    );
+    let (s, b) = post_grant(
+        &a,
+        &sign(
+            &key,
+            &json!({"alg":"RS256","kid":"k-1"}),
+            &claims(&a, "move/dpo.read"),
+        ),
+    );
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        payload(b["access_token"].as_str().unwrap())["client_amr"],
+        "private_key_jwt"
+    );
+    let (s, _) = post_grant(
+        &a,
+        &sign(
+            &key,
+            &json!({"alg":"RS256","kid":"k-2"}),
+            &claims(&a, "move/dpo.read"),
+        ),
+    );
+    assert_eq!(s, 400);
+}

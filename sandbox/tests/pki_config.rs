@@ -29,6 +29,11 @@ fn writes_a_loadable_config_and_key_for_every_organisation() {
         let altinn2 = config.altinn2.as_ref().expect("altinn2 login");
         assert!(!altinn2.password.expose().is_empty());
         assert!(config.data_dir.is_absolute() && config.data_dir.is_dir());
+        let text2 =
+            std::fs::read_to_string(sandbox.dir().join(o).join("config-altinn2.json")).unwrap();
+        let config2 = Config::from_json(&text2).unwrap();
+        assert_eq!(config2.transport, efm_core::config::TransportKind::Altinn2);
+        assert_eq!(config2.credentials, config.credentials);
 
         let id = Identity::load(&config.credentials.key).unwrap();
         let cert = &id.certificate;
@@ -144,4 +149,75 @@ fn bad_arguments_are_refused() {
     assert_eq!(efm_sandbox::run_cli(&["--port".into(), "x".into()]), 2);
     assert_eq!(efm_sandbox::run_cli(&["--bogus".into()]), 2);
     assert_eq!(efm_sandbox::run_cli(&[]), 2);
+}
+
+#[test]
+fn admin_adds_an_organisation_with_a_working_config() {
+    let sb = start("admin-org");
+    let url = format!("{}/admin/organisations", sb.base_url());
+    let mut r = agent()
+        .post(&url)
+        .send_json(serde_json::json!({"organisation_number": "974760673", "name": "NY KOMMUNE"}))
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let v: serde_json::Value = r.body_mut().read_json().unwrap();
+    assert_eq!(v["client_id"], "MOVE_IP_974760673");
+    assert!(sb.organisations().contains(&"974760673".to_string()));
+    let o = org(&sb, "974760673");
+    // The new client gets tokens and is found in the registry.
+    let t = token(&o, "move/dpo.read");
+    let mut r = agent()
+        .get(&format!(
+            "{}/info/974760673",
+            o.config.urls.service_registry
+        ))
+        .header("Authorization", &format!("Bearer {t}"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value = r.body_mut().read_json().unwrap();
+    assert_eq!(v["infoRecord"]["organizationName"], "NY KOMMUNE");
+    // A bad check digit is refused with a reason.
+    let mut r = agent()
+        .post(&url)
+        .send_json(serde_json::json!({"organisation_number": "974760674"}))
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.body_mut().read_to_string().unwrap().contains("mod-11"));
+    // It is remembered for the next start in the same directory.
+    let dir = sb.dir().to_path_buf();
+    sb.stop();
+    let again = efm_sandbox::Sandbox::start(efm_sandbox::SandboxOptions {
+        dir,
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(again.organisations().contains(&"974760673".to_string()));
+}
+
+#[test]
+fn stop_does_not_wait_for_a_hanging_request() {
+    let sb = start("stop-slow");
+    let base = sb.base_url();
+    agent()
+        .post(&format!("{base}/admin/faults"))
+        .send_json(
+            serde_json::json!({"path": "/serviceregistry/jwk", "kind": "slow", "delay_ms": 60000}),
+        )
+        .unwrap();
+    let t = std::thread::spawn(move || {
+        agent()
+            .get(&format!("{base}/serviceregistry/jwk"))
+            .call()
+            .is_err()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let t0 = std::time::Instant::now();
+    sb.stop();
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert!(t.join().unwrap(), "the hanging request is cut off");
 }

@@ -197,3 +197,30 @@ fn errors_in_registry_format() {
     );
     assert_eq!(s, 401);
 }
+
+#[test]
+fn virksert_gives_the_certificate() {
+    let sb = start("sr-virksert");
+    let a = org(&sb, ORG_A);
+    let t = token(&a, "move/dpo.read");
+    let (s, ct, body) = get(
+        &format!("{}/virksert/{ORG_B}", a.config.urls.service_registry),
+        Some(&t),
+        "text/plain",
+    );
+    assert_eq!(s, 200);
+    assert!(ct.starts_with("text/plain"));
+    let cert = X509::from_pem(body.as_bytes()).unwrap();
+    assert_eq!(
+        cert.to_der().unwrap(),
+        org(&sb, ORG_B).identity.certificate.to_der().unwrap()
+    );
+    let (s, _, body) = get(
+        &format!("{}/virksert/404040404", a.config.urls.service_registry),
+        Some(&t),
+        "text/plain",
+    );
+    assert_eq!(s, 404);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error_code"], "certificate_not_found");
+}

@@ -16,7 +16,7 @@ import requests
 from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 
-from conftest import ORG_A, ORG_B, ORG_C, REFERENCE
+from efm_sandbox_support import ORG_A, ORG_B, ORG_C, REFERENCE
 
 RESOURCE = "eformidling-dpo-meldingsutveksling"
 

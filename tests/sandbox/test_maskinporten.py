@@ -6,7 +6,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from conftest import ORG_A, ORG_B
+from efm_sandbox_support import ORG_A, ORG_B
 
 
 def error_of(r):

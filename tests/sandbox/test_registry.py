@@ -8,7 +8,7 @@ import pytest
 import requests
 from cryptography import x509
 
-from conftest import ORG_A, ORG_B
+from efm_sandbox_support import ORG_A, ORG_B
 
 ADMIN = "urn:no:difi:profile:arkivmelding:administrasjon:ver1.0"
 
