@@ -14,4 +14,7 @@ rm -rf "$pkg/build" "$pkg"/*.egg-info
 
 cd "$root"
 # Run from outside the source tree so the installed package (not the checkout) is imported.
-"$venv/bin/python" -m pytest -q -p no:cacheprovider --rootdir "$root" "$pkg/tests" "$@"
+# The binding's tests, and the sandbox conformance tests (zeep over the WSDLs, openapi-core over
+# the Altinn 3 OpenAPI, PyJWT against Maskinporten and the registry) on the built efm-sandbox.
+export EFM_SANDBOX_BIN="${EFM_SANDBOX_BIN:-$lib/efm-sandbox}"
+"$venv/bin/python" -m pytest -q -p no:cacheprovider --rootdir "$root" "$pkg/tests" "$root/tests/sandbox" "$@"
