@@ -167,6 +167,17 @@ efm_result efm_client_new(const char *config_json, efm_client **client_out, efm_
 efm_result efm_client_config_json(const efm_client *client, char **json_out, efm_error **error);
 
 /*
+ Look up an organisation in the Service Registry: a Maskinporten token is fetched (and cached),
+ the signed answer is verified against the registry's key, and the capabilities are written as
+ JSON (`organisation_number`, `organisation_name`, `process`, `signed`, `capabilities[]` with
+ `process`, `service_identifier`, `document_types`, `service_code`, `service_edition_code`,
+ `certificate`, ...). `process` may be NULL for all processes. Release the JSON with
+ efm_string_free(). Errors: EFM_RESULT_RECEIVER_NOT_FOUND, EFM_RESULT_RECEIVER_LACKS_DPO, auth
+ and network codes. Safe to call from several threads on one client.
+ */
+efm_result efm_client_lookup(const efm_client *client, const char *organisation_number, const char *process, char **capabilities_json_out, efm_error **error);
+
+/*
  Release a client. Accepts NULL.
  */
 void efm_client_free(efm_client *client);

@@ -22,6 +22,7 @@ dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
 command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
 [ -e /usr/share/java/bcprov.jar ] || need+=(libbcprov-java)
 [ -e /usr/share/java/bcpkix.jar ] || need+=(libbcpkix-java)
+[ -e /usr/share/java/bcutil.jar ] || need+=(libbcutil-java)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 
 if [ ${#need[@]} -gt 0 ]; then

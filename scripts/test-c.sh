@@ -9,14 +9,30 @@ mkdir -p "$out"
 flags=(-Wall -Wextra -Werror -pedantic -I"$root/include" -I"$root/tests/c")
 
 gcc -std=c99 "${flags[@]}" -o "$out/test_foundation" "$root/tests/c/test_foundation.c" -L"$lib" -lefm
+gcc -std=c99 "${flags[@]}" -o "$out/test_lookup" "$root/tests/c/test_lookup.c" -L"$lib" -lefm
 g++ -std=c++11 "${flags[@]}" -o "$out/header_cpp" "$root/tests/c/header_cpp.cpp" -L"$lib" -lefm
 # The header alone, as a C translation unit, with the strictest flags.
 echo '#include "efm.h"' | gcc -std=c99 "${flags[@]}" -x c -fsyntax-only -
 
 scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
+sandbox_pid=
+cleanup() {
+    [ -n "$sandbox_pid" ] && kill "$sandbox_pid" 2>/dev/null && wait "$sandbox_pid" 2>/dev/null
+    rm -rf "$scratch"
+}
+trap cleanup EXIT
 export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 vg=(valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible
     --errors-for-leak-kinds=definite,indirect,possible)
 "${vg[@]}" "$out/test_foundation" "$scratch"
 "${vg[@]}" "$out/header_cpp"
+
+# The lookup test talks to a real efm-sandbox on loopback.
+mkfifo "$scratch/sandbox.out"
+"$lib/efm-sandbox" --dir "$scratch/sandbox" --no-stdin >"$scratch/sandbox.out" 2>"$scratch/sandbox.log" &
+sandbox_pid=$!
+exec 3<"$scratch/sandbox.out"
+read -r first <&3
+case "$first" in "efm-sandbox listening on "*) ;; *) echo "efm-sandbox did not start: $first" >&2; cat "$scratch/sandbox.log" >&2; exit 1;; esac
+cat <&3 >/dev/null &
+"${vg[@]}" "$out/test_lookup" "$scratch/sandbox/910075918/config.json"

@@ -15,6 +15,7 @@ mcs -nologo -warnaserror -target:library -out:"$out/Eformidling.Tests.dll" \
     -r:"$out/Eformidling.dll" -r:"$nunit" "$src"/Eformidling.Tests/*.cs
 cp "$nunit" "$out/"
 
+export EFM_SANDBOX_BIN="${EFM_SANDBOX_BIN:-$lib/efm-sandbox}"
 export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 cd "$out"
 nunit-console -nologo -noshadow -labels "$out/Eformidling.Tests.dll" -xml="$out/TestResult.xml" 2>&1 | tee "$out/nunit.log"

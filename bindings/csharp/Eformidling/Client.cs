@@ -31,6 +31,21 @@ namespace Eformidling
             }
         }
 
+        /// <summary>
+        /// An organisation's capabilities from the Service Registry, as JSON (signed answer, verified).
+        /// <paramref name="process"/> may be null for all processes. Throws RemoteServiceException
+        /// (503 receiver not found, 504 no DPO for the process), AuthException or NetworkException.
+        /// </summary>
+        public string Lookup(string organisationNumber, string process = null)
+        {
+            ThrowIfDisposed();
+            IntPtr json;
+            ErrorHandle error;
+            uint rc = Native.efm_client_lookup(handle, Utf8.Encode(organisationNumber), Utf8.Encode(process), out json, out error);
+            Check.Result(rc, error);
+            return Utf8.Take(json);
+        }
+
         void ThrowIfDisposed()
         {
             if (handle.IsClosed) throw new ObjectDisposedException("Client");

@@ -69,6 +69,9 @@ namespace Eformidling
         internal static extern uint efm_client_config_json(ClientHandle client, out IntPtr json, out ErrorHandle error);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern uint efm_client_lookup(ClientHandle client, byte[] organisationNumber, byte[] process, out IntPtr capabilitiesJson, out ErrorHandle error);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern void efm_client_free(IntPtr client);
     }
 

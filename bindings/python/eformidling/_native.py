@@ -73,6 +73,10 @@ def _declare(lib: ctypes.CDLL) -> None:
         "efm_config_validate": ([c_char_p, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
         "efm_client_new": ([c_char_p, POINTER(ClientPtr), POINTER(ErrorPtr)], u32),
         "efm_client_config_json": ([ClientPtr, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
+        "efm_client_lookup": (
+            [ClientPtr, c_char_p, c_char_p, POINTER(c_void_p), POINTER(ErrorPtr)],
+            u32,
+        ),
         "efm_client_free": ([ClientPtr], None),
     }
     for name, (argtypes, restype) in decls.items():

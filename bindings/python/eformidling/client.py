@@ -50,6 +50,26 @@ class Client:
         check(lib.efm_client_config_json(self._h(), ctypes.byref(out), ctypes.byref(err)), err)
         return json.loads(take_string(out))
 
+    def lookup(self, organisation_number: str, process: Optional[str] = None) -> Dict[str, Any]:
+        """An organisation's capabilities from the Service Registry (signed answer, verified).
+
+        Raises RemoteServiceError (code 503 receiver not found, 504 no DPO for the process),
+        AuthError or NetworkError.
+        """
+        out = ctypes.c_void_p()
+        err = new_error_slot()
+        check(
+            lib.efm_client_lookup(
+                self._h(),
+                organisation_number.encode("utf-8"),
+                process.encode("utf-8") if process is not None else None,
+                ctypes.byref(out),
+                ctypes.byref(err),
+            ),
+            err,
+        )
+        return json.loads(take_string(out))
+
     def close(self) -> None:
         if self._handle is not None:
             lib.efm_client_free(self._handle)
