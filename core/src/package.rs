@@ -159,6 +159,25 @@ impl Read for PipeReader {
     }
 }
 
+impl PipeReader {
+    /// Hand every chunk straight to `out` (no intermediate copy); fails like `read` when the
+    /// writer stopped without finishing.
+    fn drain_into(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        if self.pos < self.cur.len() {
+            out.write_all(&self.cur[self.pos..])?;
+            self.pos = self.cur.len();
+        }
+        while !self.ended {
+            match self.rx.recv() {
+                Ok(Msg::Data(d)) => out.write_all(&d)?,
+                Ok(Msg::End) => self.ended = true,
+                Err(_) => return Err(io::Error::other("the producer stopped before the end")),
+            }
+        }
+        Ok(())
+    }
+}
+
 fn pipe() -> (PipeWriter, PipeReader) {
     let (tx, rx) = mpsc::sync_channel(PIPE_DEPTH);
     (
@@ -365,7 +384,7 @@ fn write_package<W: Write>(
             });
             let encrypted = (|| -> Result<u64> {
                 let mut enc = CmsEncryptor::new(&mut zip, receiver_cert)?;
-                io::copy(&mut pr, &mut enc)
+                pr.drain_into(&mut enc)
                     .map_err(|e| cms::error_from_io(e, "encrypting the ASiC-E"))?;
                 let (_, n) = enc.finish_counted()?;
                 Ok(n)
