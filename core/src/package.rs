@@ -48,9 +48,12 @@ pub struct CreateOptions {
     pub deflate_level: u32,
     /// Write the SOAP-era `manifest.xml` and `recipients.xml` (spec 2.2, 2.3). IP v4 omits them.
     pub legacy_xml: bool,
-    /// SendersReference for the legacy `manifest.xml` (must equal the one sent to Altinn);
-    /// a random UUID when `None`.
+    /// SendersReference for the legacy `manifest.xml` (must equal the one sent to Altinn); when
+    /// `None`, [`senders_reference`] chooses it.
     pub senders_reference: Option<String>,
+    /// This installation's message channel (`difi.move.dpo.messageChannel`), for choosing the
+    /// SendersReference of replies.
+    pub own_message_channel: Option<String>,
     /// Validate the SBD as a receiver will before packing.
     pub validation: Option<ValidationOptions>,
 }
@@ -62,6 +65,7 @@ impl Default for CreateOptions {
             deflate_level: 6,
             legacy_xml: true,
             senders_reference: None,
+            own_message_channel: None,
             validation: Some(ValidationOptions::default()),
         }
     }
@@ -226,6 +230,20 @@ pub fn recipients_xml(party_number: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // Creating
 
+/// The SendersReference for sending `sbd` (spec 2.4): for a `status` or a receipt carrying a
+/// MessageChannel scope that differs from our own channel, that channel (so only the originating
+/// installation picks the reply up); otherwise a fresh UUID.
+pub fn senders_reference(sbd: &Sbd, own_channel: Option<&str>) -> String {
+    let is_reply = matches!(
+        sbd.type_name(),
+        "status" | "arkivmelding_kvittering" | "einnsyn_kvittering"
+    );
+    match sbd.message_channel() {
+        Some(channel) if is_reply && Some(channel) != own_channel => channel.to_string(),
+        _ => uuid::Uuid::new_v4().to_string(),
+    }
+}
+
 /// Create a package into a seekable output (a file): `asic.zip` is STORED with its CRC and size
 /// patched into the local header, so the ciphertext is not run through deflate for nothing.
 pub fn create<W: Write + Seek>(
@@ -306,7 +324,14 @@ fn write_package<W: Write>(
     start_asic: impl FnOnce(&mut ZipWriter<W>) -> Result<()>,
     finish_asic: impl FnOnce(&mut ZipWriter<W>) -> Result<asic::zipfmt::EntryTotals>,
 ) -> Result<(PackageSummary, W)> {
-    let sbd = &input.sbd;
+    let mut sbd = input.sbd.clone();
+    if sbd.normalize_on_behalf_of() {
+        log::info!(
+            "on-behalf-of sender written as {}",
+            sbd.sender_identifier().unwrap_or_default()
+        );
+    }
+    let sbd = &sbd;
     if let Some(v) = &opts.validation {
         sbd.validate(v)
             .map_err(|e| e.context("the SBD to send is not valid"))?;
@@ -331,12 +356,12 @@ fn write_package<W: Write>(
     let receiver = sbd.receiver_org()?;
     let mut zip = ZipWriter::new(out);
     let mut entries = Vec::new();
-    let mut senders_reference = None;
+    let mut chosen_reference = None;
     if opts.legacy_xml {
         let reference = opts
             .senders_reference
             .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            .unwrap_or_else(|| senders_reference(sbd, opts.own_message_channel.as_deref()));
         zip.add_bytes(
             MANIFEST_ENTRY,
             broker_manifest_xml(&reference, sender.as_str()).as_bytes(),
@@ -351,7 +376,7 @@ fn write_package<W: Write>(
         )?;
         entries.push(MANIFEST_ENTRY.to_string());
         entries.push(RECIPIENTS_ENTRY.to_string());
-        senders_reference = Some(reference);
+        chosen_reference = Some(reference);
     }
     zip.add_bytes(SBD_ENTRY, sbd.to_json_pretty().as_bytes(), true, "")?;
     entries.push(SBD_ENTRY.to_string());
@@ -404,7 +429,7 @@ fn write_package<W: Write>(
         PackageSummary {
             message_id: sbd.message_id().map(str::to_string),
             conversation_id: sbd.conversation_id().map(str::to_string),
-            senders_reference,
+            senders_reference: chosen_reference,
             entries,
             asic: asic_summary,
             cms_bytes,

@@ -1015,6 +1015,28 @@ impl Sbd {
         })
     }
 
+    /// On the DPO wire an on-behalf-of sender `0192:<own>:<other>` travels as `0192:<other>`
+    /// (spec 2.4, `DpoConversationStrategyImpl.send`). Returns whether the sender was rewritten.
+    pub fn normalize_on_behalf_of(&mut self) -> bool {
+        let Some(p) = self.header.sender.first_mut() else {
+            return false;
+        };
+        let value = &p.identifier.value;
+        let Some(rest) = value.strip_prefix("0192:") else {
+            return false;
+        };
+        let mut parts = rest.split(':');
+        let (_own, Some(other)) = (parts.next(), parts.next()) else {
+            return false;
+        };
+        if other.len() == 9 && other.bytes().all(|b| b.is_ascii_digit()) {
+            p.identifier.value = format!("0192:{other}");
+            true
+        } else {
+            false
+        }
+    }
+
     /// Fill what the IP fills on an outgoing message (8.2): sender, ids, creation time, TTL and
     /// the message channel scope.
     pub fn fill_defaults(

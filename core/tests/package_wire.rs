@@ -477,3 +477,65 @@ fn damaged_ciphertext_is_refused_and_nothing_is_extracted() {
     // The SBD is still readable without a key.
     assert_eq!(package::read_sbd(&bad).unwrap(), c.sbd);
 }
+
+#[test]
+fn senders_reference_and_on_behalf_of_follow_spec_2_4() {
+    let c = case();
+    // A reply to a channel-tagged message carries the channel as SendersReference...
+    let mut b = ArkivmeldingSbd::new(
+        OrgNumber::parse("910077473").unwrap(),
+        OrgNumber::parse("910075918").unwrap(),
+    );
+    b.message_channel = Some("kanal-a".into());
+    let original = b.build(efm_core::sbd::now_oslo());
+    let status = original
+        .status_reply(ReceiptStatus::Levert, efm_core::sbd::now_oslo())
+        .unwrap();
+    assert_eq!(package::senders_reference(&status, None), "kanal-a");
+    assert_eq!(
+        package::senders_reference(&status, Some("kanal-b")),
+        "kanal-a"
+    );
+    // ...unless it is our own channel, or the message is not a reply.
+    assert!(uuid::Uuid::parse_str(&package::senders_reference(&status, Some("kanal-a"))).is_ok());
+    assert!(uuid::Uuid::parse_str(&package::senders_reference(&original, None)).is_ok());
+    let path = c.dir.path().join("reply.zip");
+    package::create_file(
+        &path,
+        &PackageInput {
+            sbd: status,
+            documents: vec![],
+        },
+        &pki().identity("b"),
+        &pki().x509("a"),
+        &CreateOptions::default(),
+    )
+    .unwrap();
+    let info = package::inspect(&path).unwrap();
+    assert!(info
+        .broker_manifest
+        .unwrap()
+        .contains("<SendersReference>kanal-a</SendersReference>"));
+
+    // On behalf of another organisation: the wire sender and the Reportee are that organisation.
+    let mut sbd = c.sbd.clone();
+    sbd.header.sender[0].identifier.value = "0192:910077473:991825827".into();
+    let path = c.dir.path().join("obo.zip");
+    package::create_file(
+        &path,
+        &PackageInput {
+            sbd,
+            documents: c.sources.clone(),
+        },
+        &pki().identity("a"),
+        &pki().x509("b"),
+        &CreateOptions::default(),
+    )
+    .unwrap();
+    let info = package::inspect(&path).unwrap();
+    assert_eq!(info.sbd.sender_identifier(), Some("0192:991825827"));
+    assert!(info
+        .broker_manifest
+        .unwrap()
+        .contains("<Reportee>991825827</Reportee>"));
+}
