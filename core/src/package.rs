@@ -139,6 +139,8 @@ struct PipeReader {
     cur: Vec<u8>,
     pos: usize,
     ended: bool,
+    /// The writer went away without finishing (its own error says why).
+    broken: bool,
 }
 
 impl Read for PipeReader {
@@ -153,7 +155,10 @@ impl Read for PipeReader {
                     self.pos = 0;
                 }
                 Ok(Msg::End) => self.ended = true,
-                Err(_) => return Err(io::Error::other("the producer stopped before the end")),
+                Err(_) => {
+                    self.broken = true;
+                    return Err(io::Error::other("the producer stopped before the end"));
+                }
             }
         }
         let n = out.len().min(self.cur.len() - self.pos);
@@ -175,7 +180,10 @@ impl PipeReader {
             match self.rx.recv() {
                 Ok(Msg::Data(d)) => out.write_all(&d)?,
                 Ok(Msg::End) => self.ended = true,
-                Err(_) => return Err(io::Error::other("the producer stopped before the end")),
+                Err(_) => {
+                    self.broken = true;
+                    return Err(io::Error::other("the producer stopped before the end"));
+                }
             }
         }
         Ok(())
@@ -194,6 +202,7 @@ fn pipe() -> (PipeWriter, PipeReader) {
             cur: Vec::new(),
             pos: 0,
             ended: false,
+            broken: false,
         },
     )
 }
@@ -414,10 +423,15 @@ fn write_package<W: Write>(
                 let (_, n) = enc.finish_counted()?;
                 Ok(n)
             })();
+            let producer_failed_first = pr.broken;
             drop(pr);
-            // The producer's own error explains a broken pipe better than ours.
-            let summary = join(producer, "ASiC-E")?;
-            Ok((summary, encrypted?))
+            // Whichever side failed first has the error worth reporting.
+            match (join(producer, "ASiC-E"), encrypted) {
+                (Ok(summary), Ok(n)) => Ok((summary, n)),
+                (Err(p), Err(e)) => Err(if producer_failed_first { p } else { e }),
+                (Err(p), Ok(_)) => Err(p),
+                (Ok(_), Err(e)) => Err(e),
+            }
         })?;
         finish_asic(&mut zip)?;
         entries.push(ASIC_ENTRY.to_string());

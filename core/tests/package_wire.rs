@@ -539,3 +539,69 @@ fn senders_reference_and_on_behalf_of_follow_spec_2_4() {
         .unwrap()
         .contains("<Reportee>991825827</Reportee>"));
 }
+
+/// A seekable output that fails once `limit` bytes have been written.
+#[derive(Debug)]
+struct FailingOutput {
+    inner: std::io::Cursor<Vec<u8>>,
+    limit: u64,
+}
+
+impl std::io::Write for FailingOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.inner.position() + buf.len() as u64 > self.limit {
+            return Err(std::io::Error::other("disk full"));
+        }
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl std::io::Seek for FailingOutput {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+#[test]
+fn failures_on_either_side_of_the_pipeline_are_reported_not_hung() {
+    let c = case();
+    let input = PackageInput {
+        sbd: c.sbd.clone(),
+        documents: c.sources.clone(),
+    };
+    // The output fails half-way through the CMS.
+    let out = FailingOutput {
+        inner: std::io::Cursor::new(Vec::new()),
+        limit: 100_000,
+    };
+    let e = package::create(
+        &input,
+        &pki().identity("a"),
+        &pki().x509("b"),
+        out,
+        &CreateOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+    assert!(e.message().contains("disk full"), "{e}");
+    // A document that cannot be read.
+    let mut missing = input.clone();
+    missing.documents.push(DocumentSource::new(
+        "borte.pdf",
+        c.dir.path().join("borte.pdf"),
+    ));
+    let out = std::io::Cursor::new(Vec::new());
+    let e = package::create(
+        &missing,
+        &pki().identity("a"),
+        &pki().x509("b"),
+        out,
+        &CreateOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert!(e.message().contains("borte.pdf"), "{e}");
+}
