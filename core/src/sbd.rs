@@ -49,7 +49,6 @@ pub const KNOWN_TYPES: &[&str] = &[
     "print",
     "dialogmelding",
     "dialogmelding_kvittering",
-    "fiksio",
 ];
 
 /// Scope types the model allows (COMMON `ScopeType`, plus `ParentId` from newer efm-common).
