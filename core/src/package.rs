@@ -293,7 +293,8 @@ pub fn create_streaming<W: Write>(
     )
 }
 
-/// Create a package file at `path` (written to a temporary file beside it, then renamed).
+/// Create a package file at `path` (written to a temporary file beside it, then renamed, so
+/// `path` never holds a partial package). It is not fsynced: callers that need it durable sync it.
 pub fn create_file(
     path: &Path,
     input: &PackageInput,
@@ -313,13 +314,12 @@ pub fn create_file(
         input,
         identity,
         receiver_cert,
-        io::BufWriter::with_capacity(256 * 1024, tmp),
+        // Unbuffered: the CMS arrives in 64 KiB blocks already, and the few small entries cost
+        // a handful of system calls; a buffer would only add a copy of every byte.
+        tmp,
         opts,
     )?;
-    let tmp = file
-        .into_inner()
-        .map_err(|e| Error::io("writing the package", e.into_error()))?;
-    tmp.persist(path)
+    file.persist(path)
         .map_err(|e| Error::io(format!("saving {}", path.display()), e.error))?;
     Ok(summary)
 }
