@@ -31,8 +31,6 @@ pub const LEGACY_CONTENT_ENTRY: &str = "content.xml";
 pub const WIRE_FILE_NAME: &str = "sbd.zip";
 const BROKER_NS: &str = "http://schema.altinn.no/services/ServiceEngine/Broker/2015/06";
 const SMALL_ENTRY_LIMIT: u64 = 1024 * 1024;
-/// Most document bytes one package may carry: the CMS entry must stay under 4 GiB (no Zip64).
-pub const MAX_CONTENT: u64 = 4 * 1024 * 1024 * 1024 - 64 * 1024 * 1024;
 
 /// What goes into a package.
 #[derive(Debug, Clone)]
@@ -268,7 +266,7 @@ pub fn create<W: Write + Seek>(
         receiver_cert,
         out,
         opts,
-        |zip| zip.start_patched_entry(ASIC_ENTRY),
+        |zip, hint| zip.start_patched_entry(ASIC_ENTRY, hint),
         |zip| zip.finish_patched_entry(),
     )
 }
@@ -288,7 +286,7 @@ pub fn create_streaming<W: Write>(
         receiver_cert,
         out,
         opts,
-        |zip| zip.start_entry(ASIC_ENTRY, asic::zipfmt::Method::Deflated(1), ""),
+        |zip, hint| zip.start_entry_sized(ASIC_ENTRY, asic::zipfmt::Method::Deflated(1), "", hint),
         |zip| zip.finish_entry(),
     )
 }
@@ -330,7 +328,7 @@ fn write_package<W: Write>(
     receiver_cert: &X509,
     out: W,
     opts: &CreateOptions,
-    start_asic: impl FnOnce(&mut ZipWriter<W>) -> Result<()>,
+    start_asic: impl FnOnce(&mut ZipWriter<W>, u64) -> Result<()>,
     finish_asic: impl FnOnce(&mut ZipWriter<W>) -> Result<asic::zipfmt::EntryTotals>,
 ) -> Result<(PackageSummary, W)> {
     let mut sbd = input.sbd.clone();
@@ -345,7 +343,7 @@ fn write_package<W: Write>(
         sbd.validate(v)
             .map_err(|e| e.context("the SBD to send is not valid"))?;
     }
-    // Zip64 is not written: refuse early what could not fit rather than after encrypting it all.
+    // Check the documents are there before writing anything; their sizes size the zip headers.
     let mut total = 0u64;
     for d in &input.documents {
         let meta = std::fs::metadata(&d.path).map_err(|e| {
@@ -353,13 +351,6 @@ fn write_package<W: Write>(
                 .with_field("documents.path")
         })?;
         total += meta.len();
-    }
-    if total > MAX_CONTENT {
-        return Err(Error::new(
-            ErrorKind::EntryTooLarge,
-            format!("the documents add up to {total} bytes; packages are limited to {MAX_CONTENT} bytes (DPO itself allows 1 GB)"),
-        )
-        .with_field("documents"));
     }
     let sender = sbd.sender_org()?;
     let receiver = sbd.receiver_org()?;
@@ -392,7 +383,9 @@ fn write_package<W: Write>(
     let mut asic_summary = None;
     let mut cms_bytes = 0;
     if !input.documents.is_empty() {
-        start_asic(&mut zip)?;
+        // The ASiC-E (and so the CMS) is a little larger than the documents: tell the zip
+        // writer, so that a package near or over 4 GiB gets Zip64 headers.
+        start_asic(&mut zip, total + total / 64 + 1024 * 1024)?;
         let asic_opts = AsicWriteOptions {
             signature_digest: opts.signature_digest,
             deflate_level: opts.deflate_level,
@@ -555,7 +548,7 @@ fn missing_sbd(saw_content_xml: bool) -> Error {
 
 /// Read `sbd.json` only (no key needed, nothing decrypted); parse it without receiver validation.
 pub fn read_sbd(path: &Path) -> Result<Sbd> {
-    let mut zr = open_reader(path, u64::from(u32::MAX))?;
+    let mut zr = open_reader(path, u64::MAX / 4)?;
     let mut saw_content = false;
     while let Some(e) = zr.next_entry()? {
         if e.name == SBD_ENTRY {
@@ -568,7 +561,7 @@ pub fn read_sbd(path: &Path) -> Result<Sbd> {
 
 /// Describe a package without a key: the SBD, the entries, and whom `asic.zip` is encrypted for.
 pub fn inspect(path: &Path) -> Result<PackageInfo> {
-    let mut zr = open_reader(path, u64::from(u32::MAX))?;
+    let mut zr = open_reader(path, u64::MAX / 4)?;
     let mut sbd = None;
     let mut cms_info = None;
     let mut entries = Vec::new();
