@@ -31,8 +31,6 @@ pub const LEGACY_CONTENT_ENTRY: &str = "content.xml";
 pub const WIRE_FILE_NAME: &str = "sbd.zip";
 const BROKER_NS: &str = "http://schema.altinn.no/services/ServiceEngine/Broker/2015/06";
 const SMALL_ENTRY_LIMIT: u64 = 1024 * 1024;
-/// Most document bytes one package may carry: the CMS entry must stay under 4 GiB (no Zip64).
-pub const MAX_CONTENT: u64 = 4 * 1024 * 1024 * 1024 - 64 * 1024 * 1024;
 
 /// What goes into a package.
 #[derive(Debug, Clone)]
@@ -48,9 +46,12 @@ pub struct CreateOptions {
     pub deflate_level: u32,
     /// Write the SOAP-era `manifest.xml` and `recipients.xml` (spec 2.2, 2.3). IP v4 omits them.
     pub legacy_xml: bool,
-    /// SendersReference for the legacy `manifest.xml` (must equal the one sent to Altinn);
-    /// a random UUID when `None`.
+    /// SendersReference for the legacy `manifest.xml` (must equal the one sent to Altinn); when
+    /// `None`, [`senders_reference`] chooses it.
     pub senders_reference: Option<String>,
+    /// This installation's message channel (`difi.move.dpo.messageChannel`), for choosing the
+    /// SendersReference of replies.
+    pub own_message_channel: Option<String>,
     /// Validate the SBD as a receiver will before packing.
     pub validation: Option<ValidationOptions>,
 }
@@ -62,6 +63,7 @@ impl Default for CreateOptions {
             deflate_level: 6,
             legacy_xml: true,
             senders_reference: None,
+            own_message_channel: None,
             validation: Some(ValidationOptions::default()),
         }
     }
@@ -135,6 +137,8 @@ struct PipeReader {
     cur: Vec<u8>,
     pos: usize,
     ended: bool,
+    /// The writer went away without finishing (its own error says why).
+    broken: bool,
 }
 
 impl Read for PipeReader {
@@ -149,13 +153,38 @@ impl Read for PipeReader {
                     self.pos = 0;
                 }
                 Ok(Msg::End) => self.ended = true,
-                Err(_) => return Err(io::Error::other("the producer stopped before the end")),
+                Err(_) => {
+                    self.broken = true;
+                    return Err(io::Error::other("the producer stopped before the end"));
+                }
             }
         }
         let n = out.len().min(self.cur.len() - self.pos);
         out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
+    }
+}
+
+impl PipeReader {
+    /// Hand every chunk straight to `out` (no intermediate copy); fails like `read` when the
+    /// writer stopped without finishing.
+    fn drain_into(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        if self.pos < self.cur.len() {
+            out.write_all(&self.cur[self.pos..])?;
+            self.pos = self.cur.len();
+        }
+        while !self.ended {
+            match self.rx.recv() {
+                Ok(Msg::Data(d)) => out.write_all(&d)?,
+                Ok(Msg::End) => self.ended = true,
+                Err(_) => {
+                    self.broken = true;
+                    return Err(io::Error::other("the producer stopped before the end"));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -171,6 +200,7 @@ fn pipe() -> (PipeWriter, PipeReader) {
             cur: Vec::new(),
             pos: 0,
             ended: false,
+            broken: false,
         },
     )
 }
@@ -207,6 +237,20 @@ pub fn recipients_xml(party_number: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // Creating
 
+/// The SendersReference for sending `sbd` (spec 2.4): for a `status` or a receipt carrying a
+/// MessageChannel scope that differs from our own channel, that channel (so only the originating
+/// installation picks the reply up); otherwise a fresh UUID.
+pub fn senders_reference(sbd: &Sbd, own_channel: Option<&str>) -> String {
+    let is_reply = matches!(
+        sbd.type_name(),
+        "status" | "arkivmelding_kvittering" | "einnsyn_kvittering"
+    );
+    match sbd.message_channel() {
+        Some(channel) if is_reply && Some(channel) != own_channel => channel.to_string(),
+        _ => uuid::Uuid::new_v4().to_string(),
+    }
+}
+
 /// Create a package into a seekable output (a file): `asic.zip` is STORED with its CRC and size
 /// patched into the local header, so the ciphertext is not run through deflate for nothing.
 pub fn create<W: Write + Seek>(
@@ -222,7 +266,7 @@ pub fn create<W: Write + Seek>(
         receiver_cert,
         out,
         opts,
-        |zip| zip.start_patched_entry(ASIC_ENTRY),
+        |zip, hint| zip.start_patched_entry(ASIC_ENTRY, hint),
         |zip| zip.finish_patched_entry(),
     )
 }
@@ -242,12 +286,13 @@ pub fn create_streaming<W: Write>(
         receiver_cert,
         out,
         opts,
-        |zip| zip.start_entry(ASIC_ENTRY, asic::zipfmt::Method::Deflated(1), ""),
+        |zip, hint| zip.start_entry_sized(ASIC_ENTRY, asic::zipfmt::Method::Deflated(1), "", hint),
         |zip| zip.finish_entry(),
     )
 }
 
-/// Create a package file at `path` (written to a temporary file beside it, then renamed).
+/// Create a package file at `path` (written to a temporary file beside it, then renamed, so
+/// `path` never holds a partial package). It is not fsynced: callers that need it durable sync it.
 pub fn create_file(
     path: &Path,
     input: &PackageInput,
@@ -267,13 +312,12 @@ pub fn create_file(
         input,
         identity,
         receiver_cert,
-        io::BufWriter::with_capacity(256 * 1024, tmp),
+        // Unbuffered: the CMS arrives in 64 KiB blocks already, and the few small entries cost
+        // a handful of system calls; a buffer would only add a copy of every byte.
+        tmp,
         opts,
     )?;
-    let tmp = file
-        .into_inner()
-        .map_err(|e| Error::io("writing the package", e.into_error()))?;
-    tmp.persist(path)
+    file.persist(path)
         .map_err(|e| Error::io(format!("saving {}", path.display()), e.error))?;
     Ok(summary)
 }
@@ -284,15 +328,22 @@ fn write_package<W: Write>(
     receiver_cert: &X509,
     out: W,
     opts: &CreateOptions,
-    start_asic: impl FnOnce(&mut ZipWriter<W>) -> Result<()>,
+    start_asic: impl FnOnce(&mut ZipWriter<W>, u64) -> Result<()>,
     finish_asic: impl FnOnce(&mut ZipWriter<W>) -> Result<asic::zipfmt::EntryTotals>,
 ) -> Result<(PackageSummary, W)> {
-    let sbd = &input.sbd;
+    let mut sbd = input.sbd.clone();
+    if sbd.normalize_on_behalf_of() {
+        log::info!(
+            "on-behalf-of sender written as {}",
+            sbd.sender_identifier().unwrap_or_default()
+        );
+    }
+    let sbd = &sbd;
     if let Some(v) = &opts.validation {
         sbd.validate(v)
             .map_err(|e| e.context("the SBD to send is not valid"))?;
     }
-    // Zip64 is not written: refuse early what could not fit rather than after encrypting it all.
+    // Check the documents are there before writing anything; their sizes size the zip headers.
     let mut total = 0u64;
     for d in &input.documents {
         let meta = std::fs::metadata(&d.path).map_err(|e| {
@@ -301,23 +352,16 @@ fn write_package<W: Write>(
         })?;
         total += meta.len();
     }
-    if total > MAX_CONTENT {
-        return Err(Error::new(
-            ErrorKind::EntryTooLarge,
-            format!("the documents add up to {total} bytes; packages are limited to {MAX_CONTENT} bytes (DPO itself allows 1 GB)"),
-        )
-        .with_field("documents"));
-    }
     let sender = sbd.sender_org()?;
     let receiver = sbd.receiver_org()?;
     let mut zip = ZipWriter::new(out);
     let mut entries = Vec::new();
-    let mut senders_reference = None;
+    let mut chosen_reference = None;
     if opts.legacy_xml {
         let reference = opts
             .senders_reference
             .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            .unwrap_or_else(|| senders_reference(sbd, opts.own_message_channel.as_deref()));
         zip.add_bytes(
             MANIFEST_ENTRY,
             broker_manifest_xml(&reference, sender.as_str()).as_bytes(),
@@ -332,14 +376,16 @@ fn write_package<W: Write>(
         )?;
         entries.push(MANIFEST_ENTRY.to_string());
         entries.push(RECIPIENTS_ENTRY.to_string());
-        senders_reference = Some(reference);
+        chosen_reference = Some(reference);
     }
     zip.add_bytes(SBD_ENTRY, sbd.to_json_pretty().as_bytes(), true, "")?;
     entries.push(SBD_ENTRY.to_string());
     let mut asic_summary = None;
     let mut cms_bytes = 0;
     if !input.documents.is_empty() {
-        start_asic(&mut zip)?;
+        // The ASiC-E (and so the CMS) is a little larger than the documents: tell the zip
+        // writer, so that a package near or over 4 GiB gets Zip64 headers.
+        start_asic(&mut zip, total + total / 64 + 1024 * 1024)?;
         let asic_opts = AsicWriteOptions {
             signature_digest: opts.signature_digest,
             deflate_level: opts.deflate_level,
@@ -365,15 +411,20 @@ fn write_package<W: Write>(
             });
             let encrypted = (|| -> Result<u64> {
                 let mut enc = CmsEncryptor::new(&mut zip, receiver_cert)?;
-                io::copy(&mut pr, &mut enc)
+                pr.drain_into(&mut enc)
                     .map_err(|e| cms::error_from_io(e, "encrypting the ASiC-E"))?;
                 let (_, n) = enc.finish_counted()?;
                 Ok(n)
             })();
+            let producer_failed_first = pr.broken;
             drop(pr);
-            // The producer's own error explains a broken pipe better than ours.
-            let summary = join(producer, "ASiC-E")?;
-            Ok((summary, encrypted?))
+            // Whichever side failed first has the error worth reporting.
+            match (join(producer, "ASiC-E"), encrypted) {
+                (Ok(summary), Ok(n)) => Ok((summary, n)),
+                (Err(p), Err(e)) => Err(if producer_failed_first { p } else { e }),
+                (Err(p), Ok(_)) => Err(p),
+                (Ok(_), Err(e)) => Err(e),
+            }
         })?;
         finish_asic(&mut zip)?;
         entries.push(ASIC_ENTRY.to_string());
@@ -385,7 +436,7 @@ fn write_package<W: Write>(
         PackageSummary {
             message_id: sbd.message_id().map(str::to_string),
             conversation_id: sbd.conversation_id().map(str::to_string),
-            senders_reference,
+            senders_reference: chosen_reference,
             entries,
             asic: asic_summary,
             cms_bytes,
@@ -497,7 +548,7 @@ fn missing_sbd(saw_content_xml: bool) -> Error {
 
 /// Read `sbd.json` only (no key needed, nothing decrypted); parse it without receiver validation.
 pub fn read_sbd(path: &Path) -> Result<Sbd> {
-    let mut zr = open_reader(path, u64::from(u32::MAX))?;
+    let mut zr = open_reader(path, u64::MAX / 4)?;
     let mut saw_content = false;
     while let Some(e) = zr.next_entry()? {
         if e.name == SBD_ENTRY {
@@ -510,7 +561,7 @@ pub fn read_sbd(path: &Path) -> Result<Sbd> {
 
 /// Describe a package without a key: the SBD, the entries, and whom `asic.zip` is encrypted for.
 pub fn inspect(path: &Path) -> Result<PackageInfo> {
-    let mut zr = open_reader(path, u64::from(u32::MAX))?;
+    let mut zr = open_reader(path, u64::MAX / 4)?;
     let mut sbd = None;
     let mut cms_info = None;
     let mut entries = Vec::new();

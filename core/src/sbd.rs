@@ -49,7 +49,6 @@ pub const KNOWN_TYPES: &[&str] = &[
     "print",
     "dialogmelding",
     "dialogmelding_kvittering",
-    "fiksio",
 ];
 
 /// Scope types the model allows (COMMON `ScopeType`, plus `ParentId` from newer efm-common).
@@ -1013,6 +1012,28 @@ impl Sbd {
                 extra: Map::new(),
             }),
         })
+    }
+
+    /// On the DPO wire an on-behalf-of sender `0192:<own>:<other>` travels as `0192:<other>`
+    /// (spec 2.4, `DpoConversationStrategyImpl.send`). Returns whether the sender was rewritten.
+    pub fn normalize_on_behalf_of(&mut self) -> bool {
+        let Some(p) = self.header.sender.first_mut() else {
+            return false;
+        };
+        let value = &p.identifier.value;
+        let Some(rest) = value.strip_prefix("0192:") else {
+            return false;
+        };
+        let mut parts = rest.split(':');
+        let (_own, Some(other)) = (parts.next(), parts.next()) else {
+            return false;
+        };
+        if other.len() == 9 && other.bytes().all(|b| b.is_ascii_digit()) {
+            p.identifier.value = format!("0192:{other}");
+            true
+        } else {
+            false
+        }
     }
 
     /// Fill what the IP fills on an outgoing message (8.2): sender, ids, creation time, TTL and

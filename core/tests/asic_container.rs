@@ -500,3 +500,85 @@ fn writer_refuses_bad_document_names() {
         );
     }
 }
+
+const ZIP64_CHECK: &str = r#"
+import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+assert z.testzip() is None
+for i in z.infolist():
+    print(i.filename, len(z.read(i.filename)), i.extract_version)
+"#;
+
+const ZIP64_MAKE: &str = r#"
+import sys, zipfile, io
+class Unseekable(io.RawIOBase):
+    def __init__(self, f): self.f = f; self.n = 0
+    def writable(self): return True
+    def write(self, b): self.f.write(b); self.n += len(b); return len(b)
+    def tell(self): return self.n
+out = open(sys.argv[1], 'wb')
+target = out if sys.argv[2] == 'seekable' else Unseekable(out)
+z = zipfile.ZipFile(target, 'w', zipfile.ZIP_DEFLATED)
+with z.open('mimetype', 'w', force_zip64=True) as f:
+    f.write(b'application/vnd.etsi.asic-e+zip')
+with z.open('big.bin', 'w', force_zip64=True) as f:
+    for _ in range(10):
+        f.write(bytes(range(256)) * 400)
+z.close()
+out.close()
+"#;
+
+#[test]
+fn zip64_interoperates_with_python() {
+    use efm_core::asic::zipfmt::{Method, ReadLimits, ZipStreamReader, ZipWriter};
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    // Ours, with Zip64 forced on small data: Python reads it.
+    let path = dir.path().join("ours64.zip");
+    let mut w = ZipWriter::new(std::fs::File::create(&path).unwrap());
+    w.force_zip64();
+    w.add_bytes(
+        "mimetype",
+        ASIC_MIMETYPE.as_bytes(),
+        false,
+        MIMETYPE_COMMENT,
+    )
+    .unwrap();
+    w.start_entry("doc.txt", Method::Deflated(6), "").unwrap();
+    w.write_all(&b"zip64 ".repeat(10_000)).unwrap();
+    w.finish_entry().unwrap();
+    w.start_patched_entry("asic.zip", 0).unwrap();
+    w.write_all(&[1u8; 5000]).unwrap();
+    w.finish_patched_entry().unwrap();
+    w.finish("").unwrap();
+    let out = python(ZIP64_CHECK, &[path.to_str().unwrap()]);
+    assert_eq!(out, "mimetype 31 45\ndoc.txt 60000 45\nasic.zip 5000 45\n");
+    // Python's Zip64 (sizes in the local header, and in 8-byte data descriptors): we read it.
+    let limits = ReadLimits {
+        max_entry_size: 1 << 20,
+        max_total_size: 1 << 21,
+        max_entries: 10,
+    };
+    for mode in ["seekable", "unseekable"] {
+        let p = dir.path().join(format!("py64-{mode}.zip"));
+        python(ZIP64_MAKE, &[p.to_str().unwrap(), mode]);
+        let file = std::io::BufReader::new(std::fs::File::open(&p).unwrap());
+        let mut zr = ZipStreamReader::new(file, limits);
+        let mut sizes = Vec::new();
+        while let Some(e) = zr.next_entry().unwrap() {
+            sizes.push((
+                e.name.clone(),
+                zr.read_data(&e, &mut std::io::sink()).unwrap().size,
+            ));
+        }
+        zr.expect_end().unwrap();
+        assert_eq!(
+            sizes,
+            [
+                ("mimetype".to_string(), 31),
+                ("big.bin".to_string(), 1_024_000)
+            ],
+            "{mode}"
+        );
+    }
+}

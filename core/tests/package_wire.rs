@@ -477,3 +477,131 @@ fn damaged_ciphertext_is_refused_and_nothing_is_extracted() {
     // The SBD is still readable without a key.
     assert_eq!(package::read_sbd(&bad).unwrap(), c.sbd);
 }
+
+#[test]
+fn senders_reference_and_on_behalf_of_follow_spec_2_4() {
+    let c = case();
+    // A reply to a channel-tagged message carries the channel as SendersReference...
+    let mut b = ArkivmeldingSbd::new(
+        OrgNumber::parse("910077473").unwrap(),
+        OrgNumber::parse("910075918").unwrap(),
+    );
+    b.message_channel = Some("kanal-a".into());
+    let original = b.build(efm_core::sbd::now_oslo());
+    let status = original
+        .status_reply(ReceiptStatus::Levert, efm_core::sbd::now_oslo())
+        .unwrap();
+    assert_eq!(package::senders_reference(&status, None), "kanal-a");
+    assert_eq!(
+        package::senders_reference(&status, Some("kanal-b")),
+        "kanal-a"
+    );
+    // ...unless it is our own channel, or the message is not a reply.
+    assert!(uuid::Uuid::parse_str(&package::senders_reference(&status, Some("kanal-a"))).is_ok());
+    assert!(uuid::Uuid::parse_str(&package::senders_reference(&original, None)).is_ok());
+    let path = c.dir.path().join("reply.zip");
+    package::create_file(
+        &path,
+        &PackageInput {
+            sbd: status,
+            documents: vec![],
+        },
+        &pki().identity("b"),
+        &pki().x509("a"),
+        &CreateOptions::default(),
+    )
+    .unwrap();
+    let info = package::inspect(&path).unwrap();
+    assert!(info
+        .broker_manifest
+        .unwrap()
+        .contains("<SendersReference>kanal-a</SendersReference>"));
+
+    // On behalf of another organisation: the wire sender and the Reportee are that organisation.
+    let mut sbd = c.sbd.clone();
+    sbd.header.sender[0].identifier.value = "0192:910077473:991825827".into();
+    let path = c.dir.path().join("obo.zip");
+    package::create_file(
+        &path,
+        &PackageInput {
+            sbd,
+            documents: c.sources.clone(),
+        },
+        &pki().identity("a"),
+        &pki().x509("b"),
+        &CreateOptions::default(),
+    )
+    .unwrap();
+    let info = package::inspect(&path).unwrap();
+    assert_eq!(info.sbd.sender_identifier(), Some("0192:991825827"));
+    assert!(info
+        .broker_manifest
+        .unwrap()
+        .contains("<Reportee>991825827</Reportee>"));
+}
+
+/// A seekable output that fails once `limit` bytes have been written.
+#[derive(Debug)]
+struct FailingOutput {
+    inner: std::io::Cursor<Vec<u8>>,
+    limit: u64,
+}
+
+impl std::io::Write for FailingOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.inner.position() + buf.len() as u64 > self.limit {
+            return Err(std::io::Error::other("disk full"));
+        }
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl std::io::Seek for FailingOutput {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+#[test]
+fn failures_on_either_side_of_the_pipeline_are_reported_not_hung() {
+    let c = case();
+    let input = PackageInput {
+        sbd: c.sbd.clone(),
+        documents: c.sources.clone(),
+    };
+    // The output fails half-way through the CMS.
+    let out = FailingOutput {
+        inner: std::io::Cursor::new(Vec::new()),
+        limit: 100_000,
+    };
+    let e = package::create(
+        &input,
+        &pki().identity("a"),
+        &pki().x509("b"),
+        out,
+        &CreateOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+    assert!(e.message().contains("disk full"), "{e}");
+    // A document that cannot be read.
+    let mut missing = input.clone();
+    missing.documents.push(DocumentSource::new(
+        "borte.pdf",
+        c.dir.path().join("borte.pdf"),
+    ));
+    let out = std::io::Cursor::new(Vec::new());
+    let e = package::create(
+        &missing,
+        &pki().identity("a"),
+        &pki().x509("b"),
+        out,
+        &CreateOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert!(e.message().contains("borte.pdf"), "{e}");
+}

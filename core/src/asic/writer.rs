@@ -279,7 +279,13 @@ pub fn write_asic<W: Write>(
                 "",
             )?;
         } else {
-            zip.start_entry(&doc.name, Method::Deflated(opts.deflate_level), "")?;
+            let size_hint = file.metadata().map(|m| m.len()).unwrap_or(0);
+            zip.start_entry_sized(
+                &doc.name,
+                Method::Deflated(opts.deflate_level),
+                "",
+                size_hint,
+            )?;
         }
         let (sha256, n) = copy_hashed(&mut file, &mut zip, &what, &mut buf)?;
         zip.finish_entry()?;

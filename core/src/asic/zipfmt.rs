@@ -10,7 +10,8 @@
 //! against what the local headers said, so a zip that shows different things to different readers
 //! is refused.
 //!
-//! Zip64 is not supported: entries and archives are limited to 4 GiB (DPO's limit is 1 GB).
+//! Zip64 is written when an entry or the archive outgrows 4 GiB (entries whose size is not known
+//! up front must be announced with a size hint) and is read wherever it appears.
 
 use crate::error::{Error, ErrorKind, Result};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
@@ -21,6 +22,11 @@ const CENTRAL_SIG: u32 = 0x0201_4b50;
 const DESCRIPTOR_SIG: u32 = 0x0807_4b50;
 const EOCD_SIG: u32 = 0x0605_4b50;
 const ZIP64_EOCD_SIG: u32 = 0x0606_4b50;
+const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
+const ZIP64_EXTRA: u16 = 0x0001;
+/// Entries expected to reach this size get Zip64 local headers (deflate may grow incompressible
+/// data a little, so stay clear of 4 GiB).
+const ZIP64_HINT: u64 = 0xF000_0000;
 const FLAG_DESCRIPTOR: u16 = 1 << 3;
 const FLAG_UTF8: u16 = 1 << 11;
 const METHOD_STORED: u16 = 0;
@@ -35,7 +41,7 @@ fn pkg_err(msg: impl Into<String>) -> Error {
 fn too_big() -> Error {
     Error::new(
         ErrorKind::EntryTooLarge,
-        "zip entry or archive exceeds 4 GiB, which needs Zip64 (not supported; DPO's limit is 1 GB)",
+        "a zip entry grew past 4 GiB without a size hint announcing it (no Zip64 header was written)",
     )
 }
 
@@ -67,6 +73,8 @@ struct CentralRecord {
     offset: u64,
     dos_time: u16,
     dos_date: u16,
+    /// The local header carries a Zip64 extra field (and the descriptor 8-byte sizes).
+    local_zip64: bool,
 }
 
 enum Current {
@@ -88,6 +96,7 @@ pub struct ZipWriter<W: Write> {
     header_offset: u64,
     buf: Vec<u8>,
     dos: (u16, u16),
+    force_zip64: bool,
 }
 
 /// DOS time and date of "now" (UTC; Java writes local time, nobody reads it).
@@ -115,7 +124,13 @@ impl<W: Write> ZipWriter<W> {
             header_offset: 0,
             buf: vec![0; BUF],
             dos: dos_now(),
+            force_zip64: false,
         }
+    }
+
+    /// Write Zip64 structures even for small entries (to test readers).
+    pub fn force_zip64(&mut self) {
+        self.force_zip64 = true;
     }
 
     fn emit(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -124,6 +139,7 @@ impl<W: Write> ZipWriter<W> {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)] // private; one field of the header each
     fn local_header(
         &mut self,
         name: &str,
@@ -132,27 +148,37 @@ impl<W: Write> ZipWriter<W> {
         crc: u32,
         csize: u64,
         size: u64,
+        zip64: bool,
     ) -> Result<()> {
-        if self.pos > LIMIT_32 || csize > LIMIT_32 || size > LIMIT_32 {
-            return Err(too_big());
-        }
-        let mut h = Vec::with_capacity(30 + name.len());
+        let mut h = Vec::with_capacity(50 + name.len());
         h.extend_from_slice(&LOCAL_SIG.to_le_bytes());
-        h.extend_from_slice(&20u16.to_le_bytes());
+        h.extend_from_slice(&(if zip64 { 45u16 } else { 20u16 }).to_le_bytes());
         h.extend_from_slice(&flags.to_le_bytes());
         h.extend_from_slice(&method.to_le_bytes());
         h.extend_from_slice(&self.dos.0.to_le_bytes());
         h.extend_from_slice(&self.dos.1.to_le_bytes());
         h.extend_from_slice(&crc.to_le_bytes());
-        h.extend_from_slice(&(csize as u32).to_le_bytes());
-        h.extend_from_slice(&(size as u32).to_le_bytes());
+        if zip64 {
+            h.extend_from_slice(&u32::MAX.to_le_bytes());
+            h.extend_from_slice(&u32::MAX.to_le_bytes());
+        } else {
+            h.extend_from_slice(&(csize as u32).to_le_bytes());
+            h.extend_from_slice(&(size as u32).to_le_bytes());
+        }
         h.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        h.extend_from_slice(&0u16.to_le_bytes());
+        h.extend_from_slice(&(if zip64 { 20u16 } else { 0 }).to_le_bytes());
         h.extend_from_slice(name.as_bytes());
+        if zip64 {
+            h.extend_from_slice(&ZIP64_EXTRA.to_le_bytes());
+            h.extend_from_slice(&16u16.to_le_bytes());
+            h.extend_from_slice(&size.to_le_bytes());
+            h.extend_from_slice(&csize.to_le_bytes());
+        }
         self.header_offset = self.pos;
         self.emit(&h).map_err(|e| Error::io("writing zip", e))
     }
 
+    #[allow(clippy::too_many_arguments)] // private; one field of the header each
     fn begin(
         &mut self,
         name: &str,
@@ -161,6 +187,7 @@ impl<W: Write> ZipWriter<W> {
         flags: u16,
         crc: u32,
         size: u64,
+        zip64: bool,
     ) -> Result<()> {
         if !matches!(self.current, Current::None) {
             return Err(Error::new(
@@ -180,6 +207,7 @@ impl<W: Write> ZipWriter<W> {
             crc,
             if method == METHOD_STORED { size } else { 0 },
             size,
+            zip64,
         )?;
         self.records.push(CentralRecord {
             name: name.to_string(),
@@ -192,6 +220,7 @@ impl<W: Write> ZipWriter<W> {
             offset: self.header_offset,
             dos_time: self.dos.0,
             dos_date: self.dos.1,
+            local_zip64: zip64,
         });
         self.crc = crc32fast::Hasher::new();
         self.size = 0;
@@ -201,9 +230,22 @@ impl<W: Write> ZipWriter<W> {
 
     /// Start an entry; write its bytes with `Write`, then call [`ZipWriter::finish_entry`].
     pub fn start_entry(&mut self, name: &str, method: Method, comment: &str) -> Result<()> {
+        self.start_entry_sized(name, method, comment, 0)
+    }
+
+    /// [`ZipWriter::start_entry`] with the expected uncompressed size of a DEFLATED entry, so that
+    /// one that may pass 4 GiB gets a Zip64 header.
+    pub fn start_entry_sized(
+        &mut self,
+        name: &str,
+        method: Method,
+        comment: &str,
+        size_hint: u64,
+    ) -> Result<()> {
         match method {
             Method::StoredKnown { crc, size } => {
-                self.begin(name, comment, METHOD_STORED, FLAG_UTF8, crc, size)?;
+                let zip64 = self.force_zip64 || size >= LIMIT_32;
+                self.begin(name, comment, METHOD_STORED, FLAG_UTF8, crc, size, zip64)?;
                 self.current = Current::Stored {
                     expect_crc: crc,
                     expect_size: size,
@@ -217,6 +259,7 @@ impl<W: Write> ZipWriter<W> {
                     FLAG_UTF8 | FLAG_DESCRIPTOR,
                     0,
                     0,
+                    self.force_zip64 || size_hint >= ZIP64_HINT,
                 )?;
                 self.current =
                     Current::Deflated(Box::new(Compress::new(Compression::new(level), false)));
@@ -302,14 +345,20 @@ impl<W: Write> ZipWriter<W> {
                 self.deflate_step(&[], FlushCompress::Finish)
                     .map_err(|e| Error::io("writing zip", e))?;
                 self.current = Current::None;
-                if self.size > LIMIT_32 || self.compressed > LIMIT_32 {
-                    return Err(too_big());
-                }
-                let mut d = Vec::with_capacity(16);
+                let zip64 = self.records.last().is_some_and(|r| r.local_zip64);
+                let mut d = Vec::with_capacity(24);
                 d.extend_from_slice(&DESCRIPTOR_SIG.to_le_bytes());
                 d.extend_from_slice(&crc.to_le_bytes());
-                d.extend_from_slice(&(self.compressed as u32).to_le_bytes());
-                d.extend_from_slice(&(self.size as u32).to_le_bytes());
+                if zip64 {
+                    d.extend_from_slice(&self.compressed.to_le_bytes());
+                    d.extend_from_slice(&self.size.to_le_bytes());
+                } else {
+                    if self.size > LIMIT_32 || self.compressed > LIMIT_32 {
+                        return Err(too_big());
+                    }
+                    d.extend_from_slice(&(self.compressed as u32).to_le_bytes());
+                    d.extend_from_slice(&(self.size as u32).to_le_bytes());
+                }
                 self.emit(&d).map_err(|e| Error::io("writing zip", e))?;
             }
             Current::Patched => {
@@ -323,9 +372,6 @@ impl<W: Write> ZipWriter<W> {
     }
 
     fn close_record(&mut self, crc: u32) -> Result<EntryTotals> {
-        if self.size > LIMIT_32 || self.compressed > LIMIT_32 {
-            return Err(too_big());
-        }
         let r = self.records.last_mut().expect("entry started");
         r.crc = crc;
         r.size = self.size;
@@ -348,39 +394,79 @@ impl<W: Write> ZipWriter<W> {
         let cd_start = self.pos;
         let records = std::mem::take(&mut self.records);
         for r in &records {
-            let mut h = Vec::with_capacity(46 + r.name.len() + r.comment.len());
+            // Zip64 extra: the values whose 32-bit field says 0xFFFFFFFF, in this order.
+            let wide_sizes = r.local_zip64 || r.size >= LIMIT_32 || r.compressed >= LIMIT_32;
+            let wide_offset = self.force_zip64 || r.offset >= LIMIT_32;
+            let mut extra = Vec::new();
+            if wide_sizes {
+                extra.extend_from_slice(&r.size.to_le_bytes());
+                extra.extend_from_slice(&r.compressed.to_le_bytes());
+            }
+            if wide_offset {
+                extra.extend_from_slice(&r.offset.to_le_bytes());
+            }
+            if !extra.is_empty() {
+                let mut head = ZIP64_EXTRA.to_le_bytes().to_vec();
+                head.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+                extra.splice(0..0, head);
+            }
+            let version: u16 = if extra.is_empty() { 20 } else { 45 };
+            let mut h = Vec::with_capacity(46 + r.name.len() + extra.len() + r.comment.len());
             h.extend_from_slice(&CENTRAL_SIG.to_le_bytes());
-            h.extend_from_slice(&((3u16 << 8) | 20).to_le_bytes()); // made by: unix, 2.0
-            h.extend_from_slice(&20u16.to_le_bytes());
+            h.extend_from_slice(&((3u16 << 8) | version).to_le_bytes()); // made by: unix
+            h.extend_from_slice(&version.to_le_bytes());
             h.extend_from_slice(&r.flags.to_le_bytes());
             h.extend_from_slice(&r.method.to_le_bytes());
             h.extend_from_slice(&r.dos_time.to_le_bytes());
             h.extend_from_slice(&r.dos_date.to_le_bytes());
             h.extend_from_slice(&r.crc.to_le_bytes());
-            h.extend_from_slice(&(r.compressed as u32).to_le_bytes());
-            h.extend_from_slice(&(r.size as u32).to_le_bytes());
+            let narrow = |v: u64, wide: bool| if wide { u32::MAX } else { v as u32 };
+            h.extend_from_slice(&narrow(r.compressed, wide_sizes).to_le_bytes());
+            h.extend_from_slice(&narrow(r.size, wide_sizes).to_le_bytes());
             h.extend_from_slice(&(r.name.len() as u16).to_le_bytes());
-            h.extend_from_slice(&0u16.to_le_bytes());
+            h.extend_from_slice(&(extra.len() as u16).to_le_bytes());
             h.extend_from_slice(&(r.comment.len() as u16).to_le_bytes());
             h.extend_from_slice(&0u16.to_le_bytes());
             h.extend_from_slice(&0u16.to_le_bytes());
             h.extend_from_slice(&((0o100644u32) << 16).to_le_bytes()); // regular file, rw-r--r--
-            h.extend_from_slice(&(r.offset as u32).to_le_bytes());
+            h.extend_from_slice(&narrow(r.offset, wide_offset).to_le_bytes());
             h.extend_from_slice(r.name.as_bytes());
+            h.extend_from_slice(&extra);
             h.extend_from_slice(r.comment.as_bytes());
             self.emit(&h).map_err(|e| Error::io("writing zip", e))?;
         }
         let cd_size = self.pos - cd_start;
-        if self.pos > LIMIT_32 || records.len() > 0xFFFF {
-            return Err(too_big());
+        let count = records.len() as u64;
+        let zip64 =
+            self.force_zip64 || count >= 0xFFFF || cd_start >= LIMIT_32 || cd_size >= LIMIT_32;
+        let mut e = Vec::with_capacity(98 + archive_comment.len());
+        if zip64 {
+            let record_at = self.pos;
+            e.extend_from_slice(&ZIP64_EOCD_SIG.to_le_bytes());
+            e.extend_from_slice(&44u64.to_le_bytes());
+            e.extend_from_slice(&((3u16 << 8) | 45).to_le_bytes());
+            e.extend_from_slice(&45u16.to_le_bytes());
+            e.extend_from_slice(&[0; 8]); // this disk, disk with the central directory
+            e.extend_from_slice(&count.to_le_bytes());
+            e.extend_from_slice(&count.to_le_bytes());
+            e.extend_from_slice(&cd_size.to_le_bytes());
+            e.extend_from_slice(&cd_start.to_le_bytes());
+            e.extend_from_slice(&ZIP64_LOCATOR_SIG.to_le_bytes());
+            e.extend_from_slice(&0u32.to_le_bytes());
+            e.extend_from_slice(&record_at.to_le_bytes());
+            e.extend_from_slice(&1u32.to_le_bytes());
         }
-        let mut e = Vec::with_capacity(22 + archive_comment.len());
+        let count16 = if count >= 0xFFFF {
+            0xFFFF
+        } else {
+            count as u16
+        };
         e.extend_from_slice(&EOCD_SIG.to_le_bytes());
         e.extend_from_slice(&[0, 0, 0, 0]);
-        e.extend_from_slice(&(records.len() as u16).to_le_bytes());
-        e.extend_from_slice(&(records.len() as u16).to_le_bytes());
-        e.extend_from_slice(&(cd_size as u32).to_le_bytes());
-        e.extend_from_slice(&(cd_start as u32).to_le_bytes());
+        e.extend_from_slice(&count16.to_le_bytes());
+        e.extend_from_slice(&count16.to_le_bytes());
+        e.extend_from_slice(&(cd_size.min(LIMIT_32) as u32).to_le_bytes());
+        e.extend_from_slice(&(cd_start.min(LIMIT_32) as u32).to_le_bytes());
         e.extend_from_slice(&(archive_comment.len() as u16).to_le_bytes());
         e.extend_from_slice(archive_comment.as_bytes());
         self.emit(&e).map_err(|e| Error::io("writing zip", e))?;
@@ -397,8 +483,9 @@ impl<W: Write + Seek> ZipWriter<W> {
     /// Start a STORED entry whose size is not known yet; its CRC and sizes are patched into the
     /// local header by [`ZipWriter::finish_patched_entry`] (no data descriptor, so Java's
     /// `ZipInputStream` reads it).
-    pub fn start_patched_entry(&mut self, name: &str) -> Result<()> {
-        self.begin(name, "", METHOD_STORED, FLAG_UTF8, 0, 0)?;
+    pub fn start_patched_entry(&mut self, name: &str, size_hint: u64) -> Result<()> {
+        let zip64 = self.force_zip64 || size_hint >= ZIP64_HINT;
+        self.begin(name, "", METHOD_STORED, FLAG_UTF8, 0, 0, zip64)?;
         self.current = Current::Patched;
         Ok(())
     }
@@ -410,19 +497,31 @@ impl<W: Write + Seek> ZipWriter<W> {
         self.current = Current::None;
         let crc = std::mem::replace(&mut self.crc, crc32fast::Hasher::new()).finalize();
         self.compressed = self.size;
-        if self.size > LIMIT_32 {
-            return Err(too_big());
-        }
+        let record = self.records.last().expect("entry started");
+        let zip64 = record.local_zip64;
+        let extra_at = self.header_offset + 30 + record.name.len() as u64 + 4;
         let mut patch = Vec::with_capacity(12);
         patch.extend_from_slice(&crc.to_le_bytes());
-        patch.extend_from_slice(&(self.size as u32).to_le_bytes());
-        patch.extend_from_slice(&(self.size as u32).to_le_bytes());
+        if !zip64 {
+            if self.size > LIMIT_32 {
+                return Err(too_big());
+            }
+            patch.extend_from_slice(&(self.size as u32).to_le_bytes());
+            patch.extend_from_slice(&(self.size as u32).to_le_bytes());
+        }
+        let mut wide = Vec::with_capacity(16);
+        wide.extend_from_slice(&self.size.to_le_bytes());
+        wide.extend_from_slice(&self.size.to_le_bytes());
         let at = self.header_offset + 14;
         let end = self.pos;
         (|| -> io::Result<()> {
             self.out.flush()?;
             self.out.seek(SeekFrom::Start(at))?;
             self.out.write_all(&patch)?;
+            if zip64 {
+                self.out.seek(SeekFrom::Start(extra_at))?;
+                self.out.write_all(&wide)?;
+            }
             self.out.seek(SeekFrom::Start(end))?;
             Ok(())
         })()
@@ -507,6 +606,8 @@ pub struct LocalEntry {
     compressed: u64,
     size: u64,
     offset: u64,
+    /// A Zip64 extra field was present (then the data descriptor has 8-byte sizes).
+    zip64: bool,
 }
 
 impl LocalEntry {
@@ -621,12 +722,11 @@ impl<R: BufRead> ZipStreamReader<R> {
         read_exact_or(&mut self.r, &mut sig, "entry header")?;
         match u32::from_le_bytes(sig) {
             LOCAL_SIG => {}
-            CENTRAL_SIG | EOCD_SIG => {
+            CENTRAL_SIG | EOCD_SIG | ZIP64_EOCD_SIG => {
                 self.read_central(u32::from_le_bytes(sig))?;
                 self.done = true;
                 return Ok(None);
             }
-            ZIP64_EOCD_SIG => return Err(pkg_err("Zip64 archives are not supported")),
             other => {
                 return Err(pkg_err(format!(
                     "not a zip entry at offset {offset} (signature {other:#010x})"
@@ -638,8 +738,8 @@ impl<R: BufRead> ZipStreamReader<R> {
         let flags = u16_at(&h, 2);
         let method = u16_at(&h, 4);
         let crc = u32_at(&h, 10);
-        let compressed = u64::from(u32_at(&h, 14));
-        let size = u64::from(u32_at(&h, 18));
+        let mut compressed = u64::from(u32_at(&h, 14));
+        let mut size = u64::from(u32_at(&h, 18));
         let name_len = usize::from(u16_at(&h, 22));
         let extra_len = usize::from(u16_at(&h, 24));
         let mut name = vec![0u8; name_len];
@@ -667,11 +767,25 @@ impl<R: BufRead> ZipStreamReader<R> {
                 "zip entry {name:?} is encrypted (zip encryption is not used by DPO)"
             )));
         }
-        if compressed == LIMIT_32 || size == LIMIT_32 {
-            return Err(pkg_err(format!(
-                "zip entry {name:?} uses Zip64 sizes (not supported)"
-            )));
-        }
+        let zip64 = match find_extra(&extra, ZIP64_EXTRA) {
+            Some(z) => {
+                // The local Zip64 field holds the sizes the header marks with 0xFFFFFFFF.
+                let mut wide = Wide(z);
+                if size == LIMIT_32 {
+                    size = wide.next(&name)?;
+                }
+                if compressed == LIMIT_32 {
+                    compressed = wide.next(&name)?;
+                }
+                true
+            }
+            None if compressed == LIMIT_32 || size == LIMIT_32 => {
+                return Err(pkg_err(format!(
+                    "zip entry {name:?} marks its sizes as Zip64 but has no Zip64 field"
+                )))
+            }
+            None => false,
+        };
         match method {
             METHOD_DEFLATED => {}
             METHOD_STORED if flags & FLAG_DESCRIPTOR == 0 => {}
@@ -690,6 +804,7 @@ impl<R: BufRead> ZipStreamReader<R> {
             compressed,
             size,
             offset,
+            zip64,
         };
         self.current = Some(EntryState {
             inflate: if e.is_stored() {
@@ -774,18 +889,25 @@ impl<R: BufRead> ZipStreamReader<R> {
     ) -> Result<EntryTotals> {
         let compressed = self.r.pos - start;
         let (want_crc, want_c, want_s) = if e.has_descriptor() {
-            let mut d = [0u8; 12];
+            // crc, compressed, size; sizes are 8 bytes when the local header had Zip64.
+            let len = if e.zip64 { 20 } else { 12 };
+            let mut d = [0u8; 20];
             read_exact_or(&mut self.r, &mut d[..4], "data descriptor")?;
             if u32_at(&d, 0) == DESCRIPTOR_SIG {
-                read_exact_or(&mut self.r, &mut d, "data descriptor")?;
+                read_exact_or(&mut self.r, &mut d[..len], "data descriptor")?;
             } else {
-                read_exact_or(&mut self.r, &mut d[4..], "data descriptor")?;
+                read_exact_or(&mut self.r, &mut d[4..len], "data descriptor")?;
             }
-            (
-                u32_at(&d, 0),
-                u64::from(u32_at(&d, 4)),
-                u64::from(u32_at(&d, 8)),
-            )
+            if e.zip64 {
+                let w = |i: usize| u64::from_le_bytes(d[i..i + 8].try_into().expect("8 bytes"));
+                (u32_at(&d, 0), w(4), w(12))
+            } else {
+                (
+                    u32_at(&d, 0),
+                    u64::from(u32_at(&d, 4)),
+                    u64::from(u32_at(&d, 8)),
+                )
+            }
         } else {
             (e.crc, e.compressed, e.size)
         };
@@ -827,18 +949,33 @@ impl<R: BufRead> ZipStreamReader<R> {
             read_exact_or(&mut self.r, &mut h, "central directory")?;
             let flags = u16_at(&h, 4);
             let crc = u32_at(&h, 12);
-            let compressed = u64::from(u32_at(&h, 16));
-            let size = u64::from(u32_at(&h, 20));
+            let mut compressed = u64::from(u32_at(&h, 16));
+            let mut size = u64::from(u32_at(&h, 20));
             let name_len = usize::from(u16_at(&h, 24));
             let extra_len = usize::from(u16_at(&h, 26));
             let comment_len = usize::from(u16_at(&h, 28));
             let made_by_os = h[1];
             let external = u32_at(&h, 34);
-            let offset = u64::from(u32_at(&h, 38));
+            let mut offset = u64::from(u32_at(&h, 38));
             let mut rest = vec![0u8; name_len + extra_len + comment_len];
             read_exact_or(&mut self.r, &mut rest, "central directory")?;
             let name = String::from_utf8_lossy(&rest[..name_len]).into_owned();
             let _ = flags;
+            if size == LIMIT_32 || compressed == LIMIT_32 || offset == LIMIT_32 {
+                let z = find_extra(&rest[name_len..name_len + extra_len], ZIP64_EXTRA).ok_or_else(|| {
+                    pkg_err(format!("central directory entry {name:?} marks Zip64 values but has no Zip64 field"))
+                })?;
+                let mut wide = Wide(z);
+                if size == LIMIT_32 {
+                    size = wide.next(&name)?;
+                }
+                if compressed == LIMIT_32 {
+                    compressed = wide.next(&name)?;
+                }
+                if offset == LIMIT_32 {
+                    offset = wide.next(&name)?;
+                }
+            }
             // Unix mode in the high half of the external attributes: refuse symlinks (and any
             // other non-regular, non-directory type).
             if made_by_os == 3 {
@@ -885,6 +1022,28 @@ impl<R: BufRead> ZipStreamReader<R> {
                 self.seen.len()
             )));
         }
+        let mut zip64_count = None;
+        if sig == ZIP64_EOCD_SIG {
+            let mut len = [0u8; 8];
+            read_exact_or(&mut self.r, &mut len, "Zip64 end record")?;
+            let len = u64::from_le_bytes(len);
+            if !(44..=1 << 16).contains(&len) {
+                return Err(pkg_err("the Zip64 end record has an impossible size"));
+            }
+            let mut rec = vec![0u8; len as usize];
+            read_exact_or(&mut self.r, &mut rec, "Zip64 end record")?;
+            zip64_count = Some(u64::from_le_bytes(rec[20..28].try_into().expect("8 bytes")));
+            let mut loc = [0u8; 20];
+            read_exact_or(&mut self.r, &mut loc, "Zip64 end locator")?;
+            if u32_at(&loc, 0) != ZIP64_LOCATOR_SIG {
+                return Err(pkg_err(
+                    "the Zip64 end record is not followed by its locator",
+                ));
+            }
+            let mut b = [0u8; 4];
+            read_exact_or(&mut self.r, &mut b, "end of central directory")?;
+            sig = u32::from_le_bytes(b);
+        }
         if sig != EOCD_SIG {
             return Err(pkg_err(
                 "the zip central directory is not followed by its end record",
@@ -892,7 +1051,11 @@ impl<R: BufRead> ZipStreamReader<R> {
         }
         let mut e = [0u8; 18];
         read_exact_or(&mut self.r, &mut e, "end of central directory")?;
-        if usize::from(u16_at(&e, 6)) != i {
+        let count = match (u16_at(&e, 6), zip64_count) {
+            (0xFFFF, Some(n)) => n,
+            (n, _) => u64::from(n),
+        };
+        if zip64_count.is_some_and(|n| n != i as u64) || count != i as u64 {
             return Err(pkg_err(
                 "the zip end record counts a different number of entries",
             ));
@@ -912,6 +1075,34 @@ struct EntryState {
     size: u64,
     start: u64,
     totals: Option<EntryTotals>,
+}
+
+/// The data of extra field `id`, if present.
+fn find_extra(extra: &[u8], id: u16) -> Option<&[u8]> {
+    let mut rest = extra;
+    while rest.len() >= 4 {
+        let (tag, len) = (u16_at(rest, 0), usize::from(u16_at(rest, 2)));
+        let body = rest.get(4..4 + len)?;
+        if tag == id {
+            return Some(body);
+        }
+        rest = &rest[4 + len..];
+    }
+    None
+}
+
+/// Consecutive 8-byte values of a Zip64 extra field.
+struct Wide<'a>(&'a [u8]);
+
+impl Wide<'_> {
+    fn next(&mut self, name: &str) -> Result<u64> {
+        if self.0.len() < 8 {
+            return Err(pkg_err(format!("the Zip64 field of {name:?} is too short")));
+        }
+        let (v, rest) = self.0.split_at(8);
+        self.0 = rest;
+        Ok(u64::from_le_bytes(v.try_into().expect("8 bytes")))
+    }
 }
 
 /// See [`ZipStreamReader::entry_reader`].
@@ -1143,6 +1334,28 @@ mod tests {
             read_all(&zip[..zip.len() - 30]).unwrap_err().kind(),
             ErrorKind::PackageInvalid
         );
+    }
+
+    #[test]
+    fn zip64_structures_round_trip() {
+        let mut w = ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        w.force_zip64();
+        w.add_bytes("stored", b"abc", false, "").unwrap();
+        w.add_bytes("deflated", &vec![7u8; 100_000], true, "")
+            .unwrap();
+        w.start_patched_entry("patched", 0).unwrap();
+        w.write_all(b"patched bytes").unwrap();
+        w.finish_patched_entry().unwrap();
+        let zip = w.finish("").unwrap().into_inner();
+        let got = read_all(&zip).unwrap();
+        assert_eq!(got[0].1, b"abc");
+        assert_eq!(got[1].1, vec![7u8; 100_000]);
+        assert_eq!(got[2], ("patched".to_string(), b"patched bytes".to_vec()));
+        // Without forcing, small archives carry no Zip64 record.
+        assert!(!sample()
+            .windows(4)
+            .any(|w| w == ZIP64_EOCD_SIG.to_le_bytes()));
+        assert!(zip.windows(4).any(|w| w == ZIP64_EOCD_SIG.to_le_bytes()));
     }
 
     #[test]

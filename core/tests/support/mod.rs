@@ -83,7 +83,12 @@ fn openssl(dir: &Path, args: &[&str]) {
 pub fn pki() -> &'static Pki {
     static PKI: OnceLock<Pki> = OnceLock::new();
     PKI.get_or_init(|| {
-        let dir = tempfile::Builder::new().prefix("efm-test-pki-").tempdir().unwrap().keep();
+        // Kept for the life of the test binary; under the target directory so it never litters /tmp.
+        let dir = tempfile::Builder::new()
+            .prefix("efm-test-pki-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap()
+            .keep();
         openssl(&dir, &[
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "3",
             "-subj", "/CN=efm test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
