@@ -25,8 +25,12 @@ impl std::fmt::Debug for Identity {
 
 /// The subject of a certificate as one readable line (`CN=..., O=..., serialNumber=...`).
 pub fn subject_line(cert: &X509) -> String {
-    cert.subject_name()
-        .entries()
+    name_line(cert.subject_name())
+}
+
+/// A distinguished name as one readable line (`C=NO, O=..., serialNumber=...`).
+pub fn name_line(name: &openssl::x509::X509NameRef) -> String {
+    name.entries()
         .map(|e| {
             let key = e.object().nid().short_name().unwrap_or("?");
             let val = e.data().to_string().unwrap_or_default();

@@ -106,19 +106,24 @@ impl<'a> Altinn3Broker<'a> {
         })
     }
 
-    fn overview(&self, id: &str) -> Result<serde_json::Value> {
-        let url = format!("{}/filetransfer/{}", self.base, encode_path_segment(id));
+    /// A GET with a read token whose answer is JSON.
+    fn get_json(&self, url: &str, what: &str) -> Result<serde_json::Value> {
         let r = self.with_token(SCOPE_READ, |t| {
             self.http
-                .get(&url)
+                .get(url)
                 .bearer(t)
                 .header("Accept", "application/json")
                 .call()
         })?;
         if !r.is_success() {
-            return Err(self.fail(r, &format!("reading the overview of transfer {id}")));
+            return Err(self.fail(r, what));
         }
-        self.json(r, "reading a transfer overview")
+        self.json(r, what)
+    }
+
+    fn overview(&self, id: &str) -> Result<serde_json::Value> {
+        let url = format!("{}/filetransfer/{}", self.base, encode_path_segment(id));
+        self.get_json(&url, &format!("reading the overview of transfer {id}"))
     }
 
     /// The channel filter of spec 3.3: with our own channel, only transfers carrying it; without,
@@ -205,17 +210,7 @@ impl Transport for Altinn3Broker<'_> {
             "{}/filetransfer?resourceId={}&status=Published&recipientStatus=Initialized&orderAscending=true",
             self.base, self.resource
         );
-        let r = self.with_token(SCOPE_READ, |t| {
-            self.http
-                .get(&url)
-                .bearer(t)
-                .header("Accept", "application/json")
-                .call()
-        })?;
-        if !r.is_success() {
-            return Err(self.fail(r, "searching for transfers to us"));
-        }
-        let ids = self.json(r, "searching for transfers")?;
+        let ids = self.get_json(&url, "searching for transfers to us")?;
         let ids = ids.as_array().ok_or_else(|| {
             Error::new(
                 ErrorKind::RemoteBadResponse,

@@ -28,12 +28,13 @@
 //! Layout: `walker` walks the BER around the content and reads the header, `recipients` and
 //! `algorithms` interpret what it found, `decrypt` and `encrypt` are the two directions.
 
+use crate::crypto::keys::name_line;
 use crate::error::{Error, ErrorKind, Result};
 use openssl::md::{Md, MdRef};
 use openssl::pkey_ctx::PkeyCtx;
 use openssl::rsa::Padding;
 use openssl::symm::{Cipher, Crypter, Mode};
-use openssl::x509::{X509NameRef, X509Ref, X509};
+use openssl::x509::{X509Ref, X509};
 use serde::Serialize;
 use std::io::{self, Read, Write};
 
@@ -140,17 +141,6 @@ fn hex_upper(b: &[u8]) -> String {
 
 fn hex_lower(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn name_line(name: &X509NameRef) -> String {
-    name.entries()
-        .map(|e| {
-            let key = e.object().nid().short_name().unwrap_or("?");
-            let val = e.data().to_string().unwrap_or_default();
-            format!("{key}={val}")
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn strip_zeros(b: &[u8]) -> &[u8] {
