@@ -378,14 +378,13 @@ pub fn check_receiver_certificate(cert: &X509, orgnr: &str) -> Result<()> {
             format!("{who} has an RSA key of only {} bits", rsa.size() * 8),
         ));
     }
+    // The integration point encrypts without looking at key usage (BouncyCastle does not check
+    // it), so refusing here would make receivers unreachable that the IP can reach: warn only.
     if let Some(usage) = cert.key_usage() {
         if !usage.contains(X509KeyUsage::KEY_ENCIPHERMENT) {
-            return Err(Error::new(
-                ErrorKind::CertificateInvalid,
-                format!(
-                    "{who} may not be used for encryption (its key usage lacks keyEncipherment)"
-                ),
-            ));
+            log::warn!(
+                "{who} lacks keyEncipherment in its key usage; encrypting to it anyway, as the integration point does"
+            );
         }
     }
     Ok(())

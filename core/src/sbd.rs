@@ -675,7 +675,12 @@ impl Sbd {
         check_party(&h.sender, "sender", opts)?;
         check_party(&h.receiver, "receiver", opts)?;
         let di_field = "standardBusinessDocumentHeader.documentIdentification";
-        if !di.standard.ends_with(&format!("::{}", di.type_name)) {
+        // Types are matched without regard to case (spec C.2), as when parsing.
+        if !di
+            .standard
+            .to_ascii_lowercase()
+            .ends_with(&format!("::{}", di.type_name.to_ascii_lowercase()))
+        {
             return Err(invalid(
                 format!("{di_field}.standard"),
                 format!(

@@ -759,3 +759,67 @@ fn a_receiver_certificate_without_rsa_is_refused() {
     assert_eq!(err.kind(), ErrorKind::CertificateInvalid, "{err}");
     assert!(err.message().contains("RSA"), "{err}");
 }
+
+/// The integration point opens the first RecipientInfo without comparing its id with its own
+/// certificate (spec dpo-soap.md 6.4). A sender that encrypted to a re-issued certificate of ours
+/// (same key, new serial) must therefore not lock us out of the message.
+#[test]
+fn a_reissued_certificate_with_our_key_still_opens() {
+    let pki = pki();
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
+    openssl(&[
+        "req",
+        "-new",
+        "-key",
+        &pki.p("a.key"),
+        "-out",
+        &p("a3.csr"),
+        "-subj",
+        "/C=NO/O=Org a renewed/serialNumber=910000009/CN=Org a renewed",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("a3.csr"),
+        "-CA",
+        &pki.p("ca.pem"),
+        "-CAkey",
+        &pki.p("ca.key"),
+        "-set_serial",
+        "0x77",
+        "-days",
+        "2",
+        "-out",
+        &p("a3.pem"),
+    ]);
+    let plain = random(5000);
+    std::fs::write(p("plain"), &plain).unwrap();
+    // Encrypted by an independent implementation, to the renewed certificate.
+    openssl(&[
+        "cms",
+        "-encrypt",
+        "-binary",
+        "-aes-256-cbc",
+        "-in",
+        &p("plain"),
+        "-outform",
+        "DER",
+        "-out",
+        &p("msg.der"),
+        "-recip",
+        &p("a3.pem"),
+        "-keyopt",
+        "rsa_padding_mode:oaep",
+        "-keyopt",
+        "rsa_oaep_md:sha256",
+        "-keyopt",
+        "rsa_mgf1_md:sha256",
+    ]);
+    let data = std::fs::read(p("msg.der")).unwrap();
+    assert_eq!(our_decrypt(&data, "a").unwrap(), plain);
+    // Someone else's key still gets NotForUs, not a decryption error.
+    let err = our_decrypt(&data, "b").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotForUs, "{err}");
+}

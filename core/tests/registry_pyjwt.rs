@@ -306,11 +306,13 @@ fn pyjwt_signed_answers() {
 
     // Receiver certificates that must not be encrypted to: the lookup shows the problem, the DPO
     // record is refused.
-    for (variant, why) in [
-        ("expired", "expired"),
-        ("signonly", "keyEncipherment"),
-        ("ec", "no RSA key"),
-    ] {
+    // A certificate without keyEncipherment is still used, as the integration point does.
+    let record = registry
+        .dpo_record(&receiver, &process("signonly"))
+        .expect("a receiver certificate lacking keyEncipherment is still encrypted to");
+    assert_eq!(record.organisation_number.as_str(), RECEIVER);
+
+    for (variant, why) in [("expired", "expired"), ("ec", "no RSA key")] {
         let caps = registry.lookup(&receiver, Some(&process(variant))).unwrap();
         let problem = caps.capabilities[0]
             .certificate_problem

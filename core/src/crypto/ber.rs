@@ -330,6 +330,13 @@ fn read_tlv_at<R: Read>(
     if h.is_eoc() {
         return Err(malformed(h.start, "unexpected end-of-contents marker"));
     }
+    // Every element costs its bookkeeping too, so a header made of many empty elements (`04 00`
+    // repeated) cannot build a huge tree inside the byte budget.
+    const ELEMENT_COST: u64 = 64;
+    if *budget < ELEMENT_COST {
+        return Err(malformed(h.start, "more elements than expected here"));
+    }
+    *budget -= ELEMENT_COST;
     let body = if !h.constructed() {
         let len = h.len.unwrap_or(0);
         if len > *budget {

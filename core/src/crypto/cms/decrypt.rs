@@ -86,12 +86,12 @@ impl<R: Read> CmsDecryptor<R> {
     pub fn new(input: R, identity: &Identity) -> Result<Self> {
         let mut walker = Walker::new(input);
         let env = read_envelope(&mut walker)?;
-        let ours: Vec<&Recipient> = env
+        let named: Vec<&Recipient> = env
             .recipients
             .iter()
             .filter(|r| r.names(&identity.certificate))
             .collect();
-        if ours.is_empty() {
+        let not_for_us = || {
             let ours = format!(
                 "\"{}\" (issuer \"{}\", serial {})",
                 name_line(identity.certificate.subject_name()),
@@ -101,7 +101,7 @@ impl<R: Read> CmsDecryptor<R> {
                     .unwrap_or_default(),
             );
             let theirs: Vec<String> = env.recipients.iter().map(|r| r.describe()).collect();
-            return Err(Error::new(
+            Error::new(
                 ErrorKind::NotForUs,
                 format!(
                     "the message is not encrypted for our certificate {ours}; it is encrypted for: \
@@ -109,8 +109,18 @@ impl<R: Read> CmsDecryptor<R> {
                      to fetch our current certificate from the Service Registry",
                     theirs.join("; ")
                 ),
-            ));
-        }
+            )
+        };
+        // The integration point takes the first RecipientInfo without comparing its id with our
+        // certificate (spec dpo-soap.md 6.4), so a sender may have encrypted to an older or
+        // re-issued certificate with our key. When no id names us, try our key on every recipient
+        // before giving up: an OAEP unwrap with the wrong key fails reliably.
+        let fallback = named.is_empty();
+        let candidates: Vec<&Recipient> = if fallback {
+            env.recipients.iter().collect()
+        } else {
+            named
+        };
         let Some((cipher, iv)) = env.cipher.clone() else {
             return Err(Error::new(
                 ErrorKind::Crypto,
@@ -123,17 +133,28 @@ impl<R: Read> CmsDecryptor<R> {
         };
         let mut last_err = None;
         let mut key = None;
-        for r in ours {
+        for r in candidates {
             match unwrap_key(r, identity) {
-                Ok(k) => {
+                Ok(k) if !fallback || k.len() == cipher.key_len() => {
+                    if fallback {
+                        log::warn!(
+                            "no recipient of the message names our certificate, but our key opens the one for {}; \
+                             the sender used an outdated certificate of ours",
+                            r.describe()
+                        );
+                    }
                     key = Some(k);
                     break;
                 }
+                Ok(_) => {}
                 Err(e) => last_err = Some(e),
             }
         }
         let Some(key) = key else {
-            return Err(last_err.expect("at least one recipient was tried"));
+            return Err(match last_err {
+                Some(e) if !fallback => e,
+                _ => not_for_us(),
+            });
         };
         if key.len() != cipher.key_len() {
             return Err(Error::new(
