@@ -34,7 +34,9 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let part = final_path.with_extension("part");
+    // A part file of its own per upload: two concurrent uploads to one transfer (allowed while it
+    // is UploadStarted) must not interleave their bytes in one file.
+    let part = final_path.with_extension(format!("{}.part", uuid::Uuid::new_v4()));
     let file = tokio::fs::File::create(&part)
         .await
         .map_err(|e| WriteError::Failed(format!("creating {}: {e}", part.display())))?;
