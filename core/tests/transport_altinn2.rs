@@ -317,6 +317,77 @@ fn http_500_and_faults_are_remote_service_errors() {
     assert!(b.a2().available().unwrap().is_empty());
 }
 
+/// An AltinnFault as the sandbox (and Altinn) shape it, with our own ErrorID and message.
+fn altinn_fault(error_id: u32, message: &str) -> String {
+    format!(
+        r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:Client</faultcode><faultstring>{message}</faultstring><detail><AltinnFault xmlns="http://www.altinn.no/services/common/fault/2009/10"><AltinnErrorMessage>{message}</AltinnErrorMessage><ErrorID>{error_id}</ErrorID></AltinnFault></detail></s:Fault></s:Body></s:Envelope>"#
+    )
+}
+
+#[test]
+fn a_refused_repeat_confirm_counts_as_done_when_the_file_is_downloaded() {
+    let sb = sandbox("a2-confirm");
+    let a = Party::new(sandbox_config(&sb, ORG_A));
+    let b = Party::new(sandbox_config(&sb, ORG_B));
+    let done = send(
+        &a.a2(),
+        &a,
+        ORG_B,
+        "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+        b"first",
+    );
+    let waiting = send(
+        &a.a2(),
+        &a,
+        ORG_B,
+        "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+        b"second",
+    );
+    b.a2().confirm(&done).unwrap();
+    // A broker that refuses the repeat (as a real one may): the file is listed as Downloaded
+    // for us, so the earlier confirm went through.
+    let state_fault = json!({"kind": "status", "status": 500, "body": altinn_fault(30011, "File already confirmed")});
+    fault(&sb, BASIC, state_fault.clone(), 1);
+    b.a2().confirm(&done).unwrap();
+    // The same refusal for a file we never confirmed is an error.
+    fault(&sb, BASIC, state_fault, 1);
+    let e = b.a2().confirm(&waiting).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RemoteService, "{e}");
+    assert_eq!(e.detail().remote_code.as_deref(), Some("30011"));
+    assert!(e.message().contains("File already confirmed"), "{e}");
+}
+
+#[test]
+fn a_password_echoed_in_a_fault_is_blanked() {
+    let sb = sandbox("a2-echo");
+    let b = Party::new(sandbox_config(&sb, ORG_B));
+    let password = b
+        .config
+        .altinn2
+        .as_ref()
+        .unwrap()
+        .password
+        .expose()
+        .to_string();
+    assert!(password.len() >= 8);
+    let body = altinn_fault(
+        989,
+        &format!("Incorrect username/password/pin given for user (got {password})"),
+    );
+    fault(
+        &sb,
+        BASIC,
+        json!({"kind": "status", "status": 500, "body": body}),
+        1,
+    );
+    let e = b.a2().available().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AuthFailed, "{e}");
+    assert_eq!(e.detail().remote_code.as_deref(), Some("989"));
+    let shown = format!("{e} {e:?} {}", e.detail_json());
+    assert!(!shown.contains(&password), "the password leaked: {shown}");
+    assert!(shown.contains("<redacted>"), "{shown}");
+}
+
 #[test]
 fn eight_mib_streams_through_files() {
     let sb = sandbox("a2-large");
