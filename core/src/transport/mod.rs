@@ -3,6 +3,7 @@
 //! A transport moves opaque package files (the wire zip, `sbd.zip`) between organisations. It knows
 //! nothing of SBDs, ASiC or CMS; the client above it does.
 
+pub mod altinn2;
 pub mod altinn3;
 
 use crate::auth::{AccessToken, TokenRequest, Tokens};
