@@ -8,12 +8,13 @@
 
 use efm_core::asic::DocumentSource;
 use efm_core::auth::Tokens;
-use efm_core::config::Config;
+use efm_core::config::{Config, TransportKind};
 use efm_core::crypto::keys::{subject_line, Identity};
 use efm_core::http::Http;
 use efm_core::package::{self, CreateOptions, OpenOptions, PackageInput};
 use efm_core::registry::{Registry, DEFAULT_PROCESS};
 use efm_core::sbd::{ArkivmeldingSbd, BusinessMessage, ReceiptStatus, Sbd};
+use efm_core::transport::altinn2::Altinn2Broker;
 use efm_core::transport::altinn3::Altinn3Broker;
 use efm_core::transport::{Outgoing, SystemUserTokens, Transport};
 use efm_core::{Error, ErrorKind};
@@ -26,13 +27,15 @@ const SENDER: &str = "910075918";
 const RECEIVER: &str = "910076787";
 
 const USAGE: &str = "\
-usage: efm demo [--dir DIR] [--size-mib N]
+usage: efm demo [--dir DIR] [--size-mib N] [--altinn2]
 
 Runs the whole DPO flow between two sandbox organisations, offline: a sandbox (Maskinporten,
 Service Registry, Altinn brokers) starts on 127.0.0.1, organisation 910075918 looks up 910076787,
 packs an arkivmelding with a document of N MiB (default 4), sends it over the Altinn 3 broker;
 910076787 receives, decrypts, verifies and unpacks it, and sends MOTTATT and LEVERT back.
-DIR keeps the sandbox and both organisations' data (default: a new temporary directory).";
+DIR keeps the sandbox and both organisations' data (default: a new temporary directory).
+With --altinn2 the sender uses the Altinn 2 SOAP broker (streamed MTOM) while the receiver stays on
+Altinn 3: the sandbox's brokers share one store, as Altinn's transition bridge does.";
 
 /// One organisation's side: its configuration, identity and clients.
 struct Org {
@@ -43,8 +46,12 @@ struct Org {
 }
 
 impl Org {
-    fn load(sandbox: &Sandbox, orgnr: &str) -> Result<Org, Error> {
-        let path = sandbox.config_path(orgnr);
+    fn load(sandbox: &Sandbox, orgnr: &str, altinn2: bool) -> Result<Org, Error> {
+        let mut path = sandbox.config_path(orgnr);
+        if altinn2 {
+            // The sandbox writes a second configuration with `"transport": "altinn2"`.
+            path.set_file_name("config-altinn2.json");
+        }
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
         let config = Config::from_json(&text)?;
@@ -63,21 +70,31 @@ impl Org {
         })
     }
 
-    fn broker<T>(
-        &self,
-        f: impl FnOnce(&Altinn3Broker<'_>) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        let source = SystemUserTokens {
-            tokens: &self.tokens,
-            user: self.config.system_user.clone(),
-        };
-        let broker = Altinn3Broker::new(
-            &self.http,
-            &self.config.urls.altinn3_broker,
-            &source,
-            self.config.message_channel.clone(),
-        );
-        f(&broker)
+    /// Run `f` with this organisation's broker (the one its configuration names).
+    fn broker<T>(&self, f: impl FnOnce(&dyn Transport) -> Result<T, Error>) -> Result<T, Error> {
+        match self.config.transport {
+            TransportKind::Altinn3 => {
+                let source = SystemUserTokens {
+                    tokens: &self.tokens,
+                    user: self.config.system_user.clone(),
+                };
+                let broker = Altinn3Broker::new(
+                    &self.http,
+                    &self.config.urls.altinn3_broker,
+                    &source,
+                    self.config.message_channel.clone(),
+                );
+                f(&broker)
+            }
+            TransportKind::Altinn2 => f(&Altinn2Broker::from_config(&self.http, &self.config)?),
+        }
+    }
+
+    fn broker_name(&self) -> &'static str {
+        match self.config.transport {
+            TransportKind::Altinn3 => "Altinn 3 broker (REST)",
+            TransportKind::Altinn2 => "Altinn 2 broker (SOAP, MTOM)",
+        }
     }
 
     fn spool(&self, name: &str) -> Result<PathBuf, Error> {
@@ -98,9 +115,13 @@ impl Org {
         let receiver = sbd.receiver_org()?;
         let message_id = sbd.message_id().unwrap_or("message").to_string();
         let file = self.spool(&format!("out-{message_id}.zip"))?;
+        let altinn2 = self.config.transport == TransportKind::Altinn2;
+        let reference = package::senders_reference(&sbd, self.config.message_channel.as_deref());
         let opts = CreateOptions {
-            // Altinn 3 carries sbd.json and asic.zip only (spec altinn3-broker.md 3.4).
-            legacy_xml: false,
+            // Altinn 3 carries sbd.json and asic.zip only (spec altinn3-broker.md 3.4); Altinn 2
+            // also the broker manifest, whose SendersReference must be the one sent to Altinn.
+            legacy_xml: altinn2,
+            senders_reference: Some(reference.clone()),
             ..CreateOptions::default()
         };
         let started = Instant::now();
@@ -122,7 +143,6 @@ impl Org {
         );
         let mut body = std::fs::File::open(&file)
             .map_err(|e| Error::io(format!("opening {}", file.display()), e))?;
-        let reference = uuid::Uuid::new_v4().to_string();
         let started = Instant::now();
         let mut shown = 0;
         let id = self.broker(|b| {
@@ -144,7 +164,8 @@ impl Org {
             )
         })?;
         println!(
-            "   sent over the Altinn 3 broker as transfer {id} ({:.0} ms)",
+            "   sent over the {} as transfer {id} ({:.0} ms)",
+            self.broker_name(),
             ms(started)
         );
         let _ = std::fs::remove_file(&file);
@@ -169,8 +190,11 @@ impl Org {
             std::thread::sleep(Duration::from_millis(200));
         };
         println!(
-            "   transfer {} from {} is waiting ({} bytes)",
-            found.id, found.sender, found.size
+            "   transfer {} from {} is waiting at the {} ({} bytes)",
+            found.id,
+            found.sender,
+            self.broker_name(),
+            found.size
         );
         let file = self.spool(&format!("in-{}.zip", found.id))?;
         let mut out = std::fs::File::create(&file)
@@ -199,8 +223,15 @@ fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
 
-fn parse_args(args: &[String]) -> Result<Option<(Option<PathBuf>, u64)>, Error> {
+struct DemoArgs {
+    dir: Option<PathBuf>,
+    size_mib: u64,
+    altinn2: bool,
+}
+
+fn parse_args(args: &[String]) -> Result<Option<DemoArgs>, Error> {
     let mut dir = None;
+    let mut altinn2 = false;
     let mut size_mib = 4;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -210,6 +241,7 @@ fn parse_args(args: &[String]) -> Result<Option<(Option<PathBuf>, u64)>, Error> 
                 return Ok(None);
             }
             "--dir" => dir = it.next().map(PathBuf::from),
+            "--altinn2" => altinn2 = true,
             "--size-mib" => {
                 size_mib = it.next().and_then(|s| s.parse().ok()).ok_or_else(|| {
                     Error::new(ErrorKind::InvalidArgument, "--size-mib takes a number")
@@ -223,7 +255,11 @@ fn parse_args(args: &[String]) -> Result<Option<(Option<PathBuf>, u64)>, Error> 
             }
         }
     }
-    Ok(Some((dir, size_mib)))
+    Ok(Some(DemoArgs {
+        dir,
+        size_mib,
+        altinn2,
+    }))
 }
 
 /// A document of `mib` MiB with incompressible content, written in chunks.
@@ -267,7 +303,12 @@ const ARKIVMELDING: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 "#;
 
 pub fn run(args: &[String]) -> Result<(), Error> {
-    let Some((dir, size_mib)) = parse_args(args)? else {
+    let Some(DemoArgs {
+        dir,
+        size_mib,
+        altinn2,
+    }) = parse_args(args)?
+    else {
         return Ok(());
     };
     let dir = match dir {
@@ -293,15 +334,17 @@ pub fn run(args: &[String]) -> Result<(), Error> {
         "   Maskinporten, Service Registry and Altinn brokers at {}",
         sandbox.base_url()
     );
-    let a = Org::load(&sandbox, SENDER)?;
-    let b = Org::load(&sandbox, RECEIVER)?;
+    let a = Org::load(&sandbox, SENDER, altinn2)?;
+    let b = Org::load(&sandbox, RECEIVER, false)?;
     println!(
-        "   sender   {SENDER}: {}",
-        subject_line(&a.identity.certificate)
+        "   sender   {SENDER}: {}, on the {}",
+        subject_line(&a.identity.certificate),
+        a.broker_name()
     );
     println!(
-        "   receiver {RECEIVER}: {}",
-        subject_line(&b.identity.certificate)
+        "   receiver {RECEIVER}: {}, on the {}",
+        subject_line(&b.identity.certificate),
+        b.broker_name()
     );
 
     println!("2. {SENDER} looks up {RECEIVER} in the Service Registry (Maskinporten token, signed answer)");
