@@ -283,10 +283,13 @@ pub enum ReceiptStatus {
     Levert,
     Lest,
     Feil,
-    Annet,
     InnkommendeMottatt,
     InnkommendeLevert,
     LevetidUtlopt,
+    /// Also what an unknown status text becomes: a newer sender must not make the whole package
+    /// unreadable (a failed parse on receive means endless redelivery, spec 8.1).
+    #[serde(other)]
+    Annet,
 }
 
 impl ReceiptStatus {
@@ -769,6 +772,18 @@ impl Sbd {
                         format!("{sfield}[{i}].identifier"),
                         "the message channel must be 1-25 characters of [a-zA-Z0-9_-]",
                     ));
+                }
+            }
+        }
+        // The IP validates a SenderRef as a UUID (spec C.2): one that is not would be refused there.
+        for (i, s) in scopes.iter().enumerate() {
+            if ScopeKind::SenderRef.matches(&s.scope_type) {
+                if let Some(v) = s.instance_identifier.as_deref().filter(|v| !v.is_empty()) {
+                    check_uuid(
+                        Some(v),
+                        &format!("{sfield}[{i}].instanceIdentifier"),
+                        "SenderRef",
+                    )?;
                 }
             }
         }
@@ -1290,5 +1305,18 @@ mod tests {
         ] {
             assert!(parse_timestamp(bad).is_err(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+
+    #[test]
+    fn unknown_status_text_is_annet_not_an_error() {
+        let m: StatusMessage = serde_json::from_str(r#"{"status":"KLAR_FOR_MOTTAK"}"#).unwrap();
+        assert_eq!(m.status, ReceiptStatus::Annet);
+        let m: StatusMessage = serde_json::from_str(r#"{"status":"LEVERT"}"#).unwrap();
+        assert_eq!(m.status, ReceiptStatus::Levert);
     }
 }
