@@ -317,6 +317,64 @@ fn http_500_and_faults_are_remote_service_errors() {
     assert!(b.a2().available().unwrap().is_empty());
 }
 
+#[test]
+fn configuration_errors_are_specific() {
+    let sb = sandbox("a2-config");
+    let mut raw = sandbox_config_json(&sb, ORG_A);
+    raw.as_object_mut().unwrap().remove("altinn2");
+    let config = Config::from_json(&raw.to_string()).unwrap();
+    let http = Http::new(&config).unwrap();
+    let e = Altinn2Broker::from_config(&http, &config).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConfigInvalid, "{e}");
+    assert_eq!(e.detail().field.as_deref(), Some("altinn2"));
+
+    let mut raw = sandbox_config_json(&sb, ORG_A);
+    raw["altinn2"]["service_edition_code"] = json!("edition-1");
+    let config = Config::from_json(&raw.to_string()).unwrap();
+    let e = Altinn2Broker::from_config(&http, &config).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConfigInvalid, "{e}");
+    assert_eq!(
+        e.detail().field.as_deref(),
+        Some("altinn2.service_edition_code")
+    );
+
+    // An edition the broker does not serve: Altinn's fault, not a crash.
+    let mut raw = sandbox_config_json(&sb, ORG_A);
+    raw["altinn2"]["service_edition_code"] = json!("170101");
+    let config = Config::from_json(&raw.to_string()).unwrap();
+    let e = Altinn2Broker::from_config(&http, &config)
+        .unwrap()
+        .available()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RemoteService, "{e}");
+    assert!(e.message().contains("170101"), "{e}");
+}
+
+#[test]
+fn a_package_shorter_than_its_size_is_refused() {
+    let sb = sandbox("a2-short");
+    let a = Party::new(sandbox_config(&sb, ORG_A));
+    let b = Party::new(sandbox_config(&sb, ORG_B));
+    let mut body: &[u8] = b"only ten b";
+    let e = a
+        .a2()
+        .upload(
+            Outgoing {
+                sender: &a.config.organisation_number,
+                recipient: &OrgNumber::parse(ORG_B).unwrap(),
+                senders_reference: "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f",
+                body: &mut body,
+                size: 20,
+            },
+            &mut |_, _| {},
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+    assert!(e.message().contains("before the size"), "{e}");
+    // Nothing half-uploaded is offered to the recipient.
+    assert!(b.a2().available().unwrap().is_empty());
+}
+
 /// An AltinnFault as the sandbox (and Altinn) shape it, with our own ErrorID and message.
 fn altinn_fault(error_id: u32, message: &str) -> String {
     format!(
