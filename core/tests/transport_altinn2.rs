@@ -824,3 +824,68 @@ fn the_requests_on_the_wire_match_the_wsdls() {
         "{out}"
     );
 }
+
+/// Records what the client side logs (efm_core and the HTTP stack), after the filter a logger
+/// bridge must apply.
+struct Capture(std::sync::Mutex<Vec<String>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record) {
+        let target = r.target();
+        let ours = target.starts_with("efm_core") || target.starts_with("ureq");
+        if ours && efm_core::http::log_record_allowed(target, r.level()) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{target} {}: {}", r.level(), r.args()));
+        }
+    }
+    fn flush(&self) {}
+}
+
+static CAPTURE: Capture = Capture(std::sync::Mutex::new(Vec::new()));
+
+#[test]
+fn the_password_never_reaches_a_log_line() {
+    log::set_logger(&CAPTURE).unwrap();
+    log::set_max_level(log::LevelFilter::Trace);
+    let sb = sandbox("a2-logs");
+    let a = Party::new(sandbox_config(&sb, ORG_A));
+    let b = Party::new(sandbox_config(&sb, ORG_B));
+    let id = send(
+        &a.a2(),
+        &a,
+        ORG_B,
+        "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b",
+        b"logged?",
+    );
+    fetch(&b.a2(), &id);
+    b.a2().confirm(&id).unwrap();
+    let mut raw = sandbox_config_json(&sb, ORG_B);
+    raw["altinn2"]
+        .as_object_mut()
+        .unwrap()
+        .remove("password_file");
+    raw["altinn2"]["password"] = json!("wrong-password-0815");
+    let wrong = Party::new(Config::from_json(&raw.to_string()).unwrap());
+    assert!(wrong.a2().available().is_err());
+
+    let records = CAPTURE.0.lock().unwrap();
+    assert!(
+        records.iter().any(|r| r.starts_with("efm_core")),
+        "nothing was logged: {records:?}"
+    );
+    for password in [
+        a.config.altinn2.as_ref().unwrap().password.expose(),
+        b.config.altinn2.as_ref().unwrap().password.expose(),
+        "wrong-password-0815",
+    ] {
+        assert!(password.len() >= 8);
+        for r in records.iter() {
+            assert!(!r.contains(password), "a password in a log line: {r}");
+        }
+    }
+}
