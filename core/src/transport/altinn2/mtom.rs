@@ -81,6 +81,7 @@ impl<'a> MtomBody<'a> {
         self.head.get_ref().len() as u64 + self.size + self.tail.get_ref().len() as u64
     }
 
+    /// Never: the envelope part is always there.
     pub fn is_empty(&self) -> bool {
         false
     }
