@@ -317,6 +317,64 @@ fn http_500_and_faults_are_remote_service_errors() {
     assert!(b.a2().available().unwrap().is_empty());
 }
 
+#[test]
+fn configuration_errors_are_specific() {
+    let sb = sandbox("a2-config");
+    let mut raw = sandbox_config_json(&sb, ORG_A);
+    raw.as_object_mut().unwrap().remove("altinn2");
+    let config = Config::from_json(&raw.to_string()).unwrap();
+    let http = Http::new(&config).unwrap();
+    let e = Altinn2Broker::from_config(&http, &config).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConfigInvalid, "{e}");
+    assert_eq!(e.detail().field.as_deref(), Some("altinn2"));
+
+    let mut raw = sandbox_config_json(&sb, ORG_A);
+    raw["altinn2"]["service_edition_code"] = json!("edition-1");
+    let config = Config::from_json(&raw.to_string()).unwrap();
+    let e = Altinn2Broker::from_config(&http, &config).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConfigInvalid, "{e}");
+    assert_eq!(
+        e.detail().field.as_deref(),
+        Some("altinn2.service_edition_code")
+    );
+
+    // An edition the broker does not serve: Altinn's fault, not a crash.
+    let mut raw = sandbox_config_json(&sb, ORG_A);
+    raw["altinn2"]["service_edition_code"] = json!("170101");
+    let config = Config::from_json(&raw.to_string()).unwrap();
+    let e = Altinn2Broker::from_config(&http, &config)
+        .unwrap()
+        .available()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RemoteService, "{e}");
+    assert!(e.message().contains("170101"), "{e}");
+}
+
+#[test]
+fn a_package_shorter_than_its_size_is_refused() {
+    let sb = sandbox("a2-short");
+    let a = Party::new(sandbox_config(&sb, ORG_A));
+    let b = Party::new(sandbox_config(&sb, ORG_B));
+    let mut body: &[u8] = b"only ten b";
+    let e = a
+        .a2()
+        .upload(
+            Outgoing {
+                sender: &a.config.organisation_number,
+                recipient: &OrgNumber::parse(ORG_B).unwrap(),
+                senders_reference: "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f",
+                body: &mut body,
+                size: 20,
+            },
+            &mut |_, _| {},
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+    assert!(e.message().contains("before the size"), "{e}");
+    // Nothing half-uploaded is offered to the recipient.
+    assert!(b.a2().available().unwrap().is_empty());
+}
+
 /// An AltinnFault as the sandbox (and Altinn) shape it, with our own ErrorID and message.
 fn altinn_fault(error_id: u32, message: &str) -> String {
     format!(
@@ -435,40 +493,51 @@ fn eight_mib_streams_through_files() {
 /// Validates the Body (and Header) elements of SOAP envelopes against the schemas embedded in a
 /// WSDL, with lxml (libxml2). `xop:Include` is replaced by base64 content first, as XOP
 /// reconstitution does. Prints one line per envelope: `ok` or `invalid: <reason>`.
-const VALIDATE: &str = r#"
+const SCHEMA_LIB: &str = r#"
 import sys, copy, os
 from lxml import etree
 XS = "http://www.w3.org/2001/XMLSchema"
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 XOP = "http://www.w3.org/2004/08/xop/include"
-wsdl_path, workdir = sys.argv[1], sys.argv[2]
-wsdl = etree.parse(wsdl_path, etree.XMLParser(resolve_entities=False, no_network=True))
-root = wsdl.getroot()
-files = {}
-schemas = root.findall(".//{%s}schema" % XS)
-for i, s in enumerate(schemas):
-    files[s.get("targetNamespace")] = "s%d.xsd" % i
-for i, s in enumerate(schemas):
-    nsmap = dict(root.nsmap)
-    nsmap.update(s.nsmap)
-    nsmap.pop(None, None)
-    out = etree.Element(s.tag, nsmap=nsmap)
-    for k, v in s.attrib.items():
-        out.set(k, v)
-    for c in s:
-        c = copy.deepcopy(c)
-        if c.tag == "{%s}import" % XS and c.get("namespace") in files:
-            c.set("schemaLocation", files[c.get("namespace")])
-        out.append(c)
-    etree.ElementTree(out).write(os.path.join(workdir, "s%d.xsd" % i))
-main = etree.Element("{%s}schema" % XS, nsmap={"xs": XS})
-for ns, f in files.items():
-    etree.SubElement(main, "{%s}import" % XS, namespace=ns, schemaLocation=f)
-main_path = os.path.join(workdir, "main.xsd")
-etree.ElementTree(main).write(main_path)
-schema = etree.XMLSchema(etree.parse(main_path))
-for path in sys.argv[3:]:
-    env = etree.parse(path).getroot()
+WSDL = "http://schemas.xmlsoap.org/wsdl/"
+WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
+
+def load(wsdl_path, workdir):
+    """The WSDL's embedded schemas as one lxml XMLSchema, and its SOAPAction per operation."""
+    wsdl = etree.parse(wsdl_path, etree.XMLParser(resolve_entities=False, no_network=True))
+    root = wsdl.getroot()
+    files = {}
+    schemas = root.findall(".//{%s}schema" % XS)
+    for i, s in enumerate(schemas):
+        files[s.get("targetNamespace")] = "s%d.xsd" % i
+    for i, s in enumerate(schemas):
+        nsmap = dict(root.nsmap)
+        nsmap.update(s.nsmap)
+        nsmap.pop(None, None)
+        out = etree.Element(s.tag, nsmap=nsmap)
+        for k, v in s.attrib.items():
+            out.set(k, v)
+        for c in s:
+            c = copy.deepcopy(c)
+            if c.tag == "{%s}import" % XS and c.get("namespace") in files:
+                c.set("schemaLocation", files[c.get("namespace")])
+            out.append(c)
+        etree.ElementTree(out).write(os.path.join(workdir, "s%d.xsd" % i))
+    main = etree.Element("{%s}schema" % XS, nsmap={"xs": XS})
+    for ns, f in files.items():
+        etree.SubElement(main, "{%s}import" % XS, namespace=ns, schemaLocation=f)
+    main_path = os.path.join(workdir, "main.xsd")
+    etree.ElementTree(main).write(main_path)
+    actions = {}
+    for op in root.iterfind("{%s}binding/{%s}operation" % (WSDL, WSDL)):
+        so = op.find("{%s}operation" % WSDL_SOAP)
+        if so is not None:
+            actions[op.get("name")] = so.get("soapAction")
+    return etree.XMLSchema(etree.parse(main_path)), actions
+
+def check(env, schema):
+    """Problems of one envelope: its Body element and Header elements checked against the schema,
+    with xop:Include replaced by base64 content (XOP reconstitution)."""
     problems = []
     if env.tag != "{%s}Envelope" % SOAP:
         problems.append("root is %s" % env.tag)
@@ -487,6 +556,14 @@ for path in sys.argv[3:]:
             parent.text = "AAEC"
         if not schema.validate(el):
             problems.append("%s: %s" % (etree.QName(el).localname, schema.error_log.last_error))
+    return problems
+"#;
+
+/// Validates envelope files; prints one line per envelope: `ok` or `invalid: <reason>`.
+const VALIDATE: &str = r#"
+schema, _ = load(sys.argv[1], sys.argv[2])
+for path in sys.argv[3:]:
+    problems = check(etree.parse(path).getroot(), schema)
     print("invalid: " + "; ".join(problems) if problems else "ok")
 "#;
 
@@ -504,7 +581,7 @@ fn validate(wsdl: &str, envelopes: &[String]) -> Vec<String> {
         args.push(p.display().to_string());
     }
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = python(VALIDATE, &refs);
+    let out = python(&format!("{SCHEMA_LIB}{VALIDATE}"), &refs);
     let _ = std::fs::remove_dir_all(&dir);
     out.lines().map(str::to_string).collect()
 }
@@ -570,5 +647,245 @@ fn envelopes_validate_against_the_wsdl_schemas() {
             result.starts_with("invalid") && result.contains(why),
             "{result}"
         );
+    }
+}
+
+/// A loopback relay in front of the sandbox that records the bytes each client connection sends.
+fn recording_relay(target: &str) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
+    let target = target.trim_start_matches("http://").to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let log: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let connections = log.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let Ok(mut upstream) = TcpStream::connect(&target) else {
+                return;
+            };
+            let index = {
+                let mut l = connections.lock().unwrap();
+                l.push(Vec::new());
+                l.len() - 1
+            };
+            let (mut back_from, mut back_to) =
+                (upstream.try_clone().unwrap(), client.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut back_from, &mut back_to);
+                let _ = back_to.shutdown(Shutdown::Write);
+            });
+            let connections = connections.clone();
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n) = client.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    connections.lock().unwrap()[index].extend_from_slice(&buf[..n]);
+                    if upstream.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = upstream.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    (url, log)
+}
+
+/// Parses recorded HTTP requests with Python's own HTTP-head and MIME (email) parsers: each MTOM
+/// request's root part must be the `start` part, each xop:Include must name an
+/// application/octet-stream part, the SOAPAction must be the WSDL binding's for the operation,
+/// and every envelope must validate against its WSDL's schema. Prints `<operation> ok` per
+/// request and `payload <n> bytes identical` per binary part equal to the expected payload.
+const WIRE: &str = r#"
+import email, email.policy, urllib.parse
+basic = load(sys.argv[1], sys.argv[3])
+streamed = load(sys.argv[2], sys.argv[4])
+payload = open(sys.argv[5], "rb").read()
+for path in sys.argv[6:]:
+    data = open(path, "rb").read()
+    while data:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        assert sep, "an incomplete request head"
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, version = lines[0].split(" ", 2)
+        headers = {}
+        for line in lines[1:]:
+            k, v = line.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+        n = int(headers["content-length"])
+        body, data = rest[:n], rest[n:]
+        assert len(body) == n, "the request body is shorter than its Content-Length"
+        ct = headers["content-type"]
+        action = headers["soapaction"].strip('"')
+        if ct.startswith("multipart/related"):
+            msg = email.message_from_bytes(
+                b"Content-Type: " + ct.encode() + b"\r\nMIME-Version: 1.0\r\n\r\n" + body,
+                policy=email.policy.HTTP)
+            assert msg.is_multipart() and not msg.defects, msg.defects
+            assert msg.get_param("type") == "application/xop+xml"
+            assert msg.get_param("start-info") == "text/xml"
+            parts = list(msg.iter_parts())
+            root = parts[0]
+            assert root.get("Content-ID") == msg.get_param("start"), (root.get("Content-ID"), msg.get_param("start"))
+            assert root.get_content_type() == "application/xop+xml"
+            assert root.get_param("type") == "text/xml"
+            env = etree.fromstring(root.get_payload(decode=True))
+            for inc in env.iter("{%s}Include" % XOP):
+                cid = "<" + urllib.parse.unquote(inc.get("href")[len("cid:"):]) + ">"
+                named = [p for p in parts if p.get("Content-ID") == cid]
+                assert len(named) == 1, cid
+                assert named[0].get_content_type() == "application/octet-stream"
+                got = named[0].get_payload(decode=True)
+                if got == payload:
+                    print("payload %d bytes identical" % len(got))
+                else:
+                    print("payload differs: %d bytes" % len(got))
+            schema, actions = streamed
+        else:
+            assert ct.lower().replace(" ", "") == "text/xml;charset=utf-8", ct
+            env = etree.fromstring(body)
+            schema, actions = basic
+        names = [name for name, a in actions.items() if a == action]
+        assert len(names) == 1, "SOAPAction %r is not in the WSDL binding" % action
+        problems = check(env, schema)
+        print("%s %s" % (names[0], "ok" if not problems else "invalid: " + "; ".join(problems)))
+"#;
+
+#[test]
+fn the_requests_on_the_wire_match_the_wsdls() {
+    let sb = sandbox("a2-wire");
+    let (relay, log) = recording_relay(&sb.base_url());
+    let through_relay = |org: &str| {
+        let mut raw = sandbox_config_json(&sb, org);
+        raw["urls"]["altinn2_broker_basic"] = json!(format!("{relay}{BASIC}"));
+        raw["urls"]["altinn2_broker_streamed"] = json!(format!("{relay}{STREAMED}"));
+        Party::new(Config::from_json(&raw.to_string()).unwrap())
+    };
+    let a = through_relay(ORG_A);
+    let b = through_relay(ORG_B);
+    // Bytes that look like MIME framing inside the payload.
+    let mut data = payload(70_000, 6);
+    data.extend_from_slice(b"\r\n--uuid:00000000-0000-0000-0000-000000000000--\r\n\r\n");
+    data.extend_from_slice(&payload(1_000, 7));
+    let id = send(
+        &a.a2(),
+        &a,
+        ORG_B,
+        "4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f7a",
+        &data,
+    );
+    assert_eq!(b.a2().available().unwrap().len(), 1);
+    assert_eq!(fetch(&b.a2(), &id), data);
+    b.a2().confirm(&id).unwrap();
+
+    let dir = common::temp_dir("a2-wire-check");
+    let payload_path = dir.join("payload.bin");
+    std::fs::write(&payload_path, &data).unwrap();
+    let mut args = vec![
+        reference("altinn-soap/BrokerServiceExternalBasic.wsdl")
+            .display()
+            .to_string(),
+        reference("altinn-soap/BrokerServiceExternalBasicStreamed.wsdl")
+            .display()
+            .to_string(),
+    ];
+    for sub in ["basic", "streamed"] {
+        let d = dir.join(sub);
+        std::fs::create_dir_all(&d).unwrap();
+        args.push(d.display().to_string());
+    }
+    args.push(payload_path.display().to_string());
+    for (i, bytes) in log.lock().unwrap().iter().enumerate() {
+        let p = dir.join(format!("connection{i}.bin"));
+        std::fs::write(&p, bytes).unwrap();
+        args.push(p.display().to_string());
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = python(&format!("{SCHEMA_LIB}{WIRE}"), &refs);
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        vec![
+            "CheckIfAvailableFilesBasic ok",
+            "ConfirmDownloadedBasic ok",
+            "DownloadFileStreamedBasic ok",
+            "GetAvailableFilesBasic ok",
+            "InitiateBrokerServiceBasic ok",
+            "UploadFileStreamedBasic ok",
+            &format!("payload {} bytes identical", data.len()),
+        ],
+        "{out}"
+    );
+}
+
+/// Records what the client side logs (efm_core and the HTTP stack), after the filter a logger
+/// bridge must apply.
+struct Capture(std::sync::Mutex<Vec<String>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record) {
+        let target = r.target();
+        let ours = target.starts_with("efm_core") || target.starts_with("ureq");
+        if ours && efm_core::http::log_record_allowed(target, r.level()) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{target} {}: {}", r.level(), r.args()));
+        }
+    }
+    fn flush(&self) {}
+}
+
+static CAPTURE: Capture = Capture(std::sync::Mutex::new(Vec::new()));
+
+#[test]
+fn the_password_never_reaches_a_log_line() {
+    log::set_logger(&CAPTURE).unwrap();
+    log::set_max_level(log::LevelFilter::Trace);
+    let sb = sandbox("a2-logs");
+    let a = Party::new(sandbox_config(&sb, ORG_A));
+    let b = Party::new(sandbox_config(&sb, ORG_B));
+    let id = send(
+        &a.a2(),
+        &a,
+        ORG_B,
+        "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b",
+        b"logged?",
+    );
+    fetch(&b.a2(), &id);
+    b.a2().confirm(&id).unwrap();
+    let mut raw = sandbox_config_json(&sb, ORG_B);
+    raw["altinn2"]
+        .as_object_mut()
+        .unwrap()
+        .remove("password_file");
+    raw["altinn2"]["password"] = json!("wrong-password-0815");
+    let wrong = Party::new(Config::from_json(&raw.to_string()).unwrap());
+    assert!(wrong.a2().available().is_err());
+
+    let records = CAPTURE.0.lock().unwrap();
+    assert!(
+        records.iter().any(|r| r.starts_with("efm_core")),
+        "nothing was logged: {records:?}"
+    );
+    for password in [
+        a.config.altinn2.as_ref().unwrap().password.expose(),
+        b.config.altinn2.as_ref().unwrap().password.expose(),
+        "wrong-password-0815",
+    ] {
+        assert!(password.len() >= 8);
+        for r in records.iter() {
+            assert!(!r.contains(password), "a password in a log line: {r}");
+        }
     }
 }

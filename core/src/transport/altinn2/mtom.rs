@@ -81,6 +81,7 @@ impl<'a> MtomBody<'a> {
         self.head.get_ref().len() as u64 + self.size + self.tail.get_ref().len() as u64
     }
 
+    /// Never: the envelope part is always there.
     pub fn is_empty(&self) -> bool {
         false
     }
@@ -254,6 +255,22 @@ enum State {
     Done,
 }
 
+/// The first position of `needle` in `hay`: a scan for its first byte (CR, rare in most data),
+/// then a comparison.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let first = *needle.first()?;
+    let last_start = hay.len().checked_sub(needle.len())?;
+    let mut i = 0;
+    while i <= last_start {
+        let at = i + hay[i..=last_start].iter().position(|&b| b == first)?;
+        if &hay[at..at + needle.len()] == needle {
+            return Some(at);
+        }
+        i = at + 1;
+    }
+    None
+}
+
 /// Reads a `multipart/*` body part by part, streaming each part's content.
 pub struct MultipartReader<R: Read> {
     inner: R,
@@ -323,9 +340,7 @@ impl<R: Read> MultipartReader<R> {
     }
 
     fn find_delimiter(&self) -> Option<usize> {
-        let hay = &self.buf[self.pos..self.end];
-        hay.windows(self.delimiter.len())
-            .position(|w| w == self.delimiter.as_slice())
+        find(&self.buf[self.pos..self.end], &self.delimiter)
     }
 
     /// Read from the current part's body; 0 at its end.
@@ -499,6 +514,14 @@ mod tests {
             );
             assert_eq!(got[1].1, payload);
         }
+    }
+
+    #[test]
+    fn finds_the_delimiter() {
+        assert_eq!(find(b"ab\r\r\n--x", b"\r\n--x"), Some(3));
+        assert_eq!(find(b"\r\n--", b"\r\n--x"), None);
+        assert_eq!(find(b"\r\n--x", b"\r\n--x"), Some(0));
+        assert_eq!(find(b"", b"\r\n--x"), None);
     }
 
     #[test]
