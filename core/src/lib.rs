@@ -13,6 +13,7 @@ pub mod ident;
 pub mod package;
 pub mod registry;
 pub mod sbd;
+pub mod store;
 pub mod transport;
 
 pub use error::{Error, ErrorGroup, ErrorKind, Result};
