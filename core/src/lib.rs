@@ -5,6 +5,7 @@
 
 pub mod asic;
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod crypto;
 pub mod error;
