@@ -311,7 +311,10 @@ impl Client {
                     false,
                 )
             })?;
-            return Err(expired_error(&message_id, sbd.expected_response_date_time()));
+            return Err(expired_error(
+                &message_id,
+                sbd.expected_response_date_time(),
+            ));
         }
 
         let documents = request.documents.into_iter().map(Into::into).collect();
@@ -325,9 +328,8 @@ impl Client {
             return Err(e);
         }
         let relative = self.store.relative(&file);
-        self.store.transaction(|tx| {
-            tx.set_payload(Direction::Outgoing, &message_id, Some(&relative))
-        })?;
+        self.store
+            .transaction(|tx| tx.set_payload(Direction::Outgoing, &message_id, Some(&relative)))?;
         self.upload_outgoing(&message_id, progress)
     }
 
@@ -474,8 +476,7 @@ impl Client {
     fn upload_file(&self, sbd: &Sbd, path: &Path, progress: Progress<'_>) -> Result<String> {
         let recipient = sbd.receiver_org()?;
         let sender = sbd.sender_org()?;
-        let reference =
-            package::senders_reference(sbd, self.config.message_channel.as_deref());
+        let reference = package::senders_reference(sbd, self.config.message_channel.as_deref());
         let mut body = std::fs::File::open(path)
             .map_err(|e| Error::io(format!("opening the package {}", path.display()), e))?;
         let size = body

@@ -84,7 +84,10 @@ impl Client {
         let mut summary = PollSummary::default();
         let unfinished = self.store.transaction(|tx| tx.unfinished_transfers())?;
         for t in unfinished {
-            log::info!("transfer {}: finishing after an interruption", t.transfer_id);
+            log::info!(
+                "transfer {}: finishing after an interruption",
+                t.transfer_id
+            );
             self.take_transfer(&t.transfer_id, &mut summary)?;
             summary.recovered += 1;
         }
@@ -528,6 +531,10 @@ fn kvittering_text(k: &crate::sbd::ArkivmeldingKvittering) -> Option<String> {
     Some(if parts.is_empty() {
         format!("arkivmelding_kvittering {}", k.receipt_type)
     } else {
-        format!("arkivmelding_kvittering {}: {}", k.receipt_type, parts.join("; "))
+        format!(
+            "arkivmelding_kvittering {}: {}",
+            k.receipt_type,
+            parts.join("; ")
+        )
     })
 }
