@@ -5,6 +5,7 @@
 
 pub mod asic;
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod crypto;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod ident;
 pub mod package;
 pub mod registry;
 pub mod sbd;
+pub mod store;
 pub mod transport;
 
 pub use error::{Error, ErrorGroup, ErrorKind, Result};

@@ -1,0 +1,610 @@
+//! The message flows as a durable, in-process library API: what the integration point's NextMove
+//! REST API does (spec maskinporten-sr-nextmove.md C.5, C.6), without a server.
+//!
+//! - Sending ([`Client::send`], [`Client::resend`]): registry lookup, OPPRETTET, package into a
+//!   spool file, upload, SENDT; FEIL with the reason on failure (the package stays for a resend).
+//! - Receiving ([`Client::poll`], in `client/receive.rs`): download each transfer into a spool
+//!   file, read `sbd.json` without decrypting, store atomically (deduplicated by messageId),
+//!   confirm at the broker, and send MOTTATT back. Incoming `status` and `arkivmelding_kvittering`
+//!   SBDs update our outgoing messages instead of entering the queue.
+//! - The queue ([`Client::peek`], [`Client::pop`], [`Client::delete`]): NextMove's in-queue
+//!   semantics (oldest first, locks that time out, pop decrypts and extracts, delete records
+//!   INNKOMMENDE_LEVERT and sends LEVERT back).
+//!
+//! Receipts owed to senders (MOTTATT, LEVERT) are written to the store's outbox in the same
+//! transaction as the state change that causes them and sent until the broker takes them, so a
+//! crash never loses one (a repeat is harmless: statuses are idempotent per value, spec C.5).
+
+mod receive;
+
+pub use self::receive::{IncomingMessage, OpenedFile, OpenedMessage, PollSummary};
+pub use crate::store::{Direction, MessageFilter, MessageInfo, StatusEntry};
+
+use crate::asic::DocumentSource;
+use crate::auth::Tokens;
+use crate::config::{Config, TransportKind};
+use crate::crypto::keys::Identity;
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::Http;
+use crate::ident::OrgNumber;
+use crate::package::{self, CreateOptions, PackageInput};
+use crate::registry::Registry;
+use crate::sbd::{ArkivmeldingSbd, ReceiptStatus, Sbd, ValidationOptions};
+use crate::store::{persist_file, NewMessage, Store};
+use crate::transport::altinn3::Altinn3Broker;
+use crate::transport::{Outgoing, Progress, SystemUserTokens, Transport};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// The client's notion of "now" (injectable so tests can move past deadlines).
+pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+
+/// Description recorded with LEVETID_UTLOPT (the integration point's text).
+pub const EXPIRED_DESCRIPTION: &str = "Levetiden for meldingen er utgått. Må sendes på nytt";
+
+/// Settings that are not part of the configuration document.
+#[derive(Clone)]
+pub struct ClientOptions {
+    /// How long `peek` locks a message (NextMove `lockTimeoutMinutes`, default 5 min).
+    pub lock_timeout: Duration,
+    /// The clock; `None` means the system clock.
+    pub clock: Option<Clock>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            lock_timeout: Duration::from_secs(5 * 60),
+            clock: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("lock_timeout", &self.lock_timeout)
+            .field("clock", &self.clock.as_ref().map(|_| "custom"))
+            .finish()
+    }
+}
+
+/// One file to send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendDocument {
+    /// The name inside the package (`arkivmelding.xml`, `brev.pdf`).
+    pub name: String,
+    /// Where the file is now.
+    pub path: PathBuf,
+    /// MIME type; guessed from the name when absent.
+    #[serde(default)]
+    pub mime: Option<String>,
+}
+
+impl From<SendDocument> for DocumentSource {
+    fn from(d: SendDocument) -> Self {
+        let mut s = DocumentSource::new(d.name, d.path);
+        s.mime = d.mime;
+        s
+    }
+}
+
+/// What to send: a complete SBD, or the fields to build an arkivmelding SBD from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SendRequest {
+    /// A complete SBD (sender, receiver, ids, process, business message). When given, the fields
+    /// below except `documents` are ignored.
+    pub sbd: Option<Sbd>,
+    /// The receiver's organisation number.
+    pub receiver: Option<String>,
+    /// The process (default: arkivmelding administrasjon).
+    pub process: Option<String>,
+    pub conversation_id: Option<String>,
+    pub message_id: Option<String>,
+    /// The primary document's name (default `arkivmelding.xml`).
+    pub hoveddokument: Option<String>,
+    /// Lifetime in seconds (default 24 h): expectedResponseDateTime = now + ttl.
+    pub ttl_secs: Option<i64>,
+    pub sender_ref: Option<String>,
+    pub receiver_ref: Option<String>,
+    pub documents: Vec<SendDocument>,
+}
+
+/// A DPO participant: one organisation's configuration, keys, state and broker.
+///
+/// `Client` is `Send + Sync`: share one between threads (e.g. in an `Arc`). Every call is
+/// synchronous; state changes are serialised by the store, and `poll` runs one at a time.
+pub struct Client {
+    config: Config,
+    identity: Identity,
+    http: Http,
+    tokens: Arc<Tokens>,
+    registry: Registry,
+    store: Store,
+    options: ClientOptions,
+    /// One poll at a time, so two threads never download the same transfer.
+    poll_lock: Mutex<()>,
+    /// One outbox flush at a time, so a receipt is not sent twice by two threads.
+    outbox_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("organisation_number", &self.config.organisation_number)
+            .field("data_dir", &self.config.data_dir)
+            .field("transport", &self.config.transport)
+            .finish()
+    }
+}
+
+fn _assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<Client>();
+}
+
+impl Client {
+    /// Load the identity, build the HTTP agent, token cache, registry and state store, and check
+    /// that the configured transport is available.
+    pub fn new(config: Config) -> Result<Client> {
+        Client::with_options(config, ClientOptions::default())
+    }
+
+    pub fn with_options(config: Config, options: ClientOptions) -> Result<Client> {
+        let identity = Identity::load(&config.credentials.key)?;
+        let http = Http::new(&config)?;
+        let tokens = Arc::new(Tokens::with_identity(
+            &config,
+            Http::new(&config)?,
+            &identity,
+        )?);
+        let registry = Registry::new(&config, Http::new(&config)?, tokens.clone());
+        let store = Store::open(&config.data_dir)?;
+        let client = Client {
+            config,
+            identity,
+            http,
+            tokens,
+            registry,
+            store,
+            options,
+            poll_lock: Mutex::new(()),
+            outbox_lock: Mutex::new(()),
+        };
+        client.with_transport(|_| Ok(()))?;
+        log::info!(
+            "client for {} ready (data in {})",
+            client.config.organisation_number,
+            client.config.data_dir.display()
+        );
+        Ok(client)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The state store (read-only use: listing, inspecting).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        match &self.options.clock {
+            Some(c) => c(),
+            None => OffsetDateTime::now_utc(),
+        }
+    }
+
+    /// Run `f` with the broker chosen by `Config::transport`. The one place a transport is picked.
+    fn with_transport<T>(&self, f: impl FnOnce(&dyn Transport) -> Result<T>) -> Result<T> {
+        match self.config.transport {
+            TransportKind::Altinn3 => {
+                let source = SystemUserTokens {
+                    tokens: &self.tokens,
+                    user: self.config.system_user.clone(),
+                };
+                let broker = Altinn3Broker::new(
+                    &self.http,
+                    &self.config.urls.altinn3_broker,
+                    &source,
+                    self.config.message_channel.clone(),
+                );
+                f(&broker)
+            }
+            TransportKind::Altinn2 => Err(Error::new(
+                ErrorKind::ConfigInvalid,
+                "the Altinn 2 transport is not available in this build yet; set \"transport\" to \"altinn3\"",
+            )
+            .with_field("transport")),
+        }
+    }
+
+    // ---- sending ------------------------------------------------------------------------
+
+    fn build_sbd(&self, req: &SendRequest, now: OffsetDateTime) -> Result<Sbd> {
+        if let Some(sbd) = &req.sbd {
+            let mut sbd = sbd.clone();
+            sbd.fill_defaults(
+                &self.config.organisation_number,
+                crate::sbd::DEFAULT_TTL,
+                self.config.message_channel.as_deref(),
+                now,
+            );
+            return Ok(sbd);
+        }
+        let receiver = req.receiver.as_deref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                "the send request names no receiver: give \"receiver\" (an organisation number) or a complete \"sbd\"",
+            )
+            .with_field("receiver")
+        })?;
+        let receiver = OrgNumber::parse(receiver).map_err(|e| e.with_field("receiver"))?;
+        let mut b = ArkivmeldingSbd::new(self.config.organisation_number.clone(), receiver);
+        if let Some(p) = &req.process {
+            b.process = p.clone();
+        }
+        b.conversation_id = parse_uuid(req.conversation_id.as_deref(), "conversation_id")?;
+        b.message_id = parse_uuid(req.message_id.as_deref(), "message_id")?;
+        if let Some(h) = &req.hoveddokument {
+            b.hoveddokument = Some(h.clone());
+        }
+        if let Some(t) = req.ttl_secs {
+            b.ttl = time::Duration::seconds(t);
+        }
+        b.sender_ref = req.sender_ref.clone();
+        b.receiver_ref = req.receiver_ref.clone();
+        b.message_channel = self.config.message_channel.clone();
+        Ok(b.build(now))
+    }
+
+    /// Send one message: look the receiver up (its DPO record for the process), record OPPRETTET,
+    /// package into a spool file, upload, record SENDT. On failure the message gets FEIL with the
+    /// reason and the error is returned; the package stays, so [`Client::resend`] can try again.
+    /// A message whose expectedResponseDateTime has passed is not sent: LEVETID_UTLOPT.
+    pub fn send(&self, request: SendRequest, progress: Progress<'_>) -> Result<MessageInfo> {
+        let now = self.now();
+        let sbd = self.build_sbd(&request, now)?;
+        sbd.validate(&ValidationOptions::default())
+            .map_err(|e| e.context("the message to send"))?;
+        let receiver = sbd.receiver_org()?;
+        let process = sbd.process().unwrap_or_default().to_string();
+        let standard = sbd.header.document_identification.standard.clone();
+        let record = self
+            .registry
+            .dpo_record_for_document(&receiver, &process, &standard)?;
+        let message_id = sbd
+            .message_id()
+            .ok_or_else(|| Error::new(ErrorKind::InvalidMessage, "the SBD has no messageId"))?
+            .to_string();
+        let sbd_json = sbd.to_json();
+        let sender = sbd.sender_identifier().unwrap_or_default().to_string();
+        let receiver_id = sbd.receiver_identifier().unwrap_or_default().to_string();
+        let new = NewMessage {
+            direction: Direction::Outgoing,
+            message_id: &message_id,
+            conversation_id: sbd.conversation_id(),
+            process: sbd.process(),
+            document_type: sbd.type_name(),
+            sender: &sender,
+            receiver: &receiver_id,
+            expires: sbd.expected_response_date_time(),
+            transfer_id: None,
+            payload: None,
+            sbd_json: &sbd_json,
+        };
+        self.store
+            .transaction(|tx| tx.insert_message(&new, ReceiptStatus::Opprettet, now))?;
+        if sbd.is_expired(now) {
+            self.store.transaction(|tx| {
+                tx.add_status(
+                    Direction::Outgoing,
+                    &message_id,
+                    ReceiptStatus::LevetidUtlopt,
+                    Some(EXPIRED_DESCRIPTION),
+                    now,
+                    false,
+                )
+            })?;
+            return Err(expired_error(
+                &message_id,
+                sbd.expected_response_date_time(),
+            ));
+        }
+
+        let documents = request.documents.into_iter().map(Into::into).collect();
+        let file = self
+            .store
+            .spool_dir(Direction::Outgoing)
+            .join(format!("{}.zip", safe_name(&message_id)));
+        let packed = self.package_to(&file, sbd, documents, &record.certificate);
+        if let Err(e) = packed {
+            self.fail_outgoing(&message_id, &e)?;
+            return Err(e);
+        }
+        let relative = self.store.relative(&file);
+        self.store
+            .transaction(|tx| tx.set_payload(Direction::Outgoing, &message_id, Some(&relative)))?;
+        self.upload_outgoing(&message_id, progress)
+    }
+
+    /// Upload again a message whose sending failed (status FEIL or still OPPRETTET, package kept).
+    pub fn resend(&self, message_id: &str, progress: Progress<'_>) -> Result<MessageInfo> {
+        let now = self.now();
+        let m = self.outgoing(message_id)?;
+        if !matches!(m.status, ReceiptStatus::Feil | ReceiptStatus::Opprettet) {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "message {message_id} has status {}; only a message whose sending failed (FEIL) can be sent again",
+                    m.status.name()
+                ),
+            )
+            .with_field("message_id"));
+        }
+        if m.payload.as_deref().is_none_or(|p| !p.is_file()) {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "the package of message {message_id} is gone (it failed before it was packed); send it as a new message"
+                ),
+            )
+            .with_field("message_id"));
+        }
+        let expired = m
+            .expires
+            .as_deref()
+            .and_then(|t| crate::sbd::parse_timestamp(t).ok())
+            .is_some_and(|t| now > t);
+        if expired {
+            self.store.transaction(|tx| {
+                tx.add_status(
+                    Direction::Outgoing,
+                    message_id,
+                    ReceiptStatus::LevetidUtlopt,
+                    Some(EXPIRED_DESCRIPTION),
+                    now,
+                    true,
+                )
+            })?;
+            return Err(expired_error(message_id, m.expires.as_deref()));
+        }
+        self.upload_outgoing(message_id, progress)
+    }
+
+    fn outgoing(&self, message_id: &str) -> Result<MessageInfo> {
+        self.store
+            .transaction(|tx| tx.message(Direction::Outgoing, message_id))?
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!("no outgoing message with messageId {message_id}"),
+                )
+                .with_field("message_id")
+            })
+    }
+
+    /// Package into `file`: written under a temporary name, synced, renamed.
+    fn package_to(
+        &self,
+        file: &Path,
+        sbd: Sbd,
+        documents: Vec<DocumentSource>,
+        receiver_cert: &openssl::x509::X509,
+    ) -> Result<()> {
+        let tmp = file.with_extension("zip.part");
+        let opts = CreateOptions {
+            // Altinn 3 carries sbd.json and asic.zip only (spec altinn3-broker.md 3.4).
+            legacy_xml: self.config.transport == TransportKind::Altinn2,
+            own_message_channel: self.config.message_channel.clone(),
+            ..CreateOptions::default()
+        };
+        let created = package::create_file(
+            &tmp,
+            &PackageInput { sbd, documents },
+            &self.identity,
+            receiver_cert,
+            &opts,
+        );
+        if let Err(e) = created {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        persist_file(&tmp, file)
+    }
+
+    fn fail_outgoing(&self, message_id: &str, e: &Error) -> Result<()> {
+        let now = self.now();
+        let reason = e.to_string();
+        self.store.transaction(|tx| {
+            tx.add_status(
+                Direction::Outgoing,
+                message_id,
+                ReceiptStatus::Feil,
+                Some(&reason),
+                now,
+                true,
+            )
+        })?;
+        Ok(())
+    }
+
+    fn upload_outgoing(&self, message_id: &str, progress: Progress<'_>) -> Result<MessageInfo> {
+        let m = self.outgoing(message_id)?;
+        let sbd = Sbd::from_json(
+            self.store
+                .transaction(|tx| tx.sbd_json(Direction::Outgoing, message_id))?
+                .as_bytes(),
+        )?;
+        let path = m.payload.clone().ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("message {message_id} has no package to send"),
+            )
+        })?;
+        let uploaded = self.upload_file(&sbd, &path, progress);
+        let transfer_id = match uploaded {
+            Ok(id) => id,
+            Err(e) => {
+                self.fail_outgoing(message_id, &e)?;
+                return Err(e);
+            }
+        };
+        let now = self.now();
+        self.store.transaction(|tx| {
+            tx.set_transfer_id(Direction::Outgoing, message_id, &transfer_id)?;
+            tx.set_payload(Direction::Outgoing, message_id, None)?;
+            tx.add_status(
+                Direction::Outgoing,
+                message_id,
+                ReceiptStatus::Sendt,
+                None,
+                now,
+                true,
+            )
+        })?;
+        let _ = std::fs::remove_file(&path);
+        self.outgoing(message_id)
+    }
+
+    /// Upload one package file for `sbd`; returns the broker's transfer id.
+    fn upload_file(&self, sbd: &Sbd, path: &Path, progress: Progress<'_>) -> Result<String> {
+        let recipient = sbd.receiver_org()?;
+        let sender = sbd.sender_org()?;
+        let reference = package::senders_reference(sbd, self.config.message_channel.as_deref());
+        let mut body = std::fs::File::open(path)
+            .map_err(|e| Error::io(format!("opening the package {}", path.display()), e))?;
+        let size = body
+            .metadata()
+            .map_err(|e| Error::io(format!("reading the size of {}", path.display()), e))?
+            .len();
+        self.with_transport(|t| {
+            t.upload(
+                Outgoing {
+                    sender: &sender,
+                    recipient: &recipient,
+                    senders_reference: &reference,
+                    body: &mut body,
+                    size,
+                },
+                progress,
+            )
+        })
+    }
+
+    // ---- statuses -----------------------------------------------------------------------
+
+    /// The status history of a message (outgoing if we sent one with this id, else incoming).
+    pub fn status(&self, message_id: &str) -> Result<Vec<StatusEntry>> {
+        self.store.transaction(|tx| {
+            let d = tx.directions_of(message_id)?;
+            match d.first() {
+                Some(d) => tx.history(*d, message_id),
+                None => Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!("no message with messageId {message_id} in the store"),
+                )
+                .with_field("message_id")),
+            }
+        })
+    }
+
+    /// The status history of a message in one direction.
+    pub fn status_of(&self, direction: Direction, message_id: &str) -> Result<Vec<StatusEntry>> {
+        self.store
+            .transaction(|tx| tx.history(direction, message_id))
+    }
+
+    /// Messages matching `filter`, newest first.
+    pub fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageInfo>> {
+        self.store.transaction(|tx| tx.messages(filter))
+    }
+
+    /// One message (outgoing if we sent one with this id, else incoming).
+    pub fn message(&self, message_id: &str) -> Result<MessageInfo> {
+        self.store.transaction(|tx| {
+            for d in tx.directions_of(message_id)? {
+                if let Some(m) = tx.message(d, message_id)? {
+                    return Ok(m);
+                }
+            }
+            Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no message with messageId {message_id} in the store"),
+            )
+            .with_field("message_id"))
+        })
+    }
+
+    /// Mark outgoing messages that passed expectedResponseDateTime without reaching MOTTATT as
+    /// LEVETID_UTLOPT (spec C.5). Returns their messageIds.
+    pub fn expire(&self) -> Result<Vec<String>> {
+        let now = self.now();
+        self.store.transaction(|tx| {
+            let expired = tx.expired_outgoing(now)?;
+            let mut ids = Vec::new();
+            for (id, _) in expired {
+                tx.add_status(
+                    Direction::Outgoing,
+                    &id,
+                    ReceiptStatus::LevetidUtlopt,
+                    Some(EXPIRED_DESCRIPTION),
+                    now,
+                    false,
+                )?;
+                ids.push(id);
+            }
+            Ok(ids)
+        })
+    }
+}
+
+fn expired_error(message_id: &str, expires: Option<&str>) -> Error {
+    Error::new(
+        ErrorKind::InvalidMessage,
+        format!(
+            "message {message_id} expired at {} (expectedResponseDateTime) and was not sent (LEVETID_UTLOPT); send it again with a later deadline",
+            expires.unwrap_or("?")
+        ),
+    )
+    .with_field("expectedResponseDateTime")
+}
+
+fn parse_uuid(value: Option<&str>, field: &str) -> Result<Option<uuid::Uuid>> {
+    value
+        .map(|v| {
+            uuid::Uuid::parse_str(v).map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidIdentifier,
+                    format!("{field} {v:?} is not a UUID"),
+                )
+                .with_field(field)
+            })
+        })
+        .transpose()
+}
+
+/// A file-name-safe form of an id (ids are UUIDs; anything else is reduced to safe characters).
+fn safe_name(id: &str) -> String {
+    let s: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect();
+    if s.is_empty() {
+        "_".to_string()
+    } else {
+        s
+    }
+}

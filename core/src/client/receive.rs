@@ -1,0 +1,540 @@
+//! Receiving: poll the broker, store what arrives, hand it out through the in-queue
+//! (spec maskinporten-sr-nextmove.md C.6, dpo-soap.md 5 and 9, altinn3-broker.md 4).
+//!
+//! One transfer goes DOWNLOADING (row written before the first byte is asked for) → STORED (the
+//! package is fsynced under its final name and the message row, queue entry and owed MOTTATT
+//! commit in one transaction) → CONFIRMED (after the broker took the confirm). The broker lists
+//! only transfers nobody has started to download (recipientStatus=Initialized, altinn3 4.4), so
+//! the DOWNLOADING and STORED rows are what lets the next poll, possibly in a new process, finish
+//! a transfer a crash interrupted.
+
+use super::{safe_name, Client, Direction, MessageInfo};
+use crate::error::{Error, ErrorGroup, ErrorKind, Result};
+use crate::package::{self, OpenOptions};
+use crate::sbd::{BusinessMessage, ReceiptStatus, Sbd, ValidationOptions};
+use crate::store::{format_time, persist_file, NewMessage, TransferState};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// What one [`Client::poll`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PollSummary {
+    /// messageIds of new messages put in the incoming queue.
+    pub received: Vec<String>,
+    /// Status and receipt messages applied to our outgoing messages.
+    pub statuses: usize,
+    /// Transfers whose message we already had (same messageId): confirmed, not stored again.
+    pub duplicates: usize,
+    /// Transfers with an unreadable or invalid SBD: logged, confirmed and dropped (as the IP does).
+    pub discarded: usize,
+    /// Transfers an earlier, interrupted poll had started and this one finished.
+    pub recovered: usize,
+    /// Status receipts (MOTTATT, LEVERT) sent to senders.
+    pub receipts_sent: usize,
+}
+
+/// A message in the incoming queue, as [`Client::peek`] returns it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncomingMessage {
+    #[serde(flatten)]
+    pub info: MessageInfo,
+    /// The SBD as it arrived (JSON).
+    pub sbd: serde_json::Value,
+    /// The lock holds until then; `pop` and `delete` need it.
+    pub locked_until: String,
+}
+
+/// One extracted document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpenedFile {
+    pub name: String,
+    pub path: PathBuf,
+    pub mime: String,
+    pub size: u64,
+}
+
+/// A message [`Client::pop`] decrypted, verified and extracted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpenedMessage {
+    pub message_id: String,
+    pub conversation_id: Option<String>,
+    pub sbd: serde_json::Value,
+    pub files: Vec<OpenedFile>,
+    /// Subject of the certificate that signed the ASiC-E.
+    pub signer: Option<String>,
+}
+
+enum Stored {
+    New(String),
+    Status,
+    Duplicate,
+    Discarded,
+}
+
+impl Client {
+    /// Fetch what waits at the broker: finish transfers an earlier poll left half-done, then take
+    /// the waiting ones oldest first, store each (deduplicated by messageId), confirm it, and send
+    /// the receipts owed. Stops at the first failure and returns it; everything before is kept
+    /// and the next poll continues from there.
+    pub fn poll(&self) -> Result<PollSummary> {
+        let _one = self
+            .poll_lock
+            .lock()
+            .map_err(|_| Error::new(ErrorKind::Internal, "the poll lock is poisoned"))?;
+        let mut summary = PollSummary::default();
+        let unfinished = self.store.transaction(|tx| tx.unfinished_transfers())?;
+        for t in unfinished {
+            log::info!(
+                "transfer {}: finishing after an interruption",
+                t.transfer_id
+            );
+            self.take_transfer(&t.transfer_id, &mut summary)?;
+            summary.recovered += 1;
+        }
+        let available = self.with_transport(|t| t.available())?;
+        for a in available {
+            self.take_transfer(&a.id, &mut summary)?;
+        }
+        summary.receipts_sent += self.flush_outbox()?;
+        Ok(summary)
+    }
+
+    fn take_transfer(&self, transfer_id: &str, summary: &mut PollSummary) -> Result<()> {
+        let state = self
+            .store
+            .transaction(|tx| tx.transfer(transfer_id))?
+            .map(|t| t.state);
+        if matches!(state, None | Some(TransferState::Downloading)) {
+            match self.download_and_store(transfer_id)? {
+                Stored::New(id) => summary.received.push(id),
+                Stored::Status => summary.statuses += 1,
+                Stored::Duplicate => summary.duplicates += 1,
+                Stored::Discarded => summary.discarded += 1,
+            }
+        }
+        // STORED, or CONFIRMED but offered again: the confirm is idempotent.
+        self.with_transport(|t| t.confirm(transfer_id))?;
+        let now = self.now();
+        self.store.transaction(|tx| {
+            let t = tx.transfer(transfer_id)?;
+            tx.put_transfer(
+                transfer_id,
+                TransferState::Confirmed,
+                None,
+                t.as_ref().and_then(|t| t.message_id.as_deref()),
+                now,
+            )
+        })?;
+        log::info!("transfer {transfer_id}: confirmed at the broker");
+        Ok(())
+    }
+
+    fn download_and_store(&self, transfer_id: &str) -> Result<Stored> {
+        let dir = self.store.spool_dir(Direction::Incoming);
+        let file = dir.join(format!("{}.zip", safe_name(transfer_id)));
+        let tmp = file.with_extension("zip.part");
+        let relative = self.store.relative(&file);
+        let now = self.now();
+        self.store.transaction(|tx| {
+            tx.put_transfer(
+                transfer_id,
+                TransferState::Downloading,
+                Some(&relative),
+                None,
+                now,
+            )
+        })?;
+        let mut out = std::fs::File::create(&tmp)
+            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+        let n = self.with_transport(|t| t.download(transfer_id, &mut out, &mut |_, _| {}));
+        drop(out);
+        let n = match n {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        persist_file(&tmp, &file)?;
+        log::info!("transfer {transfer_id}: downloaded {n} bytes");
+        self.store_package(transfer_id, &file)
+    }
+
+    /// Read `sbd.json` (nothing decrypted) and record what the package means, in one transaction
+    /// that also marks the transfer STORED.
+    fn store_package(&self, transfer_id: &str, file: &Path) -> Result<Stored> {
+        let now = self.now();
+        let relative = self.store.relative(file);
+        let sbd = package::read_sbd(file).and_then(|sbd| {
+            sbd.validate(&ValidationOptions::default())?;
+            let to = sbd.receiver_org()?;
+            if to != self.config.organisation_number {
+                return Err(Error::new(
+                    ErrorKind::InvalidMessage,
+                    format!(
+                        "the SBD is addressed to {to}, not to us ({})",
+                        self.config.organisation_number
+                    ),
+                ));
+            }
+            Ok(sbd)
+        });
+        let sbd = match sbd {
+            Ok(sbd) => sbd,
+            Err(e) => {
+                // The IP logs, confirms and drops a package it cannot read (spec dpo-soap 5).
+                log::warn!("transfer {transfer_id}: discarded, its SBD is unusable: {e}");
+                self.store.transaction(|tx| {
+                    tx.put_transfer(transfer_id, TransferState::Stored, None, None, now)
+                })?;
+                let _ = std::fs::remove_file(file);
+                return Ok(Stored::Discarded);
+            }
+        };
+        let message_id = sbd.message_id().unwrap_or_default().to_string();
+        let outcome = match &sbd.message {
+            BusinessMessage::Status(s) => {
+                let status = s.status;
+                self.store.transaction(|tx| {
+                    apply_to_outgoing(tx, &message_id, status, None, now)?;
+                    tx.put_transfer(
+                        transfer_id,
+                        TransferState::Stored,
+                        None,
+                        Some(&message_id),
+                        now,
+                    )
+                })?;
+                Stored::Status
+            }
+            BusinessMessage::ArkivmeldingKvittering(k) => {
+                let status = k.resulting_status();
+                let description = kvittering_text(k);
+                let related = k.related_to_message_id.clone();
+                self.store.transaction(|tx| {
+                    apply_to_outgoing(tx, &related, status, description.as_deref(), now)?;
+                    tx.put_transfer(
+                        transfer_id,
+                        TransferState::Stored,
+                        None,
+                        Some(&message_id),
+                        now,
+                    )
+                })?;
+                Stored::Status
+            }
+            _ => self.store_incoming(transfer_id, &sbd, &relative, now)?,
+        };
+        if !matches!(outcome, Stored::New(_)) {
+            let _ = std::fs::remove_file(file);
+        }
+        Ok(outcome)
+    }
+
+    fn store_incoming(
+        &self,
+        transfer_id: &str,
+        sbd: &Sbd,
+        relative: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<Stored> {
+        let message_id = sbd.message_id().unwrap_or_default();
+        let sbd_json = sbd.to_json();
+        let new = NewMessage {
+            direction: Direction::Incoming,
+            message_id,
+            conversation_id: sbd.conversation_id(),
+            process: sbd.process(),
+            document_type: sbd.type_name(),
+            sender: sbd.sender_identifier().unwrap_or_default(),
+            receiver: sbd.receiver_identifier().unwrap_or_default(),
+            expires: sbd.expected_response_date_time(),
+            transfer_id: Some(transfer_id),
+            payload: Some(relative),
+            sbd_json: &sbd_json,
+        };
+        let expired = sbd.is_expired(now);
+        let wants_receipt = matches!(sbd.message, BusinessMessage::Arkivmelding(_));
+        self.store.transaction(|tx| {
+            if tx.message(Direction::Incoming, message_id)?.is_some() {
+                log::info!(
+                    "transfer {transfer_id}: message {message_id} is already stored; not stored again"
+                );
+                tx.put_transfer(
+                    transfer_id,
+                    TransferState::Stored,
+                    None,
+                    Some(message_id),
+                    now,
+                )?;
+                return Ok(Stored::Duplicate);
+            }
+            tx.insert_message(&new, ReceiptStatus::Opprettet, now)?;
+            if expired {
+                tx.add_status(
+                    Direction::Incoming,
+                    message_id,
+                    ReceiptStatus::LevetidUtlopt,
+                    Some(super::EXPIRED_DESCRIPTION),
+                    now,
+                    false,
+                )?;
+            } else {
+                tx.add_status(
+                    Direction::Incoming,
+                    message_id,
+                    ReceiptStatus::InnkommendeMottatt,
+                    None,
+                    now,
+                    false,
+                )?;
+                tx.enqueue(message_id, now)?;
+                if wants_receipt {
+                    tx.add_outbox(message_id, ReceiptStatus::Mottatt)?;
+                }
+            }
+            tx.put_transfer(
+                transfer_id,
+                TransferState::Stored,
+                Some(relative),
+                Some(message_id),
+                now,
+            )?;
+            Ok(Stored::New(message_id.to_string()))
+        })
+    }
+
+    /// Send the receipts owed (oldest first); each leaves the outbox only after the broker took
+    /// it. Returns how many went.
+    fn flush_outbox(&self) -> Result<usize> {
+        let _one = self
+            .outbox_lock
+            .lock()
+            .map_err(|_| Error::new(ErrorKind::Internal, "the outbox lock is poisoned"))?;
+        let items = self.store.transaction(|tx| tx.outbox())?;
+        let mut sent = 0;
+        for item in items {
+            let original = self
+                .store
+                .transaction(|tx| tx.sbd_json(Direction::Incoming, &item.message_id))?;
+            let original = Sbd::from_json(original.as_bytes())?;
+            let reply = original.status_reply(item.status, self.now())?;
+            let file = self.store.spool_dir(Direction::Outgoing).join(format!(
+                "receipt-{}-{}.zip",
+                safe_name(&item.message_id),
+                item.status.name()
+            ));
+            // A status carries no documents, so nothing is encrypted: our own certificate only
+            // fills the parameter.
+            self.package_to(&file, reply.clone(), Vec::new(), &self.identity.certificate)?;
+            let uploaded = self.upload_file(&reply, &file, &mut |_, _| {});
+            let _ = std::fs::remove_file(&file);
+            let transfer_id = uploaded?;
+            self.store.transaction(|tx| tx.remove_outbox(item.id))?;
+            log::info!(
+                "incoming message {}: {} sent to the sender (transfer {transfer_id})",
+                item.message_id,
+                item.status.name()
+            );
+            sent += 1;
+        }
+        Ok(sent)
+    }
+
+    // ---- the in-queue ---------------------------------------------------------------------
+
+    /// The oldest unlocked message in the incoming queue, locked for
+    /// [`ClientOptions::lock_timeout`](super::ClientOptions), or `None` when there is none.
+    pub fn peek(&self) -> Result<Option<IncomingMessage>> {
+        let now = self.now();
+        let until = now + self.options.lock_timeout;
+        let found = self.store.transaction(|tx| {
+            let Some(m) = tx.lock_oldest(now, until)? else {
+                return Ok(None);
+            };
+            let sbd = tx.sbd_json(Direction::Incoming, &m.message_id)?;
+            Ok(Some((m, sbd)))
+        })?;
+        let Some((info, sbd)) = found else {
+            return Ok(None);
+        };
+        let sbd = serde_json::from_str(&sbd).map_err(|e| {
+            Error::new(
+                ErrorKind::Storage,
+                format!("the stored SBD of {} is not JSON: {e}", info.message_id),
+            )
+        })?;
+        Ok(Some(IncomingMessage {
+            info,
+            sbd,
+            locked_until: format_time(until),
+        }))
+    }
+
+    /// A queued message that `peek` locked, or a clear error.
+    fn locked(&self, message_id: &str) -> Result<MessageInfo> {
+        let now = self.now();
+        self.store.transaction(|tx| match tx.queue_lock(message_id, now)? {
+            None => Err(Error::new(
+                ErrorKind::NotFound,
+                format!("message {message_id} is not in the incoming queue (unknown, or already deleted)"),
+            )
+            .with_field("message_id")),
+            Some(false) => Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("message {message_id} is not locked: peek it first (locks time out)"),
+            )
+            .with_field("message_id")),
+            Some(true) => tx.message(Direction::Incoming, message_id)?.ok_or_else(|| {
+                Error::new(ErrorKind::Internal, "a queued message has no row")
+            }),
+        })
+    }
+
+    /// Decrypt, verify and extract a locked message's documents into `target_dir`. A package
+    /// that cannot be opened (corrupt, tampered, not for us) gets FEIL, leaves the queue, and its
+    /// file is kept for inspection (`MessageInfo::payload`).
+    pub fn pop(&self, message_id: &str, target_dir: &Path) -> Result<OpenedMessage> {
+        let m = self.locked(message_id)?;
+        let path = m.payload.clone().ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("message {message_id} has no package file"),
+            )
+        })?;
+        match package::open(&path, &self.identity, target_dir, &OpenOptions::default()) {
+            Ok(opened) => {
+                log::info!(
+                    "incoming message {message_id}: opened, {} file(s) into {}",
+                    opened.files.len(),
+                    target_dir.display()
+                );
+                Ok(OpenedMessage {
+                    message_id: message_id.to_string(),
+                    conversation_id: m.conversation_id,
+                    sbd: opened.sbd.to_value(),
+                    files: opened
+                        .files
+                        .into_iter()
+                        .map(|f| OpenedFile {
+                            name: f.name,
+                            path: f.path,
+                            mime: f.mime,
+                            size: f.size,
+                        })
+                        .collect(),
+                    signer: opened
+                        .signer
+                        .as_ref()
+                        .map(crate::crypto::keys::subject_line),
+                })
+            }
+            Err(e) if matches!(e.kind().group(), ErrorGroup::Crypto | ErrorGroup::Package) => {
+                let now = self.now();
+                let reason = format!("the package could not be opened: {e}");
+                self.store.transaction(|tx| {
+                    tx.dequeue(message_id)?;
+                    tx.add_status(
+                        Direction::Incoming,
+                        message_id,
+                        ReceiptStatus::Feil,
+                        Some(&reason),
+                        now,
+                        false,
+                    )
+                })?;
+                log::warn!(
+                    "incoming message {message_id}: kept for inspection in {}",
+                    path.display()
+                );
+                Err(e.context(format!(
+                    "message {message_id} (status FEIL; the package is kept in {})",
+                    path.display()
+                )))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Remove a locked message from the queue: INNKOMMENDE_LEVERT, and LEVERT goes back to the
+    /// sender (now, or with the next poll if the broker is unreachable).
+    pub fn delete(&self, message_id: &str) -> Result<MessageInfo> {
+        let m = self.locked(message_id)?;
+        let now = self.now();
+        let wants_receipt = m.document_type == "arkivmelding";
+        self.store.transaction(|tx| {
+            tx.dequeue(message_id)?;
+            tx.set_payload(Direction::Incoming, message_id, None)?;
+            tx.add_status(
+                Direction::Incoming,
+                message_id,
+                ReceiptStatus::InnkommendeLevert,
+                None,
+                now,
+                false,
+            )?;
+            if wants_receipt {
+                tx.add_outbox(message_id, ReceiptStatus::Levert)?;
+            }
+            Ok(())
+        })?;
+        if let Some(p) = &m.payload {
+            let _ = std::fs::remove_file(p);
+        }
+        if let Err(e) = self.flush_outbox() {
+            log::warn!("the LEVERT receipt for {message_id} will be sent with the next poll: {e}");
+        }
+        self.store
+            .transaction(|tx| tx.message(Direction::Incoming, message_id))?
+            .ok_or_else(|| Error::new(ErrorKind::Internal, "a deleted message lost its row"))
+    }
+}
+
+/// Apply a status from the receiver to our outgoing message (idempotent per status value).
+fn apply_to_outgoing(
+    tx: &crate::store::Tx<'_>,
+    message_id: &str,
+    status: ReceiptStatus,
+    description: Option<&str>,
+    now: time::OffsetDateTime,
+) -> Result<()> {
+    if tx.message(Direction::Outgoing, message_id)?.is_none() {
+        log::warn!(
+            "a {} status arrived for message {message_id}, which we did not send; ignored",
+            status.name()
+        );
+        return Ok(());
+    }
+    tx.add_status(
+        Direction::Outgoing,
+        message_id,
+        status,
+        description,
+        now,
+        false,
+    )?;
+    Ok(())
+}
+
+fn kvittering_text(k: &crate::sbd::ArkivmeldingKvittering) -> Option<String> {
+    let parts: Vec<String> = k
+        .messages
+        .iter()
+        .map(|m| match (&m.code, &m.text) {
+            (Some(c), Some(t)) => format!("{c}: {t}"),
+            (Some(c), None) => c.clone(),
+            (None, Some(t)) => t.clone(),
+            (None, None) => String::new(),
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
+    Some(if parts.is_empty() {
+        format!("arkivmelding_kvittering {}", k.receipt_type)
+    } else {
+        format!(
+            "arkivmelding_kvittering {}: {}",
+            k.receipt_type,
+            parts.join("; ")
+        )
+    })
+}

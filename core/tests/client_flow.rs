@@ -1,0 +1,512 @@
+//! The message flows of `efm_core::client::Client` against the sandbox: send, poll, peek, pop,
+//! delete, the statuses both ways, duplicates, crash recovery, broker faults, expiry.
+
+mod common;
+
+use common::{fault, sandbox, sandbox_config, ORG_A, ORG_B};
+use efm_core::client::{
+    Client, ClientOptions, Direction, MessageFilter, PollSummary, SendDocument, SendRequest,
+};
+use efm_core::sbd::ReceiptStatus;
+use efm_core::ErrorKind;
+use efm_sandbox::Sandbox;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const ARKIVMELDING: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<arkivmelding xmlns="http://www.arkivverket.no/standarder/noark5/arkivmelding">
+  <system>efm test</system>
+  <meldingId>test-1</meldingId>
+  <tidspunkt>2026-01-01T12:00:00+01:00</tidspunkt>
+  <antallFiler>1</antallFiler>
+</arkivmelding>
+"#;
+
+fn client(sb: &Sandbox, org: &str) -> Client {
+    Client::new(sandbox_config(sb, org)).unwrap()
+}
+
+/// Two small documents in a fresh folder.
+fn documents(dir: &Path) -> Vec<SendDocument> {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("arkivmelding.xml"), ARKIVMELDING).unwrap();
+    let mut pdf = b"%PDF-1.4 efm test\n".to_vec();
+    for i in 0..20_000u32 {
+        pdf.extend_from_slice(&i.to_le_bytes());
+    }
+    std::fs::write(dir.join("brev.pdf"), pdf).unwrap();
+    ["arkivmelding.xml", "brev.pdf"]
+        .iter()
+        .map(|n| SendDocument {
+            name: n.to_string(),
+            path: dir.join(n),
+            mime: None,
+        })
+        .collect()
+}
+
+fn request_to_b(docs: Vec<SendDocument>) -> SendRequest {
+    SendRequest {
+        receiver: Some(ORG_B.to_string()),
+        documents: docs,
+        ..SendRequest::default()
+    }
+}
+
+/// Poll until `done` says the summaries so far are enough (the broker publishes after its scan).
+fn poll_until(c: &Client, done: impl Fn(&PollSummary) -> bool) -> PollSummary {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut all = PollSummary::default();
+    loop {
+        let s = c.poll().unwrap();
+        all.received.extend(s.received);
+        all.statuses += s.statuses;
+        all.duplicates += s.duplicates;
+        all.discarded += s.discarded;
+        all.recovered += s.recovered;
+        all.receipts_sent += s.receipts_sent;
+        if done(&all) {
+            return all;
+        }
+        assert!(Instant::now() < deadline, "nothing arrived: {all:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn names(c: &Client, direction: Direction, id: &str) -> Vec<&'static str> {
+    c.status_of(direction, id)
+        .unwrap()
+        .iter()
+        .map(|e| e.status.name())
+        .collect()
+}
+
+fn incoming(c: &Client) -> Vec<efm_core::client::MessageInfo> {
+    c.messages(&MessageFilter {
+        direction: Some("incoming".into()),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+fn admin_get(sb: &Sandbox, path: &str) -> serde_json::Value {
+    let http = efm_core::http::Http::with_settings(&Default::default()).unwrap();
+    let r = http
+        .get(&format!("{}{path}", sb.base_url()))
+        .call()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    serde_json::from_str(&r.read_text(1 << 22).unwrap()).unwrap()
+}
+
+fn transfer_count(sb: &Sandbox) -> usize {
+    let v = admin_get(sb, "/admin/transfers");
+    v.as_array()
+        .or_else(|| v["transfers"].as_array())
+        .map(|a| a.len())
+        .unwrap_or_else(|| panic!("unexpected /admin/transfers answer: {v}"))
+}
+
+fn work_dir(sb: &Sandbox, name: &str) -> PathBuf {
+    let d = sandbox_config(sb, ORG_A)
+        .data_dir
+        .parent()
+        .unwrap()
+        .join(format!("test-{name}"));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn a_sends_b_receives_and_both_see_every_status() {
+    let sb = sandbox("client-flow");
+    let a = client(&sb, ORG_A);
+    let b = client(&sb, ORG_B);
+    let work = work_dir(&sb, "flow");
+    let docs = documents(&work.join("out"));
+
+    let mut last = (0, 0);
+    let sent = a
+        .send(request_to_b(docs.clone()), &mut |done, total| {
+            last = (done, total)
+        })
+        .unwrap();
+    assert_eq!(sent.status, ReceiptStatus::Sendt);
+    assert_eq!(sent.direction, Direction::Outgoing);
+    assert!(sent.transfer_id.is_some());
+    assert!(last.0 > 0 && last.0 == last.1, "upload progress {last:?}");
+    let id = sent.message_id.clone();
+    assert_eq!(names(&a, Direction::Outgoing, &id), ["OPPRETTET", "SENDT"]);
+    // The outgoing spool file is gone once the broker has it.
+    assert!(sent.payload.is_none());
+
+    // B receives: stored once, queued, MOTTATT goes back.
+    let s = poll_until(&b, |s| !s.received.is_empty());
+    assert_eq!(s.received, vec![id.clone()]);
+    assert_eq!(s.receipts_sent, 1);
+    assert_eq!(
+        names(&b, Direction::Incoming, &id),
+        ["OPPRETTET", "INNKOMMENDE_MOTTATT"]
+    );
+    // A second poll finds nothing new.
+    let again = b.poll().unwrap();
+    assert_eq!(again, PollSummary::default());
+
+    // A sees MOTTATT.
+    poll_until(&a, |s| s.statuses >= 1);
+    assert_eq!(a.message(&id).unwrap().status, ReceiptStatus::Mottatt);
+
+    // Peek locks the message; a second peek sees nothing.
+    let peeked = b.peek().unwrap().expect("a message waits");
+    assert_eq!(peeked.info.message_id, id);
+    assert_eq!(
+        peeked.sbd["standardBusinessDocumentHeader"]["documentIdentification"]
+            ["instanceIdentifier"],
+        json!(id)
+    );
+    assert!(b.peek().unwrap().is_none());
+    let as_json = serde_json::to_value(&peeked).unwrap();
+    assert_eq!(as_json["message_id"], json!(id));
+    assert_eq!(as_json["direction"], json!("INCOMING"));
+
+    // Pop: decrypt, verify, extract; byte-equal.
+    let inbox = work.join("inbox");
+    let opened = b.pop(&id, &inbox).unwrap();
+    // The two documents, plus the eFormidling manifest.xml the sender's ASiC-E carries.
+    let mut extracted: Vec<_> = opened.files.iter().map(|f| f.name.as_str()).collect();
+    extracted.sort();
+    assert_eq!(extracted, ["arkivmelding.xml", "brev.pdf", "manifest.xml"]);
+    for d in &docs {
+        let f = opened.files.iter().find(|f| f.name == d.name).unwrap();
+        assert_eq!(
+            std::fs::read(&f.path).unwrap(),
+            std::fs::read(&d.path).unwrap()
+        );
+    }
+    assert!(opened.signer.unwrap().contains(ORG_A));
+
+    // Delete: INNKOMMENDE_LEVERT here, LEVERT there.
+    let deleted = b.delete(&id).unwrap();
+    assert_eq!(deleted.status, ReceiptStatus::InnkommendeLevert);
+    assert!(deleted.payload.is_none());
+    assert_eq!(
+        names(&b, Direction::Incoming, &id),
+        ["OPPRETTET", "INNKOMMENDE_MOTTATT", "INNKOMMENDE_LEVERT"]
+    );
+    let e = b.delete(&id).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert!(b.peek().unwrap().is_none());
+
+    poll_until(&a, |s| s.statuses >= 1);
+    let info = a.message(&id).unwrap();
+    assert_eq!(info.status, ReceiptStatus::Levert);
+    assert_eq!(
+        names(&a, Direction::Outgoing, &id),
+        ["OPPRETTET", "SENDT", "MOTTATT", "LEVERT"]
+    );
+    let history = a.status(&id).unwrap();
+    assert!(history.windows(2).all(|w| w[0].time <= w[1].time));
+    // Statuses cross the C ABI as JSON.
+    let j = serde_json::to_value(&history).unwrap();
+    assert_eq!(j[3]["status"], json!("LEVERT"));
+}
+
+#[test]
+fn the_same_message_delivered_twice_is_stored_once() {
+    use efm_core::asic::DocumentSource;
+    use efm_core::auth::Tokens;
+    use efm_core::crypto::keys::Identity;
+    use efm_core::http::Http;
+    use efm_core::package::{self, CreateOptions, PackageInput};
+    use efm_core::sbd::ArkivmeldingSbd;
+    use efm_core::transport::altinn3::Altinn3Broker;
+    use efm_core::transport::{Outgoing, SystemUserTokens, Transport};
+
+    let sb = sandbox("client-dup");
+    let b = client(&sb, ORG_B);
+    let work = work_dir(&sb, "dup");
+    let docs = documents(&work.join("out"));
+
+    // A, by hand: one package, uploaded twice (as a sender retrying after a lost answer does).
+    let cfg = sandbox_config(&sb, ORG_A);
+    let id_a = Identity::load(&cfg.credentials.key).unwrap();
+    let id_b = Identity::load(&sandbox_config(&sb, ORG_B).credentials.key).unwrap();
+    let http = Http::new(&cfg).unwrap();
+    let tokens = Tokens::with_identity(&cfg, Http::new(&cfg).unwrap(), &id_a).unwrap();
+    let orgb = efm_core::ident::OrgNumber::parse(ORG_B).unwrap();
+    let sbd = ArkivmeldingSbd::new(cfg.organisation_number.clone(), orgb.clone())
+        .build(time::OffsetDateTime::now_utc());
+    let message_id = sbd.message_id().unwrap().to_string();
+    let file = work.join("twice.zip");
+    package::create_file(
+        &file,
+        &PackageInput {
+            sbd,
+            documents: docs.into_iter().map(DocumentSource::from).collect(),
+        },
+        &id_a,
+        &id_b.certificate,
+        &CreateOptions {
+            legacy_xml: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let source = SystemUserTokens {
+        tokens: &tokens,
+        user: cfg.system_user.clone(),
+    };
+    let broker = Altinn3Broker::new(&http, &cfg.urls.altinn3_broker, &source, None);
+    for _ in 0..2 {
+        let mut body = std::fs::File::open(&file).unwrap();
+        let size = body.metadata().unwrap().len();
+        broker
+            .upload(
+                Outgoing {
+                    sender: &cfg.organisation_number,
+                    recipient: &orgb,
+                    senders_reference: &uuid::Uuid::new_v4().to_string(),
+                    body: &mut body,
+                    size,
+                },
+                &mut |_, _| {},
+            )
+            .unwrap();
+    }
+
+    let s = poll_until(&b, |s| s.received.len() + s.duplicates >= 2);
+    assert_eq!(s.received, vec![message_id.clone()]);
+    assert_eq!(s.duplicates, 1);
+    // Only one MOTTATT went back.
+    assert_eq!(s.receipts_sent, 1);
+    assert_eq!(incoming(&b).len(), 1);
+    // Both transfers were confirmed: the broker offers nothing more.
+    assert!(broker_offers_nothing(&b));
+    assert!(b.peek().unwrap().is_some());
+    assert!(b.peek().unwrap().is_none());
+}
+
+fn broker_offers_nothing(c: &Client) -> bool {
+    c.poll().unwrap() == PollSummary::default()
+}
+
+#[test]
+fn a_crash_between_download_and_confirm_loses_and_doubles_nothing() {
+    let sb = sandbox("client-crash");
+    let a = client(&sb, ORG_A);
+    let work = work_dir(&sb, "crash");
+    let sent = a
+        .send(request_to_b(documents(&work.join("out"))), &mut |_, _| {})
+        .unwrap();
+    let transfer = sent.transfer_id.clone().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    // First, the connection drops in the middle of the download.
+    let b = client(&sb, ORG_B);
+    fault(
+        &sb,
+        &format!("/broker/api/v1/filetransfer/{transfer}/download"),
+        json!({"kind": "drop", "after_bytes": 100}),
+        1,
+    );
+    assert!(b.poll().is_err());
+    assert!(incoming(&b).is_empty());
+    drop(b);
+
+    // Then the download works, but the confirm fails: the process "dies" there.
+    let b = client(&sb, ORG_B);
+    fault(
+        &sb,
+        &format!("/broker/api/v1/filetransfer/{transfer}/confirmdownload"),
+        json!({"kind": "status", "status": 500}),
+        1,
+    );
+    let e = b.poll().unwrap_err();
+    assert_eq!(e.detail().http_status, Some(500), "{e}");
+    assert_eq!(incoming(&b).len(), 1, "stored before the confirm");
+    drop(b);
+
+    // A new client on the same data directory finishes: confirm, MOTTATT, no second copy.
+    let b = client(&sb, ORG_B);
+    let s = b.poll().unwrap();
+    assert_eq!(s.recovered, 1, "{s:?}");
+    assert!(s.received.is_empty(), "{s:?}");
+    assert_eq!(s.receipts_sent, 1);
+    assert_eq!(incoming(&b).len(), 1);
+    assert!(broker_offers_nothing(&b));
+    let m = b.peek().unwrap().unwrap();
+    assert_eq!(m.info.message_id, sent.message_id);
+    assert!(b.peek().unwrap().is_none());
+
+    poll_until(&a, |s| s.statuses >= 1);
+    assert_eq!(
+        a.message(&sent.message_id).unwrap().status,
+        ReceiptStatus::Mottatt
+    );
+}
+
+#[test]
+fn a_broker_error_during_upload_gives_feil_and_resend_succeeds() {
+    let sb = sandbox("client-resend");
+    let a = client(&sb, ORG_A);
+    let b = client(&sb, ORG_B);
+    let work = work_dir(&sb, "resend");
+    fault(
+        &sb,
+        "/broker/api/v1/filetransfer",
+        json!({"kind": "status", "status": 500, "method": "POST"}),
+        1,
+    );
+    let e = a
+        .send(request_to_b(documents(&work.join("out"))), &mut |_, _| {})
+        .unwrap_err();
+    assert_eq!(e.detail().http_status, Some(500), "{e}");
+    let failed = a
+        .messages(&MessageFilter {
+            direction: Some("outgoing".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    let m = &failed[0];
+    assert_eq!(m.status, ReceiptStatus::Feil);
+    let history = a.status(&m.message_id).unwrap();
+    assert_eq!(history[1].status, ReceiptStatus::Feil);
+    assert!(history[1].description.as_deref().unwrap().contains("500"));
+    assert!(m.payload.as_ref().unwrap().is_file(), "the package is kept");
+
+    let resent = a.resend(&m.message_id, &mut |_, _| {}).unwrap();
+    assert_eq!(resent.status, ReceiptStatus::Sendt);
+    assert_eq!(
+        names(&a, Direction::Outgoing, &m.message_id),
+        ["OPPRETTET", "FEIL", "SENDT"]
+    );
+    // Resending a sent message is refused.
+    let e = a.resend(&m.message_id, &mut |_, _| {}).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+
+    let s = poll_until(&b, |s| !s.received.is_empty());
+    assert_eq!(s.received, vec![m.message_id.clone()]);
+    assert_eq!(transfer_count(&sb), 2, "one message, one MOTTATT");
+}
+
+#[test]
+fn an_unknown_receiver_is_refused_before_anything_is_stored_or_uploaded() {
+    let sb = sandbox("client-unknown");
+    let a = client(&sb, ORG_A);
+    let work = work_dir(&sb, "unknown");
+    let mut req = request_to_b(documents(&work.join("out")));
+    // A valid organisation number the Service Registry does not know.
+    req.receiver = Some("974760673".into());
+    let e = a.send(req, &mut |_, _| {}).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ReceiverNotFound, "{e}");
+    assert!(a.messages(&MessageFilter::default()).unwrap().is_empty());
+    assert_eq!(transfer_count(&sb), 0);
+
+    // Bad input gets a specific error too.
+    let mut req = request_to_b(Vec::new());
+    req.receiver = Some("123".into());
+    let e = a.send(req, &mut |_, _| {}).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidOrganisationNumber, "{e}");
+}
+
+#[test]
+fn a_tampered_package_becomes_feil_on_pop_and_is_kept() {
+    let sb = sandbox("client-tamper");
+    let a = client(&sb, ORG_A);
+    let b = client(&sb, ORG_B);
+    let work = work_dir(&sb, "tamper");
+    let sent = a
+        .send(request_to_b(documents(&work.join("out"))), &mut |_, _| {})
+        .unwrap();
+    poll_until(&b, |s| !s.received.is_empty());
+    let m = b.peek().unwrap().unwrap();
+    let path = m.info.payload.clone().unwrap();
+    // Flip one byte in the middle of the package (inside the encrypted asic.zip).
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&path, &bytes).unwrap();
+
+    let inbox = work.join("inbox");
+    let e = b.pop(&sent.message_id, &inbox).unwrap_err();
+    assert!(
+        matches!(
+            e.kind().group(),
+            efm_core::ErrorGroup::Crypto | efm_core::ErrorGroup::Package
+        ),
+        "{e}"
+    );
+    assert!(e.message().contains("FEIL"), "{e}");
+    let info = b.message(&sent.message_id).unwrap();
+    assert_eq!(info.status, ReceiptStatus::Feil);
+    assert_eq!(info.payload.as_deref(), Some(path.as_path()));
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "kept as it was");
+    let feil = b.status(&sent.message_id).unwrap().pop().unwrap();
+    assert_eq!(feil.status, ReceiptStatus::Feil);
+    assert!(feil.description.unwrap().contains("could not be opened"));
+    // Out of the queue, nothing extracted.
+    assert!(b.peek().unwrap().is_none());
+    assert!(!inbox.exists() || std::fs::read_dir(&inbox).unwrap().next().is_none());
+}
+
+#[test]
+fn expired_messages_get_levetid_utlopt() {
+    let sb = sandbox("client-expiry");
+    let offset = Arc::new(AtomicI64::new(0));
+    let clock_offset = offset.clone();
+    let a = Client::with_options(
+        sandbox_config(&sb, ORG_A),
+        ClientOptions {
+            clock: Some(Arc::new(move || {
+                time::OffsetDateTime::now_utc()
+                    + time::Duration::seconds(clock_offset.load(Ordering::SeqCst))
+            })),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let work = work_dir(&sb, "expiry");
+    let docs = documents(&work.join("out"));
+
+    // Sent, no MOTTATT, the deadline (1 h) passes: LEVETID_UTLOPT.
+    let mut req = request_to_b(docs.clone());
+    req.ttl_secs = Some(3600);
+    let sent = a.send(req, &mut |_, _| {}).unwrap();
+    assert!(a.expire().unwrap().is_empty());
+    offset.store(2 * 3600, Ordering::SeqCst);
+    assert_eq!(a.expire().unwrap(), vec![sent.message_id.clone()]);
+    let info = a.message(&sent.message_id).unwrap();
+    assert_eq!(info.status, ReceiptStatus::LevetidUtlopt);
+    assert_eq!(
+        names(&a, Direction::Outgoing, &sent.message_id),
+        ["OPPRETTET", "SENDT", "LEVETID_UTLOPT"]
+    );
+    assert!(a.expire().unwrap().is_empty(), "once");
+
+    // A message whose deadline is already past is not sent.
+    let before = transfer_count(&sb);
+    offset.store(0, Ordering::SeqCst);
+    let sbd = efm_core::sbd::ArkivmeldingSbd::new(
+        efm_core::ident::OrgNumber::parse(ORG_A).unwrap(),
+        efm_core::ident::OrgNumber::parse(ORG_B).unwrap(),
+    )
+    .build(time::OffsetDateTime::now_utc() - time::Duration::hours(30));
+    let e = a
+        .send(
+            SendRequest {
+                sbd: Some(sbd.clone()),
+                documents: docs,
+                ..Default::default()
+            },
+            &mut |_, _| {},
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidMessage, "{e}");
+    let id = sbd.message_id().unwrap();
+    assert_eq!(a.message(id).unwrap().status, ReceiptStatus::LevetidUtlopt);
+    assert_eq!(transfer_count(&sb), before, "nothing uploaded");
+}
