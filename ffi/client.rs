@@ -19,9 +19,26 @@ pub struct efm_client {
     /// Created on first use: loading the key and building the HTTP agent can fail, and a client
     /// that only validates or inspects needs neither.
     registry: Mutex<Option<Arc<Registry>>>,
+    /// The message flows (state in the data directory), likewise created on first use.
+    flows: Mutex<Option<Arc<efm_core::client::Client>>>,
 }
 
 impl efm_client {
+    pub(crate) fn flows(&self) -> Result<Arc<efm_core::client::Client>, Error> {
+        let mut slot = self.flows.lock().map_err(|_| {
+            Error::new(
+                ErrorKind::Internal,
+                "client state poisoned by an earlier panic",
+            )
+        })?;
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        let client = Arc::new(efm_core::client::Client::new(self.config.clone())?);
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+
     fn registry(&self) -> Result<Arc<Registry>, Error> {
         let mut slot = self.registry.lock().map_err(|_| {
             Error::new(
@@ -43,7 +60,7 @@ impl efm_client {
     }
 }
 
-unsafe fn client_ref<'a>(client: *const efm_client) -> Result<&'a efm_client, Error> {
+pub(crate) unsafe fn client_ref<'a>(client: *const efm_client) -> Result<&'a efm_client, Error> {
     client
         .as_ref()
         .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, "argument `client` is NULL"))
@@ -70,6 +87,7 @@ pub unsafe extern "C" fn efm_client_new(
         *client_out = Box::into_raw(Box::new(efm_client {
             config,
             registry: Mutex::new(None),
+            flows: Mutex::new(None),
         }));
         Ok(())
     })

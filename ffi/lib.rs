@@ -2,7 +2,8 @@
 //! boundary live here; everything that knows eFormidling lives in efm-core.
 //!
 //! Layout: `result` (the stable codes), `error` (owned error objects), `boundary` (catch_unwind and
-//! pointer helpers), `strings`, `log` (the log callback bridge), `version`, `config`, `client`.
+//! pointer helpers), `strings`, `log` (the log callback bridge), `version`, `config`, `client`
+//! (the handle, lookups), `messages` (send, poll, peek/pop/delete, statuses).
 #![allow(non_camel_case_types)]
 // Every export checks its pointers before use; the functions are `unsafe extern "C"` only where the
 // caller must uphold more than "valid or NULL".
@@ -13,6 +14,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod log;
+pub mod messages;
 pub mod result;
 pub mod strings;
 pub mod version;

@@ -151,6 +151,12 @@ typedef struct efm_error efm_error;
  */
 typedef void (*efm_log_callback)(void *userdata, efm_log_level level, const char *message, size_t len);
 
+/*
+ Reports the progress of a long transfer: `done` of `total` bytes (`total` 0 when unknown).
+ Called on the thread that made the efm call.
+ */
+typedef void (*efm_progress_callback)(void *userdata, uint64_t done, uint64_t total);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -241,6 +247,67 @@ void efm_error_free(efm_error *error);
  EFM_RESULT_INTERNAL if another logger already owns the process's Rust `log` facade.
  */
 efm_result efm_set_logger(efm_log_callback callback, void *userdata, efm_log_level max_level);
+
+/*
+ Send one message. `request_json` is either `{"sbd": {...}, "documents": [...]}` or the fields
+ of an arkivmelding: `{"receiver": "910076787", "process": "urn:...", "documents":
+ [{"name": "arkivmelding.xml", "path": "/path/arkivmelding.xml"}, {"name": "brev.pdf", "path":
+ "..."}], "conversation_id", "message_id", "ttl_secs", "sender_ref", "receiver_ref"}` (all but
+ `receiver` and `documents` optional). The receiver is looked up, the message recorded
+ (OPPRETTET), packed, encrypted and uploaded (SENDT). On success `message_json_out` receives the
+ message (message_id, conversation_id, status, ...). On failure the message, if it got that far,
+ is recorded as FEIL and can be sent again with efm_client_resend(). `progress` may be NULL.
+ */
+efm_result efm_client_send(const efm_client *client, const char *request_json, efm_progress_callback progress, void *userdata, char **message_json_out, efm_error **error);
+
+/*
+ Send again a message that failed (FEIL) or was never uploaded, from its stored package.
+ */
+efm_result efm_client_resend(const efm_client *client, const char *message_id, efm_progress_callback progress, void *userdata, char **message_json_out, efm_error **error);
+
+/*
+ Fetch what waits at the broker: new messages go to the incoming queue (INNKOMMENDE_MOTTATT,
+ MOTTATT sent back), statuses and receipts update our outgoing messages. Writes a summary
+ (`received` message ids, `statuses`, `duplicates`, `discarded`, `recovered`, `receipts_sent`).
+ */
+efm_result efm_client_poll(const efm_client *client, char **summary_json_out, efm_error **error);
+
+/*
+ The oldest message in the incoming queue, locked for this caller, as JSON (with its SBD); or,
+ when the queue is empty, success with `*message_json_out` set to NULL.
+ */
+efm_result efm_client_peek(const efm_client *client, char **message_json_out, efm_error **error);
+
+/*
+ Decrypt, verify and unpack a peeked message into `target_dir`; writes the message with its
+ `files` (name, path, mime, size) and `signer`. A damaged or tampered package fails with a
+ package or crypto code and stays in the queue (status FEIL) for inspection.
+ */
+efm_result efm_client_pop(const efm_client *client, const char *message_id, const char *target_dir, char **opened_json_out, efm_error **error);
+
+/*
+ Remove a message from the incoming queue once the archive has it: INNKOMMENDE_LEVERT, and
+ LEVERT goes back to the sender. `message_json_out` may be NULL.
+ */
+efm_result efm_client_delete(const efm_client *client, const char *message_id, char **message_json_out, efm_error **error);
+
+/*
+ The status history of a message (oldest first): `[{"status": "OPPRETTET", "time": ...,
+ "description": ...}, ...]`.
+ */
+efm_result efm_client_status(const efm_client *client, const char *message_id, char **history_json_out, efm_error **error);
+
+/*
+ Messages matching `filter_json` (`{"direction": "outgoing"|"incoming", "conversation_id",
+ "message_id", "status": "LEVERT", "limit": 50}`, all optional; NULL for all), newest first.
+ */
+efm_result efm_client_messages(const efm_client *client, const char *filter_json, char **messages_json_out, efm_error **error);
+
+/*
+ Mark outgoing messages whose deadline passed without MOTTATT as LEVETID_UTLOPT; writes the
+ ids marked (a JSON array).
+ */
+efm_result efm_client_expire(const efm_client *client, char **expired_json_out, efm_error **error);
 
 /*
  The group of a result code as a static lowercase name ("ok", "invalid_input", "config", "auth",

@@ -46,6 +46,118 @@ namespace Eformidling
             return Utf8.Take(json);
         }
 
+        /// <summary>
+        /// Send a message. <paramref name="requestJson"/> is {"receiver": "910076787", "documents":
+        /// [{"name": "arkivmelding.xml", "path": "..."}], "process": ..., "conversation_id": ...}
+        /// or {"sbd": {...}, "documents": [...]}. Returns the message as JSON (message_id, status).
+        /// <paramref name="progress"/> (done, total bytes) is called during the upload.
+        /// </summary>
+        public string Send(string requestJson, Action<ulong, ulong> progress = null)
+        {
+            ThrowIfDisposed();
+            IntPtr json;
+            ErrorHandle error;
+            // The delegate lives on this stack frame for the whole (synchronous) call.
+            Native.ProgressCallback callback = Forward(progress);
+            uint rc = Native.efm_client_send(handle, Utf8.Encode(requestJson), callback, IntPtr.Zero, out json, out error);
+            GC.KeepAlive(callback);
+            Check.Result(rc, error);
+            return Utf8.Take(json);
+        }
+
+        /// <summary>Send a failed message again from its stored package.</summary>
+        public string Resend(string messageId, Action<ulong, ulong> progress = null)
+        {
+            ThrowIfDisposed();
+            IntPtr json;
+            ErrorHandle error;
+            Native.ProgressCallback callback = Forward(progress);
+            uint rc = Native.efm_client_resend(handle, Utf8.Encode(messageId), callback, IntPtr.Zero, out json, out error);
+            GC.KeepAlive(callback);
+            Check.Result(rc, error);
+            return Utf8.Take(json);
+        }
+
+        /// <summary>Fetch what waits at the broker; returns a summary as JSON ("received" ids, ...).</summary>
+        public string Poll()
+        {
+            ThrowIfDisposed();
+            IntPtr json;
+            ErrorHandle error;
+            Check.Result(Native.efm_client_poll(handle, out json, out error), error);
+            return Utf8.Take(json);
+        }
+
+        /// <summary>The oldest incoming message (JSON, locked for us), or null when the queue is empty.</summary>
+        public string Peek()
+        {
+            ThrowIfDisposed();
+            IntPtr json;
+            ErrorHandle error;
+            Check.Result(Native.efm_client_peek(handle, out json, out error), error);
+            return json == IntPtr.Zero ? null : Utf8.Take(json);
+        }
+
+        /// <summary>Decrypt, verify and unpack a peeked message into <paramref name="targetDir"/>; JSON with "files".</summary>
+        public string Pop(string messageId, string targetDir)
+        {
+            ThrowIfDisposed();
+            IntPtr json;
+            ErrorHandle error;
+            Check.Result(Native.efm_client_pop(handle, Utf8.Encode(messageId), Utf8.Encode(targetDir), out json, out error), error);
+            return Utf8.Take(json);
+        }
+
+        /// <summary>Remove a message from the incoming queue; LEVERT goes back to the sender.</summary>
+        public string Delete(string messageId)
+        {
+            ThrowIfDisposed();
+            IntPtr json;
+            ErrorHandle error;
+            Check.Result(Native.efm_client_delete(handle, Utf8.Encode(messageId), out json, out error), error);
+            return Utf8.Take(json);
+        }
+
+        /// <summary>The status history of a message as JSON, oldest first.</summary>
+        public string Status(string messageId)
+        {
+            ThrowIfDisposed();
+            IntPtr json;
+            ErrorHandle error;
+            Check.Result(Native.efm_client_status(handle, Utf8.Encode(messageId), out json, out error), error);
+            return Utf8.Take(json);
+        }
+
+        /// <summary>Messages matching a filter ({"direction", "conversation_id", "message_id", "status", "limit"}; null for all).</summary>
+        public string Messages(string filterJson = null)
+        {
+            ThrowIfDisposed();
+            IntPtr json;
+            ErrorHandle error;
+            Check.Result(Native.efm_client_messages(handle, Utf8.Encode(filterJson), out json, out error), error);
+            return Utf8.Take(json);
+        }
+
+        /// <summary>Mark outgoing messages past their deadline as LEVETID_UTLOPT; returns their ids as JSON.</summary>
+        public string Expire()
+        {
+            ThrowIfDisposed();
+            IntPtr json;
+            ErrorHandle error;
+            Check.Result(Native.efm_client_expire(handle, out json, out error), error);
+            return Utf8.Take(json);
+        }
+
+        static Native.ProgressCallback Forward(Action<ulong, ulong> progress)
+        {
+            if (progress == null) return null;
+            return (userdata, done, total) =>
+            {
+                // Never let an exception unwind into native frames.
+                try { progress(done, total); } catch (Exception) { }
+            };
+        }
+
         void ThrowIfDisposed()
         {
             if (handle.IsClosed) throw new ObjectDisposedException("Client");

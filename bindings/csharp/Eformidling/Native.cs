@@ -71,6 +71,36 @@ namespace Eformidling
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern uint efm_client_lookup(ClientHandle client, byte[] organisationNumber, byte[] process, out IntPtr capabilitiesJson, out ErrorHandle error);
 
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate void ProgressCallback(IntPtr userdata, ulong done, ulong total);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern uint efm_client_send(ClientHandle client, byte[] requestJson, ProgressCallback progress, IntPtr userdata, out IntPtr messageJson, out ErrorHandle error);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern uint efm_client_resend(ClientHandle client, byte[] messageId, ProgressCallback progress, IntPtr userdata, out IntPtr messageJson, out ErrorHandle error);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern uint efm_client_poll(ClientHandle client, out IntPtr summaryJson, out ErrorHandle error);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern uint efm_client_peek(ClientHandle client, out IntPtr messageJson, out ErrorHandle error);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern uint efm_client_pop(ClientHandle client, byte[] messageId, byte[] targetDir, out IntPtr openedJson, out ErrorHandle error);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern uint efm_client_delete(ClientHandle client, byte[] messageId, out IntPtr messageJson, out ErrorHandle error);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern uint efm_client_status(ClientHandle client, byte[] messageId, out IntPtr historyJson, out ErrorHandle error);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern uint efm_client_messages(ClientHandle client, byte[] filterJson, out IntPtr messagesJson, out ErrorHandle error);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern uint efm_client_expire(ClientHandle client, out IntPtr expiredJson, out ErrorHandle error);
+
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern void efm_client_free(IntPtr client);
     }

@@ -27,6 +27,9 @@ class _Client(ctypes.Structure):
 ErrorPtr = POINTER(_Error)
 ClientPtr = POINTER(_Client)
 
+#: void (*efm_progress_callback)(void *userdata, uint64_t done, uint64_t total)
+PROGRESS_CALLBACK = ctypes.CFUNCTYPE(None, c_void_p, ctypes.c_uint64, ctypes.c_uint64)
+
 #: void (*efm_log_callback)(void *userdata, efm_log_level level, const char *message, size_t len)
 LOG_CALLBACK = ctypes.CFUNCTYPE(None, c_void_p, c_uint32, ctypes.POINTER(ctypes.c_char), c_size_t)
 
@@ -77,6 +80,24 @@ def _declare(lib: ctypes.CDLL) -> None:
             [ClientPtr, c_char_p, c_char_p, POINTER(c_void_p), POINTER(ErrorPtr)],
             u32,
         ),
+        "efm_client_send": (
+            [ClientPtr, c_char_p, PROGRESS_CALLBACK, c_void_p, POINTER(c_void_p), POINTER(ErrorPtr)],
+            u32,
+        ),
+        "efm_client_resend": (
+            [ClientPtr, c_char_p, PROGRESS_CALLBACK, c_void_p, POINTER(c_void_p), POINTER(ErrorPtr)],
+            u32,
+        ),
+        "efm_client_poll": ([ClientPtr, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
+        "efm_client_peek": ([ClientPtr, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
+        "efm_client_pop": (
+            [ClientPtr, c_char_p, c_char_p, POINTER(c_void_p), POINTER(ErrorPtr)],
+            u32,
+        ),
+        "efm_client_delete": ([ClientPtr, c_char_p, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
+        "efm_client_status": ([ClientPtr, c_char_p, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
+        "efm_client_messages": ([ClientPtr, c_char_p, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
+        "efm_client_expire": ([ClientPtr, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
         "efm_client_free": ([ClientPtr], None),
     }
     for name, (argtypes, restype) in decls.items():

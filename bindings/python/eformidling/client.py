@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import ctypes
 import json
-from typing import Any, Dict, Optional, Union
+import os
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from ._native import ClientPtr, lib, take_string
+from ._native import PROGRESS_CALLBACK, ClientPtr, lib, take_string
 from .errors import InternalError, check, new_error_slot
 
 ConfigLike = Union[str, Dict[str, Any]]
+#: A document to send: (name inside the package, path of the file).
+Document = Tuple[str, Union[str, "os.PathLike[str]"]]
+Progress = Callable[[int, int], None]
 
 
 def _config_text(config: ConfigLike) -> bytes:
@@ -69,6 +73,91 @@ class Client:
             err,
         )
         return json.loads(take_string(out))
+
+    def _json_call(self, fn: Any, *args: Any) -> Any:
+        out = ctypes.c_void_p()
+        err = new_error_slot()
+        check(fn(self._h(), *args, ctypes.byref(out), ctypes.byref(err)), err)
+        return json.loads(take_string(out)) if out.value else None
+
+    @staticmethod
+    def _progress(progress: Optional[Progress]) -> Any:
+        if progress is None:
+            return PROGRESS_CALLBACK()
+
+        def forward(_userdata: Any, done: int, total: int) -> None:
+            try:
+                progress(done, total)
+            except Exception:  # never unwind into native frames
+                pass
+
+        return PROGRESS_CALLBACK(forward)
+
+    def send(
+        self,
+        receiver: Optional[str] = None,
+        documents: Sequence[Document] = (),
+        *,
+        process: Optional[str] = None,
+        conversation_id: Optional[str] = None,
+        sbd: Optional[Dict[str, Any]] = None,
+        progress: Optional[Progress] = None,
+        **fields: Any,
+    ) -> Dict[str, Any]:
+        """Send a message: an arkivmelding to ``receiver`` with ``documents`` (name, path) pairs,
+        or a complete ``sbd``. Returns the message (``message_id``, ``status`` ...).
+
+        ``progress(done, total)`` is called during the upload.
+        """
+        request: Dict[str, Any] = dict(fields)
+        request["documents"] = [{"name": n, "path": os.fspath(p)} for n, p in documents]
+        for key, value in (
+            ("receiver", receiver),
+            ("process", process),
+            ("conversation_id", conversation_id),
+            ("sbd", sbd),
+        ):
+            if value is not None:
+                request[key] = value
+        callback = self._progress(progress)  # kept alive for the duration of the call
+        return self._json_call(
+            lib.efm_client_send, json.dumps(request).encode("utf-8"), callback, None
+        )
+
+    def resend(self, message_id: str, progress: Optional[Progress] = None) -> Dict[str, Any]:
+        """Send a failed message again from its stored package."""
+        callback = self._progress(progress)
+        return self._json_call(lib.efm_client_resend, message_id.encode("utf-8"), callback, None)
+
+    def poll(self) -> Dict[str, Any]:
+        """Fetch what waits at the broker; returns a summary (``received`` ids, ``statuses`` ...)."""
+        return self._json_call(lib.efm_client_poll)
+
+    def peek(self) -> Optional[Dict[str, Any]]:
+        """The oldest incoming message, locked for us, or None when the queue is empty."""
+        return self._json_call(lib.efm_client_peek)
+
+    def pop(self, message_id: str, target_dir: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]:
+        """Decrypt, verify and unpack a peeked message into ``target_dir``."""
+        return self._json_call(
+            lib.efm_client_pop, message_id.encode("utf-8"), os.fspath(target_dir).encode("utf-8")
+        )
+
+    def delete(self, message_id: str) -> Dict[str, Any]:
+        """Remove a message from the incoming queue (LEVERT goes back to the sender)."""
+        return self._json_call(lib.efm_client_delete, message_id.encode("utf-8"))
+
+    def status(self, message_id: str) -> List[Dict[str, Any]]:
+        """The status history of a message, oldest first."""
+        return self._json_call(lib.efm_client_status, message_id.encode("utf-8"))
+
+    def messages(self, **filter: Any) -> List[Dict[str, Any]]:
+        """Messages matching ``direction``, ``conversation_id``, ``message_id``, ``status``, ``limit``."""
+        return self._json_call(lib.efm_client_messages, json.dumps(filter).encode("utf-8"))
+
+    def expire(self) -> List[str]:
+        """Mark outgoing messages past their deadline without MOTTATT as LEVETID_UTLOPT."""
+        return self._json_call(lib.efm_client_expire)
 
     def close(self) -> None:
         if self._handle is not None:

@@ -1,0 +1,111 @@
+// The whole DPO flow through the C# binding, between two organisations on an efm-sandbox process.
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Text.RegularExpressions;
+using System.Threading;
+using NUnit.Framework;
+
+namespace Eformidling.Tests
+{
+    [TestFixture]
+    public class FlowTests
+    {
+        Process sandbox;
+        string dir;
+
+        [TestFixtureSetUp]
+        public void StartSandbox()
+        {
+            string binary = Environment.GetEnvironmentVariable("EFM_SANDBOX_BIN");
+            Assert.IsNotNull(binary, "EFM_SANDBOX_BIN must name the efm-sandbox binary");
+            dir = Path.Combine(Path.GetTempPath(), "efm-cs-flow-" + Guid.NewGuid().ToString("N"));
+            var info = new ProcessStartInfo(binary, "--dir \"" + dir + "\" --virus-scan-delay-ms 0")
+            {
+                UseShellExecute = false,
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+            };
+            sandbox = System.Diagnostics.Process.Start(info);
+            StringAssert.StartsWith("efm-sandbox listening on ", sandbox.StandardOutput.ReadLine());
+        }
+
+        [TestFixtureTearDown]
+        public void StopSandbox()
+        {
+            sandbox.StandardInput.Close();
+            if (!sandbox.WaitForExit(10000)) sandbox.Kill();
+            Directory.Delete(dir, true);
+        }
+
+        Client For(string orgnr)
+        {
+            return new Client(File.ReadAllText(Path.Combine(dir, orgnr, "config.json")));
+        }
+
+        static string Field(string json, string name)
+        {
+            var m = Regex.Match(json, "\"" + name + "\":\"([^\"]*)\"");
+            Assert.IsTrue(m.Success, name + " in " + json);
+            return m.Groups[1].Value;
+        }
+
+        static void PollUntil(Client c, Func<string, bool> done, string what)
+        {
+            for (int i = 0; i < 60; i++)
+            {
+                if (done(c.Poll())) return;
+                Thread.Sleep(300);
+            }
+            Assert.Fail(what + " did not happen in time");
+        }
+
+        [Test]
+        public void SendReceiveDeleteAndLevert()
+        {
+            string docs = Path.Combine(dir, "docs");
+            Directory.CreateDirectory(docs);
+            File.WriteAllText(Path.Combine(docs, "arkivmelding.xml"), "<arkivmelding/>");
+            var pdf = new byte[300000];
+            new Random(7).NextBytes(pdf);
+            File.WriteAllBytes(Path.Combine(docs, "brev.pdf"), pdf);
+            string request = "{\"receiver\":\"910076787\",\"documents\":[" +
+                "{\"name\":\"arkivmelding.xml\",\"path\":\"" + Path.Combine(docs, "arkivmelding.xml") + "\"}," +
+                "{\"name\":\"brev.pdf\",\"path\":\"" + Path.Combine(docs, "brev.pdf") + "\"}]}";
+
+            using (var a = For("910075918"))
+            using (var b = For("910076787"))
+            {
+                ulong lastDone = 0, lastTotal = 0;
+                string sent = a.Send(request, (done, total) => { lastDone = done; lastTotal = total; });
+                Assert.AreEqual("SENDT", Field(sent, "status"));
+                Assert.IsTrue(lastTotal > 0 && lastDone == lastTotal);
+                string id = Field(sent, "message_id");
+
+                PollUntil(b, s => s.Contains(id), "delivery");
+                string peeked = b.Peek();
+                Assert.AreEqual(id, Field(peeked, "message_id"));
+                string inbox = Path.Combine(dir, "inbox");
+                b.Pop(id, inbox);
+                CollectionAssert.AreEqual(pdf, File.ReadAllBytes(Path.Combine(inbox, "brev.pdf")));
+                b.Delete(id);
+                Assert.IsNull(b.Peek());
+
+                PollUntil(a, s => a.Status(id).Contains("\"LEVERT\""), "LEVERT back");
+                string history = a.Status(id);
+                Assert.Less(history.IndexOf("\"OPPRETTET\""), history.IndexOf("\"SENDT\""));
+                Assert.Less(history.IndexOf("\"MOTTATT\""), history.IndexOf("\"LEVERT\""));
+            }
+        }
+
+        [Test]
+        public void BadRequestJsonIsInvalidInput()
+        {
+            using (var a = For("910075918"))
+            {
+                var e = Assert.Throws<InvalidInputException>(() => a.Send("{\"receiver\":"));
+                Assert.AreEqual(102u, e.Code);
+            }
+        }
+    }
+}

@@ -1,0 +1,69 @@
+"""The whole DPO flow through the Python binding, between two organisations on efm-sandbox."""
+
+import hashlib
+import time
+
+import pytest
+
+from eformidling import Client, RemoteServiceError
+
+
+def client_for(sandbox_dir, orgnr):
+    return Client((sandbox_dir / orgnr / "config.json").read_text())
+
+
+def poll_until(client, predicate, what, seconds=20):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        summary = client.poll()
+        if predicate(summary):
+            return summary
+        time.sleep(0.3)  # the broker publishes after its virus scan
+    pytest.fail(f"{what} did not happen within {seconds} s")
+
+
+def test_send_receive_and_statuses(sandbox_dir, tmp_path):
+    (tmp_path / "arkivmelding.xml").write_text("<arkivmelding/>")
+    pdf = tmp_path / "vedtak.pdf"
+    pdf.write_bytes(bytes(range(256)) * 4000)
+    progress = []
+    with client_for(sandbox_dir, "910075918") as a, client_for(sandbox_dir, "984661185") as b:
+        sent = a.send(
+            "984661185",
+            [("arkivmelding.xml", tmp_path / "arkivmelding.xml"), ("vedtak.pdf", pdf)],
+            progress=lambda done, total: progress.append((done, total)),
+        )
+        assert sent["status"] == "SENDT"
+        assert progress and progress[-1][0] == progress[-1][1] > 0
+        mid = sent["message_id"]
+
+        poll_until(b, lambda s: mid in s["received"], "delivery to 984661185")
+        peeked = b.peek()
+        assert peeked["message_id"] == mid
+        assert peeked["sbd"]["standardBusinessDocumentHeader"]["sender"][0]["identifier"]["value"] == "0192:910075918"
+        opened = b.pop(mid, tmp_path / "inbox")
+        files = {f["name"]: f for f in opened["files"]}
+        got = open(files["vedtak.pdf"]["path"], "rb").read()
+        assert hashlib.sha256(got).digest() == hashlib.sha256(pdf.read_bytes()).digest()
+        assert "910075918" in opened["signer"]
+        b.delete(mid)
+        assert b.peek() is None
+        assert [s["status"] for s in b.status(mid)][-1] == "INNKOMMENDE_LEVERT"
+
+        poll_until(
+            a,
+            lambda s: [x["status"] for x in a.status(mid)][-1] == "LEVERT",
+            "LEVERT back to 910075918",
+        )
+        history = [s["status"] for s in a.status(mid)]
+        assert history == ["OPPRETTET", "SENDT", "MOTTATT", "LEVERT"], history
+        outgoing = a.messages(direction="outgoing", message_id=mid)
+        assert len(outgoing) == 1 and outgoing[0]["status"] == "LEVERT"
+
+
+def test_unknown_receiver_is_refused_before_upload(sandbox_dir, tmp_path):
+    (tmp_path / "arkivmelding.xml").write_text("<arkivmelding/>")
+    with client_for(sandbox_dir, "910075918") as a:
+        with pytest.raises(RemoteServiceError) as e:
+            a.send("974720760", [("arkivmelding.xml", tmp_path / "arkivmelding.xml")])
+        assert e.value.code == 503
