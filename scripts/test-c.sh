@@ -9,6 +9,7 @@ mkdir -p "$out"
 flags=(-Wall -Wextra -Werror -pedantic -I"$root/include" -I"$root/tests/c")
 
 gcc -std=c99 "${flags[@]}" -o "$out/test_foundation" "$root/tests/c/test_foundation.c" -L"$lib" -lefm
+gcc -std=c99 -D_POSIX_C_SOURCE=199309L "${flags[@]}" -o "$out/test_flow" "$root/tests/c/test_flow.c" -L"$lib" -lefm
 gcc -std=c99 "${flags[@]}" -o "$out/test_lookup" "$root/tests/c/test_lookup.c" -L"$lib" -lefm
 g++ -std=c++11 "${flags[@]}" -o "$out/header_cpp" "$root/tests/c/header_cpp.cpp" -L"$lib" -lefm
 # The header alone, as a C translation unit, with the strictest flags.
@@ -23,7 +24,7 @@ cleanup() {
 trap cleanup EXIT
 export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 vg=(valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible
-    --errors-for-leak-kinds=definite,indirect,possible)
+    --errors-for-leak-kinds=definite,indirect,possible --suppressions="$root/tests/c/valgrind.supp")
 "${vg[@]}" "$out/test_foundation" "$scratch"
 "${vg[@]}" "$out/header_cpp"
 
@@ -36,3 +37,5 @@ read -r first <&3
 case "$first" in "efm-sandbox listening on "*) ;; *) echo "efm-sandbox did not start: $first" >&2; cat "$scratch/sandbox.log" >&2; exit 1;; esac
 cat <&3 >/dev/null &
 "${vg[@]}" "$out/test_lookup" "$scratch/sandbox/910075918/config.json"
+mkdir -p "$scratch/flow"
+"${vg[@]}" "$out/test_flow" "$scratch/sandbox" "$scratch/flow"
