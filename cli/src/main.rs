@@ -6,6 +6,7 @@ mod config_cmd;
 mod demo_cmd;
 mod doctor_cmd;
 mod lookup_cmd;
+mod messages_cmd;
 mod package_cmd;
 
 use std::process::ExitCode;
@@ -18,6 +19,11 @@ usage: efm <command> [args]
 commands:
   demo                 run the whole flow against the embedded sandbox
   sandbox --dir DIR    serve the local Maskinporten, Service Registry and Altinn brokers
+  send --to ORGNR --doc NAME=PATH...
+                       send an arkivmelding (state in the configuration's data_dir)
+  poll                 fetch incoming messages and statuses from the broker
+  inbox [--into DIR]   unpack every incoming message and acknowledge it (LEVERT)
+  status [MESSAGE_ID]  a message's status history, or the latest messages
   lookup ORGNR         a receiver's capabilities from the Service Registry (--process, --json)
   doctor               check the configuration end to end, step by step
   package create|inspect|open
@@ -47,6 +53,10 @@ fn main() -> ExitCode {
         }
         "config" => config_cmd::run(rest),
         "lookup" => lookup_cmd::run(rest),
+        "send" => messages_cmd::send(rest),
+        "poll" => messages_cmd::poll(rest),
+        "inbox" => messages_cmd::inbox(rest),
+        "status" => messages_cmd::status(rest),
         "package" => package_cmd::run(rest),
         "doctor" => doctor_cmd::run(rest),
         "version" | "--version" | "-V" => {
