@@ -17,7 +17,7 @@
 
 mod receive;
 
-pub use self::receive::{IncomingMessage, OpenedFile, OpenedMessage, PollSummary};
+pub use self::receive::{IncomingMessage, OpenedFile, OpenedMessage, PollError, PollSummary};
 pub use crate::store::{Direction, MessageFilter, MessageInfo, StatusEntry};
 
 use crate::asic::DocumentSource;
@@ -541,8 +541,9 @@ impl Client {
         })
     }
 
-    /// Mark outgoing messages that passed expectedResponseDateTime without reaching MOTTATT as
-    /// LEVETID_UTLOPT (spec C.5). Returns their messageIds.
+    /// Mark outgoing messages that passed expectedResponseDateTime unfinished (no LEVERT, LEST
+    /// or FEIL; MOTTATT alone does not finish a message, spec C.5 and dpo-soap 9.4) as
+    /// LEVETID_UTLOPT. Returns their messageIds.
     pub fn expire(&self) -> Result<Vec<String>> {
         let now = self.now();
         self.store.transaction(|tx| {

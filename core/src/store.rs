@@ -686,14 +686,14 @@ impl Tx<'_> {
         Ok(out)
     }
 
-    /// Outgoing messages whose deadline is before `now` and which have neither MOTTATT nor a
-    /// later status (LEVERT, LEST) nor a terminal one.
+    /// Outgoing messages whose deadline is before `now` and which are not finished (spec C.5:
+    /// LEVERT, LEST, FEIL and LEVETID_UTLOPT finish a message; MOTTATT does not).
     pub fn expired_outgoing(&self, now: OffsetDateTime) -> Result<Vec<(String, String)>> {
         let mut stmt = self
             .tx
             .prepare(
                 "SELECT message_id, expires FROM messages WHERE direction = 'OUTGOING' AND expires IS NOT NULL \
-                 AND status IN ('OPPRETTET', 'SENDT')",
+                 AND status IN ('OPPRETTET', 'SENDT', 'MOTTATT')",
             )
             .map_err(db_err("searching expired messages"))?;
         let rows = stmt

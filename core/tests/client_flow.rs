@@ -312,7 +312,10 @@ fn a_crash_between_download_and_confirm_loses_and_doubles_nothing() {
         json!({"kind": "drop", "after_bytes": 100}),
         1,
     );
-    assert!(b.poll().is_err());
+    let s = b.poll().unwrap();
+    assert_eq!(s.errors.len(), 1, "{s:?}");
+    assert_eq!(s.errors[0].transfer_id, transfer);
+    assert!(!s.errors[0].abandoned);
     assert!(incoming(&b).is_empty());
     drop(b);
 
@@ -324,8 +327,15 @@ fn a_crash_between_download_and_confirm_loses_and_doubles_nothing() {
         json!({"kind": "status", "status": 500}),
         1,
     );
-    let e = b.poll().unwrap_err();
-    assert_eq!(e.detail().http_status, Some(500), "{e}");
+    let s = b.poll().unwrap();
+    assert_eq!(s.recovered, 0, "{s:?}");
+    assert_eq!(s.received, vec![sent.message_id.clone()]);
+    assert_eq!(s.errors.len(), 1, "{s:?}");
+    assert!(s.errors[0].message.contains("500"), "{s:?}");
+    assert_eq!(
+        s.receipts_sent, 1,
+        "MOTTATT is owed once the message is stored"
+    );
     assert_eq!(incoming(&b).len(), 1, "stored before the confirm");
     drop(b);
 
@@ -334,7 +344,8 @@ fn a_crash_between_download_and_confirm_loses_and_doubles_nothing() {
     let s = b.poll().unwrap();
     assert_eq!(s.recovered, 1, "{s:?}");
     assert!(s.received.is_empty(), "{s:?}");
-    assert_eq!(s.receipts_sent, 1);
+    assert!(s.errors.is_empty(), "{s:?}");
+    assert_eq!(s.receipts_sent, 0, "MOTTATT went with the earlier poll");
     assert_eq!(incoming(&b).len(), 1);
     assert!(broker_offers_nothing(&b));
     let m = b.peek().unwrap().unwrap();
@@ -509,4 +520,106 @@ fn expired_messages_get_levetid_utlopt() {
     let id = sbd.message_id().unwrap();
     assert_eq!(a.message(id).unwrap().status, ReceiptStatus::LevetidUtlopt);
     assert_eq!(transfer_count(&sb), before, "nothing uploaded");
+}
+
+/// B answers with an arkivmelding_kvittering: A's message becomes LEST (OK) or FEIL (ERROR), and
+/// the kvittering reaches A's queue as an ordinary message, with MOTTATT going back to B.
+#[test]
+fn a_kvittering_marks_the_sent_message_lest_or_feil() {
+    let sb = sandbox("client-kvittering");
+    let a = client(&sb, ORG_A);
+    let b = client(&sb, ORG_B);
+    let work = work_dir(&sb, "kvittering");
+    let docs = documents(&work.join("out"));
+    for (receipt_type, expected) in [("OK", ReceiptStatus::Lest), ("ERROR", ReceiptStatus::Feil)] {
+        let sent = a.send(request_to_b(docs.clone()), &mut |_, _| {}).unwrap();
+        poll_until(&b, |s| !s.received.is_empty());
+        let m = b.peek().unwrap().unwrap();
+        assert_eq!(m.info.message_id, sent.message_id);
+        b.delete(&sent.message_id).unwrap();
+        let original = efm_core::sbd::Sbd::from_value(m.sbd).unwrap();
+        let kvittering = original
+            .kvittering_reply(
+                receipt_type,
+                vec![efm_core::sbd::KvitteringText {
+                    code: Some("Recno".into()),
+                    text: Some("315890".into()),
+                }],
+                time::OffsetDateTime::now_utc(),
+            )
+            .unwrap();
+        let k = b
+            .send(
+                SendRequest {
+                    sbd: Some(kvittering),
+                    ..Default::default()
+                },
+                &mut |_, _| {},
+            )
+            .unwrap();
+        assert_eq!(k.document_type, "arkivmelding_kvittering");
+
+        let s = poll_until(&a, |s| !s.received.is_empty());
+        assert_eq!(s.received, vec![k.message_id.clone()]);
+        let info = a.message(&sent.message_id).unwrap();
+        assert_eq!(info.status, expected, "{receipt_type}");
+        let last = a.status(&sent.message_id).unwrap().pop().unwrap();
+        assert_eq!(last.status, expected);
+        assert_eq!(
+            last.description.as_deref(),
+            Some(format!("ArkivmeldingKvittering: {receipt_type} (Recno: 315890)").as_str())
+        );
+        // The kvittering itself waits in A's queue; taking it sends LEVERT to B.
+        let got = a.peek().unwrap().unwrap();
+        assert_eq!(got.info.message_id, k.message_id);
+        assert_eq!(got.info.document_type, "arkivmelding_kvittering");
+        a.delete(&k.message_id).unwrap();
+        poll_until(&b, |s| s.statuses >= 2);
+        assert_eq!(
+            names(&b, Direction::Outgoing, &k.message_id),
+            ["OPPRETTET", "SENDT", "MOTTATT", "LEVERT"]
+        );
+    }
+}
+
+/// One client shared by threads: concurrent polls store each message once.
+#[test]
+fn one_client_serves_several_threads() {
+    let sb = sandbox("client-threads");
+    let a = client(&sb, ORG_A);
+    let b = Arc::new(client(&sb, ORG_B));
+    let work = work_dir(&sb, "threads");
+    let docs = documents(&work.join("out"));
+    let mut ids: Vec<String> = (0..3)
+        .map(|_| {
+            a.send(request_to_b(docs.clone()), &mut |_, _| {})
+                .unwrap()
+                .message_id
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let b = b.clone();
+            std::thread::spawn(move || b.poll().unwrap())
+        })
+        .collect();
+    let mut received: Vec<String> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap().received)
+        .collect();
+    received.extend(b.poll().unwrap().received);
+    received.sort();
+    ids.sort();
+    assert_eq!(received, ids);
+    // Three threads peek at once: each gets a different message.
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let b = b.clone();
+            std::thread::spawn(move || b.peek().unwrap().unwrap().info.message_id)
+        })
+        .collect();
+    let mut peeked: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    peeked.sort();
+    assert_eq!(peeked, ids);
 }

@@ -31,6 +31,20 @@ pub struct PollSummary {
     pub recovered: usize,
     /// Status receipts (MOTTATT, LEVERT) sent to senders.
     pub receipts_sent: usize,
+    /// Transfers that failed this time (network, broker); the next poll tries them again.
+    pub errors: Vec<PollError>,
+}
+
+/// One transfer that [`Client::poll`] could not finish.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PollError {
+    pub transfer_id: String,
+    /// The stable error code (`ErrorKind`).
+    pub code: u32,
+    pub message: String,
+    pub retryable: bool,
+    /// The broker says the transfer is gone (purged, expired): it will not be tried again.
+    pub abandoned: bool,
 }
 
 /// A message in the incoming queue, as [`Client::peek`] returns it.
@@ -74,29 +88,76 @@ enum Stored {
 impl Client {
     /// Fetch what waits at the broker: finish transfers an earlier poll left half-done, then take
     /// the waiting ones oldest first, store each (deduplicated by messageId), confirm it, and send
-    /// the receipts owed. Stops at the first failure and returns it; everything before is kept
-    /// and the next poll continues from there.
+    /// the receipts owed. A transfer that fails (network, broker) is reported in
+    /// [`PollSummary::errors`] and tried again by the next poll, and the others go on (as the IP
+    /// does). Errors in listing, in local storage, or in sending receipts end the poll with `Err`;
+    /// everything done before is kept.
     pub fn poll(&self) -> Result<PollSummary> {
         let _one = self
             .poll_lock
             .lock()
             .map_err(|_| Error::new(ErrorKind::Internal, "the poll lock is poisoned"))?;
         let mut summary = PollSummary::default();
+        let mut tried = std::collections::HashSet::new();
         let unfinished = self.store.transaction(|tx| tx.unfinished_transfers())?;
         for t in unfinished {
             log::info!(
                 "transfer {}: finishing after an interruption",
                 t.transfer_id
             );
-            self.take_transfer(&t.transfer_id, &mut summary)?;
-            summary.recovered += 1;
+            tried.insert(t.transfer_id.clone());
+            if self.try_transfer(&t.transfer_id, &mut summary)? {
+                summary.recovered += 1;
+            }
         }
         let available = self.with_transport(|t| t.available())?;
         for a in available {
-            self.take_transfer(&a.id, &mut summary)?;
+            if tried.insert(a.id.clone()) {
+                self.try_transfer(&a.id, &mut summary)?;
+            }
         }
         summary.receipts_sent += self.flush_outbox()?;
         Ok(summary)
+    }
+
+    /// Take one transfer; a remote or network failure goes into the summary (false), a local
+    /// one (storage) ends the poll.
+    fn try_transfer(&self, transfer_id: &str, summary: &mut PollSummary) -> Result<bool> {
+        let e = match self.take_transfer(transfer_id, summary) {
+            Ok(()) => return Ok(true),
+            Err(e) if matches!(e.kind().group(), ErrorGroup::Storage | ErrorGroup::Internal) => {
+                return Err(e)
+            }
+            Err(e) => e,
+        };
+        let status = e.detail().http_status;
+        let gone = status == Some(404)
+            || (status == Some(403) && e.detail().remote_code.as_deref() == Some("BRO-00007"));
+        if gone {
+            // Purged or expired at the broker: nothing left to fetch or confirm.
+            log::warn!("transfer {transfer_id}: abandoned, the broker no longer has it: {e}");
+            let now = self.now();
+            self.store.transaction(|tx| {
+                let t = tx.transfer(transfer_id)?;
+                tx.put_transfer(
+                    transfer_id,
+                    TransferState::Confirmed,
+                    None,
+                    t.as_ref().and_then(|t| t.message_id.as_deref()),
+                    now,
+                )
+            })?;
+        } else {
+            log::warn!("transfer {transfer_id}: not finished, will be tried again: {e}");
+        }
+        summary.errors.push(PollError {
+            transfer_id: transfer_id.to_string(),
+            code: e.code(),
+            message: e.to_string(),
+            retryable: e.retryable(),
+            abandoned: gone,
+        });
+        Ok(false)
     }
 
     fn take_transfer(&self, transfer_id: &str, summary: &mut PollSummary) -> Result<()> {
@@ -207,22 +268,6 @@ impl Client {
                 })?;
                 Stored::Status
             }
-            BusinessMessage::ArkivmeldingKvittering(k) => {
-                let status = k.resulting_status();
-                let description = kvittering_text(k);
-                let related = k.related_to_message_id.clone();
-                self.store.transaction(|tx| {
-                    apply_to_outgoing(tx, &related, status, description.as_deref(), now)?;
-                    tx.put_transfer(
-                        transfer_id,
-                        TransferState::Stored,
-                        None,
-                        Some(&message_id),
-                        now,
-                    )
-                })?;
-                Stored::Status
-            }
             _ => self.store_incoming(transfer_id, &sbd, &relative, now)?,
         };
         if !matches!(outcome, Stored::New(_)) {
@@ -254,7 +299,16 @@ impl Client {
             sbd_json: &sbd_json,
         };
         let expired = sbd.is_expired(now);
-        let wants_receipt = matches!(sbd.message, BusinessMessage::Arkivmelding(_));
+        // A kvittering is an ordinary incoming message that also settles our outgoing one
+        // (spec dpo-soap 5.3, 9.3): LEST, or FEIL for ERROR and NOTSUPPORTED.
+        let settles = match &sbd.message {
+            BusinessMessage::ArkivmeldingKvittering(k) => Some((
+                k.related_to_message_id.clone(),
+                k.resulting_status(),
+                kvittering_text(k),
+            )),
+            _ => None,
+        };
         self.store.transaction(|tx| {
             if tx.message(Direction::Incoming, message_id)?.is_some() {
                 log::info!(
@@ -289,9 +343,11 @@ impl Client {
                     false,
                 )?;
                 tx.enqueue(message_id, now)?;
-                if wants_receipt {
-                    tx.add_outbox(message_id, ReceiptStatus::Mottatt)?;
-                }
+                // Every stored non-status message gets MOTTATT back (spec dpo-soap 5.3).
+                tx.add_outbox(message_id, ReceiptStatus::Mottatt)?;
+            }
+            if let Some((related, status, description)) = &settles {
+                apply_to_outgoing(tx, related, *status, Some(description), now)?;
             }
             tx.put_transfer(
                 transfer_id,
@@ -461,7 +517,6 @@ impl Client {
     pub fn delete(&self, message_id: &str) -> Result<MessageInfo> {
         let m = self.locked(message_id)?;
         let now = self.now();
-        let wants_receipt = m.document_type == "arkivmelding";
         self.store.transaction(|tx| {
             tx.dequeue(message_id)?;
             tx.set_payload(Direction::Incoming, message_id, None)?;
@@ -473,9 +528,8 @@ impl Client {
                 now,
                 false,
             )?;
-            if wants_receipt {
-                tx.add_outbox(message_id, ReceiptStatus::Levert)?;
-            }
+            // Only non-status messages are queued, and each gets LEVERT (spec dpo-soap 5.5).
+            tx.add_outbox(message_id, ReceiptStatus::Levert)?;
             Ok(())
         })?;
         if let Some(p) = &m.payload {
@@ -516,25 +570,20 @@ fn apply_to_outgoing(
     Ok(())
 }
 
-fn kvittering_text(k: &crate::sbd::ArkivmeldingKvittering) -> Option<String> {
-    let parts: Vec<String> = k
+/// The description the IP records with the status a kvittering causes.
+fn kvittering_text(k: &crate::sbd::ArkivmeldingKvittering) -> String {
+    let mut text = format!("ArkivmeldingKvittering: {}", k.receipt_type);
+    let details: Vec<String> = k
         .messages
         .iter()
-        .map(|m| match (&m.code, &m.text) {
-            (Some(c), Some(t)) => format!("{c}: {t}"),
-            (Some(c), None) => c.clone(),
-            (None, Some(t)) => t.clone(),
-            (None, None) => String::new(),
+        .filter_map(|m| match (&m.code, &m.text) {
+            (Some(c), Some(t)) => Some(format!("{c}: {t}")),
+            (Some(x), None) | (None, Some(x)) => Some(x.clone()),
+            (None, None) => None,
         })
-        .filter(|s| !s.is_empty())
         .collect();
-    Some(if parts.is_empty() {
-        format!("arkivmelding_kvittering {}", k.receipt_type)
-    } else {
-        format!(
-            "arkivmelding_kvittering {}: {}",
-            k.receipt_type,
-            parts.join("; ")
-        )
-    })
+    if !details.is_empty() {
+        text.push_str(&format!(" ({})", details.join("; ")));
+    }
+    text
 }
