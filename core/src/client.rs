@@ -397,7 +397,9 @@ impl Client {
         documents: Vec<DocumentSource>,
         receiver_cert: &openssl::x509::X509,
     ) -> Result<()> {
-        let tmp = file.with_extension("zip.part");
+        // A name of its own per attempt: two processes on one data directory never share a
+        // temporary file (the store then keeps one copy, deduplicated by messageId).
+        let tmp = file.with_extension(format!("{}.part", uuid::Uuid::new_v4().simple()));
         let opts = CreateOptions {
             // Altinn 3 carries sbd.json and asic.zip only (spec altinn3-broker.md 3.4).
             legacy_xml: self.config.transport == TransportKind::Altinn2,

@@ -217,13 +217,9 @@ fn a_sends_b_receives_and_both_see_every_status() {
 #[test]
 fn the_same_message_delivered_twice_is_stored_once() {
     use efm_core::asic::DocumentSource;
-    use efm_core::auth::Tokens;
     use efm_core::crypto::keys::Identity;
-    use efm_core::http::Http;
     use efm_core::package::{self, CreateOptions, PackageInput};
     use efm_core::sbd::ArkivmeldingSbd;
-    use efm_core::transport::altinn3::Altinn3Broker;
-    use efm_core::transport::{Outgoing, SystemUserTokens, Transport};
 
     let sb = sandbox("client-dup");
     let b = client(&sb, ORG_B);
@@ -234,8 +230,6 @@ fn the_same_message_delivered_twice_is_stored_once() {
     let cfg = sandbox_config(&sb, ORG_A);
     let id_a = Identity::load(&cfg.credentials.key).unwrap();
     let id_b = Identity::load(&sandbox_config(&sb, ORG_B).credentials.key).unwrap();
-    let http = Http::new(&cfg).unwrap();
-    let tokens = Tokens::with_identity(&cfg, Http::new(&cfg).unwrap(), &id_a).unwrap();
     let orgb = efm_core::ident::OrgNumber::parse(ORG_B).unwrap();
     let sbd = ArkivmeldingSbd::new(cfg.organisation_number.clone(), orgb.clone())
         .build(time::OffsetDateTime::now_utc());
@@ -255,27 +249,8 @@ fn the_same_message_delivered_twice_is_stored_once() {
         },
     )
     .unwrap();
-    let source = SystemUserTokens {
-        tokens: &tokens,
-        user: cfg.system_user.clone(),
-    };
-    let broker = Altinn3Broker::new(&http, &cfg.urls.altinn3_broker, &source, None);
-    for _ in 0..2 {
-        let mut body = std::fs::File::open(&file).unwrap();
-        let size = body.metadata().unwrap().len();
-        broker
-            .upload(
-                Outgoing {
-                    sender: &cfg.organisation_number,
-                    recipient: &orgb,
-                    senders_reference: &uuid::Uuid::new_v4().to_string(),
-                    body: &mut body,
-                    size,
-                },
-                &mut |_, _| {},
-            )
-            .unwrap();
-    }
+    upload_raw(&sb, &file);
+    upload_raw(&sb, &file);
 
     let s = poll_until(&b, |s| s.received.len() + s.duplicates >= 2);
     assert_eq!(s.received, vec![message_id.clone()]);
@@ -287,6 +262,38 @@ fn the_same_message_delivered_twice_is_stored_once() {
     assert!(broker_offers_nothing(&b));
     assert!(b.peek().unwrap().is_some());
     assert!(b.peek().unwrap().is_none());
+}
+
+/// Upload a package file from A to B by hand, below the client (as another sender would).
+fn upload_raw(sb: &Sandbox, file: &Path) {
+    use efm_core::auth::Tokens;
+    use efm_core::crypto::keys::Identity;
+    use efm_core::http::Http;
+    use efm_core::transport::altinn3::Altinn3Broker;
+    use efm_core::transport::{Outgoing, SystemUserTokens, Transport};
+    let cfg = sandbox_config(sb, ORG_A);
+    let identity = Identity::load(&cfg.credentials.key).unwrap();
+    let http = Http::new(&cfg).unwrap();
+    let tokens = Tokens::with_identity(&cfg, Http::new(&cfg).unwrap(), &identity).unwrap();
+    let source = SystemUserTokens {
+        tokens: &tokens,
+        user: cfg.system_user.clone(),
+    };
+    let broker = Altinn3Broker::new(&http, &cfg.urls.altinn3_broker, &source, None);
+    let mut body = std::fs::File::open(file).unwrap();
+    let size = body.metadata().unwrap().len();
+    broker
+        .upload(
+            Outgoing {
+                sender: &cfg.organisation_number,
+                recipient: &efm_core::ident::OrgNumber::parse(ORG_B).unwrap(),
+                senders_reference: &uuid::Uuid::new_v4().to_string(),
+                body: &mut body,
+                size,
+            },
+            &mut |_, _| {},
+        )
+        .unwrap();
 }
 
 fn broker_offers_nothing(c: &Client) -> bool {
@@ -573,6 +580,13 @@ fn a_kvittering_marks_the_sent_message_lest_or_feil() {
         let got = a.peek().unwrap().unwrap();
         assert_eq!(got.info.message_id, k.message_id);
         assert_eq!(got.info.document_type, "arkivmelding_kvittering");
+        // It carries no documents: pop extracts nothing.
+        let opened = a.pop(&k.message_id, &work.join("kvittering")).unwrap();
+        assert!(opened.files.is_empty());
+        assert_eq!(
+            opened.sbd["arkivmelding_kvittering"]["receiptType"],
+            json!(receipt_type)
+        );
         a.delete(&k.message_id).unwrap();
         poll_until(&b, |s| s.statuses >= 2);
         assert_eq!(
@@ -622,4 +636,34 @@ fn one_client_serves_several_threads() {
     let mut peeked: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     peeked.sort();
     assert_eq!(peeked, ids);
+}
+
+/// A package whose SBD is unusable is logged, confirmed and dropped (as the IP does); the good
+/// one after it still arrives.
+#[test]
+fn a_bad_sbd_is_confirmed_and_discarded() {
+    let sb = sandbox("client-bad-sbd");
+    let a = client(&sb, ORG_A);
+    let b = client(&sb, ORG_B);
+    let work = work_dir(&sb, "bad");
+    // Written by Python's zipfile: an independent zip writer.
+    let bad = work.join("bad.zip");
+    common::python(
+        "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], 'w'); \
+         z.writestr('sbd.json', sys.argv[2]); z.close()",
+        &[
+            bad.to_str().unwrap(),
+            r#"{"standardBusinessDocumentHeader": {"documentIdentification": {"instanceIdentifier": "not-a-uuid"}}}"#,
+        ],
+    );
+    upload_raw(&sb, &bad);
+    let sent = a
+        .send(request_to_b(documents(&work.join("out"))), &mut |_, _| {})
+        .unwrap();
+    let s = poll_until(&b, |s| s.discarded + s.received.len() >= 2);
+    assert_eq!(s.discarded, 1, "{s:?}");
+    assert_eq!(s.received, vec![sent.message_id.clone()]);
+    assert!(s.errors.is_empty(), "{s:?}");
+    assert_eq!(incoming(&b).len(), 1);
+    assert!(broker_offers_nothing(&b));
 }

@@ -193,7 +193,9 @@ impl Client {
     fn download_and_store(&self, transfer_id: &str) -> Result<Stored> {
         let dir = self.store.spool_dir(Direction::Incoming);
         let file = dir.join(format!("{}.zip", safe_name(transfer_id)));
-        let tmp = file.with_extension("zip.part");
+        // A name of its own per attempt: two processes on one data directory never share a
+        // temporary file (the store then keeps one copy, deduplicated by messageId).
+        let tmp = file.with_extension(format!("{}.part", uuid::Uuid::new_v4().simple()));
         let relative = self.store.relative(&file);
         let now = self.now();
         self.store.transaction(|tx| {
