@@ -321,7 +321,7 @@ fn a_crash_between_download_and_confirm_loses_and_doubles_nothing() {
     );
     let s = b.poll().unwrap();
     assert_eq!(s.errors.len(), 1, "{s:?}");
-    assert_eq!(s.errors[0].transfer_id, transfer);
+    assert_eq!(s.errors[0].transfer_id.as_deref(), Some(transfer.as_str()));
     assert!(!s.errors[0].abandoned);
     assert!(incoming(&b).is_empty());
     drop(b);

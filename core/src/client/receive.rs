@@ -31,14 +31,18 @@ pub struct PollSummary {
     pub recovered: usize,
     /// Status receipts (MOTTATT, LEVERT) sent to senders.
     pub receipts_sent: usize,
-    /// Transfers that failed this time (network, broker); the next poll tries them again.
+    /// Transfers that failed this time (network, broker) and receipts not sent yet; the next
+    /// poll tries them again.
     pub errors: Vec<PollError>,
 }
 
-/// One transfer that [`Client::poll`] could not finish.
+/// One transfer that [`Client::poll`] could not finish, or one receipt it could not send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PollError {
-    pub transfer_id: String,
+    /// The broker transfer, for a failed download or confirm.
+    pub transfer_id: Option<String>,
+    /// The incoming message, for a receipt (MOTTATT, LEVERT) that could not be sent yet.
+    pub message_id: Option<String>,
     /// The stable error code (`ErrorKind`).
     pub code: u32,
     pub message: String,
@@ -90,8 +94,8 @@ impl Client {
     /// the waiting ones oldest first, store each (deduplicated by messageId), confirm it, and send
     /// the receipts owed. A transfer that fails (network, broker) is reported in
     /// [`PollSummary::errors`] and tried again by the next poll, and the others go on (as the IP
-    /// does). Errors in listing, in local storage, or in sending receipts end the poll with `Err`;
-    /// everything done before is kept.
+    /// does); so is a receipt the broker did not take. Errors in listing or in local storage end
+    /// the poll with `Err`; everything done before is kept.
     pub fn poll(&self) -> Result<PollSummary> {
         let _one = self
             .poll_lock
@@ -116,7 +120,9 @@ impl Client {
                 self.try_transfer(&a.id, &mut summary)?;
             }
         }
-        summary.receipts_sent += self.flush_outbox()?;
+        let (sent, errors) = self.flush_outbox()?;
+        summary.receipts_sent += sent;
+        summary.errors.extend(errors);
         Ok(summary)
     }
 
@@ -151,7 +157,8 @@ impl Client {
             log::warn!("transfer {transfer_id}: not finished, will be tried again: {e}");
         }
         summary.errors.push(PollError {
-            transfer_id: transfer_id.to_string(),
+            transfer_id: Some(transfer_id.to_string()),
+            message_id: None,
             code: e.code(),
             message: e.to_string(),
             retryable: e.retryable(),
@@ -258,8 +265,9 @@ impl Client {
         let outcome = match &sbd.message {
             BusinessMessage::Status(s) => {
                 let status = s.status;
+                let from = sbd.sender_identifier().unwrap_or_default().to_string();
                 self.store.transaction(|tx| {
-                    apply_to_outgoing(tx, &message_id, status, None, now)?;
+                    apply_to_outgoing(tx, &from, &message_id, status, None, now)?;
                     tx.put_transfer(
                         transfer_id,
                         TransferState::Stored,
@@ -349,7 +357,7 @@ impl Client {
                 tx.add_outbox(message_id, ReceiptStatus::Mottatt)?;
             }
             if let Some((related, status, description)) = &settles {
-                apply_to_outgoing(tx, related, *status, Some(description), now)?;
+                apply_to_outgoing(tx, new.sender, related, *status, Some(description), now)?;
             }
             tx.put_transfer(
                 transfer_id,
@@ -364,39 +372,73 @@ impl Client {
 
     /// Send the receipts owed (oldest first); each leaves the outbox only after the broker took
     /// it. Returns how many went.
-    fn flush_outbox(&self) -> Result<usize> {
+    fn flush_outbox(&self) -> Result<(usize, Vec<PollError>)> {
         let _one = self
             .outbox_lock
             .lock()
             .map_err(|_| Error::new(ErrorKind::Internal, "the outbox lock is poisoned"))?;
         let items = self.store.transaction(|tx| tx.outbox())?;
         let mut sent = 0;
+        let mut errors = Vec::new();
         for item in items {
-            let original = self
-                .store
-                .transaction(|tx| tx.sbd_json(Direction::Incoming, &item.message_id))?;
-            let original = Sbd::from_json(original.as_bytes())?;
-            let reply = original.status_reply(item.status, self.now())?;
-            let file = self.store.spool_dir(Direction::Outgoing).join(format!(
-                "receipt-{}-{}.zip",
-                safe_name(&item.message_id),
-                item.status.name()
-            ));
-            // A status carries no documents, so nothing is encrypted: our own certificate only
-            // fills the parameter.
-            self.package_to(&file, reply.clone(), Vec::new(), &self.identity.certificate)?;
-            let uploaded = self.upload_file(&reply, &file, &mut |_, _| {});
-            let _ = std::fs::remove_file(&file);
-            let transfer_id = uploaded?;
-            self.store.transaction(|tx| tx.remove_outbox(item.id))?;
-            log::info!(
-                "incoming message {}: {} sent to the sender (transfer {transfer_id})",
-                item.message_id,
-                item.status.name()
-            );
-            sent += 1;
+            match self.send_receipt(&item) {
+                Ok(transfer_id) => {
+                    self.store.transaction(|tx| tx.remove_outbox(item.id))?;
+                    log::info!(
+                        "incoming message {}: {} sent to the sender (transfer {transfer_id})",
+                        item.message_id,
+                        item.status.name()
+                    );
+                    sent += 1;
+                }
+                Err(e)
+                    if matches!(e.kind().group(), ErrorGroup::Storage | ErrorGroup::Internal) =>
+                {
+                    return Err(e)
+                }
+                Err(e) => {
+                    log::warn!(
+                        "incoming message {}: the {} receipt stays owed, will be sent again: {e}",
+                        item.message_id,
+                        item.status.name()
+                    );
+                    let retryable = e.retryable();
+                    errors.push(PollError {
+                        transfer_id: None,
+                        message_id: Some(item.message_id.clone()),
+                        code: e.code(),
+                        message: e.to_string(),
+                        retryable,
+                        abandoned: false,
+                    });
+                    // The broker is unreachable or overloaded: the rest would fail alike.
+                    if retryable {
+                        break;
+                    }
+                }
+            }
         }
-        Ok(sent)
+        Ok((sent, errors))
+    }
+
+    /// Package and upload one status receipt; returns the broker's transfer id.
+    fn send_receipt(&self, item: &crate::store::OutboxItem) -> Result<String> {
+        let original = self
+            .store
+            .transaction(|tx| tx.sbd_json(Direction::Incoming, &item.message_id))?;
+        let original = Sbd::from_json(original.as_bytes())?;
+        let reply = original.status_reply(item.status, self.now())?;
+        let file = self.store.spool_dir(Direction::Outgoing).join(format!(
+            "receipt-{}-{}.zip",
+            safe_name(&item.message_id),
+            item.status.name()
+        ));
+        // A status carries no documents, so nothing is encrypted: our own certificate only
+        // fills the parameter.
+        self.package_to(&file, reply.clone(), Vec::new(), &self.identity.certificate)?;
+        let uploaded = self.upload_file(&reply, &file, &mut |_, _| {});
+        let _ = std::fs::remove_file(&file);
+        uploaded
     }
 
     // ---- the in-queue ---------------------------------------------------------------------
@@ -537,8 +579,14 @@ impl Client {
         if let Some(p) = &m.payload {
             let _ = std::fs::remove_file(p);
         }
-        if let Err(e) = self.flush_outbox() {
-            log::warn!("the LEVERT receipt for {message_id} will be sent with the next poll: {e}");
+        match self.flush_outbox() {
+            Ok((_, errors)) if errors.is_empty() => {}
+            Ok(_) => {
+                log::warn!("the LEVERT receipt for {message_id} will be sent with the next poll")
+            }
+            Err(e) => log::warn!(
+                "the LEVERT receipt for {message_id} will be sent with the next poll: {e}"
+            ),
         }
         self.store
             .transaction(|tx| tx.message(Direction::Incoming, message_id))?
@@ -547,17 +595,27 @@ impl Client {
 }
 
 /// Apply a status from the receiver to our outgoing message (idempotent per status value).
+/// Only the organisation we sent the message to may change its status.
 fn apply_to_outgoing(
     tx: &crate::store::Tx<'_>,
+    from: &str,
     message_id: &str,
     status: ReceiptStatus,
     description: Option<&str>,
     now: time::OffsetDateTime,
 ) -> Result<()> {
-    if tx.message(Direction::Outgoing, message_id)?.is_none() {
+    let Some(m) = tx.message(Direction::Outgoing, message_id)? else {
         log::warn!(
             "a {} status arrived for message {message_id}, which we did not send; ignored",
             status.name()
+        );
+        return Ok(());
+    };
+    if primary_org(&m.receiver) != primary_org(from) {
+        log::warn!(
+            "a {} status for message {message_id} came from {from}, not from its receiver {}; ignored",
+            status.name(),
+            m.receiver
         );
         return Ok(());
     }
@@ -570,6 +628,12 @@ fn apply_to_outgoing(
         false,
     )?;
     Ok(())
+}
+
+/// The organisation number in an SBD party identifier (`0192:<orgnr>[:<on behalf of>]`).
+fn primary_org(identifier: &str) -> &str {
+    let rest = identifier.strip_prefix("0192:").unwrap_or(identifier);
+    rest.split(':').next().unwrap_or(rest)
 }
 
 /// The description the IP records with the status a kvittering causes.
