@@ -159,6 +159,12 @@ fn a_sends_b_receives_and_both_see_every_status() {
     poll_until(&a, |s| s.statuses >= 1);
     assert_eq!(a.message(&id).unwrap().status, ReceiptStatus::Mottatt);
 
+    // Pop and delete need the lock peek takes.
+    let e = b.pop(&id, &work.join("early")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    let e = b.delete(&id).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+
     // Peek locks the message; a second peek sees nothing.
     let peeked = b.peek().unwrap().expect("a message waits");
     assert_eq!(peeked.info.message_id, id);
@@ -266,12 +272,16 @@ fn the_same_message_delivered_twice_is_stored_once() {
 
 /// Upload a package file from A to B by hand, below the client (as another sender would).
 fn upload_raw(sb: &Sandbox, file: &Path) {
+    upload_between(sb, ORG_A, ORG_B, file)
+}
+
+fn upload_between(sb: &Sandbox, from: &str, to: &str, file: &Path) {
     use efm_core::auth::Tokens;
     use efm_core::crypto::keys::Identity;
     use efm_core::http::Http;
     use efm_core::transport::altinn3::Altinn3Broker;
     use efm_core::transport::{Outgoing, SystemUserTokens, Transport};
-    let cfg = sandbox_config(sb, ORG_A);
+    let cfg = sandbox_config(sb, from);
     let identity = Identity::load(&cfg.credentials.key).unwrap();
     let http = Http::new(&cfg).unwrap();
     let tokens = Tokens::with_identity(&cfg, Http::new(&cfg).unwrap(), &identity).unwrap();
@@ -286,7 +296,7 @@ fn upload_raw(sb: &Sandbox, file: &Path) {
         .upload(
             Outgoing {
                 sender: &cfg.organisation_number,
-                recipient: &efm_core::ident::OrgNumber::parse(ORG_B).unwrap(),
+                recipient: &efm_core::ident::OrgNumber::parse(to).unwrap(),
                 senders_reference: &uuid::Uuid::new_v4().to_string(),
                 body: &mut body,
                 size,
@@ -666,4 +676,54 @@ fn a_bad_sbd_is_confirmed_and_discarded() {
     assert!(s.errors.is_empty(), "{s:?}");
     assert_eq!(incoming(&b).len(), 1);
     assert!(broker_offers_nothing(&b));
+}
+
+/// A status about our message from an organisation we did not send it to changes nothing.
+#[test]
+fn a_status_from_a_third_party_is_ignored() {
+    use common::ORG_C;
+    let sb = sandbox("client-spoof");
+    let a = client(&sb, ORG_A);
+    let work = work_dir(&sb, "spoof");
+    let sent = a
+        .send(request_to_b(documents(&work.join("out"))), &mut |_, _| {})
+        .unwrap();
+    // C forges LEVERT for A's message (as if it were the receiver).
+    let c_cfg = sandbox_config(&sb, ORG_C);
+    let c_identity = efm_core::crypto::keys::Identity::load(&c_cfg.credentials.key).unwrap();
+    let mut original = efm_core::sbd::ArkivmeldingSbd::new(
+        efm_core::ident::OrgNumber::parse(ORG_A).unwrap(),
+        efm_core::ident::OrgNumber::parse(ORG_C).unwrap(),
+    );
+    original.message_id = Some(sent.message_id.parse().unwrap());
+    let forged = original
+        .build(time::OffsetDateTime::now_utc())
+        .status_reply(ReceiptStatus::Levert, time::OffsetDateTime::now_utc())
+        .unwrap();
+    let file = work.join("forged.zip");
+    efm_core::package::create_file(
+        &file,
+        &efm_core::package::PackageInput {
+            sbd: forged,
+            documents: Vec::new(),
+        },
+        &c_identity,
+        &c_identity.certificate,
+        &efm_core::package::CreateOptions {
+            legacy_xml: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    upload_between(&sb, ORG_C, ORG_A, &file);
+    let s = poll_until(&a, |s| s.statuses >= 1);
+    assert!(s.errors.is_empty(), "{s:?}");
+    assert_eq!(
+        a.message(&sent.message_id).unwrap().status,
+        ReceiptStatus::Sendt
+    );
+    assert_eq!(
+        names(&a, Direction::Outgoing, &sent.message_id),
+        ["OPPRETTET", "SENDT"]
+    );
 }
