@@ -727,3 +727,16 @@ fn a_status_from_a_third_party_is_ignored() {
         ["OPPRETTET", "SENDT"]
     );
 }
+
+/// The Altinn 2 transport is not wired in yet: a clear configuration error, not a panic.
+#[test]
+fn the_altinn2_transport_is_refused_clearly_for_now() {
+    let sb = sandbox("client-altinn2");
+    let path = sb.config_path(ORG_A).with_file_name("config-altinn2.json");
+    let config =
+        efm_core::config::Config::from_json(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(config.transport, efm_core::config::TransportKind::Altinn2);
+    let e = Client::new(config).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConfigInvalid, "{e}");
+    assert_eq!(e.detail().field.as_deref(), Some("transport"));
+}
