@@ -272,6 +272,7 @@ impl Client {
         let sbd = self.build_sbd(&request, now)?;
         sbd.validate(&ValidationOptions::default())
             .map_err(|e| e.context("the message to send"))?;
+        self.check_outgoing(&sbd, &request.documents)?;
         let receiver = sbd.receiver_org()?;
         let process = sbd.process().unwrap_or_default().to_string();
         let standard = sbd.header.document_identification.standard.clone();
@@ -331,6 +332,55 @@ impl Client {
         self.store
             .transaction(|tx| tx.set_payload(Direction::Outgoing, &message_id, Some(&relative)))?;
         self.upload_outgoing(&message_id, progress)
+    }
+
+    /// What the IP refuses before it creates a message (spec C.6): another sender than us, a
+    /// duplicate file name, an arkivmelding without its primary document.
+    fn check_outgoing(&self, sbd: &Sbd, documents: &[SendDocument]) -> Result<()> {
+        let sender = sbd.sender_org()?;
+        if sender != self.config.organisation_number {
+            return Err(Error::new(
+                ErrorKind::InvalidMessage,
+                format!(
+                    "the SBD's sender is {sender}, but this client sends for {}",
+                    self.config.organisation_number
+                ),
+            )
+            .with_field("sender"));
+        }
+        let mut names = std::collections::HashSet::new();
+        for d in documents {
+            if !names.insert(d.name.as_str()) {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!(
+                        "two documents are named {:?}; file names must be unique",
+                        d.name
+                    ),
+                )
+                .with_field("documents"));
+            }
+        }
+        let primary = sbd.message.hoveddokument();
+        if let (Some(primary), false) = (primary, documents.is_empty()) {
+            if !names.contains(primary) {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!(
+                        "the primary document (hoveddokument) {primary:?} is not among the documents to send"
+                    ),
+                )
+                .with_field("documents"));
+            }
+        }
+        if sbd.type_name() == "arkivmelding" && !names.contains("arkivmelding.xml") {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "an arkivmelding message needs a document named \"arkivmelding.xml\"",
+            )
+            .with_field("documents"));
+        }
+        Ok(())
     }
 
     /// Upload again a message whose sending failed (status FEIL or still OPPRETTET, package kept).

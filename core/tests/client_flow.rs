@@ -439,6 +439,19 @@ fn an_unknown_receiver_is_refused_before_anything_is_stored_or_uploaded() {
     req.receiver = Some("123".into());
     let e = a.send(req, &mut |_, _| {}).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidOrganisationNumber, "{e}");
+    // An arkivmelding without arkivmelding.xml, or with a file name twice.
+    let docs = documents(&work.join("out"));
+    let e = a
+        .send(request_to_b(docs[1..].to_vec()), &mut |_, _| {})
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    assert!(e.message().contains("arkivmelding.xml"), "{e}");
+    let mut twice = docs.clone();
+    twice.push(docs[1].clone());
+    let e = a.send(request_to_b(twice), &mut |_, _| {}).unwrap_err();
+    assert_eq!(e.detail().field.as_deref(), Some("documents"), "{e}");
+    assert!(a.messages(&MessageFilter::default()).unwrap().is_empty());
+    assert_eq!(transfer_count(&sb), 0);
 }
 
 #[test]
