@@ -511,13 +511,15 @@ impl Client {
         self.store.transaction(|tx| {
             tx.set_transfer_id(Direction::Outgoing, message_id, &transfer_id)?;
             tx.set_payload(Direction::Outgoing, message_id, None)?;
+            // Forced only over our own FEIL (a resend): a MOTTATT that raced ahead of this
+            // commit stays the current status.
             tx.add_status(
                 Direction::Outgoing,
                 message_id,
                 ReceiptStatus::Sendt,
                 None,
                 now,
-                true,
+                m.status == ReceiptStatus::Feil,
             )
         })?;
         let _ = std::fs::remove_file(&path);
