@@ -110,6 +110,31 @@ fn transfer_count(sb: &Sandbox) -> usize {
         .unwrap_or_else(|| panic!("unexpected /admin/transfers answer: {v}"))
 }
 
+/// Wait until the broker has published transfer `id` (after its virus scan).
+fn wait_published(sb: &Sandbox, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let v = admin_get(sb, "/admin/transfers");
+        let list = v
+            .as_array()
+            .or_else(|| v["transfers"].as_array())
+            .unwrap()
+            .clone();
+        let status = list
+            .iter()
+            .find(|t| t["fileTransferId"] == json!(id))
+            .map(|t| t["fileTransferStatus"].as_str().unwrap_or("").to_string());
+        if status.as_deref() == Some("Published") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "transfer {id} not published: {status:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn work_dir(sb: &Sandbox, name: &str) -> PathBuf {
     let d = sandbox_config(sb, ORG_A)
         .data_dir
@@ -319,7 +344,7 @@ fn a_crash_between_download_and_confirm_loses_and_doubles_nothing() {
         .send(request_to_b(documents(&work.join("out"))), &mut |_, _| {})
         .unwrap();
     let transfer = sent.transfer_id.clone().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    wait_published(&sb, &transfer);
 
     // First, the connection drops in the middle of the download.
     let b = client(&sb, ORG_B);
@@ -627,14 +652,13 @@ fn one_client_serves_several_threads() {
     let b = Arc::new(client(&sb, ORG_B));
     let work = work_dir(&sb, "threads");
     let docs = documents(&work.join("out"));
-    let mut ids: Vec<String> = (0..3)
-        .map(|_| {
-            a.send(request_to_b(docs.clone()), &mut |_, _| {})
-                .unwrap()
-                .message_id
-        })
+    let sent: Vec<_> = (0..3)
+        .map(|_| a.send(request_to_b(docs.clone()), &mut |_, _| {}).unwrap())
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
+    for m in &sent {
+        wait_published(&sb, m.transfer_id.as_deref().unwrap());
+    }
+    let mut ids: Vec<String> = sent.into_iter().map(|m| m.message_id).collect();
     let handles: Vec<_> = (0..3)
         .map(|_| {
             let b = b.clone();
