@@ -25,7 +25,40 @@ const ARKIVMELDING: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 </arkivmelding>
 "#;
 
+/// Every log line of this test binary, to check what the client logs (and that it logs no
+/// secrets).
+struct Capture(std::sync::Mutex<Vec<String>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        // The filter every efm log bridge applies (the HTTP stack's raw TRACE dumps stay out).
+        if !efm_core::http::log_record_allowed(r.target(), r.level()) {
+            return;
+        }
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("{} {}", r.level(), r.args()));
+    }
+    fn flush(&self) {}
+}
+
+static LOG: Capture = Capture(std::sync::Mutex::new(Vec::new()));
+
+fn capture_logs() {
+    let _ = log::set_logger(&LOG);
+    log::set_max_level(log::LevelFilter::Trace);
+}
+
+fn logged() -> Vec<String> {
+    LOG.0.lock().unwrap().clone()
+}
+
 fn client(sb: &Sandbox, org: &str) -> Client {
+    capture_logs();
     Client::new(sandbox_config(sb, org)).unwrap()
 }
 
@@ -243,6 +276,21 @@ fn a_sends_b_receives_and_both_see_every_status() {
     // Statuses cross the C ABI as JSON.
     let j = serde_json::to_value(&history).unwrap();
     assert_eq!(j[3]["status"], json!("LEVERT"));
+
+    // One info line per state change; no tokens or keys in any line.
+    let lines = logged();
+    for s in ["OPPRETTET", "SENDT", "MOTTATT", "LEVERT"] {
+        let line = format!("INFO outgoing message {id}: {s}");
+        assert_eq!(lines.iter().filter(|l| **l == line).count(), 1, "{line}");
+    }
+    for s in ["INNKOMMENDE_MOTTATT", "INNKOMMENDE_LEVERT"] {
+        let line = format!("INFO incoming message {id}: {s}");
+        assert_eq!(lines.iter().filter(|l| **l == line).count(), 1, "{line}");
+    }
+    for l in &lines {
+        assert!(!l.contains("eyJ"), "a token in the log: {l}");
+        assert!(!l.contains("PRIVATE KEY"), "a key in the log: {l}");
+    }
 }
 
 #[test]
