@@ -110,14 +110,14 @@ impl Client {
                 t.transfer_id
             );
             tried.insert(t.transfer_id.clone());
-            if self.try_transfer(&t.transfer_id, &mut summary)? {
+            if self.try_transfer(&t.transfer_id, 0, &mut summary)? {
                 summary.recovered += 1;
             }
         }
         let available = self.with_transport(|t| t.available())?;
         for a in available {
             if tried.insert(a.id.clone()) {
-                self.try_transfer(&a.id, &mut summary)?;
+                self.try_transfer(&a.id, a.size, &mut summary)?;
             }
         }
         let (sent, errors) = self.flush_outbox()?;
@@ -128,8 +128,13 @@ impl Client {
 
     /// Take one transfer; a remote or network failure goes into the summary (false), a local
     /// one (storage) ends the poll.
-    fn try_transfer(&self, transfer_id: &str, summary: &mut PollSummary) -> Result<bool> {
-        let e = match self.take_transfer(transfer_id, summary) {
+    fn try_transfer(
+        &self,
+        transfer_id: &str,
+        size: u64,
+        summary: &mut PollSummary,
+    ) -> Result<bool> {
+        let e = match self.take_transfer(transfer_id, size, summary) {
             Ok(()) => return Ok(true),
             Err(e) if matches!(e.kind().group(), ErrorGroup::Storage | ErrorGroup::Internal) => {
                 return Err(e)
@@ -167,13 +172,14 @@ impl Client {
         Ok(false)
     }
 
-    fn take_transfer(&self, transfer_id: &str, summary: &mut PollSummary) -> Result<()> {
+    /// `size`: what the broker's overview says (0 when unknown).
+    fn take_transfer(&self, transfer_id: &str, size: u64, summary: &mut PollSummary) -> Result<()> {
         let state = self
             .store
             .transaction(|tx| tx.transfer(transfer_id))?
             .map(|t| t.state);
         if matches!(state, None | Some(TransferState::Downloading)) {
-            match self.download_and_store(transfer_id)? {
+            match self.download_and_store(transfer_id, size)? {
                 Stored::New(id) => summary.received.push(id),
                 Stored::Status => summary.statuses += 1,
                 Stored::Duplicate => summary.duplicates += 1,
@@ -197,7 +203,7 @@ impl Client {
         Ok(())
     }
 
-    fn download_and_store(&self, transfer_id: &str) -> Result<Stored> {
+    fn download_and_store(&self, transfer_id: &str, size: u64) -> Result<Stored> {
         let dir = self.store.spool_dir(Direction::Incoming);
         let file = dir.join(format!("{}.zip", safe_name(transfer_id)));
         // A name of its own per attempt: two processes on one data directory never share a
@@ -218,6 +224,17 @@ impl Client {
             .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
         let n = self.with_transport(|t| t.download(transfer_id, &mut out, &mut |_, _| {}));
         drop(out);
+        let n = n.and_then(|n| {
+            // The overview's fileTransferSize, checked as spec altinn3 4 recommends.
+            if size != 0 && n != size {
+                return Err(Error::new(
+                    ErrorKind::ConnectionDropped,
+                    format!("transfer {transfer_id}: got {n} bytes, the broker announced {size}"),
+                )
+                .retryable_if(true));
+            }
+            Ok(n)
+        });
         let n = match n {
             Ok(n) => n,
             Err(e) => {
