@@ -17,7 +17,7 @@
 
 mod receive;
 
-pub use self::receive::{IncomingMessage, OpenedFile, OpenedMessage, PollSummary};
+pub use self::receive::{IncomingMessage, OpenedFile, OpenedMessage, PollError, PollSummary};
 pub use crate::store::{Direction, MessageFilter, MessageInfo, StatusEntry};
 
 use crate::asic::DocumentSource;
@@ -272,6 +272,7 @@ impl Client {
         let sbd = self.build_sbd(&request, now)?;
         sbd.validate(&ValidationOptions::default())
             .map_err(|e| e.context("the message to send"))?;
+        self.check_outgoing(&sbd, &request.documents)?;
         let receiver = sbd.receiver_org()?;
         let process = sbd.process().unwrap_or_default().to_string();
         let standard = sbd.header.document_identification.standard.clone();
@@ -331,6 +332,55 @@ impl Client {
         self.store
             .transaction(|tx| tx.set_payload(Direction::Outgoing, &message_id, Some(&relative)))?;
         self.upload_outgoing(&message_id, progress)
+    }
+
+    /// What the IP refuses before it creates a message (spec C.6): another sender than us, a
+    /// duplicate file name, an arkivmelding without its primary document.
+    fn check_outgoing(&self, sbd: &Sbd, documents: &[SendDocument]) -> Result<()> {
+        let sender = sbd.sender_org()?;
+        if sender != self.config.organisation_number {
+            return Err(Error::new(
+                ErrorKind::InvalidMessage,
+                format!(
+                    "the SBD's sender is {sender}, but this client sends for {}",
+                    self.config.organisation_number
+                ),
+            )
+            .with_field("sender"));
+        }
+        let mut names = std::collections::HashSet::new();
+        for d in documents {
+            if !names.insert(d.name.as_str()) {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!(
+                        "two documents are named {:?}; file names must be unique",
+                        d.name
+                    ),
+                )
+                .with_field("documents"));
+            }
+        }
+        let primary = sbd.message.hoveddokument();
+        if let (Some(primary), false) = (primary, documents.is_empty()) {
+            if !names.contains(primary) {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!(
+                        "the primary document (hoveddokument) {primary:?} is not among the documents to send"
+                    ),
+                )
+                .with_field("documents"));
+            }
+        }
+        if sbd.type_name() == "arkivmelding" && !names.contains("arkivmelding.xml") {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "an arkivmelding message needs a document named \"arkivmelding.xml\"",
+            )
+            .with_field("documents"));
+        }
+        Ok(())
     }
 
     /// Upload again a message whose sending failed (status FEIL or still OPPRETTET, package kept).
@@ -397,7 +447,9 @@ impl Client {
         documents: Vec<DocumentSource>,
         receiver_cert: &openssl::x509::X509,
     ) -> Result<()> {
-        let tmp = file.with_extension("zip.part");
+        // A name of its own per attempt: two processes on one data directory never share a
+        // temporary file (the store then keeps one copy, deduplicated by messageId).
+        let tmp = file.with_extension(format!("{}.part", uuid::Uuid::new_v4().simple()));
         let opts = CreateOptions {
             // Altinn 3 carries sbd.json and asic.zip only (spec altinn3-broker.md 3.4).
             legacy_xml: self.config.transport == TransportKind::Altinn2,
@@ -459,13 +511,15 @@ impl Client {
         self.store.transaction(|tx| {
             tx.set_transfer_id(Direction::Outgoing, message_id, &transfer_id)?;
             tx.set_payload(Direction::Outgoing, message_id, None)?;
+            // Forced only over our own FEIL (a resend): a MOTTATT that raced ahead of this
+            // commit stays the current status.
             tx.add_status(
                 Direction::Outgoing,
                 message_id,
                 ReceiptStatus::Sendt,
                 None,
                 now,
-                true,
+                m.status == ReceiptStatus::Feil,
             )
         })?;
         let _ = std::fs::remove_file(&path);
@@ -541,8 +595,9 @@ impl Client {
         })
     }
 
-    /// Mark outgoing messages that passed expectedResponseDateTime without reaching MOTTATT as
-    /// LEVETID_UTLOPT (spec C.5). Returns their messageIds.
+    /// Mark outgoing messages that passed expectedResponseDateTime unfinished (no LEVERT, LEST
+    /// or FEIL; MOTTATT alone does not finish a message, spec C.5 and dpo-soap 9.4) as
+    /// LEVETID_UTLOPT. Returns their messageIds.
     pub fn expire(&self) -> Result<Vec<String>> {
         let now = self.now();
         self.store.transaction(|tx| {

@@ -273,6 +273,27 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Temporary files (`*.part`) no row points to, left by a crash. Only day-old ones go: another
+/// process on the same data directory may be writing a fresh one.
+fn remove_stale_parts(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(24 * 3600));
+        if stale && path.extension().is_some_and(|x| x == "part") {
+            log::info!("removing {}, left by an interrupted run", path.display());
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
 /// The state database and spool folders of one data directory.
 pub struct Store {
     conn: Mutex<Connection>,
@@ -318,6 +339,9 @@ impl Store {
             .map_err(db_err("enabling foreign keys"))?;
         conn.execute_batch(SCHEMA)
             .map_err(db_err("creating the state tables"))?;
+        for sub in ["spool/out", "spool/in"] {
+            remove_stale_parts(&data_dir.join(sub));
+        }
         Ok(Store {
             conn: Mutex::new(conn),
             data_dir: data_dir.to_path_buf(),
@@ -686,14 +710,14 @@ impl Tx<'_> {
         Ok(out)
     }
 
-    /// Outgoing messages whose deadline is before `now` and which have neither MOTTATT nor a
-    /// later status (LEVERT, LEST) nor a terminal one.
+    /// Outgoing messages whose deadline is before `now` and which are not finished (spec C.5:
+    /// LEVERT, LEST, FEIL and LEVETID_UTLOPT finish a message; MOTTATT does not).
     pub fn expired_outgoing(&self, now: OffsetDateTime) -> Result<Vec<(String, String)>> {
         let mut stmt = self
             .tx
             .prepare(
                 "SELECT message_id, expires FROM messages WHERE direction = 'OUTGOING' AND expires IS NOT NULL \
-                 AND status IN ('OPPRETTET', 'SENDT')",
+                 AND status IN ('OPPRETTET', 'SENDT', 'MOTTATT')",
             )
             .map_err(db_err("searching expired messages"))?;
         let rows = stmt

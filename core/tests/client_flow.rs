@@ -25,7 +25,40 @@ const ARKIVMELDING: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 </arkivmelding>
 "#;
 
+/// Every log line of this test binary, to check what the client logs (and that it logs no
+/// secrets).
+struct Capture(std::sync::Mutex<Vec<String>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        // The filter every efm log bridge applies (the HTTP stack's raw TRACE dumps stay out).
+        if !efm_core::http::log_record_allowed(r.target(), r.level()) {
+            return;
+        }
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("{} {}", r.level(), r.args()));
+    }
+    fn flush(&self) {}
+}
+
+static LOG: Capture = Capture(std::sync::Mutex::new(Vec::new()));
+
+fn capture_logs() {
+    let _ = log::set_logger(&LOG);
+    log::set_max_level(log::LevelFilter::Trace);
+}
+
+fn logged() -> Vec<String> {
+    LOG.0.lock().unwrap().clone()
+}
+
 fn client(sb: &Sandbox, org: &str) -> Client {
+    capture_logs();
     Client::new(sandbox_config(sb, org)).unwrap()
 }
 
@@ -110,6 +143,31 @@ fn transfer_count(sb: &Sandbox) -> usize {
         .unwrap_or_else(|| panic!("unexpected /admin/transfers answer: {v}"))
 }
 
+/// Wait until the broker has published transfer `id` (after its virus scan).
+fn wait_published(sb: &Sandbox, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let v = admin_get(sb, "/admin/transfers");
+        let list = v
+            .as_array()
+            .or_else(|| v["transfers"].as_array())
+            .unwrap()
+            .clone();
+        let status = list
+            .iter()
+            .find(|t| t["fileTransferId"] == json!(id))
+            .map(|t| t["fileTransferStatus"].as_str().unwrap_or("").to_string());
+        if status.as_deref() == Some("Published") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "transfer {id} not published: {status:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn work_dir(sb: &Sandbox, name: &str) -> PathBuf {
     let d = sandbox_config(sb, ORG_A)
         .data_dir
@@ -158,6 +216,12 @@ fn a_sends_b_receives_and_both_see_every_status() {
     // A sees MOTTATT.
     poll_until(&a, |s| s.statuses >= 1);
     assert_eq!(a.message(&id).unwrap().status, ReceiptStatus::Mottatt);
+
+    // Pop and delete need the lock peek takes.
+    let e = b.pop(&id, &work.join("early")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    let e = b.delete(&id).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
 
     // Peek locks the message; a second peek sees nothing.
     let peeked = b.peek().unwrap().expect("a message waits");
@@ -212,18 +276,29 @@ fn a_sends_b_receives_and_both_see_every_status() {
     // Statuses cross the C ABI as JSON.
     let j = serde_json::to_value(&history).unwrap();
     assert_eq!(j[3]["status"], json!("LEVERT"));
+
+    // One info line per state change; no tokens or keys in any line.
+    let lines = logged();
+    for s in ["OPPRETTET", "SENDT", "MOTTATT", "LEVERT"] {
+        let line = format!("INFO outgoing message {id}: {s}");
+        assert_eq!(lines.iter().filter(|l| **l == line).count(), 1, "{line}");
+    }
+    for s in ["INNKOMMENDE_MOTTATT", "INNKOMMENDE_LEVERT"] {
+        let line = format!("INFO incoming message {id}: {s}");
+        assert_eq!(lines.iter().filter(|l| **l == line).count(), 1, "{line}");
+    }
+    for l in &lines {
+        assert!(!l.contains("eyJ"), "a token in the log: {l}");
+        assert!(!l.contains("PRIVATE KEY"), "a key in the log: {l}");
+    }
 }
 
 #[test]
 fn the_same_message_delivered_twice_is_stored_once() {
     use efm_core::asic::DocumentSource;
-    use efm_core::auth::Tokens;
     use efm_core::crypto::keys::Identity;
-    use efm_core::http::Http;
     use efm_core::package::{self, CreateOptions, PackageInput};
     use efm_core::sbd::ArkivmeldingSbd;
-    use efm_core::transport::altinn3::Altinn3Broker;
-    use efm_core::transport::{Outgoing, SystemUserTokens, Transport};
 
     let sb = sandbox("client-dup");
     let b = client(&sb, ORG_B);
@@ -234,8 +309,6 @@ fn the_same_message_delivered_twice_is_stored_once() {
     let cfg = sandbox_config(&sb, ORG_A);
     let id_a = Identity::load(&cfg.credentials.key).unwrap();
     let id_b = Identity::load(&sandbox_config(&sb, ORG_B).credentials.key).unwrap();
-    let http = Http::new(&cfg).unwrap();
-    let tokens = Tokens::with_identity(&cfg, Http::new(&cfg).unwrap(), &id_a).unwrap();
     let orgb = efm_core::ident::OrgNumber::parse(ORG_B).unwrap();
     let sbd = ArkivmeldingSbd::new(cfg.organisation_number.clone(), orgb.clone())
         .build(time::OffsetDateTime::now_utc());
@@ -255,27 +328,8 @@ fn the_same_message_delivered_twice_is_stored_once() {
         },
     )
     .unwrap();
-    let source = SystemUserTokens {
-        tokens: &tokens,
-        user: cfg.system_user.clone(),
-    };
-    let broker = Altinn3Broker::new(&http, &cfg.urls.altinn3_broker, &source, None);
-    for _ in 0..2 {
-        let mut body = std::fs::File::open(&file).unwrap();
-        let size = body.metadata().unwrap().len();
-        broker
-            .upload(
-                Outgoing {
-                    sender: &cfg.organisation_number,
-                    recipient: &orgb,
-                    senders_reference: &uuid::Uuid::new_v4().to_string(),
-                    body: &mut body,
-                    size,
-                },
-                &mut |_, _| {},
-            )
-            .unwrap();
-    }
+    upload_raw(&sb, &file);
+    upload_raw(&sb, &file);
 
     let s = poll_until(&b, |s| s.received.len() + s.duplicates >= 2);
     assert_eq!(s.received, vec![message_id.clone()]);
@@ -287,6 +341,42 @@ fn the_same_message_delivered_twice_is_stored_once() {
     assert!(broker_offers_nothing(&b));
     assert!(b.peek().unwrap().is_some());
     assert!(b.peek().unwrap().is_none());
+}
+
+/// Upload a package file from A to B by hand, below the client (as another sender would).
+fn upload_raw(sb: &Sandbox, file: &Path) {
+    upload_between(sb, ORG_A, ORG_B, file)
+}
+
+fn upload_between(sb: &Sandbox, from: &str, to: &str, file: &Path) {
+    use efm_core::auth::Tokens;
+    use efm_core::crypto::keys::Identity;
+    use efm_core::http::Http;
+    use efm_core::transport::altinn3::Altinn3Broker;
+    use efm_core::transport::{Outgoing, SystemUserTokens, Transport};
+    let cfg = sandbox_config(sb, from);
+    let identity = Identity::load(&cfg.credentials.key).unwrap();
+    let http = Http::new(&cfg).unwrap();
+    let tokens = Tokens::with_identity(&cfg, Http::new(&cfg).unwrap(), &identity).unwrap();
+    let source = SystemUserTokens {
+        tokens: &tokens,
+        user: cfg.system_user.clone(),
+    };
+    let broker = Altinn3Broker::new(&http, &cfg.urls.altinn3_broker, &source, None);
+    let mut body = std::fs::File::open(file).unwrap();
+    let size = body.metadata().unwrap().len();
+    broker
+        .upload(
+            Outgoing {
+                sender: &cfg.organisation_number,
+                recipient: &efm_core::ident::OrgNumber::parse(to).unwrap(),
+                senders_reference: &uuid::Uuid::new_v4().to_string(),
+                body: &mut body,
+                size,
+            },
+            &mut |_, _| {},
+        )
+        .unwrap();
 }
 
 fn broker_offers_nothing(c: &Client) -> bool {
@@ -302,7 +392,7 @@ fn a_crash_between_download_and_confirm_loses_and_doubles_nothing() {
         .send(request_to_b(documents(&work.join("out"))), &mut |_, _| {})
         .unwrap();
     let transfer = sent.transfer_id.clone().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    wait_published(&sb, &transfer);
 
     // First, the connection drops in the middle of the download.
     let b = client(&sb, ORG_B);
@@ -312,7 +402,10 @@ fn a_crash_between_download_and_confirm_loses_and_doubles_nothing() {
         json!({"kind": "drop", "after_bytes": 100}),
         1,
     );
-    assert!(b.poll().is_err());
+    let s = b.poll().unwrap();
+    assert_eq!(s.errors.len(), 1, "{s:?}");
+    assert_eq!(s.errors[0].transfer_id.as_deref(), Some(transfer.as_str()));
+    assert!(!s.errors[0].abandoned);
     assert!(incoming(&b).is_empty());
     drop(b);
 
@@ -324,8 +417,15 @@ fn a_crash_between_download_and_confirm_loses_and_doubles_nothing() {
         json!({"kind": "status", "status": 500}),
         1,
     );
-    let e = b.poll().unwrap_err();
-    assert_eq!(e.detail().http_status, Some(500), "{e}");
+    let s = b.poll().unwrap();
+    assert_eq!(s.recovered, 0, "{s:?}");
+    assert_eq!(s.received, vec![sent.message_id.clone()]);
+    assert_eq!(s.errors.len(), 1, "{s:?}");
+    assert!(s.errors[0].message.contains("500"), "{s:?}");
+    assert_eq!(
+        s.receipts_sent, 1,
+        "MOTTATT is owed once the message is stored"
+    );
     assert_eq!(incoming(&b).len(), 1, "stored before the confirm");
     drop(b);
 
@@ -334,7 +434,8 @@ fn a_crash_between_download_and_confirm_loses_and_doubles_nothing() {
     let s = b.poll().unwrap();
     assert_eq!(s.recovered, 1, "{s:?}");
     assert!(s.received.is_empty(), "{s:?}");
-    assert_eq!(s.receipts_sent, 1);
+    assert!(s.errors.is_empty(), "{s:?}");
+    assert_eq!(s.receipts_sent, 0, "MOTTATT went with the earlier poll");
     assert_eq!(incoming(&b).len(), 1);
     assert!(broker_offers_nothing(&b));
     let m = b.peek().unwrap().unwrap();
@@ -411,6 +512,19 @@ fn an_unknown_receiver_is_refused_before_anything_is_stored_or_uploaded() {
     req.receiver = Some("123".into());
     let e = a.send(req, &mut |_, _| {}).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidOrganisationNumber, "{e}");
+    // An arkivmelding without arkivmelding.xml, or with a file name twice.
+    let docs = documents(&work.join("out"));
+    let e = a
+        .send(request_to_b(docs[1..].to_vec()), &mut |_, _| {})
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    assert!(e.message().contains("arkivmelding.xml"), "{e}");
+    let mut twice = docs.clone();
+    twice.push(docs[1].clone());
+    let e = a.send(request_to_b(twice), &mut |_, _| {}).unwrap_err();
+    assert_eq!(e.detail().field.as_deref(), Some("documents"), "{e}");
+    assert!(a.messages(&MessageFilter::default()).unwrap().is_empty());
+    assert_eq!(transfer_count(&sb), 0);
 }
 
 #[test]
@@ -509,4 +623,205 @@ fn expired_messages_get_levetid_utlopt() {
     let id = sbd.message_id().unwrap();
     assert_eq!(a.message(id).unwrap().status, ReceiptStatus::LevetidUtlopt);
     assert_eq!(transfer_count(&sb), before, "nothing uploaded");
+}
+
+/// B answers with an arkivmelding_kvittering: A's message becomes LEST (OK) or FEIL (ERROR), and
+/// the kvittering reaches A's queue as an ordinary message, with MOTTATT going back to B.
+#[test]
+fn a_kvittering_marks_the_sent_message_lest_or_feil() {
+    let sb = sandbox("client-kvittering");
+    let a = client(&sb, ORG_A);
+    let b = client(&sb, ORG_B);
+    let work = work_dir(&sb, "kvittering");
+    let docs = documents(&work.join("out"));
+    for (receipt_type, expected) in [("OK", ReceiptStatus::Lest), ("ERROR", ReceiptStatus::Feil)] {
+        let sent = a.send(request_to_b(docs.clone()), &mut |_, _| {}).unwrap();
+        poll_until(&b, |s| !s.received.is_empty());
+        let m = b.peek().unwrap().unwrap();
+        assert_eq!(m.info.message_id, sent.message_id);
+        b.delete(&sent.message_id).unwrap();
+        let original = efm_core::sbd::Sbd::from_value(m.sbd).unwrap();
+        let kvittering = original
+            .kvittering_reply(
+                receipt_type,
+                vec![efm_core::sbd::KvitteringText {
+                    code: Some("Recno".into()),
+                    text: Some("315890".into()),
+                }],
+                time::OffsetDateTime::now_utc(),
+            )
+            .unwrap();
+        let k = b
+            .send(
+                SendRequest {
+                    sbd: Some(kvittering),
+                    ..Default::default()
+                },
+                &mut |_, _| {},
+            )
+            .unwrap();
+        assert_eq!(k.document_type, "arkivmelding_kvittering");
+
+        let s = poll_until(&a, |s| !s.received.is_empty());
+        assert_eq!(s.received, vec![k.message_id.clone()]);
+        let info = a.message(&sent.message_id).unwrap();
+        assert_eq!(info.status, expected, "{receipt_type}");
+        let last = a.status(&sent.message_id).unwrap().pop().unwrap();
+        assert_eq!(last.status, expected);
+        assert_eq!(
+            last.description.as_deref(),
+            Some(format!("ArkivmeldingKvittering: {receipt_type} (Recno: 315890)").as_str())
+        );
+        // The kvittering itself waits in A's queue; taking it sends LEVERT to B.
+        let got = a.peek().unwrap().unwrap();
+        assert_eq!(got.info.message_id, k.message_id);
+        assert_eq!(got.info.document_type, "arkivmelding_kvittering");
+        // It carries no documents: pop extracts nothing.
+        let opened = a.pop(&k.message_id, &work.join("kvittering")).unwrap();
+        assert!(opened.files.is_empty());
+        assert_eq!(
+            opened.sbd["arkivmelding_kvittering"]["receiptType"],
+            json!(receipt_type)
+        );
+        a.delete(&k.message_id).unwrap();
+        poll_until(&b, |s| s.statuses >= 2);
+        assert_eq!(
+            names(&b, Direction::Outgoing, &k.message_id),
+            ["OPPRETTET", "SENDT", "MOTTATT", "LEVERT"]
+        );
+    }
+}
+
+/// One client shared by threads: concurrent polls store each message once.
+#[test]
+fn one_client_serves_several_threads() {
+    let sb = sandbox("client-threads");
+    let a = client(&sb, ORG_A);
+    let b = Arc::new(client(&sb, ORG_B));
+    let work = work_dir(&sb, "threads");
+    let docs = documents(&work.join("out"));
+    let sent: Vec<_> = (0..3)
+        .map(|_| a.send(request_to_b(docs.clone()), &mut |_, _| {}).unwrap())
+        .collect();
+    for m in &sent {
+        wait_published(&sb, m.transfer_id.as_deref().unwrap());
+    }
+    let mut ids: Vec<String> = sent.into_iter().map(|m| m.message_id).collect();
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let b = b.clone();
+            std::thread::spawn(move || b.poll().unwrap())
+        })
+        .collect();
+    let mut received: Vec<String> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap().received)
+        .collect();
+    received.extend(b.poll().unwrap().received);
+    received.sort();
+    ids.sort();
+    assert_eq!(received, ids);
+    // Three threads peek at once: each gets a different message.
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let b = b.clone();
+            std::thread::spawn(move || b.peek().unwrap().unwrap().info.message_id)
+        })
+        .collect();
+    let mut peeked: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    peeked.sort();
+    assert_eq!(peeked, ids);
+}
+
+/// A package whose SBD is unusable is logged, confirmed and dropped (as the IP does); the good
+/// one after it still arrives.
+#[test]
+fn a_bad_sbd_is_confirmed_and_discarded() {
+    let sb = sandbox("client-bad-sbd");
+    let a = client(&sb, ORG_A);
+    let b = client(&sb, ORG_B);
+    let work = work_dir(&sb, "bad");
+    // Written by Python's zipfile: an independent zip writer.
+    let bad = work.join("bad.zip");
+    common::python(
+        "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], 'w'); \
+         z.writestr('sbd.json', sys.argv[2]); z.close()",
+        &[
+            bad.to_str().unwrap(),
+            r#"{"standardBusinessDocumentHeader": {"documentIdentification": {"instanceIdentifier": "not-a-uuid"}}}"#,
+        ],
+    );
+    upload_raw(&sb, &bad);
+    let sent = a
+        .send(request_to_b(documents(&work.join("out"))), &mut |_, _| {})
+        .unwrap();
+    let s = poll_until(&b, |s| s.discarded + s.received.len() >= 2);
+    assert_eq!(s.discarded, 1, "{s:?}");
+    assert_eq!(s.received, vec![sent.message_id.clone()]);
+    assert!(s.errors.is_empty(), "{s:?}");
+    assert_eq!(incoming(&b).len(), 1);
+    assert!(broker_offers_nothing(&b));
+}
+
+/// A status about our message from an organisation we did not send it to changes nothing.
+#[test]
+fn a_status_from_a_third_party_is_ignored() {
+    use common::ORG_C;
+    let sb = sandbox("client-spoof");
+    let a = client(&sb, ORG_A);
+    let work = work_dir(&sb, "spoof");
+    let sent = a
+        .send(request_to_b(documents(&work.join("out"))), &mut |_, _| {})
+        .unwrap();
+    // C forges LEVERT for A's message (as if it were the receiver).
+    let c_cfg = sandbox_config(&sb, ORG_C);
+    let c_identity = efm_core::crypto::keys::Identity::load(&c_cfg.credentials.key).unwrap();
+    let mut original = efm_core::sbd::ArkivmeldingSbd::new(
+        efm_core::ident::OrgNumber::parse(ORG_A).unwrap(),
+        efm_core::ident::OrgNumber::parse(ORG_C).unwrap(),
+    );
+    original.message_id = Some(sent.message_id.parse().unwrap());
+    let forged = original
+        .build(time::OffsetDateTime::now_utc())
+        .status_reply(ReceiptStatus::Levert, time::OffsetDateTime::now_utc())
+        .unwrap();
+    let file = work.join("forged.zip");
+    efm_core::package::create_file(
+        &file,
+        &efm_core::package::PackageInput {
+            sbd: forged,
+            documents: Vec::new(),
+        },
+        &c_identity,
+        &c_identity.certificate,
+        &efm_core::package::CreateOptions {
+            legacy_xml: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    upload_between(&sb, ORG_C, ORG_A, &file);
+    let s = poll_until(&a, |s| s.statuses >= 1);
+    assert!(s.errors.is_empty(), "{s:?}");
+    assert_eq!(
+        a.message(&sent.message_id).unwrap().status,
+        ReceiptStatus::Sendt
+    );
+    assert_eq!(
+        names(&a, Direction::Outgoing, &sent.message_id),
+        ["OPPRETTET", "SENDT"]
+    );
+}
+
+/// The Altinn 2 transport is not wired in yet: a clear configuration error, not a panic.
+#[test]
+fn the_altinn2_transport_is_refused_clearly_for_now() {
+    let sb = sandbox("client-altinn2");
+    let path = sb.config_path(ORG_A).with_file_name("config-altinn2.json");
+    let config =
+        efm_core::config::Config::from_json(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(config.transport, efm_core::config::TransportKind::Altinn2);
+    let e = Client::new(config).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConfigInvalid, "{e}");
+    assert_eq!(e.detail().field.as_deref(), Some("transport"));
 }

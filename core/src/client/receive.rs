@@ -31,6 +31,24 @@ pub struct PollSummary {
     pub recovered: usize,
     /// Status receipts (MOTTATT, LEVERT) sent to senders.
     pub receipts_sent: usize,
+    /// Transfers that failed this time (network, broker) and receipts not sent yet; the next
+    /// poll tries them again.
+    pub errors: Vec<PollError>,
+}
+
+/// One transfer that [`Client::poll`] could not finish, or one receipt it could not send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PollError {
+    /// The broker transfer, for a failed download or confirm.
+    pub transfer_id: Option<String>,
+    /// The incoming message, for a receipt (MOTTATT, LEVERT) that could not be sent yet.
+    pub message_id: Option<String>,
+    /// The stable error code (`ErrorKind`).
+    pub code: u32,
+    pub message: String,
+    pub retryable: bool,
+    /// The broker says the transfer is gone (purged, expired): it will not be tried again.
+    pub abandoned: bool,
 }
 
 /// A message in the incoming queue, as [`Client::peek`] returns it.
@@ -74,38 +92,94 @@ enum Stored {
 impl Client {
     /// Fetch what waits at the broker: finish transfers an earlier poll left half-done, then take
     /// the waiting ones oldest first, store each (deduplicated by messageId), confirm it, and send
-    /// the receipts owed. Stops at the first failure and returns it; everything before is kept
-    /// and the next poll continues from there.
+    /// the receipts owed. A transfer that fails (network, broker) is reported in
+    /// [`PollSummary::errors`] and tried again by the next poll, and the others go on (as the IP
+    /// does); so is a receipt the broker did not take. Errors in listing or in local storage end
+    /// the poll with `Err`; everything done before is kept.
     pub fn poll(&self) -> Result<PollSummary> {
         let _one = self
             .poll_lock
             .lock()
             .map_err(|_| Error::new(ErrorKind::Internal, "the poll lock is poisoned"))?;
         let mut summary = PollSummary::default();
+        let mut tried = std::collections::HashSet::new();
         let unfinished = self.store.transaction(|tx| tx.unfinished_transfers())?;
         for t in unfinished {
             log::info!(
                 "transfer {}: finishing after an interruption",
                 t.transfer_id
             );
-            self.take_transfer(&t.transfer_id, &mut summary)?;
-            summary.recovered += 1;
+            tried.insert(t.transfer_id.clone());
+            if self.try_transfer(&t.transfer_id, 0, &mut summary)? {
+                summary.recovered += 1;
+            }
         }
         let available = self.with_transport(|t| t.available())?;
         for a in available {
-            self.take_transfer(&a.id, &mut summary)?;
+            if tried.insert(a.id.clone()) {
+                self.try_transfer(&a.id, a.size, &mut summary)?;
+            }
         }
-        summary.receipts_sent += self.flush_outbox()?;
+        let (sent, errors) = self.flush_outbox()?;
+        summary.receipts_sent += sent;
+        summary.errors.extend(errors);
         Ok(summary)
     }
 
-    fn take_transfer(&self, transfer_id: &str, summary: &mut PollSummary) -> Result<()> {
+    /// Take one transfer; a remote or network failure goes into the summary (false), a local
+    /// one (storage) ends the poll.
+    fn try_transfer(
+        &self,
+        transfer_id: &str,
+        size: u64,
+        summary: &mut PollSummary,
+    ) -> Result<bool> {
+        let e = match self.take_transfer(transfer_id, size, summary) {
+            Ok(()) => return Ok(true),
+            Err(e) if matches!(e.kind().group(), ErrorGroup::Storage | ErrorGroup::Internal) => {
+                return Err(e)
+            }
+            Err(e) => e,
+        };
+        let status = e.detail().http_status;
+        let gone = status == Some(404)
+            || (status == Some(403) && e.detail().remote_code.as_deref() == Some("BRO-00007"));
+        if gone {
+            // Purged or expired at the broker: nothing left to fetch or confirm.
+            log::warn!("transfer {transfer_id}: abandoned, the broker no longer has it: {e}");
+            let now = self.now();
+            self.store.transaction(|tx| {
+                let t = tx.transfer(transfer_id)?;
+                tx.put_transfer(
+                    transfer_id,
+                    TransferState::Confirmed,
+                    None,
+                    t.as_ref().and_then(|t| t.message_id.as_deref()),
+                    now,
+                )
+            })?;
+        } else {
+            log::warn!("transfer {transfer_id}: not finished, will be tried again: {e}");
+        }
+        summary.errors.push(PollError {
+            transfer_id: Some(transfer_id.to_string()),
+            message_id: None,
+            code: e.code(),
+            message: e.to_string(),
+            retryable: e.retryable(),
+            abandoned: gone,
+        });
+        Ok(false)
+    }
+
+    /// `size`: what the broker's overview says (0 when unknown).
+    fn take_transfer(&self, transfer_id: &str, size: u64, summary: &mut PollSummary) -> Result<()> {
         let state = self
             .store
             .transaction(|tx| tx.transfer(transfer_id))?
             .map(|t| t.state);
         if matches!(state, None | Some(TransferState::Downloading)) {
-            match self.download_and_store(transfer_id)? {
+            match self.download_and_store(transfer_id, size)? {
                 Stored::New(id) => summary.received.push(id),
                 Stored::Status => summary.statuses += 1,
                 Stored::Duplicate => summary.duplicates += 1,
@@ -129,10 +203,12 @@ impl Client {
         Ok(())
     }
 
-    fn download_and_store(&self, transfer_id: &str) -> Result<Stored> {
+    fn download_and_store(&self, transfer_id: &str, size: u64) -> Result<Stored> {
         let dir = self.store.spool_dir(Direction::Incoming);
         let file = dir.join(format!("{}.zip", safe_name(transfer_id)));
-        let tmp = file.with_extension("zip.part");
+        // A name of its own per attempt: two processes on one data directory never share a
+        // temporary file (the store then keeps one copy, deduplicated by messageId).
+        let tmp = file.with_extension(format!("{}.part", uuid::Uuid::new_v4().simple()));
         let relative = self.store.relative(&file);
         let now = self.now();
         self.store.transaction(|tx| {
@@ -148,6 +224,17 @@ impl Client {
             .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
         let n = self.with_transport(|t| t.download(transfer_id, &mut out, &mut |_, _| {}));
         drop(out);
+        let n = n.and_then(|n| {
+            // The overview's fileTransferSize, checked as spec altinn3 4 recommends.
+            if size != 0 && n != size {
+                return Err(Error::new(
+                    ErrorKind::ConnectionDropped,
+                    format!("transfer {transfer_id}: got {n} bytes, the broker announced {size}"),
+                )
+                .retryable_if(true));
+            }
+            Ok(n)
+        });
         let n = match n {
             Ok(n) => n,
             Err(e) => {
@@ -195,24 +282,9 @@ impl Client {
         let outcome = match &sbd.message {
             BusinessMessage::Status(s) => {
                 let status = s.status;
+                let from = sbd.sender_identifier().unwrap_or_default().to_string();
                 self.store.transaction(|tx| {
-                    apply_to_outgoing(tx, &message_id, status, None, now)?;
-                    tx.put_transfer(
-                        transfer_id,
-                        TransferState::Stored,
-                        None,
-                        Some(&message_id),
-                        now,
-                    )
-                })?;
-                Stored::Status
-            }
-            BusinessMessage::ArkivmeldingKvittering(k) => {
-                let status = k.resulting_status();
-                let description = kvittering_text(k);
-                let related = k.related_to_message_id.clone();
-                self.store.transaction(|tx| {
-                    apply_to_outgoing(tx, &related, status, description.as_deref(), now)?;
+                    apply_to_outgoing(tx, &from, &message_id, status, None, now)?;
                     tx.put_transfer(
                         transfer_id,
                         TransferState::Stored,
@@ -254,7 +326,16 @@ impl Client {
             sbd_json: &sbd_json,
         };
         let expired = sbd.is_expired(now);
-        let wants_receipt = matches!(sbd.message, BusinessMessage::Arkivmelding(_));
+        // A kvittering is an ordinary incoming message that also settles our outgoing one
+        // (spec dpo-soap 5.3, 9.3): LEST, or FEIL for ERROR and NOTSUPPORTED.
+        let settles = match &sbd.message {
+            BusinessMessage::ArkivmeldingKvittering(k) => Some((
+                k.related_to_message_id.clone(),
+                k.resulting_status(),
+                kvittering_text(k),
+            )),
+            _ => None,
+        };
         self.store.transaction(|tx| {
             if tx.message(Direction::Incoming, message_id)?.is_some() {
                 log::info!(
@@ -289,9 +370,11 @@ impl Client {
                     false,
                 )?;
                 tx.enqueue(message_id, now)?;
-                if wants_receipt {
-                    tx.add_outbox(message_id, ReceiptStatus::Mottatt)?;
-                }
+                // Every stored non-status message gets MOTTATT back (spec dpo-soap 5.3).
+                tx.add_outbox(message_id, ReceiptStatus::Mottatt)?;
+            }
+            if let Some((related, status, description)) = &settles {
+                apply_to_outgoing(tx, new.sender, related, *status, Some(description), now)?;
             }
             tx.put_transfer(
                 transfer_id,
@@ -306,39 +389,73 @@ impl Client {
 
     /// Send the receipts owed (oldest first); each leaves the outbox only after the broker took
     /// it. Returns how many went.
-    fn flush_outbox(&self) -> Result<usize> {
+    fn flush_outbox(&self) -> Result<(usize, Vec<PollError>)> {
         let _one = self
             .outbox_lock
             .lock()
             .map_err(|_| Error::new(ErrorKind::Internal, "the outbox lock is poisoned"))?;
         let items = self.store.transaction(|tx| tx.outbox())?;
         let mut sent = 0;
+        let mut errors = Vec::new();
         for item in items {
-            let original = self
-                .store
-                .transaction(|tx| tx.sbd_json(Direction::Incoming, &item.message_id))?;
-            let original = Sbd::from_json(original.as_bytes())?;
-            let reply = original.status_reply(item.status, self.now())?;
-            let file = self.store.spool_dir(Direction::Outgoing).join(format!(
-                "receipt-{}-{}.zip",
-                safe_name(&item.message_id),
-                item.status.name()
-            ));
-            // A status carries no documents, so nothing is encrypted: our own certificate only
-            // fills the parameter.
-            self.package_to(&file, reply.clone(), Vec::new(), &self.identity.certificate)?;
-            let uploaded = self.upload_file(&reply, &file, &mut |_, _| {});
-            let _ = std::fs::remove_file(&file);
-            let transfer_id = uploaded?;
-            self.store.transaction(|tx| tx.remove_outbox(item.id))?;
-            log::info!(
-                "incoming message {}: {} sent to the sender (transfer {transfer_id})",
-                item.message_id,
-                item.status.name()
-            );
-            sent += 1;
+            match self.send_receipt(&item) {
+                Ok(transfer_id) => {
+                    self.store.transaction(|tx| tx.remove_outbox(item.id))?;
+                    log::info!(
+                        "incoming message {}: {} sent to the sender (transfer {transfer_id})",
+                        item.message_id,
+                        item.status.name()
+                    );
+                    sent += 1;
+                }
+                Err(e)
+                    if matches!(e.kind().group(), ErrorGroup::Storage | ErrorGroup::Internal) =>
+                {
+                    return Err(e)
+                }
+                Err(e) => {
+                    log::warn!(
+                        "incoming message {}: the {} receipt stays owed, will be sent again: {e}",
+                        item.message_id,
+                        item.status.name()
+                    );
+                    let retryable = e.retryable();
+                    errors.push(PollError {
+                        transfer_id: None,
+                        message_id: Some(item.message_id.clone()),
+                        code: e.code(),
+                        message: e.to_string(),
+                        retryable,
+                        abandoned: false,
+                    });
+                    // The broker is unreachable or overloaded: the rest would fail alike.
+                    if retryable {
+                        break;
+                    }
+                }
+            }
         }
-        Ok(sent)
+        Ok((sent, errors))
+    }
+
+    /// Package and upload one status receipt; returns the broker's transfer id.
+    fn send_receipt(&self, item: &crate::store::OutboxItem) -> Result<String> {
+        let original = self
+            .store
+            .transaction(|tx| tx.sbd_json(Direction::Incoming, &item.message_id))?;
+        let original = Sbd::from_json(original.as_bytes())?;
+        let reply = original.status_reply(item.status, self.now())?;
+        let file = self.store.spool_dir(Direction::Outgoing).join(format!(
+            "receipt-{}-{}.zip",
+            safe_name(&item.message_id),
+            item.status.name()
+        ));
+        // A status carries no documents, so nothing is encrypted: our own certificate only
+        // fills the parameter.
+        self.package_to(&file, reply.clone(), Vec::new(), &self.identity.certificate)?;
+        let uploaded = self.upload_file(&reply, &file, &mut |_, _| {});
+        let _ = std::fs::remove_file(&file);
+        uploaded
     }
 
     // ---- the in-queue ---------------------------------------------------------------------
@@ -461,7 +578,6 @@ impl Client {
     pub fn delete(&self, message_id: &str) -> Result<MessageInfo> {
         let m = self.locked(message_id)?;
         let now = self.now();
-        let wants_receipt = m.document_type == "arkivmelding";
         self.store.transaction(|tx| {
             tx.dequeue(message_id)?;
             tx.set_payload(Direction::Incoming, message_id, None)?;
@@ -473,16 +589,21 @@ impl Client {
                 now,
                 false,
             )?;
-            if wants_receipt {
-                tx.add_outbox(message_id, ReceiptStatus::Levert)?;
-            }
+            // Only non-status messages are queued, and each gets LEVERT (spec dpo-soap 5.5).
+            tx.add_outbox(message_id, ReceiptStatus::Levert)?;
             Ok(())
         })?;
         if let Some(p) = &m.payload {
             let _ = std::fs::remove_file(p);
         }
-        if let Err(e) = self.flush_outbox() {
-            log::warn!("the LEVERT receipt for {message_id} will be sent with the next poll: {e}");
+        match self.flush_outbox() {
+            Ok((_, errors)) if errors.is_empty() => {}
+            Ok(_) => {
+                log::warn!("the LEVERT receipt for {message_id} will be sent with the next poll")
+            }
+            Err(e) => log::warn!(
+                "the LEVERT receipt for {message_id} will be sent with the next poll: {e}"
+            ),
         }
         self.store
             .transaction(|tx| tx.message(Direction::Incoming, message_id))?
@@ -491,17 +612,27 @@ impl Client {
 }
 
 /// Apply a status from the receiver to our outgoing message (idempotent per status value).
+/// Only the organisation we sent the message to may change its status.
 fn apply_to_outgoing(
     tx: &crate::store::Tx<'_>,
+    from: &str,
     message_id: &str,
     status: ReceiptStatus,
     description: Option<&str>,
     now: time::OffsetDateTime,
 ) -> Result<()> {
-    if tx.message(Direction::Outgoing, message_id)?.is_none() {
+    let Some(m) = tx.message(Direction::Outgoing, message_id)? else {
         log::warn!(
             "a {} status arrived for message {message_id}, which we did not send; ignored",
             status.name()
+        );
+        return Ok(());
+    };
+    if primary_org(&m.receiver) != primary_org(from) {
+        log::warn!(
+            "a {} status for message {message_id} came from {from}, not from its receiver {}; ignored",
+            status.name(),
+            m.receiver
         );
         return Ok(());
     }
@@ -516,25 +647,26 @@ fn apply_to_outgoing(
     Ok(())
 }
 
-fn kvittering_text(k: &crate::sbd::ArkivmeldingKvittering) -> Option<String> {
-    let parts: Vec<String> = k
+/// The organisation number in an SBD party identifier (`0192:<orgnr>[:<on behalf of>]`).
+fn primary_org(identifier: &str) -> &str {
+    let rest = identifier.strip_prefix("0192:").unwrap_or(identifier);
+    rest.split(':').next().unwrap_or(rest)
+}
+
+/// The description the IP records with the status a kvittering causes.
+fn kvittering_text(k: &crate::sbd::ArkivmeldingKvittering) -> String {
+    let mut text = format!("ArkivmeldingKvittering: {}", k.receipt_type);
+    let details: Vec<String> = k
         .messages
         .iter()
-        .map(|m| match (&m.code, &m.text) {
-            (Some(c), Some(t)) => format!("{c}: {t}"),
-            (Some(c), None) => c.clone(),
-            (None, Some(t)) => t.clone(),
-            (None, None) => String::new(),
+        .filter_map(|m| match (&m.code, &m.text) {
+            (Some(c), Some(t)) => Some(format!("{c}: {t}")),
+            (Some(x), None) | (None, Some(x)) => Some(x.clone()),
+            (None, None) => None,
         })
-        .filter(|s| !s.is_empty())
         .collect();
-    Some(if parts.is_empty() {
-        format!("arkivmelding_kvittering {}", k.receipt_type)
-    } else {
-        format!(
-            "arkivmelding_kvittering {}: {}",
-            k.receipt_type,
-            parts.join("; ")
-        )
-    })
+    if !details.is_empty() {
+        text.push_str(&format!(" ({})", details.join("; ")));
+    }
+    text
 }
