@@ -31,6 +31,7 @@ use crate::package::{self, CreateOptions, PackageInput};
 use crate::registry::Registry;
 use crate::sbd::{ArkivmeldingSbd, ReceiptStatus, Sbd, ValidationOptions};
 use crate::store::{persist_file, NewMessage, Store};
+use crate::transport::altinn2::Altinn2Broker;
 use crate::transport::altinn3::Altinn3Broker;
 use crate::transport::{Outgoing, Progress, SystemUserTokens, Transport};
 use serde::{Deserialize, Serialize};
@@ -216,11 +217,7 @@ impl Client {
                 );
                 f(&broker)
             }
-            TransportKind::Altinn2 => Err(Error::new(
-                ErrorKind::ConfigInvalid,
-                "the Altinn 2 transport is not available in this build yet; set \"transport\" to \"altinn3\"",
-            )
-            .with_field("transport")),
+            TransportKind::Altinn2 => f(&Altinn2Broker::from_config(&self.http, &self.config)?),
         }
     }
 

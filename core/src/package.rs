@@ -239,7 +239,14 @@ pub fn recipients_xml(party_number: &str) -> String {
 
 /// The SendersReference for sending `sbd` (spec 2.4): for a `status` or a receipt carrying a
 /// MessageChannel scope that differs from our own channel, that channel (so only the originating
-/// installation picks the reply up); otherwise a fresh UUID.
+/// installation picks the reply up); otherwise a UUID.
+///
+/// The IP draws a random UUID on every attempt. We derive it (UUID v5) from the SBD instead: still
+/// a 36-character UUID that can never match the channel pattern, but the same whenever it is
+/// computed for the same SBD, so the `manifest.xml` inside an Altinn 2 package and the
+/// SendersReference of the SOAP call agree without the reference being stored anywhere, also when
+/// a failed message is sent again. Distinct SBDs (a MOTTATT and a LEVERT share the messageId but
+/// not the content) get distinct references.
 pub fn senders_reference(sbd: &Sbd, own_channel: Option<&str>) -> String {
     let is_reply = matches!(
         sbd.type_name(),
@@ -247,7 +254,7 @@ pub fn senders_reference(sbd: &Sbd, own_channel: Option<&str>) -> String {
     );
     match sbd.message_channel() {
         Some(channel) if is_reply && Some(channel) != own_channel => channel.to_string(),
-        _ => uuid::Uuid::new_v4().to_string(),
+        _ => uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, sbd.to_json().as_bytes()).to_string(),
     }
 }
 

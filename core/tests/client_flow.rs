@@ -813,15 +813,38 @@ fn a_status_from_a_third_party_is_ignored() {
     );
 }
 
-/// The Altinn 2 transport is not wired in yet: a clear configuration error, not a panic.
+/// A sender on the Altinn 2 SOAP broker and a receiver on Altinn 3 (the brokers share one store,
+/// as Altinn's transition bridge does): the message and both statuses cross in each direction.
 #[test]
-fn the_altinn2_transport_is_refused_clearly_for_now() {
+fn an_altinn2_sender_and_an_altinn3_receiver_complete_the_flow() {
     let sb = sandbox("client-altinn2");
     let path = sb.config_path(ORG_A).with_file_name("config-altinn2.json");
     let config =
         efm_core::config::Config::from_json(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert_eq!(config.transport, efm_core::config::TransportKind::Altinn2);
-    let e = Client::new(config).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::ConfigInvalid, "{e}");
-    assert_eq!(e.detail().field.as_deref(), Some("transport"));
+    capture_logs();
+    let a = Client::new(config).unwrap();
+    let b = client(&sb, ORG_B);
+    let work = work_dir(&sb, "altinn2");
+    let sent = a
+        .send(request_to_b(documents(&work.join("out"))), &mut |_, _| {})
+        .unwrap();
+    assert_eq!(sent.status, ReceiptStatus::Sendt);
+    let id = sent.message_id.clone();
+
+    let s = poll_until(&b, |s| !s.received.is_empty());
+    assert_eq!(s.received, vec![id.clone()]);
+    let peeked = b.peek().unwrap().expect("the message is queued");
+    assert_eq!(peeked.info.message_id, id);
+    let opened = b.pop(&id, &work.join("in")).unwrap();
+    assert!(opened.files.iter().any(|f| f.name == "brev.pdf"));
+    b.delete(&id).unwrap();
+
+    poll_until(&a, |_| {
+        a.message(&id).unwrap().status == ReceiptStatus::Levert
+    });
+    assert_eq!(
+        names(&a, Direction::Outgoing, &id),
+        ["OPPRETTET", "SENDT", "MOTTATT", "LEVERT"]
+    );
 }
