@@ -1,22 +1,17 @@
 //! `efm demo`: the main job. Two organisations exchange an arkivmelding over DPO, offline, on the
-//! embedded sandbox: Maskinporten tokens, a signed Service Registry lookup, an ASiC-E signed by the
-//! sender and encrypted to the receiver's certificate, the Altinn 3 broker both ways, and the
-//! MOTTATT and LEVERT statuses back to the sender.
-//!
-//! Every step goes through the same efm-core code a real installation uses; only the URLs point at
-//! the sandbox.
+//! embedded sandbox, through the same `client::Client` an archive system uses (and the C ABI wraps):
+//! Maskinporten tokens, a signed Service Registry lookup, an ASiC-E signed by the sender and
+//! encrypted to the receiver's certificate, the Altinn broker both ways, the durable incoming queue
+//! (peek, pop, delete), and the MOTTATT and LEVERT statuses back to the sender.
 
-use efm_core::asic::DocumentSource;
 use efm_core::auth::Tokens;
+use efm_core::client::{Client, SendDocument, SendRequest};
 use efm_core::config::{Config, TransportKind};
-use efm_core::crypto::keys::{subject_line, Identity};
+use efm_core::crypto::keys::subject_line;
 use efm_core::http::Http;
-use efm_core::package::{self, CreateOptions, OpenOptions, PackageInput};
+use efm_core::ident::OrgNumber;
 use efm_core::registry::{Registry, DEFAULT_PROCESS};
-use efm_core::sbd::{ArkivmeldingSbd, BusinessMessage, ReceiptStatus, Sbd};
-use efm_core::transport::altinn2::Altinn2Broker;
-use efm_core::transport::altinn3::Altinn3Broker;
-use efm_core::transport::{Outgoing, SystemUserTokens, Transport};
+use efm_core::sbd::ReceiptStatus;
 use efm_core::{Error, ErrorKind};
 use efm_sandbox::{Sandbox, SandboxOptions};
 use std::path::{Path, PathBuf};
@@ -37,185 +32,42 @@ DIR keeps the sandbox and both organisations' data (default: a new temporary dir
 With --altinn2 the sender uses the Altinn 2 SOAP broker (streamed MTOM) while the receiver stays on
 Altinn 3: the sandbox's brokers share one store, as Altinn's transition bridge does.";
 
-/// One organisation's side: its configuration, identity and clients.
-struct Org {
-    config: Config,
-    identity: Identity,
-    http: Http,
-    tokens: Arc<Tokens>,
+fn load_config(sandbox: &Sandbox, orgnr: &str, altinn2: bool) -> Result<Config, Error> {
+    let mut path = sandbox.config_path(orgnr);
+    if altinn2 {
+        // The sandbox writes a second configuration with `"transport": "altinn2"`.
+        path.set_file_name("config-altinn2.json");
+    }
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    Config::from_json(&text)
 }
 
-impl Org {
-    fn load(sandbox: &Sandbox, orgnr: &str, altinn2: bool) -> Result<Org, Error> {
-        let mut path = sandbox.config_path(orgnr);
-        if altinn2 {
-            // The sandbox writes a second configuration with `"transport": "altinn2"`.
-            path.set_file_name("config-altinn2.json");
+fn broker_name(config: &Config) -> &'static str {
+    match config.transport {
+        TransportKind::Altinn3 => "Altinn 3 broker (REST)",
+        TransportKind::Altinn2 => "Altinn 2 broker (SOAP, MTOM)",
+    }
+}
+
+/// Poll until `done` holds (the broker publishes a file after its virus scan).
+fn poll_until(client: &Client, what: &str, done: impl Fn(&Client) -> bool) -> Result<(), Error> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let summary = client.poll()?;
+        if let Some(e) = summary.errors.first() {
+            println!("   (poll: {})", e.message);
         }
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        let config = Config::from_json(&text)?;
-        let identity = Identity::load(&config.credentials.key)?;
-        let http = Http::new(&config)?;
-        let tokens = Arc::new(Tokens::with_identity(
-            &config,
-            Http::new(&config)?,
-            &identity,
-        )?);
-        Ok(Org {
-            config,
-            identity,
-            http,
-            tokens,
-        })
-    }
-
-    /// Run `f` with this organisation's broker (the one its configuration names).
-    fn broker<T>(&self, f: impl FnOnce(&dyn Transport) -> Result<T, Error>) -> Result<T, Error> {
-        match self.config.transport {
-            TransportKind::Altinn3 => {
-                let source = SystemUserTokens {
-                    tokens: &self.tokens,
-                    user: self.config.system_user.clone(),
-                };
-                let broker = Altinn3Broker::new(
-                    &self.http,
-                    &self.config.urls.altinn3_broker,
-                    &source,
-                    self.config.message_channel.clone(),
-                );
-                f(&broker)
-            }
-            TransportKind::Altinn2 => f(&Altinn2Broker::from_config(&self.http, &self.config)?),
+        if done(client) {
+            return Ok(());
         }
-    }
-
-    fn broker_name(&self) -> &'static str {
-        match self.config.transport {
-            TransportKind::Altinn3 => "Altinn 3 broker (REST)",
-            TransportKind::Altinn2 => "Altinn 2 broker (SOAP, MTOM)",
+        if Instant::now() > deadline {
+            return Err(Error::new(
+                ErrorKind::RemoteService,
+                format!("{what} did not happen within 30 s"),
+            ));
         }
-    }
-
-    fn spool(&self, name: &str) -> Result<PathBuf, Error> {
-        let dir = self.config.data_dir.join("spool");
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        Ok(dir.join(name))
-    }
-
-    /// Pack and send one SBD (with documents, encrypted to `receiver_cert`, or none).
-    fn send(
-        &self,
-        sbd: Sbd,
-        documents: Vec<DocumentSource>,
-        receiver_cert: &openssl::x509::X509,
-        label: &str,
-    ) -> Result<String, Error> {
-        let receiver = sbd.receiver_org()?;
-        let message_id = sbd.message_id().unwrap_or("message").to_string();
-        let file = self.spool(&format!("out-{message_id}.zip"))?;
-        let altinn2 = self.config.transport == TransportKind::Altinn2;
-        let reference = package::senders_reference(&sbd, self.config.message_channel.as_deref());
-        let opts = CreateOptions {
-            // Altinn 3 carries sbd.json and asic.zip only (spec altinn3-broker.md 3.4); Altinn 2
-            // also the broker manifest, whose SendersReference must be the one sent to Altinn.
-            legacy_xml: altinn2,
-            senders_reference: Some(reference.clone()),
-            ..CreateOptions::default()
-        };
-        let started = Instant::now();
-        package::create_file(
-            &file,
-            &PackageInput { sbd, documents },
-            &self.identity,
-            receiver_cert,
-            &opts,
-        )?;
-        let size = std::fs::metadata(&file)
-            .map_err(|e| Error::io("reading the package size", e))?
-            .len();
-        println!(
-            "   packed {label}: {} ({} bytes, {:.0} ms)",
-            file.display(),
-            size,
-            ms(started)
-        );
-        let mut body = std::fs::File::open(&file)
-            .map_err(|e| Error::io(format!("opening {}", file.display()), e))?;
-        let started = Instant::now();
-        let mut shown = 0;
-        let id = self.broker(|b| {
-            b.upload(
-                Outgoing {
-                    sender: &self.config.organisation_number,
-                    recipient: &receiver,
-                    senders_reference: &reference,
-                    body: &mut body,
-                    size,
-                },
-                &mut |done, total| {
-                    let pct = (done * 100).checked_div(total).unwrap_or(100);
-                    if pct >= shown + 25 || done == total {
-                        shown = pct;
-                        println!("   upload {pct:>3}% ({done}/{total} bytes)");
-                    }
-                },
-            )
-        })?;
-        println!(
-            "   sent over the {} as transfer {id} ({:.0} ms)",
-            self.broker_name(),
-            ms(started)
-        );
-        let _ = std::fs::remove_file(&file);
-        Ok(id)
-    }
-
-    /// Wait for the next transfer to us, download it, open it, confirm it.
-    fn receive(&self, inbox: &Path) -> Result<package::OpenedPackage, Error> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let found = loop {
-            let mut list = self.broker(|b| b.available())?;
-            if !list.is_empty() {
-                break list.remove(0);
-            }
-            if Instant::now() > deadline {
-                return Err(Error::new(
-                    ErrorKind::RemoteService,
-                    "nothing arrived at the broker within 30 s",
-                ));
-            }
-            // The broker publishes after its virus scan.
-            std::thread::sleep(Duration::from_millis(200));
-        };
-        println!(
-            "   transfer {} from {} is waiting at the {} ({} bytes)",
-            found.id,
-            found.sender,
-            self.broker_name(),
-            found.size
-        );
-        let file = self.spool(&format!("in-{}.zip", found.id))?;
-        let mut out = std::fs::File::create(&file)
-            .map_err(|e| Error::io(format!("creating {}", file.display()), e))?;
-        let n = self.broker(|b| b.download(&found.id, &mut out, &mut |_, _| {}))?;
-        drop(out);
-        println!("   downloaded {n} bytes into {}", file.display());
-        let sbd = package::read_sbd(&file)?;
-        println!(
-            "   sbd.json (read without decrypting): {} {} from {}",
-            sbd.type_name(),
-            sbd.message_id().unwrap_or("?"),
-            sbd.sender_identifier().unwrap_or("?")
-        );
-        // One folder per message, named by its id (a UUID, checked when the SBD was validated).
-        let target = inbox.join(sbd.message_id().unwrap_or(&found.id));
-        let opened = package::open(&file, &self.identity, &target, &OpenOptions::default())?;
-        self.broker(|b| b.confirm(&found.id))?;
-        println!("   confirmed transfer {} at the broker", found.id);
-        let _ = std::fs::remove_file(&file);
-        Ok(opened)
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -334,23 +186,17 @@ pub fn run(args: &[String]) -> Result<(), Error> {
         "   Maskinporten, Service Registry and Altinn brokers at {}",
         sandbox.base_url()
     );
-    let a = Org::load(&sandbox, SENDER, altinn2)?;
-    let b = Org::load(&sandbox, RECEIVER, false)?;
-    println!(
-        "   sender   {SENDER}: {}, on the {}",
-        subject_line(&a.identity.certificate),
-        a.broker_name()
-    );
-    println!(
-        "   receiver {RECEIVER}: {}, on the {}",
-        subject_line(&b.identity.certificate),
-        b.broker_name()
-    );
+    let a_config = load_config(&sandbox, SENDER, altinn2)?;
+    let b_config = load_config(&sandbox, RECEIVER, false)?;
+    println!("   sender   {SENDER} on the {}", broker_name(&a_config));
+    println!("   receiver {RECEIVER} on the {}", broker_name(&b_config));
+    let a = Client::new(a_config.clone())?;
+    let b = Client::new(b_config.clone())?;
 
     println!("2. {SENDER} looks up {RECEIVER} in the Service Registry (Maskinporten token, signed answer)");
-    let registry = Registry::new(&a.config, Http::new(&a.config)?, a.tokens.clone());
-    let receiver_org = efm_core::ident::OrgNumber::parse(RECEIVER)?;
-    let record = registry.dpo_record(&receiver_org, DEFAULT_PROCESS)?;
+    let tokens = Arc::new(Tokens::new(&a_config, Http::new(&a_config)?)?);
+    let registry = Registry::new(&a_config, Http::new(&a_config)?, tokens);
+    let record = registry.dpo_record(&OrgNumber::parse(RECEIVER)?, DEFAULT_PROCESS)?;
     println!(
         "   DPO for {DEFAULT_PROCESS}: service {}/{}; encrypting to {}",
         record.service_code.as_deref().unwrap_or("-"),
@@ -358,38 +204,63 @@ pub fn run(args: &[String]) -> Result<(), Error> {
         subject_line(&record.certificate)
     );
 
-    println!("3. {SENDER} packs and sends an arkivmelding with a {size_mib} MiB document");
-    let docs = a.spool("demo-docs")?;
+    println!("3. {SENDER} sends an arkivmelding with a {size_mib} MiB document");
+    let docs = dir.join("documents");
     std::fs::create_dir_all(&docs).map_err(|e| Error::io("creating the document folder", e))?;
     std::fs::write(docs.join("arkivmelding.xml"), ARKIVMELDING)
         .map_err(|e| Error::io("writing arkivmelding.xml", e))?;
     write_document(&docs.join("soknad.pdf"), size_mib)?;
-    let sbd = ArkivmeldingSbd::new(a.config.organisation_number.clone(), receiver_org.clone())
-        .build(time::OffsetDateTime::now_utc());
-    let conversation = sbd.conversation_id().unwrap_or("?").to_string();
-    println!(
-        "   conversation {conversation}, message {}",
-        sbd.message_id().unwrap_or("?")
-    );
-    a.send(
-        sbd,
-        vec![
-            DocumentSource::new("arkivmelding.xml", docs.join("arkivmelding.xml")),
-            DocumentSource::new("soknad.pdf", docs.join("soknad.pdf")),
-        ],
-        &record.certificate,
-        "the arkivmelding",
+    let started = Instant::now();
+    let mut shown = 0;
+    let sent = a.send(
+        SendRequest {
+            receiver: Some(RECEIVER.to_string()),
+            documents: ["arkivmelding.xml", "soknad.pdf"]
+                .iter()
+                .map(|n| SendDocument {
+                    name: n.to_string(),
+                    path: docs.join(n),
+                    mime: None,
+                })
+                .collect(),
+            ..SendRequest::default()
+        },
+        &mut |done, total| {
+            let pct = (done * 100).checked_div(total).unwrap_or(100);
+            if pct >= shown + 25 || done == total {
+                shown = pct;
+                println!("   upload {pct:>3}% ({done}/{total} bytes)");
+            }
+        },
     )?;
+    let id = sent.message_id.clone();
+    println!(
+        "   message {id} (conversation {}) packed, signed, encrypted and sent over the {} as transfer {} in {:.0} ms: {}",
+        sent.conversation_id.as_deref().unwrap_or("?"),
+        broker_name(&a_config),
+        sent.transfer_id.as_deref().unwrap_or("?"),
+        ms(started),
+        sent.status.name()
+    );
 
-    println!("4. {RECEIVER} receives: download, decrypt, verify the signature and digests, unpack");
-    let inbox = b.config.data_dir.join("inbox");
-    let opened = b.receive(&inbox)?;
-    let signer = opened
-        .signer
-        .as_ref()
-        .map(subject_line)
-        .unwrap_or_else(|| "(none)".into());
-    println!("   signed by {signer}");
+    println!("4. {RECEIVER} polls, then takes the message from its queue: peek, pop (decrypt, verify, unpack), delete");
+    poll_until(&b, "the delivery", |b| {
+        b.message(&id)
+            .is_ok_and(|m| m.status == ReceiptStatus::InnkommendeMottatt)
+    })?;
+    let peeked = b
+        .peek()?
+        .ok_or_else(|| Error::new(ErrorKind::NotFound, "the queue is empty"))?;
+    println!(
+        "   peeked {} ({} from {}), locked until {}",
+        peeked.info.message_id, peeked.info.document_type, peeked.info.sender, peeked.locked_until
+    );
+    let inbox = dir.join("inbox").join(&id);
+    let opened = b.pop(&id, &inbox)?;
+    println!(
+        "   signed by {}",
+        opened.signer.as_deref().unwrap_or("(nobody)")
+    );
     for f in &opened.files {
         println!("   {} -> {} ({} bytes)", f.name, f.path.display(), f.size);
     }
@@ -409,29 +280,27 @@ pub fn run(args: &[String]) -> Result<(), Error> {
         ));
     }
     println!("   the document arrived byte for byte");
+    b.delete(&id)?;
+    print_history(&b, &id, RECEIVER)?;
 
-    println!("5. {RECEIVER} reports MOTTATT and LEVERT back; {SENDER} receives both");
-    for status in [ReceiptStatus::Mottatt, ReceiptStatus::Levert] {
-        let reply = opened
-            .sbd
-            .status_reply(status, time::OffsetDateTime::now_utc())?;
-        b.send(reply, Vec::new(), &a.identity.certificate, status.name())?;
-        let got = a.receive(&a.config.data_dir.join("inbox"))?;
-        match &got.sbd.message {
-            BusinessMessage::Status(s) => println!(
-                "   {SENDER} sees status {} for conversation {}",
-                s.status.name(),
-                got.sbd.conversation_id().unwrap_or("?")
-            ),
-            other => println!("   {SENDER} got a {} message", other.type_name()),
-        }
-    }
+    println!("5. {SENDER} polls for the statuses {RECEIVER} sent back");
+    poll_until(&a, "LEVERT", |a| {
+        a.message(&id)
+            .is_ok_and(|m| m.status == ReceiptStatus::Levert)
+    })?;
+    print_history(&a, &id, SENDER)?;
 
     sandbox.stop();
     println!(
-        "demo finished in {:.1} s; files are in {}",
+        "demo finished in {:.1} s; everything is in {}",
         total.elapsed().as_secs_f64(),
         dir.display()
     );
+    Ok(())
+}
+
+fn print_history(client: &Client, id: &str, who: &str) -> Result<(), Error> {
+    let names: Vec<&str> = client.status(id)?.iter().map(|s| s.status.name()).collect();
+    println!("   {who} sees {}", names.join(" -> "));
     Ok(())
 }

@@ -21,10 +21,10 @@ fn demo(extra: &[&str]) -> String {
 
 fn assert_whole_flow(text: &str) {
     for step in [
-        "answer", // the registry lookup step
+        "encrypting to C=NO", // the registry lookup gave the receiver's certificate
         "the document arrived byte for byte",
-        "sees status MOTTATT",
-        "sees status LEVERT",
+        "910076787 sees OPPRETTET -> INNKOMMENDE_MOTTATT -> INNKOMMENDE_LEVERT",
+        "910075918 sees OPPRETTET -> SENDT -> MOTTATT -> LEVERT",
         "demo finished",
     ] {
         assert!(text.contains(step), "missing {step:?} in:\n{text}");
@@ -47,7 +47,7 @@ fn demo_across_the_brokers() {
         "{text}"
     );
     assert!(
-        text.contains("waiting at the Altinn 3 broker (REST)"),
+        text.contains("receiver 910076787 on the Altinn 3 broker (REST)"),
         "{text}"
     );
 }
