@@ -19,6 +19,16 @@ use std::path::Path;
 pub type efm_progress_callback =
     Option<unsafe extern "C" fn(userdata: *mut c_void, done: u64, total: u64)>;
 
+/// The caller's progress callback as a Rust closure (a no-op for NULL).
+fn reporter(progress: efm_progress_callback, userdata: *mut c_void) -> impl FnMut(u64, u64) {
+    move |done, total| {
+        if let Some(cb) = progress {
+            // SAFETY: the caller promised a callback valid for the duration of this call.
+            unsafe { cb(userdata, done, total) };
+        }
+    }
+}
+
 fn to_json<T: Serialize>(value: &T) -> Result<String, Error> {
     serde_json::to_string(value)
         .map_err(|e| Error::new(ErrorKind::Internal, format!("serialising the answer: {e}")))
@@ -58,11 +68,7 @@ pub unsafe extern "C" fn efm_client_send(
         out_arg(message_json_out, "message_json_out")?;
         let client = client_ref(client)?;
         let request: SendRequest = parse(str_arg(request_json, "request_json")?, "request_json")?;
-        let mut report = |done: u64, total: u64| {
-            if let Some(cb) = progress {
-                cb(userdata, done, total);
-            }
-        };
+        let mut report = reporter(progress, userdata);
         let info = client.flows()?.send(request, &mut report)?;
         *message_json_out = give(&to_json(&info)?);
         Ok(())
@@ -83,11 +89,7 @@ pub unsafe extern "C" fn efm_client_resend(
         out_arg(message_json_out, "message_json_out")?;
         let client = client_ref(client)?;
         let id = str_arg(message_id, "message_id")?;
-        let mut report = |done: u64, total: u64| {
-            if let Some(cb) = progress {
-                cb(userdata, done, total);
-            }
-        };
+        let mut report = reporter(progress, userdata);
         let info = client.flows()?.resend(id, &mut report)?;
         *message_json_out = give(&to_json(&info)?);
         Ok(())

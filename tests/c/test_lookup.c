@@ -3,24 +3,10 @@
  * argv[1] is the sandbox's client configuration for 910075918. Run under valgrind. */
 #include "efm.h"
 #include "check.h"
+#include "support.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    long n;
-    char *buf;
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = (char *)malloc((size_t)n + 1);
-    if (fread(buf, 1, (size_t)n, f) != (size_t)n) n = 0;
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
 
 int main(int argc, char **argv) {
     efm_client *client = NULL;

@@ -1,6 +1,5 @@
 // The whole DPO flow through the C# binding, between two organisations on an efm-sandbox process.
 using System;
-using System.Diagnostics;
 using System.IO;
 using System.Text.RegularExpressions;
 using System.Threading;
@@ -11,37 +10,20 @@ namespace Eformidling.Tests
     [TestFixture]
     public class FlowTests
     {
-        Process sandbox;
+        SandboxProcess sandbox;
         string dir;
 
         [TestFixtureSetUp]
         public void StartSandbox()
         {
-            string binary = Environment.GetEnvironmentVariable("EFM_SANDBOX_BIN");
-            Assert.IsNotNull(binary, "EFM_SANDBOX_BIN must name the efm-sandbox binary");
-            dir = Path.Combine(Path.GetTempPath(), "efm-cs-flow-" + Guid.NewGuid().ToString("N"));
-            var info = new ProcessStartInfo(binary, "--dir \"" + dir + "\" --virus-scan-delay-ms 0")
-            {
-                UseShellExecute = false,
-                RedirectStandardInput = true,
-                RedirectStandardOutput = true,
-            };
-            sandbox = System.Diagnostics.Process.Start(info);
-            StringAssert.StartsWith("efm-sandbox listening on ", sandbox.StandardOutput.ReadLine());
+            sandbox = new SandboxProcess("--virus-scan-delay-ms 0");
+            dir = sandbox.Dir;
         }
 
         [TestFixtureTearDown]
-        public void StopSandbox()
-        {
-            sandbox.StandardInput.Close();
-            if (!sandbox.WaitForExit(10000)) sandbox.Kill();
-            Directory.Delete(dir, true);
-        }
+        public void StopSandbox() { sandbox.Dispose(); }
 
-        Client For(string orgnr)
-        {
-            return new Client(File.ReadAllText(Path.Combine(dir, orgnr, "config.json")));
-        }
+        Client For(string orgnr) { return sandbox.ClientFor(orgnr); }
 
         static string Field(string json, string name)
         {

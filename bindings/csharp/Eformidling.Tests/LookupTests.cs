@@ -1,6 +1,5 @@
 // Service Registry lookups through the C# binding, against an efm-sandbox process.
 using System;
-using System.Diagnostics;
 using System.IO;
 using NUnit.Framework;
 
@@ -10,38 +9,15 @@ namespace Eformidling.Tests
     public class LookupTests
     {
         const string Process = "urn:no:difi:profile:arkivmelding:administrasjon:ver1.0";
-        Process sandbox;
-        string dir;
+        SandboxProcess sandbox;
 
         [TestFixtureSetUp]
-        public void StartSandbox()
-        {
-            string binary = Environment.GetEnvironmentVariable("EFM_SANDBOX_BIN");
-            Assert.IsNotNull(binary, "EFM_SANDBOX_BIN must name the efm-sandbox binary");
-            dir = Path.Combine(Path.GetTempPath(), "efm-cs-sandbox-" + Guid.NewGuid().ToString("N"));
-            var info = new ProcessStartInfo(binary, "--dir \"" + dir + "\"")
-            {
-                UseShellExecute = false,
-                RedirectStandardInput = true,
-                RedirectStandardOutput = true,
-            };
-            sandbox = System.Diagnostics.Process.Start(info);
-            string line = sandbox.StandardOutput.ReadLine();
-            StringAssert.StartsWith("efm-sandbox listening on ", line);
-        }
+        public void StartSandbox() { sandbox = new SandboxProcess(); }
 
         [TestFixtureTearDown]
-        public void StopSandbox()
-        {
-            sandbox.StandardInput.Close();
-            if (!sandbox.WaitForExit(10000)) sandbox.Kill();
-            Directory.Delete(dir, true);
-        }
+        public void StopSandbox() { sandbox.Dispose(); }
 
-        Client NewClient()
-        {
-            return new Client(File.ReadAllText(Path.Combine(dir, "910075918", "config.json")));
-        }
+        Client NewClient() { return sandbox.ClientFor("910075918"); }
 
         [Test]
         public void FindsTheReceiversDpoRecord()
