@@ -7,7 +7,7 @@ use crate::client::{client_ref, efm_client};
 use crate::error::efm_error;
 use crate::result::efm_result;
 use crate::strings::give;
-use efm_core::client::SendRequest;
+use efm_core::client::{Client, SendRequest};
 use efm_core::store::MessageFilter;
 use efm_core::{Error, ErrorKind};
 use serde::Serialize;
@@ -27,6 +27,24 @@ fn reporter(progress: efm_progress_callback, userdata: *mut c_void) -> impl FnMu
             unsafe { cb(userdata, done, total) };
         }
     }
+}
+
+/// The common shape of these exports: check the out-pointer, run `call` on the client's flows
+/// and hand its answer to the caller as JSON.
+unsafe fn answer<T: Serialize>(
+    client: *const efm_client,
+    out: *mut *mut c_char,
+    out_name: &str,
+    error: *mut *mut efm_error,
+    call: impl FnOnce(&Client) -> Result<T, Error>,
+) -> efm_result {
+    guard(error, || {
+        out_arg(out, out_name)?;
+        let flows = client_ref(client)?.flows()?;
+        let value = call(&flows)?;
+        *out = give(&to_json(&value)?);
+        Ok(())
+    })
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<String, Error> {
@@ -64,14 +82,9 @@ pub unsafe extern "C" fn efm_client_send(
     message_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    guard(error, || {
-        out_arg(message_json_out, "message_json_out")?;
-        let client = client_ref(client)?;
+    answer(client, message_json_out, "message_json_out", error, |c| {
         let request: SendRequest = parse(str_arg(request_json, "request_json")?, "request_json")?;
-        let mut report = reporter(progress, userdata);
-        let info = client.flows()?.send(request, &mut report)?;
-        *message_json_out = give(&to_json(&info)?);
-        Ok(())
+        c.send(request, &mut reporter(progress, userdata))
     })
 }
 
@@ -85,14 +98,11 @@ pub unsafe extern "C" fn efm_client_resend(
     message_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    guard(error, || {
-        out_arg(message_json_out, "message_json_out")?;
-        let client = client_ref(client)?;
-        let id = str_arg(message_id, "message_id")?;
-        let mut report = reporter(progress, userdata);
-        let info = client.flows()?.resend(id, &mut report)?;
-        *message_json_out = give(&to_json(&info)?);
-        Ok(())
+    answer(client, message_json_out, "message_json_out", error, |c| {
+        c.resend(
+            str_arg(message_id, "message_id")?,
+            &mut reporter(progress, userdata),
+        )
     })
 }
 
@@ -105,11 +115,8 @@ pub unsafe extern "C" fn efm_client_poll(
     summary_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    guard(error, || {
-        out_arg(summary_json_out, "summary_json_out")?;
-        let summary = client_ref(client)?.flows()?.poll()?;
-        *summary_json_out = give(&to_json(&summary)?);
-        Ok(())
+    answer(client, summary_json_out, "summary_json_out", error, |c| {
+        c.poll()
     })
 }
 
@@ -143,14 +150,9 @@ pub unsafe extern "C" fn efm_client_pop(
     opened_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    guard(error, || {
-        out_arg(opened_json_out, "opened_json_out")?;
-        let client = client_ref(client)?;
+    answer(client, opened_json_out, "opened_json_out", error, |c| {
         let id = str_arg(message_id, "message_id")?;
-        let dir = str_arg(target_dir, "target_dir")?;
-        let opened = client.flows()?.pop(id, Path::new(dir))?;
-        *opened_json_out = give(&to_json(&opened)?);
-        Ok(())
+        c.pop(id, Path::new(str_arg(target_dir, "target_dir")?))
     })
 }
 
@@ -183,13 +185,8 @@ pub unsafe extern "C" fn efm_client_status(
     history_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    guard(error, || {
-        out_arg(history_json_out, "history_json_out")?;
-        let client = client_ref(client)?;
-        let id = str_arg(message_id, "message_id")?;
-        let history = client.flows()?.status(id)?;
-        *history_json_out = give(&to_json(&history)?);
-        Ok(())
+    answer(client, history_json_out, "history_json_out", error, |c| {
+        c.status(str_arg(message_id, "message_id")?)
     })
 }
 
@@ -202,17 +199,13 @@ pub unsafe extern "C" fn efm_client_messages(
     messages_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    guard(error, || {
-        out_arg(messages_json_out, "messages_json_out")?;
-        let client = client_ref(client)?;
+    answer(client, messages_json_out, "messages_json_out", error, |c| {
         let filter: MessageFilter = if filter_json.is_null() {
             MessageFilter::default()
         } else {
             parse(str_arg(filter_json, "filter_json")?, "filter_json")?
         };
-        let list = client.flows()?.messages(&filter)?;
-        *messages_json_out = give(&to_json(&list)?);
-        Ok(())
+        c.messages(&filter)
     })
 }
 
@@ -224,10 +217,7 @@ pub unsafe extern "C" fn efm_client_expire(
     expired_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    guard(error, || {
-        out_arg(expired_json_out, "expired_json_out")?;
-        let ids = client_ref(client)?.flows()?.expire()?;
-        *expired_json_out = give(&to_json(&ids)?);
-        Ok(())
+    answer(client, expired_json_out, "expired_json_out", error, |c| {
+        c.expire()
     })
 }
