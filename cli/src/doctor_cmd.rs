@@ -8,6 +8,9 @@ use efm_core::config::{Config, TransportKind};
 use efm_core::crypto::keys::{subject_line, Identity};
 use efm_core::http::Http;
 use efm_core::registry::{certificate_info, check_validity_period, days_until_expiry, Registry};
+use efm_core::transport::altinn2::Altinn2Broker;
+use efm_core::transport::altinn3::Altinn3Broker;
+use efm_core::transport::{SystemUserTokens, Transport};
 use efm_core::{Error, ErrorKind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -133,6 +136,8 @@ pub fn run(args: &[String]) -> Result<(), Error> {
         "Maskinporten token",
         "Service Registry",
         "Altinn token exchange",
+        "broker",
+        "data directory",
     ];
     let skip_from = |report: &Report, i: usize| {
         for s in &steps[i..] {
@@ -260,7 +265,7 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     }
 
     // 6. The Service Registry answers, signed, for our own organisation.
-    let registry = Registry::new(&config, http, tokens.clone());
+    let registry = Registry::new(&config, http.clone(), tokens.clone());
     match registry.lookup(&config.organisation_number, None) {
         Ok(c) => {
             let dpo = c
@@ -293,6 +298,7 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     }
 
     // 7. For Altinn 3: a system-user token exchanged at Altinn.
+    let mut broker_usable = true;
     if config.transport == TransportKind::Altinn3 {
         let request = TokenRequest::for_system_user(&[SCOPE_BROKER_READ], &config.system_user);
         match tokens.altinn(&request) {
@@ -305,12 +311,76 @@ pub fn run(args: &[String]) -> Result<(), Error> {
                     t.remaining().as_secs()
                 ),
             ),
-            Err(e) => report.fail(steps[6], e),
+            Err(e) => {
+                report.fail(steps[6], e);
+                broker_usable = false;
+            }
         }
     } else {
         println!("[ -- ] {}: not used with transport altinn2", steps[6]);
     }
+
+    // 8. The broker answers a search for what waits for us (read only: nothing is downloaded).
+    if broker_usable {
+        let listed = match config.transport {
+            TransportKind::Altinn3 => {
+                let source = SystemUserTokens {
+                    tokens: &tokens,
+                    user: config.system_user.clone(),
+                };
+                Altinn3Broker::new(
+                    &http,
+                    &config.urls.altinn3_broker,
+                    &source,
+                    config.message_channel.clone(),
+                )
+                .available()
+            }
+            TransportKind::Altinn2 => {
+                Altinn2Broker::from_config(&http, &config).and_then(|b| b.available())
+            }
+        };
+        match listed {
+            Ok(files) => report.ok(
+                steps[7],
+                format!(
+                    "{} answered; {} file(s) wait for {}",
+                    match config.transport {
+                        TransportKind::Altinn3 => &config.urls.altinn3_broker,
+                        TransportKind::Altinn2 => &config.urls.altinn2_broker_basic,
+                    },
+                    files.len(),
+                    config.organisation_number
+                ),
+            ),
+            Err(e) => report.fail(steps[7], e),
+        }
+    } else {
+        report.skip(steps[7]);
+    }
+
+    // 9. The data directory takes files (state and spool files live there).
+    match check_data_dir(&config.data_dir) {
+        Ok(()) => report.ok(
+            steps[8],
+            format!("{} is writable", config.data_dir.display()),
+        ),
+        Err(e) => report.fail(steps[8], e),
+    }
     finish(report)
+}
+
+fn check_data_dir(dir: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io(format!("creating the data directory {}", dir.display()), e))?;
+    let probe = dir.join(format!(".efm-doctor-{}", std::process::id()));
+    std::fs::write(&probe, b"probe").map_err(|e| {
+        Error::io(
+            format!("writing in the data directory {}", dir.display()),
+            e,
+        )
+    })?;
+    std::fs::remove_file(&probe).map_err(|e| Error::io(format!("removing {}", probe.display()), e))
 }
 
 /// Days left on our certificate, or why it cannot be used now.

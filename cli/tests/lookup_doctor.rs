@@ -50,7 +50,9 @@ fn doctor_passes_and_reports_each_step() {
     );
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
-    assert_eq!(out.matches("[ ok ]").count(), 7, "{out}");
+    assert_eq!(out.matches("[ ok ]").count(), 9, "{out}");
+    assert!(out.contains("[ ok ] broker: "), "{out}");
+    assert!(out.contains("[ ok ] data directory: "), "{out}");
     assert!(out.contains("all checks passed"));
     assert_no_tokens(&out);
 }
