@@ -720,6 +720,28 @@ async fn initialize(
     json(StatusCode::OK, &json!({"fileTransferId": id.to_string()}))
 }
 
+/// The checks download and confirm share, in the broker's order: token and read scope (401/403),
+/// the transfer exists (404 BRO-00001), the caller's system user has access (401 BRO-00006).
+/// Gives the transfer id and the caller's organisation.
+fn recipient_call(
+    shared: &Shared,
+    headers: &HeaderMap,
+    endpoint: &'static str,
+    id: &str,
+) -> Result<(Uuid, String), Response> {
+    let caller = authenticate(shared, headers, Need::Read, endpoint)?;
+    let id = parse_id(id)?;
+    let exists = {
+        let mut st = shared.lock();
+        st.tick();
+        st.transfers.contains_key(&id)
+    };
+    if !exists {
+        return Err(not_found());
+    }
+    Ok((id, caller.party()?))
+}
+
 fn parse_id(id: &str) -> Result<Uuid, Response> {
     Uuid::parse_str(id).map_err(|_| {
         validation(vec![(
@@ -1079,24 +1101,8 @@ async fn download(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let caller = match authenticate(&shared, &headers, Need::Read, "download") {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let id = match parse_id(&id) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let exists = {
-        let mut st = shared.lock();
-        st.tick();
-        st.transfers.contains_key(&id)
-    };
-    if !exists {
-        return not_found();
-    }
-    let org = match caller.party() {
-        Ok(o) => o,
+    let (id, org) = match recipient_call(&shared, &headers, "download", &id) {
+        Ok(v) => v,
         Err(r) => return r,
     };
     let range_header = headers
@@ -1269,24 +1275,8 @@ async fn confirm(
     if let Err(r) = check_accept(&headers) {
         return r;
     }
-    let caller = match authenticate(&shared, &headers, Need::Read, "confirm") {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let id = match parse_id(&id) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let exists = {
-        let mut st = shared.lock();
-        st.tick();
-        st.transfers.contains_key(&id)
-    };
-    if !exists {
-        return not_found();
-    }
-    let org = match caller.party() {
-        Ok(o) => o,
+    let (id, org) = match recipient_call(&shared, &headers, "confirm", &id) {
+        Ok(v) => v,
         Err(r) => return r,
     };
     let mut st = shared.lock();
