@@ -1,36 +1,74 @@
 //! The message flows on a client: send, poll, peek/pop/delete, statuses. Metadata crosses as JSON
 //! (the serde forms of efm-core's `SendRequest`, `MessageInfo`, `PollSummary`, `IncomingMessage`,
-//! `OpenedMessage`, `StatusEntry`, `MessageFilter`); documents cross as file paths.
+//! `OpenedMessage`, `StatusEntry`, `MessageFilter`; schemas in `schema/`); documents cross as file
+//! paths.
 
-use crate::boundary::{guard, out_arg, str_arg};
+use crate::boundary::{guard, json_arg, out_arg, put, str_arg};
 use crate::client::{client_ref, efm_client};
 use crate::error::efm_error;
 use crate::result::efm_result;
 use crate::strings::give;
 use efm_core::client::{Client, SendRequest};
 use efm_core::store::MessageFilter;
+use efm_core::transport::{request_cancel, reset_cancel};
 use efm_core::{Error, ErrorKind};
 use serde::Serialize;
+use std::cell::Cell;
 use std::ffi::{c_char, c_void};
 use std::path::Path;
 
 /// Reports the progress of a long transfer: `done` of `total` bytes (`total` 0 when unknown).
-/// Called on the thread that made the efm call.
+/// Called on the thread that made the efm call. Return true to go on, false to cancel: the call
+/// then stops at its next read or write and fails with EFM_RESULT_CANCELLED (a send is recorded
+/// as FEIL and can be sent again with efm_client_resend()). A cancel that comes after the last
+/// byte has no effect.
 pub type efm_progress_callback =
-    Option<unsafe extern "C" fn(userdata: *mut c_void, done: u64, total: u64)>;
+    Option<unsafe extern "C" fn(userdata: *mut c_void, done: u64, total: u64) -> bool>;
 
-/// The caller's progress callback as a Rust closure (a no-op for NULL).
-fn reporter(progress: efm_progress_callback, userdata: *mut c_void) -> impl FnMut(u64, u64) {
+/// The caller's progress callback as a Rust closure (a no-op for NULL). `cancelled` records
+/// whether it asked to stop.
+fn reporter<'a>(
+    progress: efm_progress_callback,
+    userdata: *mut c_void,
+    cancelled: &'a Cell<bool>,
+) -> impl FnMut(u64, u64) + 'a {
+    reset_cancel();
     move |done, total| {
         if let Some(cb) = progress {
-            // SAFETY: the caller promised a callback valid for the duration of this call.
-            unsafe { cb(userdata, done, total) };
+            // SAFETY: the caller promised a callback valid for the duration of this call, and
+            // it runs on the caller's own thread.
+            if !unsafe { cb(userdata, done, total) } {
+                cancelled.set(true);
+                request_cancel();
+            }
         }
+    }
+}
+
+/// Run a transfer with the caller's progress callback; a failure after the callback asked to
+/// stop is reported as EFM_RESULT_CANCELLED.
+fn with_progress<T>(
+    progress: efm_progress_callback,
+    userdata: *mut c_void,
+    call: impl FnOnce(&mut dyn FnMut(u64, u64)) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let cancelled = Cell::new(false);
+    let result = call(&mut reporter(progress, userdata, &cancelled));
+    reset_cancel();
+    match result {
+        Err(e) if cancelled.get() => Err(Error::new(
+            ErrorKind::Cancelled,
+            format!("cancelled by the progress callback ({e})"),
+        )),
+        other => other,
     }
 }
 
 /// The common shape of these exports: check the out-pointer, run `call` on the client's flows
 /// and hand its answer to the caller as JSON.
+///
+/// # Safety
+/// `client` is NULL or live, `out` NULL or writable, `error` NULL or writable.
 unsafe fn answer<T: Serialize>(
     client: *const efm_client,
     out: *mut *mut c_char,
@@ -38,31 +76,21 @@ unsafe fn answer<T: Serialize>(
     error: *mut *mut efm_error,
     call: impl FnOnce(&Client) -> Result<T, Error>,
 ) -> efm_result {
-    guard(error, || {
-        out_arg(out, out_name)?;
-        let flows = client_ref(client)?.flows()?;
-        let value = call(&flows)?;
-        *out = give(&to_json(&value)?);
-        Ok(())
-    })
+    // SAFETY: forwarded contract of this function.
+    unsafe {
+        guard(error, || {
+            out_arg(out, out_name)?;
+            let flows = client_ref(client)?.flows()?;
+            let value = call(&flows)?;
+            put(out, give(&to_json(&value)?));
+            Ok(())
+        })
+    }
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<String, Error> {
     serde_json::to_string(value)
         .map_err(|e| Error::new(ErrorKind::Internal, format!("serialising the answer: {e}")))
-}
-
-fn parse<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> Result<T, Error> {
-    serde_json::from_str(json).map_err(|e| {
-        Error::new(
-            ErrorKind::InvalidJson,
-            format!(
-                "{what} is not valid: {e} (line {}, column {})",
-                e.line(),
-                e.column()
-            ),
-        )
-    })
 }
 
 /// Send one message. `request_json` is either `{"sbd": {...}, "documents": [...]}` or the fields
@@ -82,10 +110,13 @@ pub unsafe extern "C" fn efm_client_send(
     message_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    answer(client, message_json_out, "message_json_out", error, |c| {
-        let request: SendRequest = parse(str_arg(request_json, "request_json")?, "request_json")?;
-        c.send(request, &mut reporter(progress, userdata))
-    })
+    // SAFETY: pointers as the header documents them.
+    unsafe {
+        answer(client, message_json_out, "message_json_out", error, |c| {
+            let request: SendRequest = json_arg(request_json, "request_json")?;
+            with_progress(progress, userdata, |p| c.send(request, p))
+        })
+    }
 }
 
 /// Send again a message that failed (FEIL) or was never uploaded, from its stored package.
@@ -98,12 +129,13 @@ pub unsafe extern "C" fn efm_client_resend(
     message_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    answer(client, message_json_out, "message_json_out", error, |c| {
-        c.resend(
-            str_arg(message_id, "message_id")?,
-            &mut reporter(progress, userdata),
-        )
-    })
+    // SAFETY: pointers as the header documents them.
+    unsafe {
+        answer(client, message_json_out, "message_json_out", error, |c| {
+            let id = str_arg(message_id, "message_id")?;
+            with_progress(progress, userdata, |p| c.resend(id, p))
+        })
+    }
 }
 
 /// Fetch what waits at the broker: new messages go to the incoming queue (INNKOMMENDE_MOTTATT,
@@ -115,9 +147,12 @@ pub unsafe extern "C" fn efm_client_poll(
     summary_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    answer(client, summary_json_out, "summary_json_out", error, |c| {
-        c.poll()
-    })
+    // SAFETY: pointers as the header documents them.
+    unsafe {
+        answer(client, summary_json_out, "summary_json_out", error, |c| {
+            c.poll()
+        })
+    }
 }
 
 /// The oldest message in the incoming queue, locked for this caller, as JSON (with its SBD); or,
@@ -128,15 +163,19 @@ pub unsafe extern "C" fn efm_client_peek(
     message_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    guard(error, || {
-        out_arg(message_json_out, "message_json_out")?;
-        let next = client_ref(client)?.flows()?.peek()?;
-        *message_json_out = match next {
-            Some(m) => give(&to_json(&m)?),
-            None => std::ptr::null_mut(),
-        };
-        Ok(())
-    })
+    // SAFETY: pointers as the header documents them.
+    unsafe {
+        guard(error, || {
+            out_arg(message_json_out, "message_json_out")?;
+            let next = client_ref(client)?.flows()?.peek()?;
+            let json = match next {
+                Some(m) => give(&to_json(&m)?),
+                None => std::ptr::null_mut(),
+            };
+            put(message_json_out, json);
+            Ok(())
+        })
+    }
 }
 
 /// Decrypt, verify and unpack a peeked message into `target_dir`; writes the message with its
@@ -150,10 +189,13 @@ pub unsafe extern "C" fn efm_client_pop(
     opened_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    answer(client, opened_json_out, "opened_json_out", error, |c| {
-        let id = str_arg(message_id, "message_id")?;
-        c.pop(id, Path::new(str_arg(target_dir, "target_dir")?))
-    })
+    // SAFETY: pointers as the header documents them.
+    unsafe {
+        answer(client, opened_json_out, "opened_json_out", error, |c| {
+            let id = str_arg(message_id, "message_id")?;
+            c.pop(id, Path::new(str_arg(target_dir, "target_dir")?))
+        })
+    }
 }
 
 /// Remove a message from the incoming queue once the archive has it: INNKOMMENDE_LEVERT, and
@@ -165,15 +207,18 @@ pub unsafe extern "C" fn efm_client_delete(
     message_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    guard(error, || {
-        let client = client_ref(client)?;
-        let id = str_arg(message_id, "message_id")?;
-        let info = client.flows()?.delete(id)?;
-        if !message_json_out.is_null() {
-            *message_json_out = give(&to_json(&info)?);
-        }
-        Ok(())
-    })
+    // SAFETY: pointers as the header documents them.
+    unsafe {
+        guard(error, || {
+            let client = client_ref(client)?;
+            let id = str_arg(message_id, "message_id")?;
+            let info = client.flows()?.delete(id)?;
+            if !message_json_out.is_null() {
+                put(message_json_out, give(&to_json(&info)?));
+            }
+            Ok(())
+        })
+    }
 }
 
 /// The status history of a message (oldest first): `[{"status": "OPPRETTET", "time": ...,
@@ -185,9 +230,12 @@ pub unsafe extern "C" fn efm_client_status(
     history_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    answer(client, history_json_out, "history_json_out", error, |c| {
-        c.status(str_arg(message_id, "message_id")?)
-    })
+    // SAFETY: pointers as the header documents them.
+    unsafe {
+        answer(client, history_json_out, "history_json_out", error, |c| {
+            c.status(str_arg(message_id, "message_id")?)
+        })
+    }
 }
 
 /// Messages matching `filter_json` (`{"direction": "outgoing"|"incoming", "conversation_id",
@@ -199,14 +247,17 @@ pub unsafe extern "C" fn efm_client_messages(
     messages_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    answer(client, messages_json_out, "messages_json_out", error, |c| {
-        let filter: MessageFilter = if filter_json.is_null() {
-            MessageFilter::default()
-        } else {
-            parse(str_arg(filter_json, "filter_json")?, "filter_json")?
-        };
-        c.messages(&filter)
-    })
+    // SAFETY: pointers as the header documents them.
+    unsafe {
+        answer(client, messages_json_out, "messages_json_out", error, |c| {
+            let filter: MessageFilter = if filter_json.is_null() {
+                MessageFilter::default()
+            } else {
+                json_arg(filter_json, "filter_json")?
+            };
+            c.messages(&filter)
+        })
+    }
 }
 
 /// Mark outgoing messages whose deadline passed without MOTTATT as LEVETID_UTLOPT; writes the
@@ -217,7 +268,10 @@ pub unsafe extern "C" fn efm_client_expire(
     expired_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    answer(client, expired_json_out, "expired_json_out", error, |c| {
-        c.expire()
-    })
+    // SAFETY: pointers as the header documents them.
+    unsafe {
+        answer(client, expired_json_out, "expired_json_out", error, |c| {
+            c.expire()
+        })
+    }
 }

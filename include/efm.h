@@ -47,7 +47,7 @@
  The ABI revision of this header. Bindings compare it with efm_abi_version() when they load the
  library and refuse to run against a different one. Bumped on any incompatible change.
  */
-#define EFM_ABI_VERSION 1
+#define EFM_ABI_VERSION 2
 
 /*
  Result of every fallible efm function. 0 is success; the hundreds digit gives the group.
@@ -64,6 +64,10 @@ enum efm_result
   EFM_RESULT_INVALID_ORGANISATION_NUMBER = 103,
   EFM_RESULT_INVALID_IDENTIFIER = 104,
   EFM_RESULT_INVALID_MESSAGE = 105,
+  /*
+   The caller stopped the call: its progress callback returned false.
+   */
+  EFM_RESULT_CANCELLED = 106,
   EFM_RESULT_CONFIG_INVALID = 200,
   EFM_RESULT_CONFIG_UNKNOWN_ENVIRONMENT = 201,
   EFM_RESULT_CONFIG_MISSING_FILE = 202,
@@ -113,7 +117,8 @@ typedef uint32_t efm_result;
 #endif // __cplusplus
 
 /*
- Severity of a log line.
+ Severity of a log line. efm passes only these values to the callback; efm_set_logger() takes
+ the level as an integer and refuses any other.
  */
 enum efm_log_level
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -153,9 +158,12 @@ typedef void (*efm_log_callback)(void *userdata, efm_log_level level, const char
 
 /*
  Reports the progress of a long transfer: `done` of `total` bytes (`total` 0 when unknown).
- Called on the thread that made the efm call.
+ Called on the thread that made the efm call. Return true to go on, false to cancel: the call
+ then stops at its next read or write and fails with EFM_RESULT_CANCELLED (a send is recorded
+ as FEIL and can be sent again with efm_client_resend()). A cancel that comes after the last
+ byte has no effect.
  */
-typedef void (*efm_progress_callback)(void *userdata, uint64_t done, uint64_t total);
+typedef bool (*efm_progress_callback)(void *userdata, uint64_t done, uint64_t total);
 
 #ifdef __cplusplus
 extern "C" {
@@ -184,7 +192,7 @@ efm_result efm_client_config_json(const efm_client *client, char **json_out, efm
 efm_result efm_client_lookup(const efm_client *client, const char *organisation_number, const char *process, char **capabilities_json_out, efm_error **error);
 
 /*
- Release a client. Accepts NULL.
+ Release a client. Accepts NULL. No other thread may be inside a call on it.
  */
 void efm_client_free(efm_client *client);
 
@@ -202,7 +210,9 @@ efm_result efm_error_code(const efm_error *error);
 
 /*
  A human-readable message: what failed, with which input, and what to do. Borrowed from the
- error; valid until efm_error_free(). Never NULL (an empty string for a NULL error).
+ error; valid until efm_error_free(). Never NULL (an empty string for a NULL error). Caller
+ input is quoted only in part (at most 64 characters) and values of secret-bearing members
+ never.
  */
 const char *efm_error_message(const efm_error *error);
 
@@ -225,8 +235,9 @@ uint16_t efm_error_http_status(const efm_error *error);
 const char *efm_error_remote_code(const efm_error *error);
 
 /*
- The input field or configuration key at fault (`organisation_number`, `credentials.pkcs12`),
- or NULL. Borrowed from the error; valid until efm_error_free().
+ The input field or configuration key at fault (`organisation_number`, `credentials.pkcs12`,
+ `documents[0].path`), or NULL when the error is not about one field. Borrowed from the error;
+ valid until efm_error_free().
  */
 const char *efm_error_field(const efm_error *error);
 
@@ -242,11 +253,13 @@ void efm_error_free(efm_error *error);
 
 /*
  Install (or, with a NULL callback, remove) the process-wide log callback, and set the most
- verbose level that reaches it. `userdata` is passed back unchanged; it must stay valid, and be
- usable from any thread, until the callback is replaced or removed. Returns
- EFM_RESULT_INTERNAL if another logger already owns the process's Rust `log` facade.
+ verbose level that reaches it: `max_level` is one of the efm_log_level values (0 to 5); any
+ other number returns EFM_RESULT_INVALID_ARGUMENT and changes nothing. Call it again to change
+ only the level. `userdata` is passed back unchanged; it must stay valid, and be usable from
+ any thread, until the callback is replaced or removed. Returns EFM_RESULT_INTERNAL if another
+ logger already owns the process's Rust `log` facade.
  */
-efm_result efm_set_logger(efm_log_callback callback, void *userdata, efm_log_level max_level);
+efm_result efm_set_logger(efm_log_callback callback, void *userdata, uint32_t max_level);
 
 /*
  Send one message. `request_json` is either `{"sbd": {...}, "documents": [...]}` or the fields

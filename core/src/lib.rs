@@ -1,7 +1,11 @@
 //! efm-core: everything that knows eFormidling DPO. Synchronous, safe Rust, no FFI.
 //!
 //! Module map (see ../shared/design.md): `ident` organisation numbers; `config` the one
-//! configuration document; `error` the error type with stable codes.
+//! configuration document; `error` the error type with stable codes; `input` strict reading of
+//! caller JSON.
+//!
+//! No unsafe code: everything unsafe lives at the C boundary (`ffi/`).
+#![forbid(unsafe_code)]
 
 pub mod asic;
 pub mod auth;
@@ -11,6 +15,7 @@ pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod ident;
+pub mod input;
 pub mod package;
 pub mod registry;
 pub mod sbd;

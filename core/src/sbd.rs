@@ -309,6 +309,43 @@ impl ReceiptStatus {
     }
 }
 
+impl ReceiptStatus {
+    /// Every status with a name of its own (all but `Annet`, the catch-all for unknown text).
+    pub const NAMED: [ReceiptStatus; 9] = [
+        ReceiptStatus::Opprettet,
+        ReceiptStatus::Sendt,
+        ReceiptStatus::Mottatt,
+        ReceiptStatus::Levert,
+        ReceiptStatus::Lest,
+        ReceiptStatus::Feil,
+        ReceiptStatus::InnkommendeMottatt,
+        ReceiptStatus::InnkommendeLevert,
+        ReceiptStatus::LevetidUtlopt,
+    ];
+}
+
+/// Read a status that a caller gives (a filter), refusing unknown text instead of reading it as
+/// `ANNET` as a received SBD must.
+pub fn strict_status<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<ReceiptStatus>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    ReceiptStatus::NAMED
+        .into_iter()
+        .chain([ReceiptStatus::Annet])
+        .find(|s| s.name() == text)
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown status {}, expected one of {}",
+                crate::input::quote(&text),
+                ReceiptStatus::NAMED.map(|s| s.name()).join(", ")
+            ))
+        })
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusMessage {
     pub status: ReceiptStatus,

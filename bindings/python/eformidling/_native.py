@@ -13,7 +13,7 @@ from ctypes import POINTER, c_char_p, c_size_t, c_uint32, c_void_p
 from pathlib import Path
 
 #: The ABI revision these declarations were written for (EFM_ABI_VERSION in include/efm.h).
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 
 class _Error(ctypes.Structure):
@@ -27,8 +27,8 @@ class _Client(ctypes.Structure):
 ErrorPtr = POINTER(_Error)
 ClientPtr = POINTER(_Client)
 
-#: void (*efm_progress_callback)(void *userdata, uint64_t done, uint64_t total)
-PROGRESS_CALLBACK = ctypes.CFUNCTYPE(None, c_void_p, ctypes.c_uint64, ctypes.c_uint64)
+#: bool (*efm_progress_callback)(void *userdata, uint64_t done, uint64_t total); false cancels
+PROGRESS_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_bool, c_void_p, ctypes.c_uint64, ctypes.c_uint64)
 
 #: void (*efm_log_callback)(void *userdata, efm_log_level level, const char *message, size_t len)
 LOG_CALLBACK = ctypes.CFUNCTYPE(None, c_void_p, c_uint32, ctypes.POINTER(ctypes.c_char), c_size_t)

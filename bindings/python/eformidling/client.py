@@ -85,11 +85,12 @@ class Client:
         if progress is None:
             return PROGRESS_CALLBACK()
 
-        def forward(_userdata: Any, done: int, total: int) -> None:
+        def forward(_userdata: Any, done: int, total: int) -> bool:
             try:
                 progress(done, total)
             except Exception:  # never unwind into native frames
                 pass
+            return True
 
         return PROGRESS_CALLBACK(forward)
 
