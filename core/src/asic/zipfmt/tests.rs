@@ -1,0 +1,162 @@
+use super::*;
+
+fn limits() -> ReadLimits {
+    ReadLimits {
+        max_entry_size: 1 << 20,
+        max_total_size: 1 << 21,
+        max_entries: 16,
+    }
+}
+
+fn read_all(zip: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut zr = ZipStreamReader::new(zip, limits());
+    let mut out = Vec::new();
+    while let Some(e) = zr.next_entry()? {
+        let mut data = Vec::new();
+        zr.read_data(&e, &mut data)?;
+        out.push((e.name, data));
+    }
+    zr.expect_end()?;
+    Ok(out)
+}
+
+fn sample() -> Vec<u8> {
+    let mut w = ZipWriter::new(Vec::new());
+    w.add_bytes("empty-stored", b"", false, "c").unwrap();
+    w.add_bytes("empty-deflated", b"", true, "").unwrap();
+    w.add_bytes("dir/", b"", false, "").unwrap();
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    w.add_bytes("dir/big.bin", &big, true, "").unwrap();
+    w.add_bytes("æøå.txt", "hei".as_bytes(), false, "").unwrap();
+    w.finish("archive comment").unwrap()
+}
+
+#[test]
+fn round_trip_edge_cases() {
+    let got = read_all(&sample()).unwrap();
+    let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "empty-stored",
+            "empty-deflated",
+            "dir/",
+            "dir/big.bin",
+            "æøå.txt"
+        ]
+    );
+    assert_eq!(got[3].1.len(), 200_000);
+    assert_eq!(got[4].1, "hei".as_bytes());
+}
+
+#[test]
+fn skipped_entries_are_still_checked() {
+    let zip = sample();
+    let mut zr = ZipStreamReader::new(zip.as_slice(), limits());
+    let mut n = 0;
+    while zr.next_entry().unwrap().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 5);
+    // A flipped byte inside the deflated data is caught even when nobody reads it.
+    let mut bad = zip.clone();
+    let at = bad.windows(11).position(|w| w == b"dir/big.bin").unwrap() + 11 + 100;
+    bad[at] ^= 0xFF;
+    let mut zr = ZipStreamReader::new(bad.as_slice(), limits());
+    let err = loop {
+        match zr.next_entry() {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("corruption not detected"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.kind(), ErrorKind::PackageInvalid, "{err}");
+}
+
+#[test]
+fn central_directory_must_agree_with_local_headers() {
+    let mut zip = sample();
+    // Rename the last entry in the central directory only (the last occurrence of its name).
+    let name = "æøå.txt".as_bytes();
+    let last = zip.windows(name.len()).rposition(|w| w == name).unwrap();
+    zip[last] = b'x';
+    let e = read_all(&zip).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PackageInvalid, "{e}");
+    assert!(e.message().contains("disagrees"), "{e}");
+    // Trailing bytes after the end record.
+    let mut zip = sample();
+    zip.push(0);
+    assert_eq!(
+        read_all(&zip).unwrap_err().kind(),
+        ErrorKind::PackageInvalid
+    );
+    // Truncation.
+    let zip = sample();
+    assert_eq!(
+        read_all(&zip[..zip.len() - 30]).unwrap_err().kind(),
+        ErrorKind::PackageInvalid
+    );
+}
+
+#[test]
+fn zip64_structures_round_trip() {
+    let mut w = ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.force_zip64();
+    w.add_bytes("stored", b"abc", false, "").unwrap();
+    w.add_bytes("deflated", &vec![7u8; 100_000], true, "")
+        .unwrap();
+    w.start_patched_entry("patched", 0).unwrap();
+    w.write_all(b"patched bytes").unwrap();
+    w.finish_patched_entry().unwrap();
+    let zip = w.finish("").unwrap().into_inner();
+    let got = read_all(&zip).unwrap();
+    assert_eq!(got[0].1, b"abc");
+    assert_eq!(got[1].1, vec![7u8; 100_000]);
+    assert_eq!(got[2], ("patched".to_string(), b"patched bytes".to_vec()));
+    // Without forcing, small archives carry no Zip64 record.
+    assert!(!sample()
+        .windows(4)
+        .any(|w| w == ZIP64_EOCD_SIG.to_le_bytes()));
+    assert!(zip.windows(4).any(|w| w == ZIP64_EOCD_SIG.to_le_bytes()));
+}
+
+#[test]
+fn entry_names() {
+    for ok in [
+        "a.txt",
+        "dir/",
+        "dir/sub/file.pdf",
+        "æøå.txt",
+        "..a",
+        "a..b",
+    ] {
+        check_entry_name(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+    for bad in [
+        "",
+        "/etc/passwd",
+        "../x",
+        "a/../../x",
+        "a\\b",
+        "C:/x",
+        "c:x",
+        "a//b",
+        "./a",
+        "a/./b",
+        "a\0b",
+        "a\nb",
+    ] {
+        let e = check_entry_name(bad).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::UnsafeEntry, "{bad:?}");
+    }
+}
+
+#[test]
+fn limits_apply_to_inflated_bytes() {
+    let mut w = ZipWriter::new(Vec::new());
+    w.add_bytes("zeros", &vec![0u8; 3 << 20], true, "").unwrap();
+    let zip = w.finish("").unwrap();
+    assert!(zip.len() < 20_000);
+    let e = read_all(&zip).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::EntryTooLarge);
+}
