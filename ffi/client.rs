@@ -128,7 +128,7 @@ pub unsafe extern "C" fn efm_client_config_json(
 /// the signed answer is verified against the registry's key, and the capabilities are written as
 /// JSON (`organisation_number`, `organisation_name`, `process`, `signed`, `capabilities[]` with
 /// `process`, `service_identifier`, `document_types`, `service_code`, `service_edition_code`,
-/// `certificate`, ...). `process` may be NULL for all processes. Release the JSON with
+/// `certificate`, ...; schema/capabilities.schema.json). `process` may be NULL for all processes. Release the JSON with
 /// efm_string_free(). Errors: EFM_RESULT_RECEIVER_NOT_FOUND, EFM_RESULT_RECEIVER_LACKS_DPO, auth
 /// and network codes. Safe to call from several threads on one client.
 #[no_mangle]

@@ -7,7 +7,8 @@ use crate::strings::give;
 use efm_core::config::Config;
 use std::ffi::c_char;
 
-/// Parse and validate a configuration document (JSON; schema in the README). On success, and when
+/// Parse and validate a configuration document (JSON; README "Configuration",
+/// schema/config.schema.json). On success, and when
 /// `summary_json_out` is not NULL, writes the resolved configuration as JSON (absolute paths, URLs of
 /// the environment, no secrets), to be released with efm_string_free().
 #[no_mangle]

@@ -97,9 +97,12 @@ fn to_json<T: Serialize>(value: &T) -> Result<String, Error> {
 /// of an arkivmelding: `{"receiver": "910076787", "process": "urn:...", "documents":
 /// [{"name": "arkivmelding.xml", "path": "/path/arkivmelding.xml"}, {"name": "brev.pdf", "path":
 /// "..."}], "conversation_id", "message_id", "ttl_secs", "sender_ref", "receiver_ref"}` (all but
-/// `receiver` and `documents` optional). The receiver is looked up, the message recorded
+/// `receiver` and `documents` optional; schema/send_request.schema.json). Unknown members, wrong
+/// types and out-of-range numbers (`ttl_secs` beyond ten years) fail with
+/// EFM_RESULT_INVALID_ARGUMENT naming the member in efm_error_field(); a document that is not a
+/// regular file likewise. The receiver is looked up, the message recorded
 /// (OPPRETTET), packed, encrypted and uploaded (SENDT). On success `message_json_out` receives the
-/// message (message_id, conversation_id, status, ...). On failure the message, if it got that far,
+/// message (schema/message_info.schema.json). On failure the message, if it got that far,
 /// is recorded as FEIL and can be sent again with efm_client_resend(). `progress` may be NULL.
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_send(
@@ -140,7 +143,8 @@ pub unsafe extern "C" fn efm_client_resend(
 
 /// Fetch what waits at the broker: new messages go to the incoming queue (INNKOMMENDE_MOTTATT,
 /// MOTTATT sent back), statuses and receipts update our outgoing messages. Writes a summary
-/// (`received` message ids, `statuses`, `duplicates`, `discarded`, `recovered`, `receipts_sent`).
+/// (`received` message ids, `statuses`, `duplicates`, `discarded`, `recovered`, `receipts_sent`,
+/// `errors`; schema/poll_summary.schema.json).
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_poll(
     client: *const efm_client,
@@ -155,7 +159,8 @@ pub unsafe extern "C" fn efm_client_poll(
     }
 }
 
-/// The oldest message in the incoming queue, locked for this caller, as JSON (with its SBD); or,
+/// The oldest message in the incoming queue, locked for this caller, as JSON (with its SBD;
+/// schema/incoming_message.schema.json); or,
 /// when the queue is empty, success with `*message_json_out` set to NULL.
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_peek(
@@ -179,7 +184,7 @@ pub unsafe extern "C" fn efm_client_peek(
 }
 
 /// Decrypt, verify and unpack a peeked message into `target_dir`; writes the message with its
-/// `files` (name, path, mime, size) and `signer`. A damaged or tampered package fails with a
+/// `files` (name, path, mime, size) and `signer` (schema/opened_message.schema.json). A damaged or tampered package fails with a
 /// package or crypto code and stays in the queue (status FEIL) for inspection.
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_pop(
@@ -222,7 +227,7 @@ pub unsafe extern "C" fn efm_client_delete(
 }
 
 /// The status history of a message (oldest first): `[{"status": "OPPRETTET", "time": ...,
-/// "description": ...}, ...]`.
+/// "description": ...}, ...]` (schema/status_history.schema.json).
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_status(
     client: *const efm_client,
@@ -239,7 +244,9 @@ pub unsafe extern "C" fn efm_client_status(
 }
 
 /// Messages matching `filter_json` (`{"direction": "outgoing"|"incoming", "conversation_id",
-/// "message_id", "status": "LEVERT", "limit": 50}`, all optional; NULL for all), newest first.
+/// "message_id", "status": "LEVERT", "limit": 50}`, all optional; NULL for all;
+/// schema/message_filter.schema.json), newest first. An unknown member or status is
+/// EFM_RESULT_INVALID_ARGUMENT, not a filter that matches everything.
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_messages(
     client: *const efm_client,
@@ -261,7 +268,7 @@ pub unsafe extern "C" fn efm_client_messages(
 }
 
 /// Mark outgoing messages whose deadline passed without MOTTATT as LEVETID_UTLOPT; writes the
-/// ids marked (a JSON array).
+/// ids marked (a JSON array; schema/expired_ids.schema.json).
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_expire(
     client: *const efm_client,

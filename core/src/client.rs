@@ -77,7 +77,7 @@ impl std::fmt::Debug for ClientOptions {
 }
 
 /// One file to send.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendDocument {
     /// The name inside the package (`arkivmelding.xml`, `brev.pdf`).
@@ -98,11 +98,13 @@ impl From<SendDocument> for DocumentSource {
 }
 
 /// What to send: a complete SBD, or the fields to build an arkivmelding SBD from.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SendRequest {
-    /// A complete SBD (sender, receiver, ids, process, business message). When given, the fields
-    /// below except `documents` are ignored.
+    /// A complete SBD (sender, receiver, ids, process, business message) in the JSON form of the
+    /// integration point's NextMove API. When given, the fields below except `documents` are
+    /// ignored.
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub sbd: Option<Sbd>,
     /// The receiver's organisation number.
     pub receiver: Option<String>,
@@ -114,6 +116,7 @@ pub struct SendRequest {
     pub hoveddokument: Option<String>,
     /// Lifetime in seconds (default 24 h, at most [`MAX_TTL_SECS`]):
     /// expectedResponseDateTime = now + ttl.
+    #[schemars(range(min = 1, max = 316224000))]
     pub ttl_secs: Option<i64>,
     pub sender_ref: Option<String>,
     pub receiver_ref: Option<String>,

@@ -225,10 +225,13 @@ pub struct Config {
 
 // ---- the raw JSON shape -------------------------------------------------------------------
 
-#[derive(Deserialize)]
+/// The configuration document (README "Configuration"); its JSON Schema is `schema/config.schema.json`.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "efm configuration")]
 struct RawConfig {
     organisation_number: Option<String>,
+    #[schemars(extend("enum" = ["production", "test", "sandbox"]))]
     environment: Option<String>,
     sandbox_url: Option<String>,
     #[serde(default)]
@@ -236,6 +239,7 @@ struct RawConfig {
     credentials: Option<RawCredentials>,
     data_dir: Option<String>,
     base_dir: Option<String>,
+    #[schemars(extend("enum" = ["altinn3", "altinn2"]))]
     transport: Option<String>,
     #[serde(default)]
     timeouts: RawTimeouts,
@@ -243,11 +247,12 @@ struct RawConfig {
     altinn2: Option<RawAltinn2>,
     message_channel: Option<String>,
     ca_bundle: Option<String>,
+    #[schemars(range(max = 604800))]
     registry_cache_secs: Option<u64>,
     registry_scopes: Option<Vec<String>>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawUrls {
     maskinporten_token: Option<String>,
@@ -259,7 +264,7 @@ struct RawUrls {
     altinn2_broker_streamed: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawCredentials {
     client_id: Option<String>,
@@ -272,21 +277,23 @@ struct RawCredentials {
     kid: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawTimeouts {
+    #[schemars(range(min = 1, max = 604800))]
     connect_secs: Option<u64>,
+    #[schemars(range(min = 1, max = 604800))]
     request_secs: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawSystemUser {
     org_id: Option<String>,
     name: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawAltinn2 {
     username: String,
@@ -429,6 +436,11 @@ fn check_url(field: &str, url: &str) -> Result<()> {
 
 impl Config {
     /// Parse and validate a configuration document.
+    /// The JSON Schema of the configuration document.
+    pub fn json_schema() -> schemars::Schema {
+        schemars::schema_for!(RawConfig)
+    }
+
     pub fn from_json(json: &str) -> Result<Config> {
         let raw: RawConfig =
             crate::input::parse_json(json, "configuration", ErrorKind::ConfigInvalid)?;

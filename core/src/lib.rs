@@ -19,6 +19,7 @@ pub mod input;
 pub mod package;
 pub mod registry;
 pub mod sbd;
+pub mod schema;
 pub mod store;
 pub mod transport;
 

@@ -70,7 +70,9 @@ CREATE TABLE IF NOT EXISTS outbox (
 ";
 
 /// Which way a message went. Read in either case (`"outgoing"`, `"OUTGOING"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Direction {
     #[serde(alias = "outgoing")]
@@ -89,7 +91,7 @@ impl Direction {
 }
 
 /// One message as the store has it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct MessageInfo {
     pub direction: Direction,
     pub message_id: String,
@@ -114,7 +116,7 @@ pub struct MessageInfo {
 }
 
 /// One entry of a message's status history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct StatusEntry {
     pub status: ReceiptStatus,
     pub time: String,
@@ -123,7 +125,7 @@ pub struct StatusEntry {
 
 /// What to select in [`Tx::messages`]; empty fields match everything.
 /// Read strictly: an unknown member or status is an error, not a filter that matches everything.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct MessageFilter {
     pub direction: Option<Direction>,

@@ -78,7 +78,7 @@ fn int_or_string<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<
 }
 
 /// The statuses of `ReceiptStatus`; on the wire only MOTTATT and LEVERT travel in `status` SBDs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ReceiptStatus {
     Opprettet,
