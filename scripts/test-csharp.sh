@@ -16,6 +16,7 @@ mcs -nologo -warnaserror -target:library -out:"$out/Eformidling.Tests.dll" \
 cp "$nunit" "$out/"
 
 export EFM_SANDBOX_BIN="${EFM_SANDBOX_BIN:-$lib/efm-sandbox}"
+export EFM_HEADER="$root/include/efm.h"
 export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 cd "$out"
 nunit-console -nologo -noshadow -labels "$out/Eformidling.Tests.dll" -xml="$out/TestResult.xml" 2>&1 | tee "$out/nunit.log"

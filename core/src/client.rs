@@ -16,6 +16,9 @@
 //! crash never loses one (a repeat is harmless: statuses are idempotent per value, spec C.5).
 
 mod receive;
+mod request;
+
+pub use self::request::MAX_TTL_SECS;
 
 pub use self::receive::{IncomingMessage, OpenedFile, OpenedMessage, PollError, PollSummary};
 pub use crate::store::{Direction, MessageFilter, MessageInfo, StatusEntry};
@@ -74,7 +77,8 @@ impl std::fmt::Debug for ClientOptions {
 }
 
 /// One file to send.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SendDocument {
     /// The name inside the package (`arkivmelding.xml`, `brev.pdf`).
     pub name: String,
@@ -94,11 +98,13 @@ impl From<SendDocument> for DocumentSource {
 }
 
 /// What to send: a complete SBD, or the fields to build an arkivmelding SBD from.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct SendRequest {
-    /// A complete SBD (sender, receiver, ids, process, business message). When given, the fields
-    /// below except `documents` are ignored.
+    /// A complete SBD (sender, receiver, ids, process, business message) in the JSON form of the
+    /// integration point's NextMove API. When given, the fields below except `documents` are
+    /// ignored.
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub sbd: Option<Sbd>,
     /// The receiver's organisation number.
     pub receiver: Option<String>,
@@ -108,7 +114,9 @@ pub struct SendRequest {
     pub message_id: Option<String>,
     /// The primary document's name (default `arkivmelding.xml`).
     pub hoveddokument: Option<String>,
-    /// Lifetime in seconds (default 24 h): expectedResponseDateTime = now + ttl.
+    /// Lifetime in seconds (default 24 h, at most [`MAX_TTL_SECS`]):
+    /// expectedResponseDateTime = now + ttl.
+    #[schemars(range(min = 1, max = 316224000))]
     pub ttl_secs: Option<i64>,
     pub sender_ref: Option<String>,
     pub receiver_ref: Option<String>,
@@ -265,6 +273,7 @@ impl Client {
     /// reason and the error is returned; the package stays, so [`Client::resend`] can try again.
     /// A message whose expectedResponseDateTime has passed is not sent: LEVETID_UTLOPT.
     pub fn send(&self, request: SendRequest, progress: Progress<'_>) -> Result<MessageInfo> {
+        request.check()?;
         let now = self.now();
         let sbd = self.build_sbd(&request, now)?;
         sbd.validate(&ValidationOptions::default())
@@ -633,7 +642,7 @@ fn parse_uuid(value: Option<&str>, field: &str) -> Result<Option<uuid::Uuid>> {
             uuid::Uuid::parse_str(v).map_err(|_| {
                 Error::new(
                     ErrorKind::InvalidIdentifier,
-                    format!("{field} {v:?} is not a UUID"),
+                    format!("{field} {} is not a UUID", crate::input::quote(v)),
                 )
                 .with_field(field)
             })

@@ -155,6 +155,7 @@ namespace Eformidling
             {
                 // Never let an exception unwind into native frames.
                 try { progress(done, total); } catch (Exception) { }
+                return true;
             };
         }
 

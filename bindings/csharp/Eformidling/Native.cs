@@ -11,7 +11,7 @@ namespace Eformidling
         internal const string Library = "efm";
 
         /// <summary>The ABI revision these declarations were written for (EFM_ABI_VERSION).</summary>
-        internal const uint AbiVersion = 1;
+        internal const uint AbiVersion = 2;
 
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
         internal delegate void LogCallback(IntPtr userdata, uint level, IntPtr message, UIntPtr len);
@@ -71,8 +71,10 @@ namespace Eformidling
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern uint efm_client_lookup(ClientHandle client, byte[] organisationNumber, byte[] process, out IntPtr capabilitiesJson, out ErrorHandle error);
 
+        /// <summary>Returns true to go on, false to cancel the call (EFM_RESULT_CANCELLED).</summary>
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-        internal delegate void ProgressCallback(IntPtr userdata, ulong done, ulong total);
+        [return: MarshalAs(UnmanagedType.I1)]
+        internal delegate bool ProgressCallback(IntPtr userdata, ulong done, ulong total);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern uint efm_client_send(ClientHandle client, byte[] requestJson, ProgressCallback progress, IntPtr userdata, out IntPtr messageJson, out ErrorHandle error);
