@@ -4,9 +4,8 @@ use crate::boundary::{guard, opt_str_arg, out_arg, put, shield, str_arg};
 use crate::error::efm_error;
 use crate::result::efm_result;
 use crate::strings::give;
-use efm_core::auth::Tokens;
+use efm_core::client::{Client, ClientContext, ClientOptions};
 use efm_core::config::Config;
-use efm_core::http::Http;
 use efm_core::ident::OrgNumber;
 use efm_core::registry::Registry;
 use efm_core::{Error, ErrorKind};
@@ -16,47 +15,51 @@ use std::sync::{Arc, Mutex};
 /// A configured client. Create with efm_client_new(), release with efm_client_free().
 pub struct efm_client {
     config: Config,
-    /// Created on first use: loading the key and building the HTTP agent can fail, and a client
-    /// that only validates or inspects needs neither.
-    registry: Mutex<Option<Arc<Registry>>>,
+    /// Our key, the HTTP agent, the token cache and the registry cache, shared by lookups and the
+    /// message flows. Created on first use: loading the key and building the HTTP agent can fail,
+    /// and a client that only validates or inspects needs neither.
+    context: Mutex<Option<ClientContext>>,
     /// The message flows (state in the data directory), likewise created on first use.
-    flows: Mutex<Option<Arc<efm_core::client::Client>>>,
+    flows: Mutex<Option<Arc<Client>>>,
+}
+
+/// The value in `slot`, made by `make` the first time.
+fn get_or_make<T: Clone>(
+    slot: &Mutex<Option<T>>,
+    make: impl FnOnce() -> Result<T, Error>,
+) -> Result<T, Error> {
+    let mut slot = slot.lock().map_err(|_| {
+        Error::new(
+            ErrorKind::Internal,
+            "client state poisoned by an earlier panic",
+        )
+    })?;
+    if let Some(value) = slot.as_ref() {
+        return Ok(value.clone());
+    }
+    let value = make()?;
+    *slot = Some(value.clone());
+    Ok(value)
 }
 
 impl efm_client {
-    pub(crate) fn flows(&self) -> Result<Arc<efm_core::client::Client>, Error> {
-        let mut slot = self.flows.lock().map_err(|_| {
-            Error::new(
-                ErrorKind::Internal,
-                "client state poisoned by an earlier panic",
-            )
-        })?;
-        if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
-        }
-        let client = Arc::new(efm_core::client::Client::new(self.config.clone())?);
-        *slot = Some(client.clone());
-        Ok(client)
+    fn context(&self) -> Result<ClientContext, Error> {
+        get_or_make(&self.context, || ClientContext::new(&self.config))
+    }
+
+    pub(crate) fn flows(&self) -> Result<Arc<Client>, Error> {
+        get_or_make(&self.flows, || {
+            let context = self.context()?;
+            Ok(Arc::new(Client::with_context(
+                self.config.clone(),
+                &context,
+                ClientOptions::default(),
+            )?))
+        })
     }
 
     fn registry(&self) -> Result<Arc<Registry>, Error> {
-        let mut slot = self.registry.lock().map_err(|_| {
-            Error::new(
-                ErrorKind::Internal,
-                "client state poisoned by an earlier panic",
-            )
-        })?;
-        if let Some(r) = slot.as_ref() {
-            return Ok(r.clone());
-        }
-        let tokens = Arc::new(Tokens::new(&self.config, Http::new(&self.config)?)?);
-        let registry = Arc::new(Registry::new(
-            &self.config,
-            Http::new(&self.config)?,
-            tokens,
-        ));
-        *slot = Some(registry.clone());
-        Ok(registry)
+        Ok(self.context()?.registry().clone())
     }
 }
 
@@ -94,7 +97,7 @@ pub unsafe extern "C" fn efm_client_new(
             );
             let client = Box::into_raw(Box::new(efm_client {
                 config,
-                registry: Mutex::new(None),
+                context: Mutex::new(None),
                 flows: Mutex::new(None),
             }));
             // SAFETY: checked by out_arg; writable (header contract).

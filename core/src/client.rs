@@ -15,10 +15,13 @@
 //! transaction as the state change that causes them and sent until the broker takes them, so a
 //! crash never loses one (a repeat is harmless: statuses are idempotent per value, spec C.5).
 
+mod context;
 mod receive;
 mod request;
 
 pub use self::request::MAX_TTL_SECS;
+
+pub use self::context::ClientContext;
 
 pub use self::receive::{IncomingMessage, OpenedFile, OpenedMessage, PollError, PollSummary};
 pub use crate::store::{Direction, MessageFilter, MessageInfo, StatusEntry};
@@ -132,7 +135,7 @@ pub struct Client {
     identity: Identity,
     http: Http,
     tokens: Arc<Tokens>,
-    registry: Registry,
+    registry: Arc<Registry>,
     store: Store,
     options: ClientOptions,
     /// One poll at a time, so two threads never download the same transfer.
@@ -164,21 +167,24 @@ impl Client {
     }
 
     pub fn with_options(config: Config, options: ClientOptions) -> Result<Client> {
-        let identity = Identity::load(&config.credentials.key)?;
-        let http = Http::new(&config)?;
-        let tokens = Arc::new(Tokens::with_identity(
-            &config,
-            Http::new(&config)?,
-            &identity,
-        )?);
-        let registry = Registry::new(&config, Http::new(&config)?, tokens.clone());
+        let context = ClientContext::new(&config)?;
+        Client::with_context(config, &context, options)
+    }
+
+    /// A client on an existing [`ClientContext`] (built from the same `config`), sharing its HTTP
+    /// agent, token cache and registry cache with whoever else holds it (e.g. lookups).
+    pub fn with_context(
+        config: Config,
+        context: &ClientContext,
+        options: ClientOptions,
+    ) -> Result<Client> {
         let store = Store::open(&config.data_dir)?;
         let client = Client {
             config,
-            identity,
-            http,
-            tokens,
-            registry,
+            identity: context.identity().clone(),
+            http: context.http().clone(),
+            tokens: context.tokens().clone(),
+            registry: context.registry().clone(),
             store,
             options,
             poll_lock: Mutex::new(()),
@@ -195,6 +201,11 @@ impl Client {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The Service Registry this client looks receivers up in (shares its cache with sends).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// The state store (read-only use: listing, inspecting).
