@@ -17,6 +17,7 @@ cp "$nunit" "$out/"
 
 export EFM_SANDBOX_BIN="${EFM_SANDBOX_BIN:-$lib/efm-sandbox}"
 export EFM_HEADER="$root/include/efm.h"
+export EFM_LIB_DIR="$lib"
 export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 cd "$out"
 nunit-console -nologo -noshadow -labels "$out/Eformidling.Tests.dll" -xml="$out/TestResult.xml" 2>&1 | tee "$out/nunit.log"
