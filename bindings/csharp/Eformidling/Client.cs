@@ -64,7 +64,7 @@ namespace Eformidling
             var bridge = Forward(progress);
             uint rc = Native.efm_client_send(handle, Utf8.Encode(requestJson, "request_json"), bridge.Callback, IntPtr.Zero, out json, out error);
             GC.KeepAlive(bridge);
-            bridge.Finish(rc, error);
+            bridge.Finish(rc, error, json);
             return Utf8.Take(json);
         }
 
@@ -77,7 +77,7 @@ namespace Eformidling
             var bridge = Forward(progress);
             uint rc = Native.efm_client_resend(handle, Utf8.Encode(messageId, "message_id"), bridge.Callback, IntPtr.Zero, out json, out error);
             GC.KeepAlive(bridge);
-            bridge.Finish(rc, error);
+            bridge.Finish(rc, error, json);
             return Utf8.Take(json);
         }
 
@@ -191,11 +191,12 @@ namespace Eformidling
             }
 
             /// <summary>Throw what the call's outcome means, given how the callback ended.</summary>
-            internal void Finish(uint rc, ErrorHandle error)
+            internal void Finish(uint rc, ErrorHandle error, IntPtr json)
             {
                 if (Thrown != null)
                 {
                     if (error != null) error.Dispose();
+                    if (json != IntPtr.Zero) Native.efm_string_free(json); // sent after all; the exception wins
                     throw new CancelledException((uint)ResultCode.Cancelled,
                         "the progress callback threw " + Thrown.GetType().Name + ": " + Thrown.Message + "; the call was cancelled",
                         Thrown);
@@ -237,7 +238,7 @@ namespace Eformidling
             ErrorHandle error;
             uint rc = Native.efm_client_send(handle, Utf8.Encode(request.ToJson(), "request"), bridge.Callback, IntPtr.Zero, out json, out error);
             GC.KeepAlive(bridge);
-            bridge.Finish(rc, error);
+            bridge.Finish(rc, error, json);
             return MessageInfo.Read(Utf8.Take(json));
         }
 
@@ -251,7 +252,7 @@ namespace Eformidling
             ErrorHandle error;
             uint rc = Native.efm_client_resend(handle, Utf8.Encode(messageId, "message_id"), bridge.Callback, IntPtr.Zero, out json, out error);
             GC.KeepAlive(bridge);
-            bridge.Finish(rc, error);
+            bridge.Finish(rc, error, json);
             return MessageInfo.Read(Utf8.Take(json));
         }
 
