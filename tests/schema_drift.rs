@@ -10,9 +10,9 @@ fn committed_schemas_match_the_types() {
     let update = std::env::var_os("EFM_UPDATE_SCHEMA").is_some_and(|v| v == "1");
     let mut stale = Vec::new();
     let mut expected = Vec::new();
-    for (stem, schema) in efm::efm_core::schema::all() {
+    for (stem, schema) in efm_core::schema::all() {
         let file = format!("{stem}.schema.json");
-        let text = efm::efm_core::schema::render(&schema);
+        let text = efm_core::schema::render(&schema);
         let path = dir.join(&file);
         if update {
             std::fs::create_dir_all(&dir).unwrap();

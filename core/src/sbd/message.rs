@@ -130,7 +130,7 @@ impl ReceiptStatus {
 
 /// Read a status that a caller gives (a filter), refusing unknown text instead of reading it as
 /// `ANNET` as a received SBD must.
-pub fn strict_status<'de, D: serde::Deserializer<'de>>(
+pub fn strict_status<'de, D: Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<Option<ReceiptStatus>, D::Error> {
     let Some(text) = Option::<String>::deserialize(d)? else {
