@@ -11,7 +11,7 @@
 //! - `transport`: the brokers (Altinn 3 REST, Altinn 2 SOAP) behind one trait.
 //! - `http`: the one configured HTTP agent; `config`: the configuration document; `ident`:
 //!   organisation numbers; `error`: the error type with stable codes; `input`: strict reading of
-//!   caller JSON.
+//!   caller JSON (field paths, no echoed values); `schema`: the JSON Schemas of the C ABI.
 //!
 //! No unsafe code: everything unsafe lives at the C boundary (`ffi/`).
 

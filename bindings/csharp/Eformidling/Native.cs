@@ -110,10 +110,13 @@ namespace Eformidling
     /// <summary>UTF-8 conversions for strings crossing the C ABI.</summary>
     internal static class Utf8
     {
-        /// <summary>A NUL-terminated UTF-8 copy of <paramref name="s"/>.</summary>
-        internal static byte[] Encode(string s)
+        /// <summary>A NUL-terminated UTF-8 copy of <paramref name="s"/>; a NUL inside is refused (C would
+        /// see the string end there and act on a shorter id).</summary>
+        internal static byte[] Encode(string s, string name = "argument")
         {
             if (s == null) return null;
+            if (s.IndexOf('\0') >= 0)
+                throw new InvalidInputException((uint)ResultCode.InvalidArgument, name + " contains a NUL character", name, 0, null, false, "{}");
             var bytes = System.Text.Encoding.UTF8.GetBytes(s);
             var z = new byte[bytes.Length + 1];
             Buffer.BlockCopy(bytes, 0, z, 0, bytes.Length);

@@ -141,8 +141,11 @@ class Client:
             out = ctypes.c_void_p()
             err = new_error_slot()
             code = fn(handle, *args, ctypes.byref(out), ctypes.byref(err))
-            if progress is not None:
-                if code != 0 and progress.raised is not None:
+            if progress is not None and progress.raised is not None:
+                # The callback's exception wins; release what the call handed back.
+                if code == 0 and out.value:
+                    lib.efm_string_free(out)
+                elif code != 0:
                     lib.efm_error_free(err)
                 progress.reraise()
             check(code, err)
