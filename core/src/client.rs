@@ -300,12 +300,6 @@ impl Client {
             )
             .with_field("message_id"));
         }
-        let receiver = sbd.receiver_org()?;
-        let process = sbd.process().unwrap_or_default().to_string();
-        let standard = sbd.header.document_identification.standard.clone();
-        let record = self
-            .registry
-            .dpo_record_for_document(&receiver, &process, &standard)?;
         let sbd_json = sbd.to_json();
         let sender = sbd.sender_identifier().unwrap_or_default().to_string();
         let receiver_id = sbd.receiver_identifier().unwrap_or_default().to_string();
@@ -340,14 +334,19 @@ impl Client {
             ));
         }
 
+        let record = match self.receiver_record(&sbd) {
+            Ok(r) => r,
+            // The registry (or the token service in front of it) is down: the documents are
+            // copied into the spool and packed by a later attempt.
+            Err(e) if sending::transient(&e) => {
+                return self.send_later(&new, &request.documents, e)
+            }
+            Err(e) => return Err(e),
+        };
         let documents = request.documents.into_iter().map(Into::into).collect();
         // A name of its own per send, so two processes sending the same messageId never write
         // over each other's package (the store keeps the one whose row commits).
-        let file = self.store.spool_dir(Direction::Outgoing).join(format!(
-            "{}-{}.zip",
-            safe_name(&message_id),
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        ));
+        let file = self.spool_name(&message_id, "zip");
         if let Err(e) = self.package_to(&file, sbd.clone(), documents, &record.certificate) {
             let reason = e.to_string();
             self.store.transaction(|tx| {
@@ -456,7 +455,8 @@ impl Client {
             )
             .with_field("message_id"));
         }
-        if m.payload.as_deref().is_none_or(|p| !p.is_file()) {
+        let staged = m.sending.as_ref().is_some_and(|s| s.staged.is_some());
+        if m.payload.as_deref().is_none_or(|p| !p.is_file()) && !staged {
             return Err(Error::new(
                 ErrorKind::NotFound,
                 format!(
@@ -517,6 +517,25 @@ impl Client {
             return Err(e);
         }
         persist_file(&tmp, file)
+    }
+
+    /// The receiver's DPO record for the message's process (its certificate encrypts the package).
+    fn receiver_record(&self, sbd: &Sbd) -> Result<crate::registry::DpoRecord> {
+        let receiver = sbd.receiver_org()?;
+        let process = sbd.process().unwrap_or_default().to_string();
+        let standard = sbd.header.document_identification.standard.clone();
+        self.registry
+            .dpo_record_for_document(&receiver, &process, &standard)
+    }
+
+    /// A fresh outgoing spool path for a message (`<id>-<random>.<ext>`): a name of its own per
+    /// writer, so two processes never write over each other's file.
+    fn spool_name(&self, message_id: &str, ext: &str) -> PathBuf {
+        self.store.spool_dir(Direction::Outgoing).join(format!(
+            "{}-{}.{ext}",
+            safe_name(message_id),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ))
     }
 
     /// The stored SBD of an outgoing message.
@@ -645,6 +664,9 @@ impl Client {
         })?;
         for p in packages {
             let _ = std::fs::remove_file(p);
+        }
+        for id in &ids {
+            self.drop_staged(id)?;
         }
         Ok(ids)
     }

@@ -543,3 +543,42 @@ fn a_send_interrupted_mid_upload_is_finished_by_another_client() {
     assert_archived(&archived, &pdf, "interrupted");
     assert_eq!(uploaded_transfers(&sb, ORG_A, ORG_B), 1);
 }
+
+/// The Service Registry (which gives the receiver's certificate), or the Maskinporten token in
+/// front of it, is down for longer than one call's own retries: the message is stored
+/// OPPRETTET with copies of its documents (the application may change its files at once), and
+/// a later `run_due` packs and sends it.
+#[test]
+fn the_registry_or_token_service_down_at_send_time_leaves_the_message_pending() {
+    let sb = sandbox("retry-registry");
+    let work = work_dir(&sb, "registry");
+    for (n, path) in ["/serviceregistry/identifier", "/maskinporten/token"]
+        .into_iter()
+        .enumerate()
+    {
+        let a = client(&sb, ORG_A);
+        let b = client(&sb, ORG_B);
+        let dir = work.join(format!("out-{n}"));
+        let (req, pdf) = request(&dir, path);
+        // More failures than one lookup's own three attempts.
+        fault(&sb, path, json!({"kind": "status", "status": 503}), 3);
+        let sent = a.send(req, &mut |_, _| {}).unwrap();
+        assert_eq!(sent.status, ReceiptStatus::Opprettet, "{path}");
+        let s = sent.sending.clone().unwrap();
+        assert_eq!(s.attempts, 1, "{path}");
+        assert!(s.last_error.unwrap().contains("503"), "{path}");
+        assert!(sent.payload.is_none(), "{path}: not packed yet");
+        // The application's files may change now: what was sent is what was given.
+        std::fs::write(dir.join("brev.pdf"), b"changed afterwards").unwrap();
+        let archived =
+            operate_until_levert(&a, &b, &sent.message_id, &work.join(format!("in-{n}")));
+        assert_archived(&archived, &pdf, path);
+        let spool = sandbox_config(&sb, ORG_A).data_dir.join("spool/out");
+        let left: Vec<_> = std::fs::read_dir(&spool)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(&sent.message_id))
+            .collect();
+        assert!(left.is_empty(), "{path}: spool files left: {left:?}");
+    }
+}

@@ -15,12 +15,13 @@
 //!   fails it, e.g. in its malware scan: FEIL with the broker's reason. The package is kept until
 //!   then, so a failed message can be sent again.
 
-use super::{expired_error, Client, Direction, MessageInfo, EXPIRED_DESCRIPTION};
+use super::{expired_error, Client, Direction, MessageInfo, SendDocument, EXPIRED_DESCRIPTION};
 use crate::error::{Error, ErrorGroup, ErrorKind, Result};
 use crate::sbd::ReceiptStatus;
-use crate::store::{format_time, SendStep};
+use crate::store::{format_time, persist_file, sync_dir, NewMessage, SendStep};
 use crate::transport::{Progress, SentState};
 use serde::Serialize;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -227,7 +228,16 @@ impl Client {
             if let Some(p) = &m.payload {
                 let _ = std::fs::remove_file(p);
             }
+            self.drop_staged(message_id)?;
             return Err(expired_error(message_id, m.expires.as_deref()));
+        }
+        let state = self.store.transaction(|tx| tx.send_state(message_id))?;
+        let mut m = m;
+        if let (None, Some(staged)) = (&m.payload, state.as_ref().and_then(|s| s.staged.clone())) {
+            if let Err(e) = self.pack_staged(message_id, &staged) {
+                return self.attempt_failed(message_id, e);
+            }
+            m = self.outgoing(message_id)?;
         }
         let Some(path) = m.payload.clone().filter(|p| p.is_file()) else {
             let e = Error::new(
@@ -241,10 +251,7 @@ impl Client {
             return Err(e);
         };
         let sbd = self.stored_sbd(message_id)?;
-        let earlier = self
-            .store
-            .transaction(|tx| tx.send_state(message_id))?
-            .and_then(|s| s.pending_transfer);
+        let earlier = state.and_then(|s| s.pending_transfer);
         let uploaded =
             self.upload_file_resuming(&sbd, &path, progress, earlier.as_deref(), &mut |id| {
                 self.store
@@ -252,7 +259,15 @@ impl Client {
             });
         match uploaded {
             Ok(transfer_id) => self.mark_sent(message_id, &transfer_id, m.status),
-            Err(e) if transient(&e) => {
+            Err(e) => self.attempt_failed(message_id, e),
+        }
+    }
+
+    /// After a failed attempt: the next one scheduled (transient; `Ok` with the message still
+    /// OPPRETTET), or FEIL with the reason (permanent; the error returned).
+    fn attempt_failed(&self, message_id: &str, e: Error) -> Result<MessageInfo> {
+        match e {
+            e if transient(&e) => {
                 let retry = &self.options.send_retry;
                 let state = self.store.transaction(|tx| tx.send_state(message_id))?;
                 let attempts = state.map_or(0, |s| s.attempts) + 1;
@@ -271,11 +286,138 @@ impl Client {
                 );
                 self.outgoing(message_id)
             }
-            Err(e) => {
+            e => {
                 self.fail_outgoing(message_id, &e)?;
                 Err(e)
             }
         }
+    }
+
+    /// Store a message that cannot be packed now (the registry, which gives the receiver's
+    /// certificate, or the token service in front of it is unreachable): its documents are
+    /// copied into the spool (so the caller may change or remove its files), the message is
+    /// OPPRETTET with `cause` as its first failed attempt, and a later attempt packs and sends it.
+    pub(super) fn send_later(
+        &self,
+        new: &NewMessage<'_>,
+        documents: &[SendDocument],
+        cause: Error,
+    ) -> Result<MessageInfo> {
+        let dir = self.spool_name(new.message_id, "docs");
+        let staged = self.stage_documents(&dir, documents);
+        let staged = match staged {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e.context(format!(
+                    "the receiver cannot be looked up now ({cause}), and the documents could not be kept for a later attempt"
+                )));
+            }
+        };
+        let now = self.now();
+        let retry = &self.options.send_retry;
+        let next = after(
+            now,
+            backoff(
+                retry.first_delay,
+                retry.max_delay,
+                1,
+                cause.detail().retry_after_secs,
+            ),
+        );
+        let stored = self.store.transaction(|tx| {
+            tx.insert_message(new, ReceiptStatus::Opprettet, now)?;
+            tx.set_send_step(new.message_id, SendStep::Upload, next)?;
+            tx.set_send_staged(new.message_id, Some(&staged))?;
+            tx.send_attempt_failed(new.message_id, cause.message(), next)
+        });
+        if let Err(e) = stored {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        log::warn!(
+            "outgoing message {}: not packed yet, the receiver cannot be looked up now; next attempt at {}: {cause}",
+            new.message_id,
+            format_time(next)
+        );
+        self.outgoing(new.message_id)
+    }
+
+    /// Copy the documents into `dir` (each written, synced, renamed); their list as JSON.
+    fn stage_documents(&self, dir: &Path, documents: &[SendDocument]) -> Result<String> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        let mut staged = Vec::new();
+        for (i, d) in documents.iter().enumerate() {
+            let target = dir.join(i.to_string());
+            let tmp = dir.join(format!("{i}.part"));
+            std::fs::copy(&d.path, &tmp).map_err(|e| {
+                Error::io(format!("copying document {}", d.path.display()), e)
+                    .with_field("documents.path")
+            })?;
+            persist_file(&tmp, &target)?;
+            staged.push(SendDocument {
+                name: d.name.clone(),
+                path: PathBuf::from(self.store.relative(&target)),
+                mime: d.mime.clone(),
+            });
+        }
+        sync_dir(dir)?;
+        serde_json::to_string(&staged).map_err(|e| {
+            Error::new(
+                ErrorKind::Internal,
+                format!("listing staged documents: {e}"),
+            )
+        })
+    }
+
+    /// Look the receiver up and pack the staged documents; the message then has its package.
+    fn pack_staged(&self, message_id: &str, staged: &str) -> Result<()> {
+        let documents = self.staged_documents(staged)?;
+        let sbd = self.stored_sbd(message_id)?;
+        let record = self.receiver_record(&sbd)?;
+        let file = self.spool_name(message_id, "zip");
+        let sources = documents.iter().cloned().map(Into::into).collect();
+        self.package_to(&file, sbd, sources, &record.certificate)?;
+        let relative = self.store.relative(&file);
+        self.store.transaction(|tx| {
+            tx.set_payload(Direction::Outgoing, message_id, Some(&relative))?;
+            tx.set_send_staged(message_id, None)
+        })?;
+        remove_staged(&documents);
+        log::info!("outgoing message {message_id}: packed");
+        Ok(())
+    }
+
+    /// Remove a finished message's staged documents, if it has any.
+    pub(super) fn drop_staged(&self, message_id: &str) -> Result<()> {
+        let staged = self
+            .store
+            .transaction(|tx| tx.send_state(message_id))?
+            .and_then(|s| s.staged);
+        if let Some(staged) = staged {
+            remove_staged(&self.staged_documents(&staged)?);
+            self.store
+                .transaction(|tx| tx.set_send_staged(message_id, None))?;
+        }
+        Ok(())
+    }
+
+    /// The staged documents, with absolute paths.
+    pub(super) fn staged_documents(&self, staged: &str) -> Result<Vec<SendDocument>> {
+        let list: Vec<SendDocument> = serde_json::from_str(staged).map_err(|e| {
+            Error::new(
+                ErrorKind::Storage,
+                format!("the state database holds an unreadable list of staged documents: {e}"),
+            )
+        })?;
+        Ok(list
+            .into_iter()
+            .map(|mut d| {
+                d.path = self.store.absolute(&d.path.to_string_lossy());
+                d
+            })
+            .collect())
     }
 
     /// The upload went through: SENDT (forced only over our own FEIL, a resend: a MOTTATT that
@@ -421,6 +563,13 @@ fn retrying(m: &MessageInfo) -> Option<Retrying> {
         next_attempt: s.next_attempt.clone().unwrap_or_default(),
         error: s.last_error.clone().unwrap_or_default(),
     })
+}
+
+/// Remove the spool folder holding staged documents.
+pub(super) fn remove_staged(documents: &[SendDocument]) {
+    if let Some(dir) = documents.first().and_then(|d| d.path.parent()) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 fn is_past(deadline: Option<&str>, now: OffsetDateTime) -> bool {

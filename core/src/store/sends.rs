@@ -6,7 +6,9 @@
 //! published or failed; `DONE`), how many attempts the step took, when the next is due (unix
 //! milliseconds, so rows compare as numbers) and the last error. `transfer_id` is the broker
 //! transfer an interrupted upload had initialized: the next attempt asks the broker how far it
-//! got instead of uploading a second copy.
+//! got instead of uploading a second copy. `staged` holds the documents of a message that could
+//! not be packed yet (the registry, which gives the receiver's certificate, was unreachable):
+//! copies in the spool, as JSON, packed by the next attempt.
 //!
 //! Claiming: whoever works on a row first moves its `next_attempt` past a lease in one
 //! transaction, so two threads or processes on one data directory never upload the same message
@@ -28,7 +30,8 @@ CREATE TABLE IF NOT EXISTS sends (
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt INTEGER NOT NULL,
     last_error TEXT,
-    transfer_id TEXT
+    transfer_id TEXT,
+    staged TEXT
 );
 CREATE INDEX IF NOT EXISTS sends_due ON sends (step, next_attempt);
 -- Outgoing messages an earlier version left at OPPRETTET (a send killed before its upload):
@@ -79,6 +82,9 @@ pub struct SendState {
     /// The broker transfer an interrupted attempt initialized (looked at before uploading again).
     #[serde(skip)]
     pub pending_transfer: Option<String>,
+    /// The documents waiting to be packed (JSON list of `SendDocument`s in the spool).
+    #[serde(skip)]
+    pub staged: Option<String>,
 }
 
 fn millis(t: OffsetDateTime) -> i64 {
@@ -153,6 +159,18 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Record (or clear) the staged documents of a message not packed yet.
+    pub fn set_send_staged(&self, message_id: &str, staged: Option<&str>) -> Result<()> {
+        let id = self.require_row(Direction::Outgoing, message_id)?;
+        self.tx
+            .execute(
+                "UPDATE sends SET staged = ?2 WHERE message = ?1",
+                params![id, staged],
+            )
+            .map_err(db_err("recording staged documents"))?;
+        Ok(())
+    }
+
     pub fn send_state(&self, message_id: &str) -> Result<Option<SendState>> {
         let Some(id) = self.row_id(Direction::Outgoing, message_id)? else {
             return Ok(None);
@@ -163,7 +181,7 @@ impl Tx<'_> {
     pub(super) fn send_state_of_row(&self, row: i64) -> Result<Option<SendState>> {
         self.tx
             .query_row(
-                "SELECT step, attempts, next_attempt, last_error, transfer_id FROM sends WHERE message = ?1",
+                "SELECT step, attempts, next_attempt, last_error, transfer_id, staged FROM sends WHERE message = ?1",
                 [row],
                 |r| {
                     let step = SendStep::parse(&r.get::<_, String>(0)?);
@@ -174,6 +192,7 @@ impl Tx<'_> {
                             .then(|| from_millis(r.get(2).unwrap_or(0))),
                         last_error: r.get(3)?,
                         pending_transfer: r.get(4)?,
+                        staged: r.get(5)?,
                     })
                 },
             )
