@@ -235,10 +235,13 @@ impl Client {
     fn build_sbd(&self, req: &SendRequest, now: OffsetDateTime) -> Result<Sbd> {
         if let Some(sbd) = &req.sbd {
             let mut sbd = sbd.clone();
+            let channel = self
+                .reply_channel(&sbd)?
+                .or_else(|| self.config.message_channel.clone());
             sbd.fill_defaults(
                 &self.config.organisation_number,
                 crate::sbd::DEFAULT_TTL,
-                self.config.message_channel.as_deref(),
+                channel.as_deref(),
                 now,
             );
             return Ok(sbd);
@@ -390,10 +393,51 @@ impl Client {
         }
     }
 
+    /// An arkivmelding_kvittering goes back on the message channel of the message it answers
+    /// (the IP's `DpoConversationStrategyImpl.ifReceipt`, from the channel it recorded when the
+    /// message arrived), so the installation that sent the original picks the reply up. `None`
+    /// when the SBD names a channel itself, is no kvittering, or the original had none.
+    fn reply_channel(&self, sbd: &Sbd) -> Result<Option<String>> {
+        let crate::sbd::BusinessMessage::ArkivmeldingKvittering(k) = &sbd.message else {
+            return Ok(None);
+        };
+        if sbd.message_channel().is_some() {
+            return Ok(None);
+        }
+        let original = self.store.transaction(|tx| {
+            match tx.message(Direction::Incoming, &k.related_to_message_id)? {
+                Some(_) => tx
+                    .sbd_json(Direction::Incoming, &k.related_to_message_id)
+                    .map(Some),
+                None => Ok(None),
+            }
+        })?;
+        let Some(original) = original else {
+            return Ok(None);
+        };
+        Ok(Sbd::from_json(original.as_bytes())
+            .ok()
+            .and_then(|o| o.message_channel().map(str::to_string)))
+    }
+
     /// What the IP refuses before it creates a message (spec C.6): another sender than us, a
     /// duplicate file name, an arkivmelding without its primary document.
     fn check_outgoing(&self, sbd: &Sbd, documents: &[SendDocument]) -> Result<()> {
         let sender = sbd.sender_org()?;
+        // `0192:<own>:<other>`: the IP sends on behalf of `other` with that organisation's own
+        // system user (its `dpo.reportees`) and polls its inbox too. efm does not (yet): a
+        // message sent with our system user would carry a sender the broker did not
+        // authenticate, and its receipts would go to an inbox nobody polls.
+        let identifier = sbd.sender_identifier().unwrap_or_default();
+        if identifier.split(':').count() > 2 {
+            return Err(Error::new(
+                ErrorKind::InvalidMessage,
+                format!(
+                    "sending on behalf of another organisation ({identifier}) is not supported: configure a client for that organisation (its own organisation_number, certificate and system user) and send from it"
+                ),
+            )
+            .with_field("sender"));
+        }
         if sender != self.config.organisation_number {
             return Err(Error::new(
                 ErrorKind::InvalidMessage,

@@ -98,6 +98,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "efm_client_status": ([ClientPtr, c_char_p, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
         "efm_client_messages": ([ClientPtr, c_char_p, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
         "efm_client_expire": ([ClientPtr, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
+        "efm_client_run_due": ([ClientPtr, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
         "efm_client_free": ([ClientPtr], None),
     }
     for name, (argtypes, restype) in decls.items():

@@ -159,6 +159,11 @@ class Client:
         """Mark outgoing messages past their deadline without MOTTATT as LEVETID_UTLOPT."""
         return self._json_call(lib.efm_client_expire)
 
+    def run_due(self) -> Dict[str, Any]:
+        """Do what is due for sending: retries of pending messages, following uploaded transfers
+        to Published or Failed, expiry, owed receipts. Call it periodically (``poll`` does too)."""
+        return self._json_call(lib.efm_client_run_due)
+
     def close(self) -> None:
         if self._handle is not None:
             lib.efm_client_free(self._handle)
