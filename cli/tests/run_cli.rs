@@ -152,3 +152,28 @@ fn resend_expire_and_run_until_stopped() {
         assert!(!log.contains("eyJ"), "a token in the log: {log}");
     }
 }
+
+/// `efm doctor` on an Altinn 2 configuration says that Altinn 2 is gone from production.
+#[test]
+fn doctor_warns_that_altinn2_is_test_and_legacy_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = Sandbox::start(SandboxOptions {
+        dir: dir.path().join("sandbox"),
+        port: 0,
+        ..SandboxOptions::default()
+    })
+    .unwrap();
+    let config = sb
+        .config_path("910075918")
+        .with_file_name("config-altinn2.json");
+    let o = efm(&config, &["doctor"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("[warn] configuration: transport altinn2: Altinn 2 was switched off in production in June 2026"),
+        "{out}"
+    );
+    // An Altinn 3 configuration gets no such warning.
+    let o = efm(&sb.config_path("910075918"), &["doctor"]);
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("[warn]"));
+}
