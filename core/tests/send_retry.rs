@@ -582,3 +582,59 @@ fn the_registry_or_token_service_down_at_send_time_leaves_the_message_pending() 
         assert!(left.is_empty(), "{path}: spool files left: {left:?}");
     }
 }
+
+/// A long upload renews its claim while it streams: a second client on the same data directory,
+/// working its queue all the while with a claim shorter than the upload, never starts a second
+/// upload of the same message.
+#[test]
+fn a_long_upload_keeps_its_claim_against_another_client() {
+    let sb = sandbox("retry-lease");
+    let work = work_dir(&sb, "lease");
+    let short = SendRetry {
+        lease: Duration::from_millis(1500),
+        ..fast()
+    };
+    let with_lease = || {
+        Client::with_options(
+            sandbox_config(&sb, ORG_A),
+            ClientOptions {
+                send_retry: short,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let sender = with_lease();
+    let other = with_lease();
+    let (mut req, _) = request(&work.join("out"), "lease");
+    let big = work.join("out/stor.bin");
+    std::fs::write(&big, vec![7u8; 48 << 20]).unwrap();
+    req.documents.push(SendDocument {
+        name: "stor.bin".into(),
+        path: big,
+        mime: None,
+    });
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (sent, stolen) = std::thread::scope(|s| {
+        let worker = s.spawn(|| {
+            let mut stolen = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                stolen.extend(other.run_due().unwrap().sent);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            stolen
+        });
+        let started = Instant::now();
+        let sent = sender.send(req, &mut |_, _| {}).unwrap();
+        let took = started.elapsed();
+        stop.store(true, Ordering::SeqCst);
+        eprintln!("send took {took:?} against a claim of 1.5 s");
+        (sent, worker.join().unwrap())
+    });
+    assert_eq!(sent.status, ReceiptStatus::Sendt);
+    assert!(
+        stolen.is_empty(),
+        "the other client uploaded it too: {stolen:?}"
+    );
+    assert_eq!(uploaded_transfers(&sb, ORG_A, ORG_B), 1);
+}

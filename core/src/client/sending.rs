@@ -252,11 +252,36 @@ impl Client {
         };
         let sbd = self.stored_sbd(message_id)?;
         let earlier = state.and_then(|s| s.pending_transfer);
+        // A long upload renews its claim as it goes, so no other client takes the message over
+        // while it is still streaming.
+        let lease = self.options.send_retry.lease;
+        let renew = || {
+            let until = after(self.now(), lease);
+            if let Err(e) = self
+                .store
+                .transaction(|tx| tx.claim_send(message_id, until))
+            {
+                log::warn!("outgoing message {message_id}: renewing the claim failed: {e}");
+            }
+        };
+        renew();
+        let mut renewed = std::time::Instant::now();
+        let mut renewing = |done: u64, total: u64| {
+            if renewed.elapsed() > lease / 3 {
+                renewed = std::time::Instant::now();
+                renew();
+            }
+            progress(done, total);
+        };
+        let mut created = |id: &str| {
+            let until = after(self.now(), lease);
+            self.store.transaction(|tx| {
+                tx.set_send_transfer(message_id, Some(id))?;
+                tx.claim_send(message_id, until)
+            })
+        };
         let uploaded =
-            self.upload_file_resuming(&sbd, &path, progress, earlier.as_deref(), &mut |id| {
-                self.store
-                    .transaction(|tx| tx.set_send_transfer(message_id, Some(id)))
-            });
+            self.upload_file_resuming(&sbd, &path, &mut renewing, earlier.as_deref(), &mut created);
         match uploaded {
             Ok(transfer_id) => self.mark_sent(message_id, &transfer_id, m.status),
             Err(e) => self.attempt_failed(message_id, e),
