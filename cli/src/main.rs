@@ -4,6 +4,8 @@
 //! the command's module (which also runs it), so `--help` and usage errors are generated from one
 //! declaration. Protocol logic stays in efm-core.
 
+#![forbid(unsafe_code)]
+
 mod config_cmd;
 mod demo_cmd;
 mod doctor_cmd;
