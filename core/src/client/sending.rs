@@ -233,8 +233,9 @@ impl Client {
         }
         let state = self.store.transaction(|tx| tx.send_state(message_id))?;
         let mut m = m;
-        if let (None, Some(staged)) = (&m.payload, state.as_ref().and_then(|s| s.staged.clone())) {
-            if let Err(e) = self.pack_staged(message_id, &staged) {
+        if let (None, Some(s)) = (&m.payload, state.as_ref().filter(|s| s.staged.is_some())) {
+            let staged = s.staged.as_deref().unwrap_or_default();
+            if let Err(e) = self.pack_staged(message_id, staged, s.staged_dir.as_deref()) {
                 return self.attempt_failed(message_id, e);
             }
             m = self.outgoing(message_id)?;
@@ -353,7 +354,7 @@ impl Client {
         let stored = self.store.transaction(|tx| {
             tx.insert_message(new, ReceiptStatus::Opprettet, now)?;
             tx.set_send_step(new.message_id, SendStep::Upload, next)?;
-            tx.set_send_staged(new.message_id, Some(&staged))?;
+            tx.set_send_staged(new.message_id, Some((&staged, &self.store.relative(&dir))))?;
             tx.send_attempt_failed(new.message_id, cause.message(), next)
         });
         if let Err(e) = stored {
@@ -397,7 +398,7 @@ impl Client {
     }
 
     /// Look the receiver up and pack the staged documents; the message then has its package.
-    fn pack_staged(&self, message_id: &str, staged: &str) -> Result<()> {
+    fn pack_staged(&self, message_id: &str, staged: &str, dir: Option<&str>) -> Result<()> {
         let documents = self.staged_documents(staged)?;
         let sbd = self.stored_sbd(message_id)?;
         let record = self.receiver_record(&sbd)?;
@@ -409,23 +410,27 @@ impl Client {
             tx.set_payload(Direction::Outgoing, message_id, Some(&relative))?;
             tx.set_send_staged(message_id, None)
         })?;
-        remove_staged(&documents);
+        self.remove_staged(dir);
         log::info!("outgoing message {message_id}: packed");
         Ok(())
     }
 
     /// Remove a finished message's staged documents, if it has any.
     pub(super) fn drop_staged(&self, message_id: &str) -> Result<()> {
-        let staged = self
-            .store
-            .transaction(|tx| tx.send_state(message_id))?
-            .and_then(|s| s.staged);
-        if let Some(staged) = staged {
-            remove_staged(&self.staged_documents(&staged)?);
+        let state = self.store.transaction(|tx| tx.send_state(message_id))?;
+        if let Some(s) = state.filter(|s| s.staged.is_some() || s.staged_dir.is_some()) {
             self.store
                 .transaction(|tx| tx.set_send_staged(message_id, None))?;
+            self.remove_staged(s.staged_dir.as_deref());
         }
         Ok(())
+    }
+
+    /// Remove the spool folder holding staged documents (relative to the data directory).
+    fn remove_staged(&self, dir: Option<&str>) {
+        if let Some(dir) = dir {
+            let _ = std::fs::remove_dir_all(self.store.absolute(dir));
+        }
     }
 
     /// The staged documents, with absolute paths.
@@ -588,13 +593,6 @@ fn retrying(m: &MessageInfo) -> Option<Retrying> {
         next_attempt: s.next_attempt.clone().unwrap_or_default(),
         error: s.last_error.clone().unwrap_or_default(),
     })
-}
-
-/// Remove the spool folder holding staged documents.
-pub(super) fn remove_staged(documents: &[SendDocument]) {
-    if let Some(dir) = documents.first().and_then(|d| d.path.parent()) {
-        let _ = std::fs::remove_dir_all(dir);
-    }
 }
 
 fn is_past(deadline: Option<&str>, now: OffsetDateTime) -> bool {

@@ -8,7 +8,7 @@
 //! transfer an interrupted upload had initialized: the next attempt asks the broker how far it
 //! got instead of uploading a second copy. `staged` holds the documents of a message that could
 //! not be packed yet (the registry, which gives the receiver's certificate, was unreachable):
-//! copies in the spool, as JSON, packed by the next attempt.
+//! copies in the spool folder `staged_dir`, listed as JSON, packed by the next attempt.
 //!
 //! Claiming: whoever works on a row first moves its `next_attempt` past a lease in one
 //! transaction, so two threads or processes on one data directory never upload the same message
@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS sends (
     next_attempt INTEGER NOT NULL,
     last_error TEXT,
     transfer_id TEXT,
-    staged TEXT
+    staged TEXT,
+    staged_dir TEXT
 );
 CREATE INDEX IF NOT EXISTS sends_due ON sends (step, next_attempt);
 -- Outgoing messages an earlier version left at OPPRETTET (a send killed before its upload):
@@ -85,6 +86,9 @@ pub struct SendState {
     /// The documents waiting to be packed (JSON list of `SendDocument`s in the spool).
     #[serde(skip)]
     pub staged: Option<String>,
+    /// The spool folder holding them (relative to the data directory).
+    #[serde(skip)]
+    pub staged_dir: Option<String>,
 }
 
 fn millis(t: OffsetDateTime) -> i64 {
@@ -159,13 +163,15 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Record (or clear) the staged documents of a message not packed yet.
-    pub fn set_send_staged(&self, message_id: &str, staged: Option<&str>) -> Result<()> {
+    /// Record (or, with `None`, clear) the staged documents of a message not packed yet: their
+    /// list (JSON) and the folder holding them (relative to the data directory).
+    pub fn set_send_staged(&self, message_id: &str, staged: Option<(&str, &str)>) -> Result<()> {
         let id = self.require_row(Direction::Outgoing, message_id)?;
+        let (list, dir) = staged.unzip();
         self.tx
             .execute(
-                "UPDATE sends SET staged = ?2 WHERE message = ?1",
-                params![id, staged],
+                "UPDATE sends SET staged = ?2, staged_dir = ?3 WHERE message = ?1",
+                params![id, list, dir],
             )
             .map_err(db_err("recording staged documents"))?;
         Ok(())
@@ -181,7 +187,7 @@ impl Tx<'_> {
     pub(super) fn send_state_of_row(&self, row: i64) -> Result<Option<SendState>> {
         self.tx
             .query_row(
-                "SELECT step, attempts, next_attempt, last_error, transfer_id, staged FROM sends WHERE message = ?1",
+                "SELECT step, attempts, next_attempt, last_error, transfer_id, staged, staged_dir FROM sends WHERE message = ?1",
                 [row],
                 |r| {
                     let step = SendStep::parse(&r.get::<_, String>(0)?);
@@ -193,6 +199,7 @@ impl Tx<'_> {
                         last_error: r.get(3)?,
                         pending_transfer: r.get(4)?,
                         staged: r.get(5)?,
+                        staged_dir: r.get(6)?,
                     })
                 },
             )
