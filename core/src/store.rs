@@ -6,12 +6,17 @@
 //! registration is idempotent per status value), `incoming_queue` (what `peek` hands out, with its
 //! lock), `transfers` (broker transfers we have started to download, so a crash between download
 //! and confirm is finished on the next poll and a transfer delivered twice is stored once) and
-//! `outbox` (status receipts owed to senders, sent until the broker takes them).
+//! `outbox` (status receipts owed to senders, sent until the broker takes them). The schema is
+//! versioned (`PRAGMA user_version`, `store/migrations.rs`): opening a data directory upgrades it.
 //!
 //! Crash safety: every state change is one transaction ([`Store::transaction`]). Files are written
 //! under a temporary name, fsynced and renamed ([`persist_file`]) before the row that points to
 //! them commits; a file without a row is an orphan that costs disk space, never a lost or doubled
 //! message.
+
+mod migrations;
+
+pub use migrations::SCHEMA_VERSION;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::sbd::ReceiptStatus;
@@ -21,53 +26,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY,
-    direction TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    conversation_id TEXT,
-    process TEXT,
-    document_type TEXT NOT NULL,
-    sender TEXT NOT NULL,
-    receiver TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created TEXT NOT NULL,
-    last_update TEXT NOT NULL,
-    expires TEXT,
-    transfer_id TEXT,
-    payload TEXT,
-    sbd TEXT NOT NULL,
-    UNIQUE (direction, message_id)
-);
-CREATE TABLE IF NOT EXISTS status_history (
-    id INTEGER PRIMARY KEY,
-    message INTEGER NOT NULL REFERENCES messages(id),
-    status TEXT NOT NULL,
-    time TEXT NOT NULL,
-    description TEXT,
-    UNIQUE (message, status)
-);
-CREATE TABLE IF NOT EXISTS incoming_queue (
-    message INTEGER PRIMARY KEY REFERENCES messages(id),
-    enqueued TEXT NOT NULL,
-    locked_until TEXT
-);
-CREATE TABLE IF NOT EXISTS transfers (
-    transfer_id TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    spool TEXT,
-    message_id TEXT,
-    seen TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY,
-    message INTEGER NOT NULL REFERENCES messages(id),
-    status TEXT NOT NULL,
-    UNIQUE (message, status)
-);
-";
 
 /// Which way a message went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -321,7 +279,7 @@ impl Store {
             })?;
         }
         let path = data_dir.join(DATABASE_FILE);
-        let conn = Connection::open(&path).map_err(|e| {
+        let mut conn = Connection::open(&path).map_err(|e| {
             Error::new(
                 ErrorKind::Storage,
                 format!("opening the state database {}: {e}", path.display()),
@@ -337,8 +295,7 @@ impl Store {
             .map_err(db_err("setting synchronous=FULL"))?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(db_err("enabling foreign keys"))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(db_err("creating the state tables"))?;
+        migrations::migrate(&mut conn)?;
         for sub in ["spool/out", "spool/in"] {
             remove_stale_parts(&data_dir.join(sub));
         }
