@@ -15,8 +15,10 @@
 //! transaction as the state change that causes them and sent until the broker takes them, so a
 //! crash never loses one (a repeat is harmless: statuses are idempotent per value, spec C.5).
 
+mod quarantine;
 mod receive;
 
+pub use self::quarantine::{QuarantineEntry, QuarantineKind, RetryOutcome};
 pub use self::receive::{IncomingMessage, OpenedFile, OpenedMessage, PollError, PollSummary};
 pub use crate::store::{Direction, MessageFilter, MessageInfo, StatusEntry};
 
@@ -295,6 +297,7 @@ impl Client {
             transfer_id: None,
             payload: None,
             sbd_json: &sbd_json,
+            warnings: &[],
         };
         self.store
             .transaction(|tx| tx.insert_message(&new, ReceiptStatus::Opprettet, now))?;

@@ -15,8 +15,10 @@
 //! message.
 
 mod migrations;
+mod quarantine;
 
 pub use migrations::SCHEMA_VERSION;
+pub use quarantine::{NewQuarantine, QuarantineEntry, QuarantineKind};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::sbd::ReceiptStatus;
@@ -67,6 +69,10 @@ pub struct MessageInfo {
     /// The package file still kept (outgoing: until sent; incoming: until deleted, or kept for
     /// inspection when it could not be opened).
     pub payload: Option<PathBuf>,
+    /// What was unusual about the message but did not stop it (the integration point accepts
+    /// it): an SBD that efm would not send, a document saved under another name, ...
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// One entry of a message's status history.
@@ -104,6 +110,8 @@ pub struct NewMessage<'a> {
     /// Relative to the data directory.
     pub payload: Option<&'a str>,
     pub sbd_json: &'a str,
+    /// See [`MessageInfo::warnings`].
+    pub warnings: &'a [String],
 }
 
 /// How far the download of one broker transfer got.
@@ -141,6 +149,8 @@ pub struct TransferRecord {
     pub state: TransferState,
     pub spool: Option<String>,
     pub message_id: Option<String>,
+    /// Who sent it, as the broker authenticated the sender (`0192:<orgnr>`), when known.
+    pub sender: Option<String>,
 }
 
 /// A status receipt owed to a sender.
@@ -149,6 +159,11 @@ pub struct OutboxItem {
     pub id: i64,
     pub message_id: String,
     pub status: ReceiptStatus,
+}
+
+/// Warnings as the `warnings` column holds them: a JSON array, or NULL for none.
+fn warnings_json(w: &[String]) -> Option<String> {
+    (!w.is_empty()).then(|| serde_json::to_string(w).unwrap_or_default())
 }
 
 fn corrupt(msg: impl Into<String>) -> Error {
@@ -359,13 +374,14 @@ pub struct Tx<'a> {
 
 const MESSAGE_COLUMNS: &str =
     "direction, message_id, conversation_id, process, document_type, sender, receiver, \
-     status, created, last_update, expires, transfer_id, payload";
+     status, created, last_update, expires, transfer_id, payload, warnings";
 
 impl Tx<'_> {
     fn row_to_message(&self, r: &rusqlite::Row<'_>) -> rusqlite::Result<(MessageInfo, String)> {
         let direction: String = r.get(0)?;
         let status: String = r.get(7)?;
         let payload: Option<String> = r.get(12)?;
+        let warnings: Option<String> = r.get(13)?;
         Ok((
             MessageInfo {
                 direction: if direction == "INCOMING" {
@@ -385,6 +401,9 @@ impl Tx<'_> {
                 expires: r.get(10)?,
                 transfer_id: r.get(11)?,
                 payload: payload.map(|p| self.data_dir.join(p)),
+                warnings: warnings
+                    .and_then(|w| serde_json::from_str(&w).ok())
+                    .unwrap_or_default(),
             },
             status,
         ))
@@ -445,7 +464,7 @@ impl Tx<'_> {
         let now_s = format_time(now);
         self.tx
             .execute(
-                &format!("INSERT INTO messages ({MESSAGE_COLUMNS}, sbd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13)"),
+                &format!("INSERT INTO messages ({MESSAGE_COLUMNS}, sbd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?14, ?13)"),
                 params![
                     m.direction.name(),
                     m.message_id,
@@ -459,7 +478,8 @@ impl Tx<'_> {
                     m.expires,
                     m.transfer_id,
                     m.payload,
-                    m.sbd_json
+                    m.sbd_json,
+                    warnings_json(m.warnings)
                 ],
             )
             .map_err(db_err("storing a message"))?;
@@ -634,6 +654,37 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Append warnings to a message (each once).
+    pub fn add_warnings(
+        &self,
+        direction: Direction,
+        message_id: &str,
+        warnings: &[String],
+    ) -> Result<()> {
+        if warnings.is_empty() {
+            return Ok(());
+        }
+        let Some(mut m) = self.message(direction, message_id)? else {
+            return Err(corrupt(format!("no message {message_id} to warn about")));
+        };
+        for w in warnings {
+            if !m.warnings.contains(w) {
+                log::warn!(
+                    "{} message {message_id}: {w}",
+                    direction.name().to_lowercase()
+                );
+                m.warnings.push(w.clone());
+            }
+        }
+        self.tx
+            .execute(
+                "UPDATE messages SET warnings = ?3 WHERE direction = ?1 AND message_id = ?2",
+                params![direction.name(), message_id, warnings_json(&m.warnings)],
+            )
+            .map_err(db_err("storing warnings"))?;
+        Ok(())
+    }
+
     pub fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageInfo>> {
         let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE 1=1");
         let mut args: Vec<String> = Vec::new();
@@ -770,21 +821,29 @@ impl Tx<'_> {
     // ---- broker transfers ---------------------------------------------------------------
 
     pub fn transfer(&self, transfer_id: &str) -> Result<Option<TransferRecord>> {
-        let row: Option<(String, String, Option<String>, Option<String>)> = self
+        type Row = (
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let row: Option<Row> = self
             .tx
             .query_row(
-                "SELECT transfer_id, state, spool, message_id FROM transfers WHERE transfer_id = ?1",
+                "SELECT transfer_id, state, spool, message_id, sender FROM transfers WHERE transfer_id = ?1",
                 [transfer_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()
             .map_err(db_err("reading a transfer"))?;
-        row.map(|(transfer_id, state, spool, message_id)| {
+        row.map(|(transfer_id, state, spool, message_id, sender)| {
             Ok(TransferRecord {
                 transfer_id,
                 state: TransferState::parse(&state)?,
                 spool,
                 message_id,
+                sender,
             })
         })
         .transpose()
@@ -823,11 +882,24 @@ impl Tx<'_> {
         self.tx
             .execute(
                 "INSERT INTO transfers (transfer_id, state, spool, message_id, seen) VALUES (?1, ?2, ?3, ?4, ?5) \
-                 ON CONFLICT (transfer_id) DO UPDATE SET state = ?2, spool = ?3, message_id = ?4",
+                 ON CONFLICT (transfer_id) DO UPDATE SET \
+                 state = CASE WHEN transfers.state = 'CONFIRMED' THEN 'CONFIRMED' ELSE ?2 END, \
+                 spool = ?3, message_id = COALESCE(?4, transfers.message_id)",
                 params![transfer_id, state.name(), spool, message_id, format_time(now)],
             )
             .map_err(db_err("storing a transfer"))?;
         log::debug!("transfer {transfer_id}: {}", state.name());
+        Ok(())
+    }
+
+    /// Remember who sent a transfer, as the broker authenticated the sender.
+    pub fn set_transfer_sender(&self, transfer_id: &str, sender: &str) -> Result<()> {
+        self.tx
+            .execute(
+                "UPDATE transfers SET sender = ?2 WHERE transfer_id = ?1",
+                params![transfer_id, sender],
+            )
+            .map_err(db_err("storing a transfer's sender"))?;
         Ok(())
     }
 
@@ -896,6 +968,7 @@ mod tests {
             transfer_id: None,
             payload: None,
             sbd_json: "{}",
+            warnings: &[],
         }
     }
 
