@@ -319,10 +319,12 @@ impl Client {
         }
 
         let documents = request.documents.into_iter().map(Into::into).collect();
-        let file = self
-            .store
-            .spool_dir(Direction::Outgoing)
-            .join(format!("{}.zip", safe_name(&message_id)));
+        // Named for this store: another process never writes or deletes it.
+        let file = self.store.owned_path(
+            &self.store.spool_dir(Direction::Outgoing),
+            &safe_name(&message_id),
+            "zip",
+        );
         let packed = self.package_to(&file, sbd, documents, &record.certificate);
         if let Err(e) = packed {
             self.fail_outgoing(&message_id, &e)?;
@@ -447,22 +449,31 @@ impl Client {
         documents: Vec<DocumentSource>,
         receiver_cert: &openssl::x509::X509,
     ) -> Result<()> {
-        // A name of its own per attempt: two processes on one data directory never share a
-        // temporary file (the store then keeps one copy, deduplicated by messageId).
-        let tmp = file.with_extension(format!("{}.part", uuid::Uuid::new_v4().simple()));
+        // A name of its own per attempt (with this store's owner id, so that what a crash leaves
+        // is collected once this store is gone, and never while it runs).
+        let dir = file.parent().unwrap_or(Path::new("."));
+        let base = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = self.store.temp_path(dir, &base, "part");
         let opts = CreateOptions {
             // Altinn 3 carries sbd.json and asic.zip only (spec altinn3-broker.md 3.4).
             legacy_xml: self.config.transport == TransportKind::Altinn2,
             own_message_channel: self.config.message_channel.clone(),
             ..CreateOptions::default()
         };
-        let created = package::create_file(
-            &tmp,
-            &PackageInput { sbd, documents },
-            &self.identity,
-            receiver_cert,
-            &opts,
-        );
+        let created = std::fs::File::create_new(&tmp)
+            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))
+            .and_then(|out| {
+                package::create(
+                    &PackageInput { sbd, documents },
+                    &self.identity,
+                    receiver_cert,
+                    out,
+                    &opts,
+                )
+            });
         if let Err(e) = created {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);

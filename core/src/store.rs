@@ -14,9 +14,13 @@
 //! them commits; a file without a row is an orphan that costs disk space, never a lost or doubled
 //! message.
 
+mod claims;
+mod leftovers;
 mod migrations;
+mod owner;
 mod quarantine;
 
+pub use claims::TransferClaim;
 pub use migrations::SCHEMA_VERSION;
 pub use quarantine::{NewQuarantine, QuarantineEntry, QuarantineKind};
 
@@ -246,31 +250,19 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Temporary files (`*.part`) no row points to, left by a crash. Only day-old ones go: another
-/// process on the same data directory may be writing a fresh one.
-fn remove_stale_parts(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let path = e.path();
-        let stale = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > std::time::Duration::from_secs(24 * 3600));
-        if stale && path.extension().is_some_and(|x| x == "part") {
-            log::info!("removing {}, left by an interrupted run", path.display());
-            let _ = std::fs::remove_file(&path);
-        }
-    }
-}
-
 /// The state database and spool folders of one data directory.
 pub struct Store {
     conn: Mutex<Connection>,
     data_dir: PathBuf,
+    /// This store's identity for the files it writes and the claims it takes (`owner.rs`).
+    owner: owner::Owner,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Empty by now unless a pop is interrupted; then the next open collects it.
+        let _ = std::fs::remove_dir(self.staging_dir());
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -282,6 +274,8 @@ impl std::fmt::Debug for Store {
 }
 
 pub const DATABASE_FILE: &str = "efm.sqlite";
+/// Where extracted files wait, inside the data directory, until they are verified and moved.
+pub const STAGING_DIR: &str = "staging";
 
 impl Store {
     /// Open (creating on first use) the database and spool folders in `data_dir`.
@@ -311,13 +305,44 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(db_err("enabling foreign keys"))?;
         migrations::migrate(&mut conn)?;
-        for sub in ["spool/out", "spool/in"] {
-            remove_stale_parts(&data_dir.join(sub));
-        }
-        Ok(Store {
+        let store = Store {
             conn: Mutex::new(conn),
             data_dir: data_dir.to_path_buf(),
-        })
+            owner: owner::Owner::acquire(data_dir)?,
+        };
+        store.collect_leftovers()?;
+        Ok(store)
+    }
+
+    /// This store's owner id (in the names of the files it writes and in its claims).
+    pub fn owner_id(&self) -> &str {
+        self.owner.id()
+    }
+
+    /// Whether the store that wrote `owner` still runs (this one included).
+    pub fn owner_alive(&self, owner: &str) -> bool {
+        owner == self.owner.id() || owner::is_alive(&self.data_dir, owner)
+    }
+
+    /// A temporary file name in `dir` only this store uses: `<base>.<owner>.<random>.<ext>`.
+    pub fn temp_path(&self, dir: &Path, base: &str, ext: &str) -> PathBuf {
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        dir.join(format!(
+            "{base}.{}.{}.{ext}",
+            self.owner.id(),
+            &random[..12]
+        ))
+    }
+
+    /// A lasting file name in `dir` for this store's writing: `<base>.<owner>.<ext>`. Two
+    /// processes storing the same thing never write, or delete, each other's file.
+    pub fn owned_path(&self, dir: &Path, base: &str, ext: &str) -> PathBuf {
+        dir.join(format!("{base}.{}.{ext}", self.owner.id()))
+    }
+
+    /// A directory for staging extracted files, inside the data directory and this store's own.
+    pub fn staging_dir(&self) -> PathBuf {
+        self.data_dir.join(STAGING_DIR).join(self.owner.id())
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -884,7 +909,9 @@ impl Tx<'_> {
                 "INSERT INTO transfers (transfer_id, state, spool, message_id, seen) VALUES (?1, ?2, ?3, ?4, ?5) \
                  ON CONFLICT (transfer_id) DO UPDATE SET \
                  state = CASE WHEN transfers.state = 'CONFIRMED' THEN 'CONFIRMED' ELSE ?2 END, \
-                 spool = ?3, message_id = COALESCE(?4, transfers.message_id)",
+                 spool = ?3, message_id = COALESCE(?4, transfers.message_id), \
+                 claimed_by = CASE WHEN ?2 = 'CONFIRMED' THEN NULL ELSE transfers.claimed_by END, \
+                 claim_until = CASE WHEN ?2 = 'CONFIRMED' THEN NULL ELSE transfers.claim_until END",
                 params![transfer_id, state.name(), spool, message_id, format_time(now)],
             )
             .map_err(db_err("storing a transfer"))?;

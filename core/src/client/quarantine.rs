@@ -126,6 +126,9 @@ impl Client {
                         message_id: q.message_id.clone().unwrap_or_default(),
                     },
                     Stored::Duplicate => RetryOutcome::Duplicate,
+                    Stored::Lost => RetryOutcome::StillRefused {
+                        reason: "another process is storing this transfer".to_string(),
+                    },
                     Stored::Quarantined | Stored::Ignored => RetryOutcome::StillRefused {
                         reason: self
                             .quarantine()?

@@ -20,7 +20,9 @@ mod trust;
 use super::{safe_name, Client, Direction, MessageInfo};
 use crate::error::{Error, ErrorGroup, ErrorKind, Result};
 use crate::sbd::{BusinessMessage, ReceiptStatus, Sbd};
-use crate::store::{persist_file, NewMessage, NewQuarantine, QuarantineKind, TransferState};
+use crate::store::{
+    persist_file, NewMessage, NewQuarantine, QuarantineKind, TransferClaim, TransferState,
+};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -119,7 +121,14 @@ pub(super) enum Stored {
     Ignored,
     Duplicate,
     Quarantined,
+    /// Another store took the transfer over meanwhile (this one was too slow or seemed gone):
+    /// its own download is thrown away, the other's counts.
+    Lost,
 }
+
+/// How long a claim on a transfer or a receipt holds without its owner's renewal. A crashed
+/// owner's claims are taken over at once (its lock is free); this bounds a stuck one.
+const CLAIM_TIME: time::Duration = time::Duration::minutes(30);
 
 impl Client {
     /// Fetch what waits at the broker: finish transfers an earlier poll left half-done, then take
@@ -168,8 +177,16 @@ impl Client {
         sender: Option<&str>,
         summary: &mut PollSummary,
     ) -> Result<bool> {
-        let e = match self.take_transfer(transfer_id, size, sender, summary) {
-            Ok(()) => return Ok(true),
+        let outcome = self.take_transfer(transfer_id, size, sender, summary);
+        if outcome.is_err() {
+            // Let another store (or the next poll) try at once.
+            let owner = self.store.owner_id();
+            let _ = self
+                .store
+                .transaction(|tx| tx.release_transfer(transfer_id, owner));
+        }
+        let e = match outcome {
+            Ok(done) => return Ok(done),
             Err(e) if matches!(e.kind().group(), ErrorGroup::Storage | ErrorGroup::Internal) => {
                 return Err(e)
             }
@@ -207,18 +224,28 @@ impl Client {
     }
 
     /// `size`: what the broker's overview says (0 when unknown); `sender`: who the broker says
-    /// sent it (`None` when this poll did not list it).
+    /// sent it (`None` when this poll did not list it). False when another store is at it.
     fn take_transfer(
         &self,
         transfer_id: &str,
         size: u64,
         sender: Option<&str>,
         summary: &mut PollSummary,
-    ) -> Result<()> {
-        let state = self
-            .store
-            .transaction(|tx| tx.transfer(transfer_id))?
-            .map(|t| t.state);
+    ) -> Result<bool> {
+        let now = self.now();
+        let owner = self.store.owner_id();
+        let claim = self.store.transaction(|tx| {
+            tx.claim_transfer(transfer_id, owner, now, now + CLAIM_TIME, &|o| {
+                self.store.owner_alive(o)
+            })
+        })?;
+        let state = match claim {
+            TransferClaim::Busy => {
+                log::debug!("transfer {transfer_id}: another process is taking it");
+                return Ok(false);
+            }
+            TransferClaim::Claimed(state) => state,
+        };
         if matches!(state, None | Some(TransferState::Downloading)) {
             match self.download_and_store(transfer_id, size, sender)? {
                 Stored::New(id) => summary.received.push(id),
@@ -226,6 +253,7 @@ impl Client {
                 Stored::Ignored => summary.ignored += 1,
                 Stored::Duplicate => summary.duplicates += 1,
                 Stored::Quarantined => summary.quarantined += 1,
+                Stored::Lost => return Ok(false),
             }
         }
         // STORED, or CONFIRMED but offered again: the confirm is idempotent.
@@ -242,7 +270,7 @@ impl Client {
             )
         })?;
         log::info!("transfer {transfer_id}: confirmed at the broker");
-        Ok(())
+        Ok(true)
     }
 
     fn download_and_store(
@@ -252,10 +280,10 @@ impl Client {
         sender: Option<&str>,
     ) -> Result<Stored> {
         let dir = self.store.spool_dir(Direction::Incoming);
-        let file = dir.join(format!("{}.zip", safe_name(transfer_id)));
-        // A name of its own per attempt: two processes on one data directory never share a
-        // temporary file (the store then keeps one copy, deduplicated by messageId).
-        let tmp = file.with_extension(format!("{}.part", uuid::Uuid::new_v4().simple()));
+        // Names of this store's own: two processes downloading one transfer (one took over
+        // from the other) never write, or delete, each other's file.
+        let file = self.store.owned_path(&dir, &safe_name(transfer_id), "zip");
+        let tmp = self.store.temp_path(&dir, &safe_name(transfer_id), "part");
         let relative = self.store.relative(&file);
         let now = self.now();
         self.store.transaction(|tx| {
@@ -317,7 +345,11 @@ impl Client {
                 // Confirmed at the broker, kept here: nothing downloaded is dropped unseen.
                 let reason = format!("the package cannot be read: {e}");
                 let size = std::fs::metadata(file).map(|m| m.len()).ok();
-                self.store.transaction(|tx| {
+                let owner = self.store.owner_id();
+                let kept = self.store.transaction(|tx| {
+                    if !tx.holds_transfer(transfer_id, owner)? {
+                        return Ok(false);
+                    }
                     tx.add_quarantine(
                         &NewQuarantine {
                             kind: QuarantineKind::Unreadable,
@@ -331,8 +363,13 @@ impl Client {
                         },
                         now,
                     )?;
-                    tx.put_transfer(transfer_id, TransferState::Stored, None, None, now)
+                    tx.put_transfer(transfer_id, TransferState::Stored, None, None, now)?;
+                    Ok(true)
                 })?;
+                if !kept {
+                    let _ = std::fs::remove_file(file);
+                    return Ok(Stored::Lost);
+                }
                 return Ok(Stored::Quarantined);
             }
         };
@@ -360,7 +397,11 @@ impl Client {
                     authenticated: broker_sender.as_deref(),
                     claimed,
                 };
+                let owner = self.store.owner_id();
                 self.store.transaction(|tx| {
+                    if !tx.holds_transfer(transfer_id, owner)? {
+                        return Ok(Stored::Lost);
+                    }
                     let applied = trust::apply_to_outgoing(
                         tx,
                         &from,
@@ -393,7 +434,7 @@ impl Client {
                 now,
             )?,
         };
-        if matches!(outcome, Stored::Status | Stored::Duplicate) {
+        if matches!(outcome, Stored::Status | Stored::Duplicate | Stored::Lost) {
             let _ = std::fs::remove_file(file);
         }
         Ok(outcome)
@@ -435,7 +476,11 @@ impl Client {
             )),
             _ => None,
         };
+        let owner = self.store.owner_id();
         self.store.transaction(|tx| {
+            if !tx.holds_transfer(transfer_id, owner)? {
+                return Ok(Stored::Lost);
+            }
             if tx.message(Direction::Incoming, message_id)?.is_some() {
                 log::info!(
                     "transfer {transfer_id}: message {message_id} is already stored; not stored again"
@@ -514,11 +559,15 @@ impl Client {
             .outbox_lock
             .lock()
             .map_err(|_| Error::new(ErrorKind::Internal, "the outbox lock is poisoned"))?;
-        let items = self.store.transaction(|tx| tx.outbox())?;
+        let now = self.now();
+        let owner = self.store.owner_id();
+        let items = self.store.transaction(|tx| {
+            tx.claim_outbox(owner, now, now + CLAIM_TIME, &|o| self.store.owner_alive(o))
+        })?;
         let mut sent = 0;
         let mut errors = Vec::new();
-        for item in items {
-            match self.send_receipt(&item) {
+        for item in &items {
+            match self.send_receipt(item) {
                 Ok(transfer_id) => {
                     self.store.transaction(|tx| tx.remove_outbox(item.id))?;
                     log::info!(
@@ -531,7 +580,8 @@ impl Client {
                 Err(e)
                     if matches!(e.kind().group(), ErrorGroup::Storage | ErrorGroup::Internal) =>
                 {
-                    return Err(e)
+                    self.release_receipts(&items);
+                    return Err(e);
                 }
                 Err(e) => {
                     let retryable = e.retryable();
@@ -578,7 +628,19 @@ impl Client {
                 }
             }
         }
+        // What was not sent stays owed, free for any store to send.
+        self.release_receipts(&items);
         Ok((sent, errors))
+    }
+
+    fn release_receipts(&self, items: &[crate::store::OutboxItem]) {
+        let owner = self.store.owner_id();
+        let _ = self.store.transaction(|tx| {
+            for item in items {
+                tx.release_outbox(item.id, owner)?;
+            }
+            Ok(())
+        });
     }
 
     /// Package and upload one status receipt; returns the broker's transfer id. It goes to the
@@ -611,11 +673,15 @@ impl Client {
         if reply.receiver_org().ok().as_ref() != Some(&recipient) {
             reply.header.receiver = vec![crate::sbd::Partner::organisation(&recipient)];
         }
-        let file = self.store.spool_dir(Direction::Outgoing).join(format!(
-            "receipt-{}-{}.zip",
-            safe_name(&item.message_id),
-            item.status.name()
-        ));
+        let file = self.store.temp_path(
+            &self.store.spool_dir(Direction::Outgoing),
+            &format!(
+                "receipt-{}-{}",
+                safe_name(&item.message_id),
+                item.status.name()
+            ),
+            "zip",
+        );
         // A status carries no documents, so nothing is encrypted: our own certificate only
         // fills the parameter.
         self.package_to(&file, reply.clone(), Vec::new(), &self.identity.certificate)?;

@@ -70,10 +70,13 @@ impl Client {
             )
         })?;
         // The SBD was judged when the message was stored (`Sbd::check_received`).
-        let opts = OpenOptions {
+        let mut opts = OpenOptions {
             validation: None,
             ..OpenOptions::default()
         };
+        // Decrypted files wait inside the data directory until verified, so partial plaintext
+        // never lands in `target_dir`; a pop repeated after a crash finds its files there.
+        opts.asic.staging = Some(self.store.staging_dir());
         match package::open(&path, &self.identity, target_dir, &opts) {
             Ok(opened) => {
                 self.store.transaction(|tx| {
