@@ -1100,3 +1100,38 @@ fn an_ip_style_package_with_free_text_references_arrives() {
     b.delete(&message_id).unwrap();
     assert!(broker_offers_nothing(&b));
 }
+
+/// A package cut short (after its sbd.json, so it was stored) cannot be opened: FEIL, out of the
+/// queue, kept in quarantine; the queue does not hand it out again and again.
+#[test]
+fn a_truncated_package_ends_feil_and_never_loops() {
+    let sb = sandbox("client-truncated");
+    let a = client(&sb, ORG_A);
+    let b = client(&sb, ORG_B);
+    let work = work_dir(&sb, "truncated");
+    let sent = a
+        .send(request_to_b(documents(&work.join("out"))), &mut |_, _| {})
+        .unwrap();
+    poll_until(&b, |s| !s.received.is_empty());
+    let m = b.peek().unwrap().unwrap();
+    let path = m.info.payload.clone().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() * 3 / 5]).unwrap();
+    let e = b.pop(&sent.message_id, &work.join("inbox")).unwrap_err();
+    assert!(
+        matches!(
+            e.kind().group(),
+            efm_core::ErrorGroup::Crypto | efm_core::ErrorGroup::Package
+        ),
+        "{:?}: {e}",
+        e.kind()
+    );
+    assert_eq!(
+        b.message(&sent.message_id).unwrap().status,
+        ReceiptStatus::Feil
+    );
+    assert!(b.peek().unwrap().is_none());
+    let q = b.quarantine().unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].kind, QuarantineKind::Unopenable);
+}
