@@ -102,12 +102,9 @@ pub unsafe extern "C" fn efm_client_config_json(
 ) -> efm_result {
     guard(error, || {
         out_arg(json_out, "json_out")?;
-        let client = client.as_ref().ok_or_else(|| {
-            efm_core::Error::new(
-                efm_core::ErrorKind::InvalidArgument,
-                "argument `client` is NULL",
-            )
-        })?;
+        let client = client
+            .as_ref()
+            .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, "argument `client` is NULL"))?;
         *json_out = give(&client.config.summary_json().to_string());
         Ok(())
     })

@@ -41,11 +41,11 @@ static INSTALLED: OnceLock<bool> = OnceLock::new();
 struct Forwarder;
 
 impl log::Log for Forwarder {
-    fn enabled(&self, metadata: &log::Metadata) -> bool {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
         metadata.level() <= log::max_level()
     }
 
-    fn log(&self, record: &log::Record) {
+    fn log(&self, record: &log::Record<'_>) {
         // The HTTP stack dumps raw requests (bearer tokens, grants) at TRACE: never pass those on.
         if !self.enabled(record.metadata())
             || !efm_core::http::log_record_allowed(record.target(), record.level())

@@ -918,25 +918,10 @@ mod tests {
 
     #[test]
     fn parses_the_mocks_indented_pem() {
-        // The Digdir mock answers carry PEM with indentation inside (reference/nextmove/efm-mocks).
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/reference/nextmove/efm-mocks/service_records/910075918/910075918"
+        // The Digdir mock answers carry PEM with indentation inside (see tests/fixtures/README.md).
+        let text = include_str!(
+            "../../tests/fixtures/nextmove/efm-mocks/service_records/910075918/910075918"
         );
-        let Ok(text) = std::fs::read_to_string(path).or_else(|_| {
-            std::env::var("EFM_SHARED_DIR")
-                .map_err(|_| ())
-                .and_then(|d| {
-                    std::fs::read_to_string(format!(
-                        "{d}/reference/nextmove/efm-mocks/service_records/910075918/910075918"
-                    ))
-                    .map_err(|_| ())
-                })
-        }) else {
-            panic!(
-                "reference file missing: put shared/ beside the repository or set EFM_SHARED_DIR"
-            );
-        };
         let start = text.find("-----BEGIN CERTIFICATE-----").unwrap();
         let end = text[start..].find("-----END CERTIFICATE-----").unwrap() + start + 25;
         let cert = parse_registry_certificate(&text[start..end]).unwrap();

@@ -16,14 +16,14 @@ import requests
 from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 
-from efm_sandbox_support import ORG_A, ORG_B, ORG_C, REFERENCE
+from efm_sandbox_support import ORG_A, ORG_B, ORG_C, FIXTURES
 
 RESOURCE = "eformidling-dpo-meldingsutveksling"
 
 
 @pytest.fixture(scope="module")
 def openapi(sandbox):
-    spec = json.loads((REFERENCE / "altinn-broker-v3" / "altinn-broker-v1.json").read_text())
+    spec = json.loads((FIXTURES / "altinn-broker-v3" / "altinn-broker-v1.json").read_text())
     spec = copy.deepcopy(spec)
     spec["servers"] = [{"url": sandbox.base_url}]
     # The reference file nests its webhooks wrongly (spec validation refuses them); the sandbox
