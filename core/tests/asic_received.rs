@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/asic")
-        .join(name)
+    efm_test_support::fixture(&format!("asic/{name}"))
 }
 
 fn open(name: &str, target: &Path) -> efm_core::Result<ExtractedAsic> {

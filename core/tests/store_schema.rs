@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/store")
-        .join(name)
+    efm_test_support::fixture(&format!("store/{name}"))
 }
 
 fn sqlite(db: &Path, script: &str) -> String {
