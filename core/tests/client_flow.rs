@@ -1135,3 +1135,44 @@ fn a_truncated_package_ends_feil_and_never_loops() {
     assert_eq!(q.len(), 1);
     assert_eq!(q[0].kind, QuarantineKind::Unopenable);
 }
+
+/// The broker rate-limits a download (429 with Retry-After): the poll stops calling it, says more
+/// is waiting and when to come back; the next poll takes the rest. Nothing is lost or doubled.
+#[test]
+fn poll_honours_a_rate_limit_and_says_more_is_waiting() {
+    let sb = sandbox("client-429");
+    let a = client(&sb, ORG_A);
+    let b = client(&sb, ORG_B);
+    let work = work_dir(&sb, "429");
+    let mut ids = Vec::new();
+    let mut transfers = Vec::new();
+    for i in 0..3 {
+        let m = a
+            .send(
+                request_to_b(documents(&work.join(format!("out{i}")))),
+                &mut |_, _| {},
+            )
+            .unwrap();
+        wait_published(&sb, m.transfer_id.as_deref().unwrap());
+        transfers.push(m.transfer_id.clone().unwrap());
+        ids.push(m.message_id);
+    }
+    fault(
+        &sb,
+        &format!("/broker/api/v1/filetransfer/{}/download", transfers[1]),
+        json!({"kind": "rate_limit", "retry_after": 7}),
+        1,
+    );
+    let first = b.poll().unwrap();
+    assert_eq!(first.received, vec![ids[0].clone()], "{first:?}");
+    assert!(first.more_waiting, "{first:?}");
+    assert_eq!(first.retry_after_secs, Some(7));
+    assert!(
+        first.errors.is_empty(),
+        "a rate limit is no failure: {first:?}"
+    );
+    let second = b.poll().unwrap();
+    assert_eq!(second.received, ids[1..].to_vec(), "{second:?}");
+    assert!(!second.more_waiting && second.retry_after_secs.is_none());
+    assert_eq!(incoming(&b).len(), 3);
+}

@@ -52,6 +52,12 @@ pub struct PollSummary {
     /// Transfers that failed this time (network, broker) and receipts not sent yet; the next
     /// poll tries them again.
     pub errors: Vec<PollError>,
+    /// More may wait at the broker than this poll took: the broker asked us to slow down (429),
+    /// or new transfers kept arriving. Poll again (after `retry_after_secs`, when given).
+    pub more_waiting: bool,
+    /// The broker's Retry-After, when it rate-limited this poll.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
 }
 
 impl PollSummary {
@@ -126,6 +132,9 @@ pub(super) enum Stored {
     Lost,
 }
 
+/// How many listings one poll makes at most while new transfers keep arriving.
+const DRAIN_ROUNDS: usize = 20;
+
 /// How long a claim on a transfer or a receipt holds without its owner's renewal. A crashed
 /// owner's claims are taken over at once (its lock is free); this bounds a stuck one.
 const CLAIM_TIME: time::Duration = time::Duration::minutes(30);
@@ -155,9 +164,51 @@ impl Client {
                 summary.recovered += 1;
             }
         }
-        let available = self.with_transport(|t| t.available())?;
-        for a in available {
-            if tried.insert(a.id.clone()) {
+        // Drain: list again after each batch, for what arrived meanwhile or lay beyond the
+        // broker's page, until a listing brings nothing new or the broker says slow down.
+        for round in 1.. {
+            if summary.retry_after_secs.is_some() {
+                break;
+            }
+            let available = match self.with_transport(|t| t.available()) {
+                Ok(a) => a,
+                Err(e) if e.kind() == ErrorKind::RemoteRateLimited => {
+                    log::info!("the broker asks us to slow down: {e}");
+                    summary.more_waiting = true;
+                    summary.retry_after_secs = Some(e.detail().retry_after_secs.unwrap_or(1));
+                    break;
+                }
+                // A failure after some work (a second round) is reported, not thrown away.
+                Err(e) if round > 1 && e.retryable() => {
+                    summary.more_waiting = true;
+                    summary.errors.push(PollError {
+                        transfer_id: None,
+                        message_id: None,
+                        code: e.code(),
+                        message: e.to_string(),
+                        retryable: true,
+                        abandoned: false,
+                    });
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
+            let fresh: Vec<_> = available
+                .into_iter()
+                .filter(|a| tried.insert(a.id.clone()))
+                .collect();
+            if fresh.is_empty() {
+                break;
+            }
+            if round > DRAIN_ROUNDS {
+                summary.more_waiting = true;
+                break;
+            }
+            for a in fresh {
+                if summary.retry_after_secs.is_some() {
+                    summary.more_waiting = true;
+                    break;
+                }
                 let sender = Some(a.sender.as_str()).filter(|s| !s.is_empty());
                 self.try_transfer(&a.id, a.size, sender, &mut summary)?;
             }
@@ -192,6 +243,13 @@ impl Client {
             }
             Err(e) => e,
         };
+        if e.kind() == ErrorKind::RemoteRateLimited {
+            // Honoured: no more calls this poll; the transfer waits for the next.
+            log::info!("transfer {transfer_id}: the broker asks us to slow down: {e}");
+            summary.more_waiting = true;
+            summary.retry_after_secs = Some(e.detail().retry_after_secs.unwrap_or(1));
+            return Ok(false);
+        }
         let status = e.detail().http_status;
         let gone = status == Some(404)
             || (status == Some(403) && e.detail().remote_code.as_deref() == Some("BRO-00007"));
