@@ -12,6 +12,7 @@ mod doctor_cmd;
 mod lookup_cmd;
 mod messages_cmd;
 mod package_cmd;
+mod quarantine_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -37,6 +38,8 @@ enum Command {
     Poll(messages_cmd::PollArgs),
     Inbox(messages_cmd::InboxArgs),
     Status(messages_cmd::StatusArgs),
+    #[command(subcommand)]
+    Quarantine(quarantine_cmd::QuarantineCommand),
     Lookup(lookup_cmd::LookupArgs),
     Doctor(doctor_cmd::DoctorArgs),
     #[command(subcommand)]
@@ -57,6 +60,7 @@ impl Command {
             Command::Poll(_) => "poll",
             Command::Inbox(_) => "inbox",
             Command::Status(_) => "status",
+            Command::Quarantine(_) => "quarantine",
             Command::Lookup(_) => "lookup",
             Command::Doctor(_) => "doctor",
             Command::Package(_) => "package",
@@ -66,32 +70,51 @@ impl Command {
     }
 }
 
+/// How a command that went through ended.
+enum Done {
+    All,
+    /// It ran to its end, but something in it failed (and it said what on standard error).
+    Partly,
+}
+
+impl From<()> for Done {
+    fn from(_: ()) -> Done {
+        Done::All
+    }
+}
+
+fn complete(r: Result<bool, efm_core::Error>) -> Result<Done, efm_core::Error> {
+    r.map(|all| if all { Done::All } else { Done::Partly })
+}
+
 fn main() -> ExitCode {
     let command = Cli::parse().command;
     let name = command.name();
     let result = match command {
-        Command::Demo(args) => demo_cmd::run(args),
+        Command::Demo(args) => demo_cmd::run(args).map(Done::from),
         Command::Sandbox(args) => {
             return match efm_sandbox::run(args) {
                 0 => ExitCode::SUCCESS,
                 n => ExitCode::from(u8::try_from(n).unwrap_or(1)),
             };
         }
-        Command::Send(args) => messages_cmd::send(args),
-        Command::Poll(args) => messages_cmd::poll(args),
-        Command::Inbox(args) => messages_cmd::inbox(args),
-        Command::Status(args) => messages_cmd::status(args),
-        Command::Lookup(args) => lookup_cmd::run(args),
-        Command::Doctor(args) => doctor_cmd::run(args),
-        Command::Package(command) => package_cmd::run(command),
-        Command::Config(command) => config_cmd::run(command),
+        Command::Send(args) => messages_cmd::send(args).map(Done::from),
+        Command::Poll(args) => complete(messages_cmd::poll(args)),
+        Command::Inbox(args) => complete(messages_cmd::inbox(args)),
+        Command::Status(args) => messages_cmd::status(args).map(Done::from),
+        Command::Quarantine(command) => quarantine_cmd::run(command).map(Done::from),
+        Command::Lookup(args) => lookup_cmd::run(args).map(Done::from),
+        Command::Doctor(args) => doctor_cmd::run(args).map(Done::from),
+        Command::Package(command) => package_cmd::run(command).map(Done::from),
+        Command::Config(command) => config_cmd::run(command).map(Done::from),
         Command::Version => {
             println!("efm {}", efm_core::VERSION);
-            Ok(())
+            Ok(Done::All)
         }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Done::All) => ExitCode::SUCCESS,
+        Ok(Done::Partly) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("efm {name}: error {}: {e}", e.code());
             ExitCode::FAILURE
