@@ -9,7 +9,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from ctypes import POINTER, c_char_p, c_size_t, c_uint32, c_void_p
+from ctypes import POINTER, c_char_p, c_int64, c_size_t, c_uint32, c_void_p
 from pathlib import Path
 
 #: The ABI revision these declarations were written for (EFM_ABI_VERSION in include/efm.h).
@@ -98,6 +98,13 @@ def _declare(lib: ctypes.CDLL) -> None:
         "efm_client_status": ([ClientPtr, c_char_p, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
         "efm_client_messages": ([ClientPtr, c_char_p, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
         "efm_client_expire": ([ClientPtr, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
+        "efm_client_quarantine": ([ClientPtr, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
+        "efm_client_quarantine_export": ([ClientPtr, c_int64, c_char_p, POINTER(ErrorPtr)], u32),
+        "efm_client_quarantine_retry": (
+            [ClientPtr, c_int64, POINTER(c_void_p), POINTER(ErrorPtr)],
+            u32,
+        ),
+        "efm_client_quarantine_delete": ([ClientPtr, c_int64, POINTER(ErrorPtr)], u32),
         "efm_client_free": ([ClientPtr], None),
     }
     for name, (argtypes, restype) in decls.items():

@@ -159,6 +159,30 @@ class Client:
         """Mark outgoing messages past their deadline without MOTTATT as LEVETID_UTLOPT."""
         return self._json_call(lib.efm_client_expire)
 
+    def quarantine(self) -> List[Dict[str, Any]]:
+        """What was downloaded but could not be used, oldest first: ``id``, ``kind``
+        (``UNREADABLE``, ``UNOPENABLE``, ``IGNORED``), ``transfer_id``, ``message_id``, ``sender``
+        (as the broker authenticated it), ``reason``, ``code``, ``payload`` (the kept package)."""
+        return self._json_call(lib.efm_client_quarantine)
+
+    def quarantine_export(self, entry_id: int, dest: "os.PathLike[str] | str") -> None:
+        """Copy a quarantined package, as downloaded, to ``dest`` (which must not exist)."""
+        err = new_error_slot()
+        check(
+            lib.efm_client_quarantine_export(self._h(), entry_id, os.fsencode(dest), ctypes.byref(err)),
+            err,
+        )
+
+    def quarantine_retry(self, entry_id: int) -> Dict[str, Any]:
+        """Try an entry again; returns ``{"outcome": "received"|"requeued"|"applied"|"duplicate"|
+        "still_refused", ...}``."""
+        return self._json_call(lib.efm_client_quarantine_retry, entry_id)
+
+    def quarantine_delete(self, entry_id: int) -> None:
+        """Delete an entry and its kept package."""
+        err = new_error_slot()
+        check(lib.efm_client_quarantine_delete(self._h(), entry_id, ctypes.byref(err)), err)
+
     def close(self) -> None:
         if self._handle is not None:
             lib.efm_client_free(self._handle)
