@@ -6,7 +6,11 @@
 //! registration is idempotent per status value), `incoming_queue` (what `peek` hands out, with its
 //! lock), `transfers` (broker transfers we have started to download, so a crash between download
 //! and confirm is finished on the next poll and a transfer delivered twice is stored once) and
-//! `outbox` (status receipts owed to senders, sent until the broker takes them). The schema is
+//! `outbox` (status receipts owed to senders, sent until the broker takes them), and
+//! `quarantine` (what was downloaded but could not be used, `store/quarantine.rs`). Transfers and
+//! receipts carry claims (`store/claims.rs`) so several processes can share a data directory;
+//! every file a store writes names its owner (`store/owner.rs`), and what dead owners left is
+//! collected on open (`store/leftovers.rs`). The schema is
 //! versioned (`PRAGMA user_version`, `store/migrations.rs`): opening a data directory upgrades it.
 //!
 //! Crash safety: every state change is one transaction ([`Store::transaction`]). Files are written
