@@ -29,16 +29,20 @@ fn until(what: &str, mut done: impl FnMut() -> bool) {
     panic!("{what} did not happen in time");
 }
 
-#[test]
-fn send_poll_inbox_status() {
-    let dir = tempfile::tempdir().unwrap();
-    let sb = Sandbox::start(SandboxOptions {
-        dir: dir.path().join("sandbox"),
+fn start_sandbox(dir: &Path) -> Sandbox {
+    Sandbox::start(SandboxOptions {
+        dir: dir.join("sandbox"),
         port: 0,
         virus_scan_delay_ms: Some(0),
         ..SandboxOptions::default()
     })
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn send_poll_inbox_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = start_sandbox(dir.path());
     let a = sb.config_path("910075918");
     let b = sb.config_path("910076787");
     let xml = dir.path().join("arkivmelding.xml");
@@ -134,13 +138,7 @@ fn upload_raw(sb: &Sandbox, from: &str, to: &str, file: &Path) {
 #[test]
 fn poll_fails_visibly_and_quarantine_is_managed_from_the_cli() {
     let dir = tempfile::tempdir().unwrap();
-    let sb = Sandbox::start(SandboxOptions {
-        dir: dir.path().join("sandbox"),
-        port: 0,
-        virus_scan_delay_ms: Some(0),
-        ..SandboxOptions::default()
-    })
-    .unwrap();
+    let sb = start_sandbox(dir.path());
     let b = sb.config_path("910076787");
     let bad = dir.path().join("bad.zip");
     {

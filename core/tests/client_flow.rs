@@ -529,18 +529,33 @@ fn an_unknown_receiver_is_refused_before_anything_is_stored_or_uploaded() {
     assert_eq!(transfer_count(&sb), 0);
 }
 
-#[test]
-fn a_tampered_package_becomes_feil_on_pop_and_is_kept() {
-    let sb = sandbox("client-tamper");
+/// A sends B a message; B polls and peeks it. Returns the sandbox, B, a work folder, the sent
+/// message and B's stored package file.
+fn waiting_at_b(
+    name: &str,
+) -> (
+    Sandbox,
+    Client,
+    PathBuf,
+    efm_core::client::MessageInfo,
+    PathBuf,
+) {
+    let sb = sandbox(&format!("client-{name}"));
     let a = client(&sb, ORG_A);
     let b = client(&sb, ORG_B);
-    let work = work_dir(&sb, "tamper");
+    let work = work_dir(&sb, name);
     let sent = a
         .send(request_to_b(documents(&work.join("out"))), &mut |_, _| {})
         .unwrap();
     poll_until(&b, |s| !s.received.is_empty());
     let m = b.peek().unwrap().unwrap();
     let path = m.info.payload.clone().unwrap();
+    (sb, b, work, sent, path)
+}
+
+#[test]
+fn a_tampered_package_becomes_feil_on_pop_and_is_kept() {
+    let (_sb, b, work, sent, path) = waiting_at_b("tamper");
     // Flip one byte in the middle of the package (inside the encrypted asic.zip).
     let mut bytes = std::fs::read(&path).unwrap();
     let mid = bytes.len() / 2;
@@ -1105,16 +1120,7 @@ fn an_ip_style_package_with_free_text_references_arrives() {
 /// queue, kept in quarantine; the queue does not hand it out again and again.
 #[test]
 fn a_truncated_package_ends_feil_and_never_loops() {
-    let sb = sandbox("client-truncated");
-    let a = client(&sb, ORG_A);
-    let b = client(&sb, ORG_B);
-    let work = work_dir(&sb, "truncated");
-    let sent = a
-        .send(request_to_b(documents(&work.join("out"))), &mut |_, _| {})
-        .unwrap();
-    poll_until(&b, |s| !s.received.is_empty());
-    let m = b.peek().unwrap().unwrap();
-    let path = m.info.payload.clone().unwrap();
+    let (_sb, b, work, sent, path) = waiting_at_b("truncated");
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() * 3 / 5]).unwrap();
     let e = b.pop(&sent.message_id, &work.join("inbox")).unwrap_err();

@@ -266,11 +266,13 @@ fn verify_with_openssl(p7s: &[u8], content: &[u8], expected: Option<&X509>) -> R
         )));
     }
     let signer = signers.get(0).expect("one signer").to_owned();
+    check_expected_signer(signer, expected)
+}
+
+/// `signer`, unless the caller pinned another certificate.
+pub(super) fn check_expected_signer(signer: X509, expected: Option<&X509>) -> Result<X509> {
     if let Some(want) = expected {
-        let same = match (signer.to_der(), want.to_der()) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => false,
-        };
+        let same = matches!((signer.to_der(), want.to_der()), (Ok(a), Ok(b)) if a == b);
         if !same {
             return Err(Error::new(
                 ErrorKind::SignatureInvalid,

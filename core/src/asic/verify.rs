@@ -12,7 +12,7 @@
 //! Signatures of any other kind (RSA-PSS, ECDSA) go to OpenSSL's verifier as before.
 
 use crate::crypto::ber::{self, Tlv};
-use crate::crypto::keys::subject_line;
+use crate::crypto::cms::algorithms::Digest;
 use crate::error::{Error, ErrorKind, Result};
 use openssl::bn::{BigNum, BigNumContext};
 use openssl::x509::X509;
@@ -24,82 +24,39 @@ const OID_MESSAGE_DIGEST: &str = "1.2.840.113549.1.9.4";
 const OID_ALGORITHM_PROTECT: &str = "1.2.840.113549.1.9.52";
 const OID_RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
 
-/// The digests a PKCS#1 v1.5 signature may use here, with their OIDs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Digest {
-    Sha1,
-    Sha224,
-    Sha256,
-    Sha384,
-    Sha512,
+/// The digest a `<digest>WithRSAEncryption` signature algorithm names.
+fn digest_of_rsa_signature(oid: &str) -> Option<Digest> {
+    Some(match oid {
+        "1.2.840.113549.1.1.5" => Digest::Sha1,
+        "1.2.840.113549.1.1.14" => Digest::Sha224,
+        "1.2.840.113549.1.1.11" => Digest::Sha256,
+        "1.2.840.113549.1.1.12" => Digest::Sha384,
+        "1.2.840.113549.1.1.13" => Digest::Sha512,
+        _ => return None,
+    })
 }
 
-impl Digest {
-    fn from_oid(oid: &str) -> Option<Digest> {
-        Some(match oid {
-            "1.3.14.3.2.26" => Digest::Sha1,
-            "2.16.840.1.101.3.4.2.4" => Digest::Sha224,
-            "2.16.840.1.101.3.4.2.1" => Digest::Sha256,
-            "2.16.840.1.101.3.4.2.2" => Digest::Sha384,
-            "2.16.840.1.101.3.4.2.3" => Digest::Sha512,
-            _ => return None,
-        })
+/// The digest of `data`, computed without OpenSSL's policy-governed EVP layer.
+pub(crate) fn digest(d: Digest, data: &[u8]) -> Vec<u8> {
+    match d {
+        Digest::Sha1 => sha1_smol::Sha1::from(data).digest().bytes().to_vec(),
+        Digest::Sha224 => openssl::sha::sha224(data).to_vec(),
+        Digest::Sha256 => openssl::sha::sha256(data).to_vec(),
+        Digest::Sha384 => openssl::sha::sha384(data).to_vec(),
+        Digest::Sha512 => openssl::sha::sha512(data).to_vec(),
     }
+}
 
-    /// The digest a `<digest>WithRSAEncryption` signature algorithm names.
-    fn from_rsa_signature_oid(oid: &str) -> Option<Digest> {
-        Some(match oid {
-            "1.2.840.113549.1.1.5" => Digest::Sha1,
-            "1.2.840.113549.1.1.14" => Digest::Sha224,
-            "1.2.840.113549.1.1.11" => Digest::Sha256,
-            "1.2.840.113549.1.1.12" => Digest::Sha384,
-            "1.2.840.113549.1.1.13" => Digest::Sha512,
-            _ => return None,
-        })
-    }
-
-    fn oid(self) -> &'static str {
-        match self {
-            Digest::Sha1 => "1.3.14.3.2.26",
-            Digest::Sha224 => "2.16.840.1.101.3.4.2.4",
-            Digest::Sha256 => "2.16.840.1.101.3.4.2.1",
-            Digest::Sha384 => "2.16.840.1.101.3.4.2.2",
-            Digest::Sha512 => "2.16.840.1.101.3.4.2.3",
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Digest::Sha1 => "SHA-1",
-            Digest::Sha224 => "SHA-224",
-            Digest::Sha256 => "SHA-256",
-            Digest::Sha384 => "SHA-384",
-            Digest::Sha512 => "SHA-512",
-        }
-    }
-
-    /// The digest of `data`, computed without OpenSSL's policy-governed EVP layer.
-    pub fn digest(self, data: &[u8]) -> Vec<u8> {
-        match self {
-            Digest::Sha1 => sha1_smol::Sha1::from(data).digest().bytes().to_vec(),
-            Digest::Sha224 => openssl::sha::sha224(data).to_vec(),
-            Digest::Sha256 => openssl::sha::sha256(data).to_vec(),
-            Digest::Sha384 => openssl::sha::sha384(data).to_vec(),
-            Digest::Sha512 => openssl::sha::sha512(data).to_vec(),
-        }
-    }
-
-    /// DigestInfo (RFC 8017 9.2) for `hash`; `null_params` chooses between the two encodings
-    /// RFC 8017 allows verifiers to accept (NULL parameters, or none).
-    fn digest_info(self, hash: &[u8], null_params: bool) -> Vec<u8> {
-        let oid = ber::der_oid(self.oid());
-        let alg = if null_params {
-            ber::der_seq(ber::SEQUENCE, &[&oid, &[ber::NULL, 0]])
-        } else {
-            ber::der_seq(ber::SEQUENCE, &[&oid])
-        };
-        ber::der_seq(ber::SEQUENCE, &[&alg, &ber::der(ber::OCTET_STRING, hash)])
-    }
+/// DigestInfo (RFC 8017 9.2) for `hash`; `null_params` chooses between the two encodings RFC 8017
+/// allows verifiers to accept (NULL parameters, or none).
+fn digest_info(d: Digest, hash: &[u8], null_params: bool) -> Vec<u8> {
+    let oid = ber::der_oid(d.oid());
+    let alg = if null_params {
+        ber::der_seq(ber::SEQUENCE, &[&oid, &[ber::NULL, 0]])
+    } else {
+        ber::der_seq(ber::SEQUENCE, &[&oid])
+    };
+    ber::der_seq(ber::SEQUENCE, &[&alg, &ber::der(ber::OCTET_STRING, hash)])
 }
 
 fn invalid(why: impl std::fmt::Display) -> Error {
@@ -237,7 +194,7 @@ fn rsa_public_key(cert_der: &[u8]) -> Result<(BigNum, BigNum)> {
 
 /// RSASSA-PKCS1-v1_5 verification (RFC 8017 8.2.2) of `signature` over a message whose digest is
 /// `hash`: `s^e mod n` must be `00 01 FF.. 00 || DigestInfo(hash)`.
-pub fn rsa_pkcs1_verify(
+pub(crate) fn rsa_pkcs1_verify(
     n: &BigNum,
     e: &BigNum,
     digest: Digest,
@@ -261,7 +218,7 @@ pub fn rsa_pkcs1_verify(
     m.mod_exp(&s, e, n, &mut ctx).map_err(crypto)?;
     let em = m.to_vec_padded(k as i32).map_err(crypto)?;
     let matches = [true, false].iter().any(|null_params| {
-        let t = digest.digest_info(hash, *null_params);
+        let t = digest_info(digest, hash, *null_params);
         // At least 8 bytes of padding (RFC 8017 9.2 step 5).
         k >= t.len() + 11 && {
             let ps = k - t.len() - 3;
@@ -352,7 +309,7 @@ pub fn verify_rsa_detached(
     let Some(digest) = Digest::from_oid(&si.digest) else {
         return Ok(None);
     };
-    match Digest::from_rsa_signature_oid(&si.signature_algorithm) {
+    match digest_of_rsa_signature(&si.signature_algorithm) {
         Some(d) if d == digest => {}
         Some(_) => {
             return Err(invalid(
@@ -364,7 +321,7 @@ pub fn verify_rsa_detached(
     }
     let cert_der = find_signer(si.sid, &certificates)?;
     let (n, e) = rsa_public_key(cert_der)?;
-    let content_hash = digest.digest(content);
+    let content_hash = self::digest(digest, content);
     let signed = match si.signed_attrs {
         None => vec![content_hash],
         Some(attrs) => {
@@ -394,9 +351,12 @@ pub fn verify_rsa_detached(
             // order received (DER, as every signer writes it), or sorted, as a verifier that
             // re-encodes them would have it.
             let mut elements: Vec<Vec<u8>> = attrs.children().iter().map(Tlv::to_der).collect();
-            let mut forms = vec![digest.digest(&ber::der(ber::SET, &elements.concat()))];
+            let mut forms = vec![self::digest(
+                digest,
+                &ber::der(ber::SET, &elements.concat()),
+            )];
             elements.sort();
-            let sorted = digest.digest(&ber::der(ber::SET, &elements.concat()));
+            let sorted = self::digest(digest, &ber::der(ber::SET, &elements.concat()));
             if sorted != forms[0] {
                 forms.push(sorted);
             }
@@ -413,18 +373,5 @@ pub fn verify_rsa_detached(
     outcome?;
     let signer = X509::from_der(cert_der)
         .map_err(|e| invalid(format!("the signer certificate cannot be read ({e})")))?;
-    if let Some(want) = expected {
-        let same = matches!((signer.to_der(), want.to_der()), (Ok(a), Ok(b)) if a == b);
-        if !same {
-            return Err(Error::new(
-                ErrorKind::SignatureInvalid,
-                format!(
-                    "the ASiC is signed by {}, not by the expected {}",
-                    subject_line(&signer),
-                    subject_line(want)
-                ),
-            ));
-        }
-    }
-    Ok(Some(signer))
+    super::signature::check_expected_signer(signer, expected).map(Some)
 }
