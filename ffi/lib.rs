@@ -3,7 +3,8 @@
 //!
 //! Layout: `result` (the stable codes), `error` (owned error objects), `boundary` (catch_unwind and
 //! pointer helpers), `strings`, `log` (the log callback bridge), `version`, `config`, `client`
-//! (the handle, lookups), `messages` (send, poll, peek/pop/delete, statuses).
+//! (the handle, lookups), `messages` (send, poll, peek/pop/delete, statuses), `quarantine` (what
+//! was downloaded but could not be used).
 #![allow(non_camel_case_types)]
 // The safety contract of every export is the header's (pointers NULL or valid, strings
 // NUL-terminated, handles live); each export checks what can be checked and documents the rest.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod log;
 pub mod messages;
+pub mod quarantine;
 pub mod result;
 pub mod strings;
 pub mod version;

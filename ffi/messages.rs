@@ -69,7 +69,7 @@ fn with_progress<T>(
 ///
 /// # Safety
 /// `client` is NULL or live, `out` NULL or writable, `error` NULL or writable.
-unsafe fn answer<T: Serialize>(
+pub(crate) unsafe fn answer<T: Serialize>(
     client: *const efm_client,
     out: *mut *mut c_char,
     out_name: &str,
@@ -143,8 +143,9 @@ pub unsafe extern "C" fn efm_client_resend(
 
 /// Fetch what waits at the broker: new messages go to the incoming queue (INNKOMMENDE_MOTTATT,
 /// MOTTATT sent back), statuses and receipts update our outgoing messages. Writes a summary
-/// (`received` message ids, `statuses`, `duplicates`, `discarded`, `recovered`, `receipts_sent`,
-/// `errors`; schema/poll_summary.schema.json).
+/// (`received` message ids, `statuses`, `ignored`, `duplicates`, `quarantined`, `recovered`,
+/// `receipts_sent`, `errors`; schema/poll_summary.schema.json). Quarantined packages are listed by
+/// `efm_client_quarantine`.
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_poll(
     client: *const efm_client,
@@ -184,8 +185,11 @@ pub unsafe extern "C" fn efm_client_peek(
 }
 
 /// Decrypt, verify and unpack a peeked message into `target_dir`; writes the message with its
-/// `files` (name, path, mime, size) and `signer` (schema/opened_message.schema.json). A damaged or tampered package fails with a
-/// package or crypto code and stays in the queue (status FEIL) for inspection.
+/// `files` (name, path, mime, size) and `signer`, and `warnings` (schema/opened_message.schema.json; documents whose names could
+/// not be files here are saved under safe names, kept in `name`). Calling it again after an
+/// interruption finds the files already there and succeeds. A damaged or tampered package fails
+/// with a package or crypto code, leaves the queue (status FEIL) and is kept in quarantine
+/// (efm_client_quarantine).
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_pop(
     client: *const efm_client,

@@ -292,8 +292,9 @@ efm_result efm_client_resend(const efm_client *client, const char *message_id, e
 /*
  Fetch what waits at the broker: new messages go to the incoming queue (INNKOMMENDE_MOTTATT,
  MOTTATT sent back), statuses and receipts update our outgoing messages. Writes a summary
- (`received` message ids, `statuses`, `duplicates`, `discarded`, `recovered`, `receipts_sent`,
- `errors`; schema/poll_summary.schema.json).
+ (`received` message ids, `statuses`, `ignored`, `duplicates`, `quarantined`, `recovered`,
+ `receipts_sent`, `errors`; schema/poll_summary.schema.json). Quarantined packages are listed by
+ `efm_client_quarantine`.
  */
 efm_result efm_client_poll(const efm_client *client, char **summary_json_out, efm_error **error);
 
@@ -306,8 +307,11 @@ efm_result efm_client_peek(const efm_client *client, char **message_json_out, ef
 
 /*
  Decrypt, verify and unpack a peeked message into `target_dir`; writes the message with its
- `files` (name, path, mime, size) and `signer` (schema/opened_message.schema.json). A damaged or tampered package fails with a
- package or crypto code and stays in the queue (status FEIL) for inspection.
+ `files` (name, path, mime, size) and `signer`, and `warnings` (schema/opened_message.schema.json; documents whose names could
+ not be files here are saved under safe names, kept in `name`). Calling it again after an
+ interruption finds the files already there and succeeds. A damaged or tampered package fails
+ with a package or crypto code, leaves the queue (status FEIL) and is kept in quarantine
+ (efm_client_quarantine).
  */
 efm_result efm_client_pop(const efm_client *client, const char *message_id, const char *target_dir, char **opened_json_out, efm_error **error);
 
@@ -347,6 +351,32 @@ efm_result efm_client_expire(const efm_client *client, char **expired_json_out, 
  "waiting_uploads": N, "waiting_follows": N}` (schema/work_summary.schema.json).
  */
 efm_result efm_client_run_due(const efm_client *client, char **summary_json_out, efm_error **error);
+
+/*
+ Everything in quarantine, oldest first: `[{"id": 1, "kind": "UNREADABLE"|"UNOPENABLE"|
+ "IGNORED", "transfer_id", "message_id", "sender" (as the broker authenticated it), "reason",
+ "code", "payload" (the kept package), "size", "created"}, ...]`
+ (schema/quarantine_list.schema.json).
+ */
+efm_result efm_client_quarantine(const efm_client *client, char **entries_json_out, efm_error **error);
+
+/*
+ Copy the package of quarantine entry `id`, as downloaded, to `dest_path` (which must not
+ exist).
+ */
+efm_result efm_client_quarantine_export(const efm_client *client, int64_t id, const char *dest_path, efm_error **error);
+
+/*
+ Try quarantine entry `id` again: read the package anew, put the message back in the queue,
+ or judge the status anew. Writes the outcome: `{"outcome": "received"|"requeued"|"applied"|
+ "duplicate"|"still_refused", "message_id" or "reason"}` (schema/retry_outcome.schema.json).
+ */
+efm_result efm_client_quarantine_retry(const efm_client *client, int64_t id, char **outcome_json_out, efm_error **error);
+
+/*
+ Delete quarantine entry `id` and its kept package.
+ */
+efm_result efm_client_quarantine_delete(const efm_client *client, int64_t id, efm_error **error);
 
 /*
  The group of a result code as a static lowercase name ("ok", "invalid_input", "config", "auth",

@@ -12,6 +12,7 @@ mod doctor_cmd;
 mod lookup_cmd;
 mod messages_cmd;
 mod package_cmd;
+mod quarantine_cmd;
 mod run_cmd;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +42,8 @@ enum Command {
     Resend(messages_cmd::ResendArgs),
     Expire(messages_cmd::ExpireArgs),
     Run(run_cmd::RunArgs),
+    #[command(subcommand)]
+    Quarantine(quarantine_cmd::QuarantineCommand),
     Lookup(lookup_cmd::LookupArgs),
     Doctor(doctor_cmd::DoctorArgs),
     #[command(subcommand)]
@@ -64,6 +67,7 @@ impl Command {
             Command::Resend(_) => "resend",
             Command::Expire(_) => "expire",
             Command::Run(_) => "run",
+            Command::Quarantine(_) => "quarantine",
             Command::Lookup(_) => "lookup",
             Command::Doctor(_) => "doctor",
             Command::Package(_) => "package",
@@ -73,35 +77,54 @@ impl Command {
     }
 }
 
+/// How a command that went through ended.
+enum Done {
+    All,
+    /// It ran to its end, but something in it failed (and it said what on standard error).
+    Partly,
+}
+
+impl From<()> for Done {
+    fn from(_: ()) -> Done {
+        Done::All
+    }
+}
+
+fn complete(r: Result<bool, efm_core::Error>) -> Result<Done, efm_core::Error> {
+    r.map(|all| if all { Done::All } else { Done::Partly })
+}
+
 fn main() -> ExitCode {
     let command = Cli::parse().command;
     let name = command.name();
     let result = match command {
-        Command::Demo(args) => demo_cmd::run(args),
+        Command::Demo(args) => demo_cmd::run(args).map(Done::from),
         Command::Sandbox(args) => {
             return match efm_sandbox::run(args) {
                 0 => ExitCode::SUCCESS,
                 n => ExitCode::from(u8::try_from(n).unwrap_or(1)),
             };
         }
-        Command::Send(args) => messages_cmd::send(args),
-        Command::Poll(args) => messages_cmd::poll(args),
-        Command::Inbox(args) => messages_cmd::inbox(args),
-        Command::Status(args) => messages_cmd::status(args),
-        Command::Resend(args) => messages_cmd::resend(args),
-        Command::Expire(args) => messages_cmd::expire(args),
-        Command::Run(args) => run_cmd::run(args),
-        Command::Lookup(args) => lookup_cmd::run(args),
-        Command::Doctor(args) => doctor_cmd::run(args),
-        Command::Package(command) => package_cmd::run(command),
-        Command::Config(command) => config_cmd::run(command),
+        Command::Send(args) => messages_cmd::send(args).map(Done::from),
+        Command::Poll(args) => complete(messages_cmd::poll(args)),
+        Command::Inbox(args) => complete(messages_cmd::inbox(args)),
+        Command::Status(args) => messages_cmd::status(args).map(Done::from),
+        Command::Resend(args) => messages_cmd::resend(args).map(Done::from),
+        Command::Expire(args) => messages_cmd::expire(args).map(Done::from),
+        Command::Run(args) => run_cmd::run(args).map(Done::from),
+        Command::Quarantine(command) => quarantine_cmd::run(command).map(Done::from),
+        Command::Lookup(args) => lookup_cmd::run(args).map(Done::from),
+        Command::Doctor(args) => doctor_cmd::run(args).map(Done::from),
+        Command::Package(command) => package_cmd::run(command).map(Done::from),
+        Command::Config(command) => config_cmd::run(command).map(Done::from),
         Command::Version => {
             println!("efm {}", efm_core::VERSION);
-            Ok(())
+            Ok(Done::All)
         }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Done::All) => ExitCode::SUCCESS,
+        Ok(Done::Partly) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("efm {name}: error {}: {e}", e.code());
             ExitCode::FAILURE

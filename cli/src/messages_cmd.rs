@@ -6,7 +6,7 @@ use crate::doctor_cmd::ConfigArg;
 use efm_core::client::{Client, SendDocument, SendRequest};
 use efm_core::sbd::ReceiptStatus;
 use efm_core::store::MessageFilter;
-use efm_core::{Error, ErrorKind};
+use efm_core::{Error, ErrorGroup, ErrorKind};
 use std::path::PathBuf;
 
 /// Send an arkivmelding.
@@ -45,7 +45,9 @@ fn parse_doc(value: &str) -> Result<SendDocument, String> {
 /// Fetch incoming messages and statuses from the broker.
 ///
 /// New messages go to the incoming queue (MOTTATT is sent back), statuses update our sent
-/// messages. Prints a summary as JSON.
+/// messages. Prints a summary as JSON. Exits with status 1 when a transfer or receipt failed or a
+/// package was quarantined (see `efm quarantine list`); says so on standard error when more waits
+/// at the broker (it asked us to slow down, or kept receiving).
 #[derive(Debug, clap::Args)]
 pub struct PollArgs {
     #[command(flatten)]
@@ -70,6 +72,9 @@ pub struct InboxArgs {
 }
 
 /// A message's status history, or the latest messages with their current status.
+///
+/// With a MESSAGE_ID, the history goes to standard output as JSON and the message's warnings
+/// (what was unusual but accepted) to standard error; the list shows them in `warnings`.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// The message (default: list the latest messages)
@@ -134,28 +139,74 @@ pub fn send(args: SendArgs) -> Result<(), Error> {
     Ok(())
 }
 
-pub fn poll(args: PollArgs) -> Result<(), Error> {
-    print_json(&client(&args.config)?.poll()?);
-    Ok(())
+/// Ok(false): done, but something failed (already said on standard error).
+pub fn poll(args: PollArgs) -> Result<bool, Error> {
+    let summary = client(&args.config)?.poll()?;
+    print_json(&summary);
+    if summary.more_waiting {
+        match summary.retry_after_secs {
+            Some(s) => {
+                eprintln!("more waits at the broker, which asks for a pause: poll again in {s} s")
+            }
+            None => eprintln!("more waits at the broker: poll again"),
+        }
+    }
+    if summary.failed() {
+        let mut parts = Vec::new();
+        if !summary.errors.is_empty() {
+            parts.push(format!(
+                "{} transfer(s) or receipt(s) failed and will be tried again",
+                summary.errors.len()
+            ));
+        }
+        if summary.quarantined > 0 {
+            parts.push(format!(
+                "{} package(s) could not be read and are in quarantine (efm quarantine list)",
+                summary.quarantined
+            ));
+        }
+        eprintln!("efm poll: {}", parts.join("; "));
+        return Ok(false);
+    }
+    Ok(true)
 }
 
-pub fn inbox(args: InboxArgs) -> Result<(), Error> {
+/// Ok(false): done, but a message could not be opened (already said on standard error).
+pub fn inbox(args: InboxArgs) -> Result<bool, Error> {
     let InboxArgs { into, keep, config } = args;
     let client = client(&config)?;
     let mut seen = std::collections::HashSet::new();
+    let mut failed = 0;
     while let Some(message) = client.peek()? {
         let id = message.info.message_id.clone();
         // With --keep a message comes back once its lock runs out; one pass is enough.
         if !seen.insert(id.clone()) {
             break;
         }
-        let opened = client.pop(&id, &into.join(&id))?;
+        let opened = match client.pop(&id, &into.join(&id)) {
+            Ok(o) => o,
+            // The message could not be opened: it is FEIL and in quarantine, out of the queue;
+            // the others still come.
+            Err(e) if matches!(e.kind().group(), ErrorGroup::Crypto | ErrorGroup::Package) => {
+                eprintln!("efm inbox: message {id}: error {}: {e}", e.code());
+                failed += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        for w in &opened.warnings {
+            eprintln!("efm inbox: message {id}: warning: {w}");
+        }
         print_json(&opened);
         if !keep {
             client.delete(&id)?;
         }
     }
-    Ok(())
+    if failed > 0 {
+        eprintln!("efm inbox: {failed} message(s) could not be opened; they are in quarantine (efm quarantine list)");
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 pub fn status(args: StatusArgs) -> Result<(), Error> {
@@ -165,7 +216,12 @@ pub fn status(args: StatusArgs) -> Result<(), Error> {
             limit: Some(20),
             ..MessageFilter::default()
         })?),
-        Some(id) => print_json(&client.status(&id)?),
+        Some(id) => {
+            print_json(&client.status(&id)?);
+            for w in client.message(&id)?.warnings {
+                eprintln!("warning: {w}");
+            }
+        }
     }
     Ok(())
 }

@@ -29,16 +29,20 @@ fn until(what: &str, mut done: impl FnMut() -> bool) {
     panic!("{what} did not happen in time");
 }
 
-#[test]
-fn send_poll_inbox_status() {
-    let dir = tempfile::tempdir().unwrap();
-    let sb = Sandbox::start(SandboxOptions {
-        dir: dir.path().join("sandbox"),
+fn start_sandbox(dir: &Path) -> Sandbox {
+    Sandbox::start(SandboxOptions {
+        dir: dir.join("sandbox"),
         port: 0,
         virus_scan_delay_ms: Some(0),
         ..SandboxOptions::default()
     })
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn send_poll_inbox_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = start_sandbox(dir.path());
     let a = sb.config_path("910075918");
     let b = sb.config_path("910076787");
     let xml = dir.path().join("arkivmelding.xml");
@@ -80,4 +84,105 @@ fn send_poll_inbox_status() {
         assert!(history.contains(s), "{s} missing: {history}");
     }
     assert!(efm(&a, &["status"]).contains(&id));
+}
+
+/// Runs efm; returns (success, stdout, stderr).
+fn efm_run(config: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_efm"))
+        .args(args)
+        .env("EFM_CONFIG", config)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// Upload a raw package from one sandbox organisation to another, below the client.
+fn upload_raw(sb: &Sandbox, from: &str, to: &str, file: &Path) {
+    use efm_core::auth::Tokens;
+    use efm_core::crypto::keys::Identity;
+    use efm_core::http::Http;
+    use efm_core::transport::altinn3::Altinn3Broker;
+    use efm_core::transport::{Outgoing, SystemUserTokens, Transport};
+    let text = std::fs::read_to_string(sb.config_path(from)).unwrap();
+    let cfg = efm_core::config::Config::from_json(&text).unwrap();
+    let identity = Identity::load(&cfg.credentials.key).unwrap();
+    let http = Http::new(&cfg).unwrap();
+    let tokens = Tokens::with_identity(&cfg, Http::new(&cfg).unwrap(), &identity).unwrap();
+    let source = SystemUserTokens {
+        tokens: &tokens,
+        user: cfg.system_user.clone(),
+    };
+    let broker = Altinn3Broker::new(&http, &cfg.urls.altinn3_broker, &source, None);
+    let mut body = std::fs::File::open(file).unwrap();
+    let size = body.metadata().unwrap().len();
+    broker
+        .upload(
+            Outgoing {
+                sender: &cfg.organisation_number,
+                recipient: &efm_core::ident::OrgNumber::parse(to).unwrap(),
+                senders_reference: "2b1bb3b6-7f4c-4a84-a8c1-0c1b0e4a9d11",
+                body: &mut body,
+                size,
+            },
+            &mut |_, _| {},
+        )
+        .unwrap();
+}
+
+/// A package that cannot be read: `efm poll` exits 1 and says it is in quarantine; `efm
+/// quarantine` lists, exports, retries and deletes it; then `efm poll` is clean again.
+#[test]
+fn poll_fails_visibly_and_quarantine_is_managed_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = start_sandbox(dir.path());
+    let b = sb.config_path("910076787");
+    let bad = dir.path().join("bad.zip");
+    {
+        use std::io::Write;
+        // A zip holding only an SBD whose messageId is no UUID (written by hand: stored entry).
+        let sbd = br#"{"standardBusinessDocumentHeader":{"documentIdentification":{"instanceIdentifier":"x"}}}"#;
+        let mut w = efm_core::asic::zipfmt::ZipWriter::new(Vec::new());
+        w.add_bytes("sbd.json", sbd, false, "").unwrap();
+        let bytes = w.finish("").unwrap();
+        std::fs::File::create(&bad)
+            .unwrap()
+            .write_all(&bytes)
+            .unwrap();
+    }
+    upload_raw(&sb, "910075918", "910076787", &bad);
+    let mut outcome = (true, String::new(), String::new());
+    until("the bad package", || {
+        outcome = efm_run(&b, &["poll"]);
+        outcome.1.contains("\"quarantined\": 1")
+    });
+    let (ok, _, stderr) = &outcome;
+    assert!(!ok, "efm poll must fail when a package is quarantined");
+    assert!(stderr.contains("efm quarantine list"), "{stderr}");
+
+    let list: serde_json::Value = serde_json::from_str(&efm(&b, &["quarantine", "list"])).unwrap();
+    let entry = &list[0];
+    assert_eq!(entry["kind"], "UNREADABLE");
+    assert_eq!(entry["sender"], "0192:910075918");
+    let id = entry["id"].to_string();
+    let exported = dir.path().join("exported.zip");
+    efm(
+        &b,
+        &["quarantine", "export", &id, exported.to_str().unwrap()],
+    );
+    assert_eq!(
+        std::fs::read(&exported).unwrap(),
+        std::fs::read(&bad).unwrap()
+    );
+    let retried = efm(&b, &["quarantine", "retry", &id]);
+    assert!(retried.contains("still_refused"), "{retried}");
+    let list: serde_json::Value = serde_json::from_str(&efm(&b, &["quarantine", "list"])).unwrap();
+    let id = list[0]["id"].to_string();
+    efm(&b, &["quarantine", "delete", &id]);
+    assert_eq!(efm(&b, &["quarantine", "list"]).trim(), "[]");
+    let (ok, out, err) = efm_run(&b, &["poll"]);
+    assert!(ok, "{out}\n{err}");
 }

@@ -19,6 +19,7 @@
 //! crash never loses one (a repeat is harmless: statuses are idempotent per value, spec C.5).
 
 mod context;
+mod quarantine;
 mod receive;
 mod request;
 mod sending;
@@ -26,6 +27,7 @@ mod sending;
 pub use self::context::ClientContext;
 pub use self::request::MAX_TTL_SECS;
 
+pub use self::quarantine::{QuarantineEntry, QuarantineKind, RetryOutcome};
 pub use self::receive::{IncomingMessage, OpenedFile, OpenedMessage, PollError, PollSummary};
 pub use self::sending::{Retrying, SendRetry, WorkSummary};
 pub use crate::store::{Direction, MessageFilter, MessageInfo, SendState, SendStep, StatusEntry};
@@ -337,6 +339,7 @@ impl Client {
             transfer_id: None,
             payload: None,
             sbd_json: &sbd_json,
+            warnings: &[],
         };
         if sbd.is_expired(now) {
             self.store.transaction(|tx| {
@@ -559,22 +562,31 @@ impl Client {
         documents: Vec<DocumentSource>,
         receiver_cert: &openssl::x509::X509,
     ) -> Result<()> {
-        // A name of its own per attempt: two processes on one data directory never share a
-        // temporary file (the store then keeps one copy, deduplicated by messageId).
-        let tmp = file.with_extension(format!("{}.part", uuid::Uuid::new_v4().simple()));
+        // A name of its own per attempt (with this store's owner id, so that what a crash leaves
+        // is collected once this store is gone, and never while it runs).
+        let dir = file.parent().unwrap_or(Path::new("."));
+        let base = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = self.store.temp_path(dir, &base, "part");
         let opts = CreateOptions {
             // Altinn 3 carries sbd.json and asic.zip only (spec altinn3-broker.md 3.4).
             legacy_xml: self.config.transport == TransportKind::Altinn2,
             own_message_channel: self.config.message_channel.clone(),
             ..CreateOptions::default()
         };
-        let created = package::create_file(
-            &tmp,
-            &PackageInput { sbd, documents },
-            &self.identity,
-            receiver_cert,
-            &opts,
-        );
+        let created = std::fs::File::create_new(&tmp)
+            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))
+            .and_then(|out| {
+                package::create(
+                    &PackageInput { sbd, documents },
+                    &self.identity,
+                    receiver_cert,
+                    out,
+                    &opts,
+                )
+            });
         if let Err(e) = created {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
@@ -591,14 +603,15 @@ impl Client {
             .dpo_record_for_document(&receiver, &process, &standard)
     }
 
-    /// A fresh outgoing spool path for a message (`<id>-<random>.<ext>`): a name of its own per
-    /// writer, so two processes never write over each other's file.
+    /// A fresh outgoing spool path for a message (`<id>.<owner>.<random>.<ext>`): a name of its
+    /// own per writer, so two processes never write over each other's file, and with this
+    /// store's owner id, so what a crash leaves is collected once this store is gone.
     fn spool_name(&self, message_id: &str, ext: &str) -> PathBuf {
-        self.store.spool_dir(Direction::Outgoing).join(format!(
-            "{}-{}.{ext}",
-            safe_name(message_id),
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        ))
+        self.store.temp_path(
+            &self.store.spool_dir(Direction::Outgoing),
+            &safe_name(message_id),
+            ext,
+        )
     }
 
     /// The stored SBD of an outgoing message.

@@ -482,6 +482,8 @@ pub struct OpenedPackage {
     /// Who signed the ASiC-E.
     pub signer: Option<X509>,
     pub cms: Option<CmsInfo>,
+    /// What was unusual but accepted (see [`asic::ExtractedAsic::warnings`]).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -712,6 +714,10 @@ pub fn open(
             files: extracted
                 .as_ref()
                 .map(|x| x.files.clone())
+                .unwrap_or_default(),
+            warnings: extracted
+                .as_ref()
+                .map(|x| x.warnings.clone())
                 .unwrap_or_default(),
             signer: extracted.map(|x| x.signer),
             cms: cms_info,

@@ -3,8 +3,8 @@
 //! `tests/schema_drift.rs` fails when they differ from these (`EFM_UPDATE_SCHEMA=1` rewrites them).
 
 use crate::client::{
-    IncomingMessage, MessageFilter, MessageInfo, OpenedMessage, PollSummary, SendRequest,
-    StatusEntry, WorkSummary,
+    IncomingMessage, MessageFilter, MessageInfo, OpenedMessage, PollSummary, QuarantineEntry,
+    RetryOutcome, SendRequest, StatusEntry, WorkSummary,
 };
 use crate::config::Config;
 use crate::registry::Capabilities;
@@ -27,6 +27,8 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("message_list", schema_for!(Vec<MessageInfo>)),
         ("expired_ids", schema_for!(Vec<String>)),
         ("work_summary", schema_for!(WorkSummary)),
+        ("quarantine_list", schema_for!(Vec<QuarantineEntry>)),
+        ("retry_outcome", schema_for!(RetryOutcome)),
     ]
 }
 

@@ -6,16 +6,29 @@
 //! registration is idempotent per status value), `incoming_queue` (what `peek` hands out, with its
 //! lock), `transfers` (broker transfers we have started to download, so a crash between download
 //! and confirm is finished on the next poll and a transfer delivered twice is stored once) and
-//! `outbox` (status receipts owed to senders, sent until the broker takes them).
+//! `outbox` (status receipts owed to senders, sent until the broker takes them), and
+//! `quarantine` (what was downloaded but could not be used, `store/quarantine.rs`). Transfers and
+//! receipts carry claims (`store/claims.rs`) so several processes can share a data directory;
+//! every file a store writes names its owner (`store/owner.rs`), and what dead owners left is
+//! collected on open (`store/leftovers.rs`). The schema is
+//! versioned (`PRAGMA user_version`, `store/migrations.rs`): opening a data directory upgrades it.
 //!
 //! Crash safety: every state change is one transaction ([`Store::transaction`]). Files are written
 //! under a temporary name, fsynced and renamed ([`persist_file`]) before the row that points to
 //! them commits; a file without a row is an orphan that costs disk space, never a lost or doubled
 //! message.
 
+mod claims;
+mod leftovers;
+mod migrations;
+mod owner;
+mod quarantine;
 mod sends;
 
-pub use self::sends::{SendState, SendStep};
+pub use claims::TransferClaim;
+pub use migrations::SCHEMA_VERSION;
+pub use quarantine::{NewQuarantine, QuarantineEntry, QuarantineKind};
+pub use sends::{SendState, SendStep};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::sbd::ReceiptStatus;
@@ -25,53 +38,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY,
-    direction TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    conversation_id TEXT,
-    process TEXT,
-    document_type TEXT NOT NULL,
-    sender TEXT NOT NULL,
-    receiver TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created TEXT NOT NULL,
-    last_update TEXT NOT NULL,
-    expires TEXT,
-    transfer_id TEXT,
-    payload TEXT,
-    sbd TEXT NOT NULL,
-    UNIQUE (direction, message_id)
-);
-CREATE TABLE IF NOT EXISTS status_history (
-    id INTEGER PRIMARY KEY,
-    message INTEGER NOT NULL REFERENCES messages(id),
-    status TEXT NOT NULL,
-    time TEXT NOT NULL,
-    description TEXT,
-    UNIQUE (message, status)
-);
-CREATE TABLE IF NOT EXISTS incoming_queue (
-    message INTEGER PRIMARY KEY REFERENCES messages(id),
-    enqueued TEXT NOT NULL,
-    locked_until TEXT
-);
-CREATE TABLE IF NOT EXISTS transfers (
-    transfer_id TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    spool TEXT,
-    message_id TEXT,
-    seen TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY,
-    message INTEGER NOT NULL REFERENCES messages(id),
-    status TEXT NOT NULL,
-    UNIQUE (message, status)
-);
-";
 
 /// Which way a message went. Read in either case (`"outgoing"`, `"OUTGOING"`).
 #[derive(
@@ -121,6 +87,10 @@ pub struct MessageInfo {
     /// `client::Client::run_due`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sending: Option<SendState>,
+    /// What was unusual about the message but did not stop it (the integration point accepts
+    /// it): an SBD that efm would not send, a document saved under another name, ...
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// One entry of a message's status history.
@@ -160,6 +130,8 @@ pub struct NewMessage<'a> {
     /// Relative to the data directory.
     pub payload: Option<&'a str>,
     pub sbd_json: &'a str,
+    /// See [`MessageInfo::warnings`].
+    pub warnings: &'a [String],
 }
 
 /// How far the download of one broker transfer got.
@@ -197,6 +169,8 @@ pub struct TransferRecord {
     pub state: TransferState,
     pub spool: Option<String>,
     pub message_id: Option<String>,
+    /// Who sent it, as the broker authenticated the sender (`0192:<orgnr>`), when known.
+    pub sender: Option<String>,
 }
 
 /// A status receipt owed to a sender.
@@ -205,6 +179,11 @@ pub struct OutboxItem {
     pub id: i64,
     pub message_id: String,
     pub status: ReceiptStatus,
+}
+
+/// Warnings as the `warnings` column holds them: a JSON array, or NULL for none.
+fn warnings_json(w: &[String]) -> Option<String> {
+    (!w.is_empty()).then(|| serde_json::to_string(w).unwrap_or_default())
 }
 
 fn corrupt(msg: impl Into<String>) -> Error {
@@ -287,31 +266,19 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Temporary files (`*.part`) no row points to, left by a crash. Only day-old ones go: another
-/// process on the same data directory may be writing a fresh one.
-fn remove_stale_parts(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let path = e.path();
-        let stale = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > std::time::Duration::from_secs(24 * 3600));
-        if stale && path.extension().is_some_and(|x| x == "part") {
-            log::info!("removing {}, left by an interrupted run", path.display());
-            let _ = std::fs::remove_file(&path);
-        }
-    }
-}
-
 /// The state database and spool folders of one data directory.
 pub struct Store {
     conn: Mutex<Connection>,
     data_dir: PathBuf,
+    /// This store's identity for the files it writes and the claims it takes (`owner.rs`).
+    owner: owner::Owner,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Empty by now unless a pop is interrupted; then the next open collects it.
+        let _ = std::fs::remove_dir(self.staging_dir());
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -323,6 +290,8 @@ impl std::fmt::Debug for Store {
 }
 
 pub const DATABASE_FILE: &str = "efm.sqlite";
+/// Where extracted files wait, inside the data directory, until they are verified and moved.
+pub const STAGING_DIR: &str = "staging";
 
 impl Store {
     /// Open (creating on first use) the database and spool folders in `data_dir`.
@@ -335,7 +304,7 @@ impl Store {
             })?;
         }
         let path = data_dir.join(DATABASE_FILE);
-        let conn = Connection::open(&path).map_err(|e| {
+        let mut conn = Connection::open(&path).map_err(|e| {
             Error::new(
                 ErrorKind::Storage,
                 format!("opening the state database {}: {e}", path.display()),
@@ -351,17 +320,45 @@ impl Store {
             .map_err(db_err("setting synchronous=FULL"))?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(db_err("enabling foreign keys"))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(db_err("creating the state tables"))?;
-        conn.execute_batch(sends::MIGRATION)
-            .map_err(db_err("adding the send queue to the state database"))?;
-        for sub in ["spool/out", "spool/in"] {
-            remove_stale_parts(&data_dir.join(sub));
-        }
-        Ok(Store {
+        migrations::migrate(&mut conn)?;
+        let store = Store {
             conn: Mutex::new(conn),
             data_dir: data_dir.to_path_buf(),
-        })
+            owner: owner::Owner::acquire(data_dir)?,
+        };
+        store.collect_leftovers()?;
+        Ok(store)
+    }
+
+    /// This store's owner id (in the names of the files it writes and in its claims).
+    pub fn owner_id(&self) -> &str {
+        self.owner.id()
+    }
+
+    /// Whether the store that wrote `owner` still runs (this one included).
+    pub fn owner_alive(&self, owner: &str) -> bool {
+        owner == self.owner.id() || owner::is_alive(&self.data_dir, owner)
+    }
+
+    /// A temporary file name in `dir` only this store uses: `<base>.<owner>.<random>.<ext>`.
+    pub fn temp_path(&self, dir: &Path, base: &str, ext: &str) -> PathBuf {
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        dir.join(format!(
+            "{base}.{}.{}.{ext}",
+            self.owner.id(),
+            &random[..12]
+        ))
+    }
+
+    /// A lasting file name in `dir` for this store's writing: `<base>.<owner>.<ext>`. Two
+    /// processes storing the same thing never write, or delete, each other's file.
+    pub fn owned_path(&self, dir: &Path, base: &str, ext: &str) -> PathBuf {
+        dir.join(format!("{base}.{}.{ext}", self.owner.id()))
+    }
+
+    /// A directory for staging extracted files, inside the data directory and this store's own.
+    pub fn staging_dir(&self) -> PathBuf {
+        self.data_dir.join(STAGING_DIR).join(self.owner.id())
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -418,13 +415,14 @@ pub struct Tx<'a> {
 
 const MESSAGE_COLUMNS: &str =
     "direction, message_id, conversation_id, process, document_type, sender, receiver, \
-     status, created, last_update, expires, transfer_id, payload";
+     status, created, last_update, expires, transfer_id, payload, warnings";
 
 impl Tx<'_> {
     fn row_to_message(&self, r: &rusqlite::Row<'_>) -> rusqlite::Result<(MessageInfo, String)> {
         let direction: String = r.get(0)?;
         let status: String = r.get(7)?;
         let payload: Option<String> = r.get(12)?;
+        let warnings: Option<String> = r.get(13)?;
         Ok((
             MessageInfo {
                 direction: if direction == "INCOMING" {
@@ -445,6 +443,9 @@ impl Tx<'_> {
                 transfer_id: r.get(11)?,
                 payload: payload.map(|p| self.data_dir.join(p)),
                 sending: None,
+                warnings: warnings
+                    .and_then(|w| serde_json::from_str(&w).ok())
+                    .unwrap_or_default(),
             },
             status,
         ))
@@ -508,7 +509,7 @@ impl Tx<'_> {
         let now_s = format_time(now);
         self.tx
             .execute(
-                &format!("INSERT INTO messages ({MESSAGE_COLUMNS}, sbd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13)"),
+                &format!("INSERT INTO messages ({MESSAGE_COLUMNS}, sbd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?14, ?13)"),
                 params![
                     m.direction.name(),
                     m.message_id,
@@ -522,7 +523,8 @@ impl Tx<'_> {
                     m.expires,
                     m.transfer_id,
                     m.payload,
-                    m.sbd_json
+                    m.sbd_json,
+                    warnings_json(m.warnings)
                 ],
             )
             .map_err(db_err("storing a message"))?;
@@ -697,6 +699,37 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Append warnings to a message (each once).
+    pub fn add_warnings(
+        &self,
+        direction: Direction,
+        message_id: &str,
+        warnings: &[String],
+    ) -> Result<()> {
+        if warnings.is_empty() {
+            return Ok(());
+        }
+        let Some(mut m) = self.message(direction, message_id)? else {
+            return Err(corrupt(format!("no message {message_id} to warn about")));
+        };
+        for w in warnings {
+            if !m.warnings.contains(w) {
+                log::warn!(
+                    "{} message {message_id}: {w}",
+                    direction.name().to_lowercase()
+                );
+                m.warnings.push(w.clone());
+            }
+        }
+        self.tx
+            .execute(
+                "UPDATE messages SET warnings = ?3 WHERE direction = ?1 AND message_id = ?2",
+                params![direction.name(), message_id, warnings_json(&m.warnings)],
+            )
+            .map_err(db_err("storing warnings"))?;
+        Ok(())
+    }
+
     pub fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageInfo>> {
         let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE 1=1");
         let mut args: Vec<String> = Vec::new();
@@ -833,21 +866,29 @@ impl Tx<'_> {
     // ---- broker transfers ---------------------------------------------------------------
 
     pub fn transfer(&self, transfer_id: &str) -> Result<Option<TransferRecord>> {
-        let row: Option<(String, String, Option<String>, Option<String>)> = self
+        type Row = (
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        let row: Option<Row> = self
             .tx
             .query_row(
-                "SELECT transfer_id, state, spool, message_id FROM transfers WHERE transfer_id = ?1",
+                "SELECT transfer_id, state, spool, message_id, sender FROM transfers WHERE transfer_id = ?1",
                 [transfer_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()
             .map_err(db_err("reading a transfer"))?;
-        row.map(|(transfer_id, state, spool, message_id)| {
+        row.map(|(transfer_id, state, spool, message_id, sender)| {
             Ok(TransferRecord {
                 transfer_id,
                 state: TransferState::parse(&state)?,
                 spool,
                 message_id,
+                sender,
             })
         })
         .transpose()
@@ -886,11 +927,26 @@ impl Tx<'_> {
         self.tx
             .execute(
                 "INSERT INTO transfers (transfer_id, state, spool, message_id, seen) VALUES (?1, ?2, ?3, ?4, ?5) \
-                 ON CONFLICT (transfer_id) DO UPDATE SET state = ?2, spool = ?3, message_id = ?4",
+                 ON CONFLICT (transfer_id) DO UPDATE SET \
+                 state = CASE WHEN transfers.state = 'CONFIRMED' THEN 'CONFIRMED' ELSE ?2 END, \
+                 spool = ?3, message_id = COALESCE(?4, transfers.message_id), \
+                 claimed_by = CASE WHEN ?2 = 'CONFIRMED' THEN NULL ELSE transfers.claimed_by END, \
+                 claim_until = CASE WHEN ?2 = 'CONFIRMED' THEN NULL ELSE transfers.claim_until END",
                 params![transfer_id, state.name(), spool, message_id, format_time(now)],
             )
             .map_err(db_err("storing a transfer"))?;
         log::debug!("transfer {transfer_id}: {}", state.name());
+        Ok(())
+    }
+
+    /// Remember who sent a transfer, as the broker authenticated the sender.
+    pub fn set_transfer_sender(&self, transfer_id: &str, sender: &str) -> Result<()> {
+        self.tx
+            .execute(
+                "UPDATE transfers SET sender = ?2 WHERE transfer_id = ?1",
+                params![transfer_id, sender],
+            )
+            .map_err(db_err("storing a transfer's sender"))?;
         Ok(())
     }
 
@@ -959,6 +1015,7 @@ mod tests {
             transfer_id: None,
             payload: None,
             sbd_json: "{}",
+            warnings: &[],
         }
     }
 

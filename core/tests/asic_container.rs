@@ -263,9 +263,16 @@ fn round_trip_extracts_and_verifies() {
                 "vedlegg æøå.txt"
             ]
         );
-        // Extracting again into the same place refuses to overwrite.
+        // Extracting again into the same place (a pop repeated after a crash) finds the same
+        // files there and succeeds; a file there with other content is never overwritten.
+        extract_asic(std::fs::File::open(&b.asic).unwrap(), &target, &opts).unwrap();
+        std::fs::write(target.join("test.pdf"), b"something else").unwrap();
         let e = extract_asic(std::fs::File::open(&b.asic).unwrap(), &target, &opts).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+        assert_eq!(
+            std::fs::read(target.join("test.pdf")).unwrap(),
+            b"something else"
+        );
     }
 }
 
@@ -429,9 +436,8 @@ fn unsafe_entries_are_refused_and_nothing_escapes() {
         ("name", "/tmp/evil-abs.txt"),
         ("name", "..\\evil.txt"),
         ("name", "C:/evil.txt"),
-        ("name", "C:evil.txt"),
-        ("name", "a//b.txt"),
-        ("name", "./x.txt"),
+        ("name", "C:\\evil.txt"),
+        ("name", "\\evil.txt"),
         ("symlink", "link.txt"),
         ("duplicate", "twice.txt"),
     ];

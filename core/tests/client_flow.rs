@@ -5,7 +5,8 @@ mod common;
 
 use common::{fault, sandbox, sandbox_config, ORG_A, ORG_B};
 use efm_core::client::{
-    Client, ClientOptions, Direction, MessageFilter, PollSummary, SendDocument, SendRequest,
+    Client, ClientOptions, Direction, MessageFilter, PollSummary, QuarantineKind, RetryOutcome,
+    SendDocument, SendRequest,
 };
 use efm_core::sbd::ReceiptStatus;
 use efm_core::ErrorKind;
@@ -98,7 +99,8 @@ fn poll_until(c: &Client, done: impl Fn(&PollSummary) -> bool) -> PollSummary {
         all.received.extend(s.received);
         all.statuses += s.statuses;
         all.duplicates += s.duplicates;
-        all.discarded += s.discarded;
+        all.quarantined += s.quarantined;
+        all.ignored += s.ignored;
         all.recovered += s.recovered;
         all.receipts_sent += s.receipts_sent;
         if done(&all) {
@@ -531,18 +533,33 @@ fn an_unknown_receiver_is_refused_before_anything_is_stored_or_uploaded() {
     assert_eq!(transfer_count(&sb), 0);
 }
 
-#[test]
-fn a_tampered_package_becomes_feil_on_pop_and_is_kept() {
-    let sb = sandbox("client-tamper");
+/// A sends B a message; B polls and peeks it. Returns the sandbox, B, a work folder, the sent
+/// message and B's stored package file.
+fn waiting_at_b(
+    name: &str,
+) -> (
+    Sandbox,
+    Client,
+    PathBuf,
+    efm_core::client::MessageInfo,
+    PathBuf,
+) {
+    let sb = sandbox(&format!("client-{name}"));
     let a = client(&sb, ORG_A);
     let b = client(&sb, ORG_B);
-    let work = work_dir(&sb, "tamper");
+    let work = work_dir(&sb, name);
     let sent = a
         .send(request_to_b(documents(&work.join("out"))), &mut |_, _| {})
         .unwrap();
     poll_until(&b, |s| !s.received.is_empty());
     let m = b.peek().unwrap().unwrap();
     let path = m.info.payload.clone().unwrap();
+    (sb, b, work, sent, path)
+}
+
+#[test]
+fn a_tampered_package_becomes_feil_on_pop_and_is_kept() {
+    let (_sb, b, work, sent, path) = waiting_at_b("tamper");
     // Flip one byte in the middle of the package (inside the encrypted asic.zip).
     let mut bytes = std::fs::read(&path).unwrap();
     let mid = bytes.len() / 2;
@@ -569,6 +586,24 @@ fn a_tampered_package_becomes_feil_on_pop_and_is_kept() {
     // Out of the queue, nothing extracted.
     assert!(b.peek().unwrap().is_none());
     assert!(!inbox.exists() || std::fs::read_dir(&inbox).unwrap().next().is_none());
+    // Listed in quarantine; the application can put it back in the queue (here it fails
+    // again, and is back in quarantine).
+    let q = b.quarantine().unwrap();
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0].kind, QuarantineKind::Unopenable);
+    assert_eq!(q[0].message_id.as_deref(), Some(sent.message_id.as_str()));
+    let back = b.quarantine_retry(q[0].id).unwrap();
+    assert_eq!(
+        back,
+        RetryOutcome::Requeued {
+            message_id: sent.message_id.clone()
+        }
+    );
+    let again = b.peek().unwrap().unwrap();
+    assert_eq!(again.info.message_id, sent.message_id);
+    b.pop(&sent.message_id, &inbox).unwrap_err();
+    assert_eq!(b.quarantine().unwrap().len(), 1);
+    assert!(b.peek().unwrap().is_none(), "never loops in the queue");
 }
 
 #[test]
@@ -737,10 +772,11 @@ fn one_client_serves_several_threads() {
     assert_eq!(peeked, ids);
 }
 
-/// A package whose SBD is unusable is logged, confirmed and dropped (as the IP does); the good
-/// one after it still arrives.
+/// A package whose SBD is unusable is confirmed at the broker (as the IP does) but not dropped:
+/// it is quarantined with its bytes and the reason, and the application decides (export,
+/// retry, delete). The good one after it still arrives.
 #[test]
-fn a_bad_sbd_is_confirmed_and_discarded() {
+fn a_bad_sbd_is_confirmed_and_quarantined() {
     let sb = sandbox("client-bad-sbd");
     let a = client(&sb, ORG_A);
     let b = client(&sb, ORG_B);
@@ -759,15 +795,79 @@ fn a_bad_sbd_is_confirmed_and_discarded() {
     let sent = a
         .send(request_to_b(documents(&work.join("out"))), &mut |_, _| {})
         .unwrap();
-    let s = poll_until(&b, |s| s.discarded + s.received.len() >= 2);
-    assert_eq!(s.discarded, 1, "{s:?}");
+    let s = poll_until(&b, |s| s.quarantined + s.received.len() >= 2);
+    assert_eq!(s.quarantined, 1, "{s:?}");
+    assert!(s.failed());
     assert_eq!(s.received, vec![sent.message_id.clone()]);
     assert!(s.errors.is_empty(), "{s:?}");
     assert_eq!(incoming(&b).len(), 1);
     assert!(broker_offers_nothing(&b));
+
+    let q = b.quarantine().unwrap();
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0].kind, QuarantineKind::Unreadable);
+    assert_eq!(
+        q[0].sender.as_deref(),
+        Some(format!("0192:{ORG_A}").as_str())
+    );
+    assert!(q[0].reason.contains("sbd.json"), "{}", q[0].reason);
+    // The bytes are kept exactly as downloaded.
+    let exported = work.join("exported.zip");
+    b.quarantine_export(q[0].id, &exported).unwrap();
+    assert_eq!(
+        std::fs::read(&exported).unwrap(),
+        std::fs::read(&bad).unwrap()
+    );
+    // Trying again refuses it again (nothing changed), and it stays listed.
+    let again = b.quarantine_retry(q[0].id).unwrap();
+    assert!(
+        matches!(again, RetryOutcome::StillRefused { .. }),
+        "{again:?}"
+    );
+    let q = b.quarantine().unwrap();
+    assert_eq!(q.len(), 1);
+    let kept = q[0].payload.clone().unwrap();
+    assert!(kept.is_file());
+    b.quarantine_delete(q[0].id).unwrap();
+    assert!(b.quarantine().unwrap().is_empty());
+    assert!(!kept.exists());
 }
 
-/// A status about our message from an organisation we did not send it to changes nothing.
+/// Upload, as `uploader`, a `status` reply whose SBD claims to come from `claimed` (the receiver
+/// of A's message `message_id`).
+fn forge_status(sb: &Sandbox, uploader: &str, claimed: &str, message_id: &str, dir: &Path) {
+    let cfg = sandbox_config(sb, uploader);
+    let identity = efm_core::crypto::keys::Identity::load(&cfg.credentials.key).unwrap();
+    let mut original = efm_core::sbd::ArkivmeldingSbd::new(
+        efm_core::ident::OrgNumber::parse(ORG_A).unwrap(),
+        efm_core::ident::OrgNumber::parse(claimed).unwrap(),
+    );
+    original.message_id = Some(message_id.parse().unwrap());
+    let forged = original
+        .build(time::OffsetDateTime::now_utc())
+        .status_reply(ReceiptStatus::Levert, time::OffsetDateTime::now_utc())
+        .unwrap();
+    let file = dir.join(format!("forged-{uploader}-{claimed}.zip"));
+    efm_core::package::create_file(
+        &file,
+        &efm_core::package::PackageInput {
+            sbd: forged,
+            documents: Vec::new(),
+        },
+        &identity,
+        &identity.certificate,
+        &efm_core::package::CreateOptions {
+            legacy_xml: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    upload_between(sb, uploader, ORG_A, &file);
+}
+
+/// A status about our message counts only from the organisation we sent it to, as the broker
+/// authenticated the uploader: C writing LEVERT as itself, or claiming in the SBD to be B, the
+/// real receiver, changes nothing; both are recorded and visible.
 #[test]
 fn a_status_from_a_third_party_is_ignored() {
     use common::ORG_C;
@@ -777,43 +877,42 @@ fn a_status_from_a_third_party_is_ignored() {
     let sent = a
         .send(request_to_b(documents(&work.join("out"))), &mut |_, _| {})
         .unwrap();
-    // C forges LEVERT for A's message (as if it were the receiver).
-    let c_cfg = sandbox_config(&sb, ORG_C);
-    let c_identity = efm_core::crypto::keys::Identity::load(&c_cfg.credentials.key).unwrap();
-    let mut original = efm_core::sbd::ArkivmeldingSbd::new(
-        efm_core::ident::OrgNumber::parse(ORG_A).unwrap(),
-        efm_core::ident::OrgNumber::parse(ORG_C).unwrap(),
-    );
-    original.message_id = Some(sent.message_id.parse().unwrap());
-    let forged = original
-        .build(time::OffsetDateTime::now_utc())
-        .status_reply(ReceiptStatus::Levert, time::OffsetDateTime::now_utc())
-        .unwrap();
-    let file = work.join("forged.zip");
-    efm_core::package::create_file(
-        &file,
-        &efm_core::package::PackageInput {
-            sbd: forged,
-            documents: Vec::new(),
-        },
-        &c_identity,
-        &c_identity.certificate,
-        &efm_core::package::CreateOptions {
-            legacy_xml: false,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    upload_between(&sb, ORG_C, ORG_A, &file);
-    let s = poll_until(&a, |s| s.statuses >= 1);
+    forge_status(&sb, ORG_C, ORG_C, &sent.message_id, &work);
+    forge_status(&sb, ORG_C, ORG_B, &sent.message_id, &work);
+    let s = poll_until(&a, |s| s.ignored >= 2);
+    assert_eq!(s.statuses, 0, "{s:?}");
     assert!(s.errors.is_empty(), "{s:?}");
-    assert_eq!(
-        a.message(&sent.message_id).unwrap().status,
-        ReceiptStatus::Sendt
-    );
+    let m = a.message(&sent.message_id).unwrap();
+    assert_eq!(m.status, ReceiptStatus::Sendt);
     assert_eq!(
         names(&a, Direction::Outgoing, &sent.message_id),
         ["OPPRETTET", "SENDT"]
+    );
+    // Visible: a warning on the message and two IGNORED entries naming the real uploader.
+    assert_eq!(m.warnings.len(), 2, "{:?}", m.warnings);
+    assert!(
+        m.warnings[1].contains(&format!("0192:{ORG_C}"))
+            && m.warnings[1].contains(&format!("claims to come from 0192:{ORG_B}")),
+        "{:?}",
+        m.warnings
+    );
+    let q = a.quarantine().unwrap();
+    assert_eq!(q.len(), 2, "{q:?}");
+    for e in &q {
+        assert_eq!(e.kind, QuarantineKind::Ignored);
+        assert_eq!(e.sender.as_deref(), Some(format!("0192:{ORG_C}").as_str()));
+        assert_eq!(e.message_id.as_deref(), Some(sent.message_id.as_str()));
+    }
+    // The real receiver's statuses still count.
+    let b = client(&sb, ORG_B);
+    poll_until(&b, |s| !s.received.is_empty());
+    let got = b.peek().unwrap().unwrap();
+    b.pop(&got.info.message_id, &work.join("inbox")).unwrap();
+    b.delete(&got.info.message_id).unwrap();
+    poll_until(&a, |s| s.statuses >= 2);
+    assert_eq!(
+        a.message(&sent.message_id).unwrap().status,
+        ReceiptStatus::Levert
     );
 }
 
@@ -851,4 +950,239 @@ fn an_altinn2_sender_and_an_altinn3_receiver_complete_the_flow() {
         names(&a, Direction::Outgoing, &id),
         ["OPPRETTET", "SENDT", "MOTTATT", "LEVERT"]
     );
+}
+
+/// Run `core/tests/java/Interop.java` (BouncyCastle and java.util.zip, as the IP writes).
+fn java_interop(args: &[String]) {
+    let jars = ["bcprov", "bcpkix", "bcutil"].map(|j| format!("/usr/share/java/{j}.jar"));
+    let program = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/java/Interop.java");
+    let out = std::process::Command::new("java")
+        .arg("-cp")
+        .arg(jars.join(":"))
+        .arg(program)
+        .args(args)
+        .output()
+        .expect("java runs (OpenJDK and libbcpkix-java)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A package as an integration point sends it for an archive system that fills the SBD as the
+/// IP's API lets it: free-text SenderRef and ReceiverRef (case numbers), `sikkerhetsnivaa` 2, no
+/// expectedResponseDateTime, and document names that cannot all be files here (`:`, a Windows
+/// device name, 134 Norwegian letters, `a` beside `a/b`). Written by BouncyCastle and
+/// java.util.zip. It arrives: stored with warnings, MOTTATT back, and every document extracted
+/// under a safe name while keeping the sender's name.
+#[test]
+fn an_ip_style_package_with_free_text_references_arrives() {
+    let sb = sandbox("client-ip-style");
+    let b = client(&sb, ORG_B);
+    let work = work_dir(&sb, "ip-style");
+    let message_id = uuid::Uuid::new_v4().to_string();
+    let now = efm_core::sbd::now_oslo();
+    let sbd = json!({
+        "standardBusinessDocumentHeader": {
+            "headerVersion": "1.0",
+            "sender": [{"identifier": {"value": format!("0192:{ORG_A}"), "authority": "iso6523-actorid-upis"}}],
+            "receiver": [{"identifier": {"value": format!("0192:{ORG_B}"), "authority": "iso6523-actorid-upis"}}],
+            "documentIdentification": {
+                "standard": "urn:no:difi:arkivmelding:xsd::arkivmelding",
+                "typeVersion": "2.0",
+                "instanceIdentifier": message_id,
+                "type": "arkivmelding",
+                "creationDateAndTime": efm_core::sbd::format_timestamp(now)
+            },
+            "businessScope": {"scope": [
+                {"type": "ConversationId", "instanceIdentifier": uuid::Uuid::new_v4().to_string(),
+                 "identifier": "urn:no:difi:profile:arkivmelding:administrasjon:ver1.0"},
+                {"type": "SenderRef", "instanceIdentifier": "2024/1234-5", "identifier": "2024/1234-5"},
+                {"type": "ReceiverRef", "instanceIdentifier": "Vår ref. 24/77"}
+            ]}
+        },
+        "arkivmelding": {"sikkerhetsnivaa": 2, "hoveddokument": "arkivmelding.xml"}
+    });
+    let sbd_path = work.join("sbd.json");
+    std::fs::write(&sbd_path, serde_json::to_vec_pretty(&sbd).unwrap()).unwrap();
+    let long = format!("{}.pdf", "æ".repeat(134));
+    let names = [
+        "arkivmelding.xml".to_string(),
+        "Vedtak 2024:12.pdf".to_string(),
+        "CON.pdf".to_string(),
+        long.clone(),
+        "vedlegg".to_string(),
+        "vedlegg/brev.pdf".to_string(),
+    ];
+    let docs = work.join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    let mut args = vec![
+        "make-package".to_string(),
+        work.join("from-ip.zip").to_string_lossy().into_owned(),
+        sbd_path.to_string_lossy().into_owned(),
+    ];
+    let a_dir = sb.config_path(ORG_A).parent().unwrap().to_path_buf();
+    args.push(
+        a_dir
+            .join(format!("{ORG_A}.p12"))
+            .to_string_lossy()
+            .into_owned(),
+    );
+    args.push(
+        std::fs::read_to_string(a_dir.join("pkcs12-password.txt"))
+            .unwrap()
+            .trim()
+            .to_string(),
+    );
+    let b_dir = sb.config_path(ORG_B).parent().unwrap().to_path_buf();
+    args.push(b_dir.join("certificate.pem").to_string_lossy().into_owned());
+    for (i, n) in names.iter().enumerate() {
+        let p = docs.join(format!("doc{i}"));
+        let content = if i == 0 {
+            ARKIVMELDING.to_string()
+        } else {
+            format!("document {i}: {n}")
+        };
+        std::fs::write(&p, content).unwrap();
+        args.push(format!("{n}={}", p.display()));
+    }
+    java_interop(&args);
+    upload_raw(&sb, &work.join("from-ip.zip"));
+
+    let s = poll_until(&b, |s| !s.received.is_empty());
+    assert_eq!(s.received, vec![message_id.clone()], "{s:?}");
+    assert_eq!(s.quarantined, 0, "{s:?}");
+    assert_eq!(s.receipts_sent, 1, "MOTTATT went back: {s:?}");
+    let m = b.message(&message_id).unwrap();
+    assert_eq!(m.status, ReceiptStatus::InnkommendeMottatt);
+    let warned = m.warnings.join("\n");
+    assert!(warned.contains("sikkerhetsnivaa is 2"), "{warned}");
+    assert!(
+        warned.contains("expectedResponseDateTime is missing"),
+        "{warned}"
+    );
+    // The references arrive as they were written.
+    let got = b.peek().unwrap().unwrap();
+    let scopes = got.sbd["standardBusinessDocumentHeader"]["businessScope"]["scope"].clone();
+    assert_eq!(scopes[1]["instanceIdentifier"], "2024/1234-5");
+    assert_eq!(scopes[2]["instanceIdentifier"], "Vår ref. 24/77");
+
+    let inbox = work.join("inbox");
+    let opened = b.pop(&message_id, &inbox).unwrap();
+    let by_name: std::collections::HashMap<_, _> = opened
+        .files
+        .iter()
+        .map(|f| (f.name.clone(), f.path.clone()))
+        .collect();
+    for (i, n) in names.iter().enumerate().skip(1) {
+        let path = &by_name[n];
+        assert!(path.starts_with(&inbox), "{}", path.display());
+        assert_eq!(
+            std::fs::read_to_string(path).unwrap(),
+            format!("document {i}: {n}"),
+            "{n}"
+        );
+    }
+    assert_eq!(by_name["arkivmelding.xml"], inbox.join("arkivmelding.xml"));
+    assert_eq!(
+        by_name["Vedtak 2024:12.pdf"],
+        inbox.join("Vedtak 2024_12.pdf")
+    );
+    assert_eq!(by_name["CON.pdf"], inbox.join("_CON.pdf"));
+    assert_eq!(by_name["vedlegg"], inbox.join("vedlegg"));
+    assert_eq!(
+        by_name["vedlegg/brev.pdf"],
+        inbox.join("vedlegg~2/brev.pdf")
+    );
+    let long_path = by_name[&long]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        long_path.len() <= 255 && long_path.ends_with(".pdf"),
+        "{long_path}"
+    );
+    // Each rename is a warning, on the opened message and stored with it.
+    assert_eq!(
+        opened
+            .warnings
+            .iter()
+            .filter(|w| w.contains("was saved as"))
+            .count(),
+        4,
+        "{:?}",
+        opened.warnings
+    );
+    assert_eq!(b.message(&message_id).unwrap().warnings, opened.warnings);
+    b.delete(&message_id).unwrap();
+    assert!(broker_offers_nothing(&b));
+}
+
+/// A package cut short (after its sbd.json, so it was stored) cannot be opened: FEIL, out of the
+/// queue, kept in quarantine; the queue does not hand it out again and again.
+#[test]
+fn a_truncated_package_ends_feil_and_never_loops() {
+    let (_sb, b, work, sent, path) = waiting_at_b("truncated");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() * 3 / 5]).unwrap();
+    let e = b.pop(&sent.message_id, &work.join("inbox")).unwrap_err();
+    assert!(
+        matches!(
+            e.kind().group(),
+            efm_core::ErrorGroup::Crypto | efm_core::ErrorGroup::Package
+        ),
+        "{:?}: {e}",
+        e.kind()
+    );
+    assert_eq!(
+        b.message(&sent.message_id).unwrap().status,
+        ReceiptStatus::Feil
+    );
+    assert!(b.peek().unwrap().is_none());
+    let q = b.quarantine().unwrap();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].kind, QuarantineKind::Unopenable);
+}
+
+/// The broker rate-limits a download (429 with Retry-After): the poll stops calling it, says more
+/// is waiting and when to come back; the next poll takes the rest. Nothing is lost or doubled.
+#[test]
+fn poll_honours_a_rate_limit_and_says_more_is_waiting() {
+    let sb = sandbox("client-429");
+    let a = client(&sb, ORG_A);
+    let b = client(&sb, ORG_B);
+    let work = work_dir(&sb, "429");
+    let mut ids = Vec::new();
+    let mut transfers = Vec::new();
+    for i in 0..3 {
+        let m = a
+            .send(
+                request_to_b(documents(&work.join(format!("out{i}")))),
+                &mut |_, _| {},
+            )
+            .unwrap();
+        wait_published(&sb, m.transfer_id.as_deref().unwrap());
+        transfers.push(m.transfer_id.clone().unwrap());
+        ids.push(m.message_id);
+    }
+    fault(
+        &sb,
+        &format!("/broker/api/v1/filetransfer/{}/download", transfers[1]),
+        json!({"kind": "rate_limit", "retry_after": 7}),
+        1,
+    );
+    let first = b.poll().unwrap();
+    assert_eq!(first.received, vec![ids[0].clone()], "{first:?}");
+    assert!(first.more_waiting, "{first:?}");
+    assert_eq!(first.retry_after_secs, Some(7));
+    assert!(
+        first.errors.is_empty(),
+        "a rate limit is no failure: {first:?}"
+    );
+    let second = b.poll().unwrap();
+    assert_eq!(second.received, ids[1..].to_vec(), "{second:?}");
+    assert!(!second.more_waiting && second.retry_after_secs.is_none());
+    assert_eq!(incoming(&b).len(), 3);
 }

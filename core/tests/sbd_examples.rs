@@ -251,20 +251,11 @@ fn builders_follow_c4() {
     let mut b = ArkivmeldingSbd::new(sender, receiver);
     b.message_channel = Some("kanal".into());
     let now = now_oslo();
-    // The IP validates SenderRef as a UUID (spec C.2): free text is refused, naming the field.
-    b.sender_ref = Some("ref-1".into());
-    let e = b
-        .build(now)
-        .validate(&ValidationOptions::default())
-        .unwrap_err();
-    assert!(
-        e.detail()
-            .field
-            .as_deref()
-            .is_some_and(|f| f.ends_with("instanceIdentifier")),
-        "{e:?}"
-    );
-    assert!(e.message().contains("SenderRef"), "{e}");
+    // SenderRef is free text (a case number), as the IP has accepted since MOVE-2799.
+    b.sender_ref = Some("2024/1234-5".into());
+    let out = b.build(now);
+    out.validate(&ValidationOptions::default()).unwrap();
+    assert_eq!(out.sender_ref(), Some("2024/1234-5"));
     b.sender_ref = Some("4e7a4c1e-5b8f-4f4e-9a2c-0c1d2e3f4a5b".into());
     let out = b.build(now);
     out.validate(&ValidationOptions::default()).unwrap();

@@ -82,6 +82,42 @@ namespace Eformidling.Tests
         }
 
         [Test]
+        public void AMessageThatCannotBeOpenedIsQuarantinedAndManaged()
+        {
+            string docs = Path.Combine(dir, "docs-q");
+            Directory.CreateDirectory(docs);
+            File.WriteAllText(Path.Combine(docs, "arkivmelding.xml"), "<arkivmelding/>");
+            string request = "{\"receiver\":\"910076787\",\"documents\":[" +
+                "{\"name\":\"arkivmelding.xml\",\"path\":\"" + Path.Combine(docs, "arkivmelding.xml") + "\"}]}";
+            using (var a = For("910075918"))
+            using (var b = For("910076787"))
+            {
+                string id = Field(a.Send(request), "message_id");
+                PollUntil(b, s => s.Contains(id), "delivery");
+                string package = Field(b.Peek(), "payload");
+                var bytes = File.ReadAllBytes(package);
+                bytes[bytes.Length / 2] ^= 0x55;
+                File.WriteAllBytes(package, bytes);
+                var e = Assert.Catch<EfmException>(() => b.Pop(id, Path.Combine(dir, "inbox-q")));
+                Assert.IsTrue(e is PackageException || e is CryptoException, e.ToString());
+                Assert.IsNull(b.Peek());
+                string entries = b.Quarantine();
+                Assert.AreEqual("UNOPENABLE", Field(entries, "kind"));
+                Assert.AreEqual(id, Field(entries, "message_id"));
+                long entry = long.Parse(Regex.Match(entries, "\"id\":(\\d+)").Groups[1].Value);
+                string kept = Path.Combine(dir, "kept.zip");
+                b.QuarantineExport(entry, kept);
+                CollectionAssert.AreEqual(bytes, File.ReadAllBytes(kept));
+                StringAssert.Contains("\"requeued\"", b.QuarantineRetry(entry));
+                Assert.AreEqual(id, Field(b.Peek(), "message_id"));
+                Assert.Catch<EfmException>(() => b.Pop(id, Path.Combine(dir, "inbox-q")));
+                entry = long.Parse(Regex.Match(b.Quarantine(), "\"id\":(\\d+)").Groups[1].Value);
+                b.QuarantineDelete(entry);
+                Assert.AreEqual("[]", b.Quarantine());
+            }
+        }
+
+        [Test]
         public void BadRequestJsonIsInvalidInput()
         {
             using (var a = For("910075918"))

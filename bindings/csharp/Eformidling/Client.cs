@@ -151,6 +151,44 @@ namespace Eformidling
             return Utf8.Take(json);
         }
 
+        /// <summary>What was downloaded but could not be used, as JSON, oldest first: "id", "kind"
+        /// (UNREADABLE, UNOPENABLE, IGNORED), "transfer_id", "message_id", "sender" (as the broker
+        /// authenticated it), "reason", "code", "payload" (the kept package).</summary>
+        public string Quarantine()
+        {
+            ThrowIfDisposed();
+            IntPtr json;
+            ErrorHandle error;
+            Check.Result(Native.efm_client_quarantine(handle, out json, out error), error);
+            return Utf8.Take(json);
+        }
+
+        /// <summary>Copy a quarantined package, as downloaded, to <paramref name="destPath"/> (which must not exist).</summary>
+        public void QuarantineExport(long id, string destPath)
+        {
+            ThrowIfDisposed();
+            ErrorHandle error;
+            Check.Result(Native.efm_client_quarantine_export(handle, id, Utf8.Encode(destPath), out error), error);
+        }
+
+        /// <summary>Try an entry again; returns the outcome as JSON ({"outcome": "received"|"requeued"|"applied"|"duplicate"|"still_refused", ...}).</summary>
+        public string QuarantineRetry(long id)
+        {
+            ThrowIfDisposed();
+            IntPtr json;
+            ErrorHandle error;
+            Check.Result(Native.efm_client_quarantine_retry(handle, id, out json, out error), error);
+            return Utf8.Take(json);
+        }
+
+        /// <summary>Delete a quarantine entry and its kept package.</summary>
+        public void QuarantineDelete(long id)
+        {
+            ThrowIfDisposed();
+            ErrorHandle error;
+            Check.Result(Native.efm_client_quarantine_delete(handle, id, out error), error);
+        }
+
         /// <summary>Does what is due for sending (retries of pending messages, following uploaded
         /// transfers to Published or Failed, expiry, owed receipts); call it periodically
         /// (<see cref="Poll"/> does too). Returns a JSON summary.</summary>

@@ -107,6 +107,18 @@ namespace Eformidling
         internal static extern uint efm_client_run_due(ClientHandle client, out IntPtr summaryJson, out ErrorHandle error);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern uint efm_client_quarantine(ClientHandle client, out IntPtr entriesJson, out ErrorHandle error);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern uint efm_client_quarantine_export(ClientHandle client, long id, byte[] destPath, out ErrorHandle error);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern uint efm_client_quarantine_retry(ClientHandle client, long id, out IntPtr outcomeJson, out ErrorHandle error);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern uint efm_client_quarantine_delete(ClientHandle client, long id, out ErrorHandle error);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern void efm_client_free(IntPtr client);
     }
 

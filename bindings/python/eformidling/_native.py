@@ -9,7 +9,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from ctypes import POINTER, c_char_p, c_size_t, c_uint32, c_void_p
+from ctypes import POINTER, c_char_p, c_int64, c_size_t, c_uint32, c_void_p
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
@@ -105,6 +105,13 @@ def declarations() -> Dict[str, Tuple[List[Any], Any]]:
         "efm_client_messages": ([ClientPtr, c_char_p, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
         "efm_client_expire": ([ClientPtr, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
         "efm_client_run_due": ([ClientPtr, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
+        "efm_client_quarantine": ([ClientPtr, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
+        "efm_client_quarantine_export": ([ClientPtr, c_int64, c_char_p, POINTER(ErrorPtr)], u32),
+        "efm_client_quarantine_retry": (
+            [ClientPtr, c_int64, POINTER(c_void_p), POINTER(ErrorPtr)],
+            u32,
+        ),
+        "efm_client_quarantine_delete": ([ClientPtr, c_int64, POINTER(ErrorPtr)], u32),
         "efm_client_free": ([ClientPtr], None),
     }
 

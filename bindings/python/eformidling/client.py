@@ -282,6 +282,36 @@ class Client:
         due: Dict[str, Any] = self._call(lib.efm_client_run_due)
         return due
 
+    def _call_no_answer(self, fn: Any, *args: Any) -> None:
+        """Run ``fn(handle, *args, &err)`` for a call that answers nothing but its result code."""
+        handle = self._enter()
+        try:
+            err = new_error_slot()
+            check(fn(handle, *args, ctypes.byref(err)), err)
+        finally:
+            self._leave()
+
+    def quarantine(self) -> List[Dict[str, Any]]:
+        """What was downloaded but could not be used, oldest first: ``id``, ``kind``
+        (``UNREADABLE``, ``UNOPENABLE``, ``IGNORED``), ``transfer_id``, ``message_id``, ``sender``
+        (as the broker authenticated it), ``reason``, ``code``, ``payload`` (the kept package)."""
+        entries: List[Dict[str, Any]] = self._call(lib.efm_client_quarantine)
+        return entries
+
+    def quarantine_export(self, entry_id: int, dest: "os.PathLike[str] | str") -> None:
+        """Copy a quarantined package, as downloaded, to ``dest`` (which must not exist)."""
+        self._call_no_answer(lib.efm_client_quarantine_export, entry_id, os.fsencode(dest))
+
+    def quarantine_retry(self, entry_id: int) -> Dict[str, Any]:
+        """Try an entry again; returns ``{"outcome": "received"|"requeued"|"applied"|"duplicate"|
+        "still_refused", ...}``."""
+        outcome: Dict[str, Any] = self._call(lib.efm_client_quarantine_retry, entry_id)
+        return outcome
+
+    def quarantine_delete(self, entry_id: int) -> None:
+        """Delete an entry and its kept package."""
+        self._call_no_answer(lib.efm_client_quarantine_delete, entry_id)
+
     def __enter__(self) -> "Client":
         return self
 

@@ -7,7 +7,7 @@ from typing import Callable, List, Tuple
 
 import pytest
 
-from eformidling import Client, PollSummary, RemoteServiceError
+from eformidling import Client, CryptoError, PackageError, PollSummary, RemoteServiceError
 
 
 def client_for(sandbox_dir: Path, orgnr: str) -> Client:
@@ -73,3 +73,32 @@ def test_unknown_receiver_is_refused_before_upload(sandbox_dir: Path, tmp_path: 
         with pytest.raises(RemoteServiceError) as e:
             a.send("974720760", [("arkivmelding.xml", tmp_path / "arkivmelding.xml")])
         assert e.value.code == 503
+
+
+def test_a_message_that_cannot_be_opened_is_quarantined_and_managed(sandbox_dir, tmp_path):
+    (tmp_path / "arkivmelding.xml").write_text("<arkivmelding/>")
+    with client_for(sandbox_dir, "910075918") as a, client_for(sandbox_dir, "910076787") as b:
+        mid = a.send("910076787", [("arkivmelding.xml", tmp_path / "arkivmelding.xml")])["message_id"]
+        poll_until(b, lambda s: mid in s["received"], "delivery to 910076787")
+        peeked = b.peek()
+        # Damage the stored package inside its encrypted part.
+        package = peeked["payload"]
+        data = bytearray(open(package, "rb").read())
+        data[len(data) // 2] ^= 0x55
+        open(package, "wb").write(bytes(data))
+        with pytest.raises((PackageError, CryptoError)):
+            b.pop(mid, tmp_path / "inbox")
+        assert b.peek() is None
+        entries = b.quarantine()
+        assert [(e["kind"], e["message_id"]) for e in entries] == [("UNOPENABLE", mid)]
+        assert entries[0]["sender"] == "0192:910075918"
+        b.quarantine_export(entries[0]["id"], tmp_path / "kept.zip")
+        assert (tmp_path / "kept.zip").read_bytes() == bytes(data)
+        assert b.quarantine_retry(entries[0]["id"]) == {"outcome": "requeued", "message_id": mid}
+        assert b.peek()["message_id"] == mid
+        with pytest.raises((PackageError, CryptoError)):
+            b.pop(mid, tmp_path / "inbox")
+        (entry,) = b.quarantine()
+        b.quarantine_delete(entry["id"])
+        assert b.quarantine() == []
+        assert [s["status"] for s in b.status(mid)][-1] == "FEIL"

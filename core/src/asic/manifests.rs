@@ -189,6 +189,14 @@ pub fn parse_asic_manifest(xml: &[u8]) -> Result<ParsedAsicManifest> {
                     let (uri, mime, alg, digest) = cur
                         .take()
                         .ok_or_else(|| bad("unbalanced DataObjectReference"))?;
+                    // Older writers name SHA-256 by its XML-DSig URI; the IP's ASiC library
+                    // rewrites `xmldsig#sha` to `xmlenc#sha` before comparing, so do we.
+                    let alg = alg.map(|a| {
+                        a.replace(
+                            "http://www.w3.org/2000/09/xmldsig#sha",
+                            "http://www.w3.org/2001/04/xmlenc#sha",
+                        )
+                    });
                     if alg.as_deref() != Some(SHA256_URI) {
                         return Err(bad(format!("{uri}: digest algorithm {alg:?} is not supported (expected {SHA256_URI})")));
                     }

@@ -7,8 +7,10 @@
 //! (also used for the outer DPO package).
 
 pub mod manifests;
+pub mod placement;
 pub mod reader;
 pub mod signature;
+pub mod verify;
 pub mod writer;
 pub mod zipfmt;
 

@@ -6,7 +6,8 @@
 //! version 1, one SignerInfo identified by issuerAndSerialNumber, signed attributes contentType,
 //! signingTime, messageDigest and cmsAlgorithmProtect (sorted as DER SET OF, Appendix C),
 //! signatureAlgorithm rsaEncryption, the signer certificate and its chain. The RSA signature itself
-//! comes from OpenSSL. Verification uses OpenSSL's PKCS#7 verifier, which reads BER and DER alike.
+//! comes from OpenSSL. Verification of RSA PKCS#1 v1.5 signatures is done by hand (`verify.rs`,
+//! so SHA-1 works under any crypto policy); others go to OpenSSL's PKCS#7 verifier.
 
 use crate::crypto::keys::{subject_line, Identity};
 use crate::error::{Error, ErrorKind, Result};
@@ -226,6 +227,16 @@ pub fn sign_detached(
 /// chain is not validated here (DPO has no common trust anchor for enterprise certificates in
 /// this layer); callers pin the expected signer with `expected`.
 pub fn verify_detached(p7s: &[u8], content: &[u8], expected: Option<&X509>) -> Result<X509> {
+    // RSA PKCS#1 v1.5 (every DPO sender) is checked by hand, so SHA1withRSA verifies on hosts
+    // whose crypto policy forbids SHA-1 signatures; anything else goes to OpenSSL.
+    if let Some(signer) = super::verify::verify_rsa_detached(p7s, content, expected)? {
+        return Ok(signer);
+    }
+    verify_with_openssl(p7s, content, expected)
+}
+
+/// OpenSSL's PKCS#7 verifier, for signature algorithms [`super::verify`] does not handle.
+fn verify_with_openssl(p7s: &[u8], content: &[u8], expected: Option<&X509>) -> Result<X509> {
     let invalid = |why: String| {
         Error::new(
             ErrorKind::SignatureInvalid,
@@ -255,11 +266,13 @@ pub fn verify_detached(p7s: &[u8], content: &[u8], expected: Option<&X509>) -> R
         )));
     }
     let signer = signers.get(0).expect("one signer").to_owned();
+    check_expected_signer(signer, expected)
+}
+
+/// `signer`, unless the caller pinned another certificate.
+pub(super) fn check_expected_signer(signer: X509, expected: Option<&X509>) -> Result<X509> {
     if let Some(want) = expected {
-        let same = match (signer.to_der(), want.to_der()) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => false,
-        };
+        let same = matches!((signer.to_der(), want.to_der()), (Ok(a), Ok(b)) if a == b);
         if !same {
             return Err(Error::new(
                 ErrorKind::SignatureInvalid,

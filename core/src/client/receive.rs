@@ -7,14 +7,26 @@
 //! only transfers nobody has started to download (recipientStatus=Initialized, altinn3 4.4), so
 //! the DOWNLOADING and STORED rows are what lets the next poll, possibly in a new process, finish
 //! a transfer a crash interrupted.
+//!
+//! What is stored follows the integration point: a package is refused only where the IP refuses
+//! it ([`Sbd::check_received`]); everything else efm would not have sent becomes a warning on the
+//! message. A refused package is not dropped: it is quarantined with its bytes and the reason
+//! (`client/quarantine.rs`). Statuses and receipts count only when the broker's authenticated
+//! sender is the organisation the message went to (`receive/trust.rs`).
+
+mod queue;
+mod trust;
 
 use super::{safe_name, Client, Direction, MessageInfo};
 use crate::error::{Error, ErrorGroup, ErrorKind, Result};
-use crate::package::{self, OpenOptions};
-use crate::sbd::{BusinessMessage, ReceiptStatus, Sbd, ValidationOptions};
-use crate::store::{format_time, persist_file, NewMessage, TransferState};
+use crate::sbd::{BusinessMessage, ReceiptStatus, Sbd};
+use crate::store::{
+    persist_file, NewMessage, NewQuarantine, QuarantineKind, TransferClaim, TransferState,
+};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+
+pub(super) use trust::primary_org;
 
 /// What one [`Client::poll`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -23,10 +35,16 @@ pub struct PollSummary {
     pub received: Vec<String>,
     /// Status and receipt messages applied to our outgoing messages.
     pub statuses: usize,
+    /// Statuses and receipts not applied (not from the organisation the message went to, as the
+    /// broker authenticated the sender, or about a message we did not send): quarantined as
+    /// IGNORED.
+    pub ignored: usize,
     /// Transfers whose message we already had (same messageId): confirmed, not stored again.
     pub duplicates: usize,
-    /// Transfers with an unreadable or invalid SBD: logged, confirmed and dropped (as the IP does).
-    pub discarded: usize,
+    /// Packages that could not be read (not a package, an SBD the integration point would
+    /// refuse): confirmed at the broker and quarantined with their bytes
+    /// ([`Client::quarantine`]).
+    pub quarantined: usize,
     /// Transfers an earlier, interrupted poll had started and this one finished.
     pub recovered: usize,
     /// Status receipts (MOTTATT, LEVERT) sent to senders.
@@ -34,6 +52,19 @@ pub struct PollSummary {
     /// Transfers that failed this time (network, broker) and receipts not sent yet; the next
     /// poll tries them again.
     pub errors: Vec<PollError>,
+    /// More may wait at the broker than this poll took: the broker asked us to slow down (429),
+    /// or new transfers kept arriving. Poll again (after `retry_after_secs`, when given).
+    pub more_waiting: bool,
+    /// The broker's Retry-After, when it rate-limited this poll.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
+}
+
+impl PollSummary {
+    /// Whether anything failed or was held back (errors, or packages quarantined).
+    pub fn failed(&self) -> bool {
+        !self.errors.is_empty() || self.quarantined > 0
+    }
 }
 
 /// One transfer that [`Client::poll`] could not finish, or one receipt it could not send.
@@ -47,7 +78,8 @@ pub struct PollError {
     pub code: u32,
     pub message: String,
     pub retryable: bool,
-    /// The broker says the transfer is gone (purged, expired): it will not be tried again.
+    /// The broker says the transfer is gone (purged, expired), or a receipt can never be sent:
+    /// it will not be tried again.
     pub abandoned: bool,
 }
 
@@ -65,7 +97,10 @@ pub struct IncomingMessage {
 /// One extracted document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct OpenedFile {
+    /// The name the sender gave it (inside the ASiC-E).
     pub name: String,
+    /// Where it is now; the file name differs from `name` when that could not be a file here
+    /// (see [`OpenedMessage::warnings`]).
     pub path: PathBuf,
     pub mime: String,
     pub size: u64,
@@ -80,14 +115,29 @@ pub struct OpenedMessage {
     pub files: Vec<OpenedFile>,
     /// Subject of the certificate that signed the ASiC-E.
     pub signer: Option<String>,
+    /// The message's warnings (also in [`MessageInfo::warnings`]): what was unusual about it,
+    /// including documents saved under another name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
-enum Stored {
+pub(super) enum Stored {
     New(String),
     Status,
+    Ignored,
     Duplicate,
-    Discarded,
+    Quarantined,
+    /// Another store took the transfer over meanwhile (this one was too slow or seemed gone):
+    /// its own download is thrown away, the other's counts.
+    Lost,
 }
+
+/// How many listings one poll makes at most while new transfers keep arriving.
+const DRAIN_ROUNDS: usize = 20;
+
+/// How long a claim on a transfer or a receipt holds without its owner's renewal. A crashed
+/// owner's claims are taken over at once (its lock is free); this bounds a stuck one.
+const CLAIM_TIME: time::Duration = time::Duration::minutes(30);
 
 impl Client {
     /// Fetch what waits at the broker: finish transfers an earlier poll left half-done, then take
@@ -110,14 +160,57 @@ impl Client {
                 t.transfer_id
             );
             tried.insert(t.transfer_id.clone());
-            if self.try_transfer(&t.transfer_id, 0, &mut summary)? {
+            if self.try_transfer(&t.transfer_id, 0, None, &mut summary)? {
                 summary.recovered += 1;
             }
         }
-        let available = self.with_transport(|t| t.available())?;
-        for a in available {
-            if tried.insert(a.id.clone()) {
-                self.try_transfer(&a.id, a.size, &mut summary)?;
+        // Drain: list again after each batch, for what arrived meanwhile or lay beyond the
+        // broker's page, until a listing brings nothing new or the broker says slow down.
+        for round in 1.. {
+            if summary.retry_after_secs.is_some() {
+                break;
+            }
+            let available = match self.with_transport(|t| t.available()) {
+                Ok(a) => a,
+                Err(e) if e.kind() == ErrorKind::RemoteRateLimited => {
+                    log::info!("the broker asks us to slow down: {e}");
+                    summary.more_waiting = true;
+                    summary.retry_after_secs = Some(e.detail().retry_after_secs.unwrap_or(1));
+                    break;
+                }
+                // A failure after some work (a second round) is reported, not thrown away.
+                Err(e) if round > 1 && e.retryable() => {
+                    summary.more_waiting = true;
+                    summary.errors.push(PollError {
+                        transfer_id: None,
+                        message_id: None,
+                        code: e.code(),
+                        message: e.to_string(),
+                        retryable: true,
+                        abandoned: false,
+                    });
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
+            let fresh: Vec<_> = available
+                .into_iter()
+                .filter(|a| tried.insert(a.id.clone()))
+                .collect();
+            if fresh.is_empty() {
+                break;
+            }
+            if round > DRAIN_ROUNDS {
+                summary.more_waiting = true;
+                break;
+            }
+            for a in fresh {
+                if summary.retry_after_secs.is_some() {
+                    summary.more_waiting = true;
+                    break;
+                }
+                let sender = Some(a.sender.as_str()).filter(|s| !s.is_empty());
+                self.try_transfer(&a.id, a.size, sender, &mut summary)?;
             }
         }
         let (sent, errors) = self.flush_outbox()?;
@@ -136,15 +229,31 @@ impl Client {
         &self,
         transfer_id: &str,
         size: u64,
+        sender: Option<&str>,
         summary: &mut PollSummary,
     ) -> Result<bool> {
-        let e = match self.take_transfer(transfer_id, size, summary) {
-            Ok(()) => return Ok(true),
+        let outcome = self.take_transfer(transfer_id, size, sender, summary);
+        if outcome.is_err() {
+            // Let another store (or the next poll) try at once.
+            let owner = self.store.owner_id();
+            let _ = self
+                .store
+                .transaction(|tx| tx.release_transfer(transfer_id, owner));
+        }
+        let e = match outcome {
+            Ok(done) => return Ok(done),
             Err(e) if matches!(e.kind().group(), ErrorGroup::Storage | ErrorGroup::Internal) => {
                 return Err(e)
             }
             Err(e) => e,
         };
+        if e.kind() == ErrorKind::RemoteRateLimited {
+            // Honoured: no more calls this poll; the transfer waits for the next.
+            log::info!("transfer {transfer_id}: the broker asks us to slow down: {e}");
+            summary.more_waiting = true;
+            summary.retry_after_secs = Some(e.detail().retry_after_secs.unwrap_or(1));
+            return Ok(false);
+        }
         let status = e.detail().http_status;
         let gone = status == Some(404)
             || (status == Some(403) && e.detail().remote_code.as_deref() == Some("BRO-00007"));
@@ -176,18 +285,37 @@ impl Client {
         Ok(false)
     }
 
-    /// `size`: what the broker's overview says (0 when unknown).
-    fn take_transfer(&self, transfer_id: &str, size: u64, summary: &mut PollSummary) -> Result<()> {
-        let state = self
-            .store
-            .transaction(|tx| tx.transfer(transfer_id))?
-            .map(|t| t.state);
+    /// `size`: what the broker's overview says (0 when unknown); `sender`: who the broker says
+    /// sent it (`None` when this poll did not list it). False when another store is at it.
+    fn take_transfer(
+        &self,
+        transfer_id: &str,
+        size: u64,
+        sender: Option<&str>,
+        summary: &mut PollSummary,
+    ) -> Result<bool> {
+        let now = self.now();
+        let owner = self.store.owner_id();
+        let claim = self.store.transaction(|tx| {
+            tx.claim_transfer(transfer_id, owner, now, now + CLAIM_TIME, &|o| {
+                self.store.owner_alive(o)
+            })
+        })?;
+        let state = match claim {
+            TransferClaim::Busy => {
+                log::debug!("transfer {transfer_id}: another process is taking it");
+                return Ok(false);
+            }
+            TransferClaim::Claimed(state) => state,
+        };
         if matches!(state, None | Some(TransferState::Downloading)) {
-            match self.download_and_store(transfer_id, size)? {
+            match self.download_and_store(transfer_id, size, sender)? {
                 Stored::New(id) => summary.received.push(id),
                 Stored::Status => summary.statuses += 1,
+                Stored::Ignored => summary.ignored += 1,
                 Stored::Duplicate => summary.duplicates += 1,
-                Stored::Discarded => summary.discarded += 1,
+                Stored::Quarantined => summary.quarantined += 1,
+                Stored::Lost => return Ok(false),
             }
         }
         // STORED, or CONFIRMED but offered again: the confirm is idempotent.
@@ -204,15 +332,20 @@ impl Client {
             )
         })?;
         log::info!("transfer {transfer_id}: confirmed at the broker");
-        Ok(())
+        Ok(true)
     }
 
-    fn download_and_store(&self, transfer_id: &str, size: u64) -> Result<Stored> {
+    fn download_and_store(
+        &self,
+        transfer_id: &str,
+        size: u64,
+        sender: Option<&str>,
+    ) -> Result<Stored> {
         let dir = self.store.spool_dir(Direction::Incoming);
-        let file = dir.join(format!("{}.zip", safe_name(transfer_id)));
-        // A name of its own per attempt: two processes on one data directory never share a
-        // temporary file (the store then keeps one copy, deduplicated by messageId).
-        let tmp = file.with_extension(format!("{}.part", uuid::Uuid::new_v4().simple()));
+        // Names of this store's own: two processes downloading one transfer (one took over
+        // from the other) never write, or delete, each other's file.
+        let file = self.store.owned_path(&dir, &safe_name(transfer_id), "zip");
+        let tmp = self.store.temp_path(&dir, &safe_name(transfer_id), "part");
         let relative = self.store.relative(&file);
         let now = self.now();
         self.store.transaction(|tx| {
@@ -222,7 +355,11 @@ impl Client {
                 Some(&relative),
                 None,
                 now,
-            )
+            )?;
+            match sender {
+                Some(s) => tx.set_transfer_sender(transfer_id, s),
+                None => Ok(()),
+            }
         })?;
         let mut out = std::fs::File::create(&tmp)
             .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
@@ -252,56 +389,114 @@ impl Client {
     }
 
     /// Read `sbd.json` (nothing decrypted) and record what the package means, in one transaction
-    /// that also marks the transfer STORED.
-    fn store_package(&self, transfer_id: &str, file: &Path) -> Result<Stored> {
+    /// that also marks the transfer STORED. A package the IP would refuse is quarantined.
+    pub(super) fn store_package(&self, transfer_id: &str, file: &Path) -> Result<Stored> {
         let now = self.now();
         let relative = self.store.relative(file);
-        let sbd = package::read_sbd(file).and_then(|sbd| {
-            sbd.validate(&ValidationOptions::default())?;
-            let to = sbd.receiver_org()?;
-            if to != self.config.organisation_number {
-                return Err(Error::new(
-                    ErrorKind::InvalidMessage,
-                    format!(
-                        "the SBD is addressed to {to}, not to us ({})",
-                        self.config.organisation_number
-                    ),
-                ));
-            }
-            Ok(sbd)
+        let broker_sender = self
+            .store
+            .transaction(|tx| tx.transfer(transfer_id))?
+            .and_then(|t| t.sender);
+        let checked = crate::package::read_sbd(file).and_then(|sbd| {
+            let warnings = sbd.check_received()?;
+            Ok((sbd, warnings))
         });
-        let sbd = match sbd {
-            Ok(sbd) => sbd,
+        let (sbd, mut warnings) = match checked {
+            Ok(v) => v,
             Err(e) => {
-                // The IP logs, confirms and drops a package it cannot read (spec dpo-soap 5).
-                log::warn!("transfer {transfer_id}: discarded, its SBD is unusable: {e}");
-                self.store.transaction(|tx| {
-                    tx.put_transfer(transfer_id, TransferState::Stored, None, None, now)
+                // Confirmed at the broker, kept here: nothing downloaded is dropped unseen.
+                let reason = format!("the package cannot be read: {e}");
+                let size = std::fs::metadata(file).map(|m| m.len()).ok();
+                let owner = self.store.owner_id();
+                let kept = self.store.transaction(|tx| {
+                    if !tx.holds_transfer(transfer_id, owner)? {
+                        return Ok(false);
+                    }
+                    tx.add_quarantine(
+                        &NewQuarantine {
+                            kind: QuarantineKind::Unreadable,
+                            transfer_id: Some(transfer_id),
+                            message_id: None,
+                            sender: broker_sender.as_deref(),
+                            reason: &reason,
+                            code: e.code(),
+                            payload: Some(&relative),
+                            size,
+                        },
+                        now,
+                    )?;
+                    tx.put_transfer(transfer_id, TransferState::Stored, None, None, now)?;
+                    Ok(true)
                 })?;
-                let _ = std::fs::remove_file(file);
-                return Ok(Stored::Discarded);
+                if !kept {
+                    let _ = std::fs::remove_file(file);
+                    return Ok(Stored::Lost);
+                }
+                return Ok(Stored::Quarantined);
             }
         };
+        if let Ok(to) = sbd.receiver_org() {
+            if to != self.config.organisation_number {
+                warnings.push(format!(
+                    "the SBD is addressed to {to}, not to this organisation ({}); the broker delivered it here",
+                    self.config.organisation_number
+                ));
+            }
+        }
+        let claimed = sbd.sender_identifier().unwrap_or_default();
+        if let Some(b) = broker_sender.as_deref() {
+            if primary_org(b) != primary_org(claimed) {
+                warnings.push(format!(
+                    "the SBD names the sender {claimed}, but the broker says {b} sent it"
+                ));
+            }
+        }
         let message_id = sbd.message_id().unwrap_or_default().to_string();
         let outcome = match &sbd.message {
             BusinessMessage::Status(s) => {
                 let status = s.status;
-                let from = sbd.sender_identifier().unwrap_or_default().to_string();
+                let from = trust::Sender {
+                    authenticated: broker_sender.as_deref(),
+                    claimed,
+                };
+                let owner = self.store.owner_id();
                 self.store.transaction(|tx| {
-                    apply_to_outgoing(tx, &from, &message_id, status, None, now)?;
+                    if !tx.holds_transfer(transfer_id, owner)? {
+                        return Ok(Stored::Lost);
+                    }
+                    let applied = trust::apply_to_outgoing(
+                        tx,
+                        &from,
+                        &message_id,
+                        status,
+                        None,
+                        Some((transfer_id, &relative)),
+                        now,
+                    )?;
                     tx.put_transfer(
                         transfer_id,
                         TransferState::Stored,
                         None,
                         Some(&message_id),
                         now,
-                    )
-                })?;
-                Stored::Status
+                    )?;
+                    Ok(if applied {
+                        Stored::Status
+                    } else {
+                        Stored::Ignored
+                    })
+                })?
             }
-            _ => self.store_incoming(transfer_id, &sbd, &relative, now)?,
+            _ => self.store_incoming(
+                transfer_id,
+                &sbd,
+                &relative,
+                broker_sender.as_deref(),
+                &warnings,
+                now,
+            )?,
         };
-        if !matches!(outcome, Stored::New(_)) {
+        if matches!(outcome, Stored::Status | Stored::Duplicate | Stored::Lost) {
             let _ = std::fs::remove_file(file);
         }
         Ok(outcome)
@@ -312,6 +507,8 @@ impl Client {
         transfer_id: &str,
         sbd: &Sbd,
         relative: &str,
+        broker_sender: Option<&str>,
+        warnings: &[String],
         now: time::OffsetDateTime,
     ) -> Result<Stored> {
         let message_id = sbd.message_id().unwrap_or_default();
@@ -328,6 +525,7 @@ impl Client {
             transfer_id: Some(transfer_id),
             payload: Some(relative),
             sbd_json: &sbd_json,
+            warnings,
         };
         let expired = sbd.is_expired(now);
         // A kvittering is an ordinary incoming message that also settles our outgoing one
@@ -336,11 +534,15 @@ impl Client {
             BusinessMessage::ArkivmeldingKvittering(k) => Some((
                 k.related_to_message_id.clone(),
                 k.resulting_status(),
-                kvittering_text(k),
+                trust::kvittering_text(k),
             )),
             _ => None,
         };
+        let owner = self.store.owner_id();
         self.store.transaction(|tx| {
+            if !tx.holds_transfer(transfer_id, owner)? {
+                return Ok(Stored::Lost);
+            }
             if tx.message(Direction::Incoming, message_id)?.is_some() {
                 log::info!(
                     "transfer {transfer_id}: message {message_id} is already stored; not stored again"
@@ -378,7 +580,28 @@ impl Client {
                 tx.add_outbox(message_id, ReceiptStatus::Mottatt)?;
             }
             if let Some((related, status, description)) = &settles {
-                apply_to_outgoing(tx, new.sender, related, *status, Some(description), now)?;
+                let from = trust::Sender {
+                    authenticated: broker_sender,
+                    claimed: new.sender,
+                };
+                let applied = trust::apply_to_outgoing(
+                    tx,
+                    &from,
+                    related,
+                    *status,
+                    Some(description),
+                    None,
+                    now,
+                )?;
+                if !applied {
+                    tx.add_warnings(
+                        Direction::Incoming,
+                        message_id,
+                        &[format!(
+                            "this receipt was not applied to message {related}: it does not come from the organisation that message went to"
+                        )],
+                    )?;
+                }
             }
             tx.put_transfer(
                 transfer_id,
@@ -398,11 +621,15 @@ impl Client {
             .outbox_lock
             .lock()
             .map_err(|_| Error::new(ErrorKind::Internal, "the outbox lock is poisoned"))?;
-        let items = self.store.transaction(|tx| tx.outbox())?;
+        let now = self.now();
+        let owner = self.store.owner_id();
+        let items = self.store.transaction(|tx| {
+            tx.claim_outbox(owner, now, now + CLAIM_TIME, &|o| self.store.owner_alive(o))
+        })?;
         let mut sent = 0;
         let mut errors = Vec::new();
-        for item in items {
-            match self.send_receipt(&item) {
+        for item in &items {
+            match self.send_receipt(item) {
                 Ok(transfer_id) => {
                     self.store.transaction(|tx| tx.remove_outbox(item.id))?;
                     log::info!(
@@ -415,22 +642,46 @@ impl Client {
                 Err(e)
                     if matches!(e.kind().group(), ErrorGroup::Storage | ErrorGroup::Internal) =>
                 {
-                    return Err(e)
+                    self.release_receipts(&items);
+                    return Err(e);
                 }
                 Err(e) => {
-                    log::warn!(
-                        "incoming message {}: the {} receipt stays owed, will be sent again: {e}",
-                        item.message_id,
-                        item.status.name()
-                    );
                     let retryable = e.retryable();
+                    // A receipt that can never be built or addressed (the SBD names no
+                    // organisation we can reply to) would fail on every poll: it is given up,
+                    // with a warning on the message.
+                    let hopeless = !retryable
+                        && matches!(
+                            e.kind().group(),
+                            ErrorGroup::InvalidInput | ErrorGroup::Package
+                        );
+                    if hopeless {
+                        let warning = format!(
+                            "the {} receipt could not be sent and was given up: {e}",
+                            item.status.name()
+                        );
+                        self.store.transaction(|tx| {
+                            tx.remove_outbox(item.id)?;
+                            tx.add_warnings(
+                                Direction::Incoming,
+                                &item.message_id,
+                                std::slice::from_ref(&warning),
+                            )
+                        })?;
+                    } else {
+                        log::warn!(
+                            "incoming message {}: the {} receipt stays owed, will be sent again: {e}",
+                            item.message_id,
+                            item.status.name()
+                        );
+                    }
                     errors.push(PollError {
                         transfer_id: None,
                         message_id: Some(item.message_id.clone()),
                         code: e.code(),
                         message: e.to_string(),
                         retryable,
-                        abandoned: false,
+                        abandoned: hopeless,
                     });
                     // The broker is unreachable or overloaded: the rest would fail alike.
                     if retryable {
@@ -439,21 +690,60 @@ impl Client {
                 }
             }
         }
+        // What was not sent stays owed, free for any store to send.
+        self.release_receipts(&items);
         Ok((sent, errors))
     }
 
-    /// Package and upload one status receipt; returns the broker's transfer id.
+    fn release_receipts(&self, items: &[crate::store::OutboxItem]) {
+        let owner = self.store.owner_id();
+        let _ = self.store.transaction(|tx| {
+            for item in items {
+                tx.release_outbox(item.id, owner)?;
+            }
+            Ok(())
+        });
+    }
+
+    /// Package and upload one status receipt; returns the broker's transfer id. It goes to the
+    /// organisation the broker says sent the message, whatever the SBD claims.
     fn send_receipt(&self, item: &crate::store::OutboxItem) -> Result<String> {
-        let original = self
-            .store
-            .transaction(|tx| tx.sbd_json(Direction::Incoming, &item.message_id))?;
+        let (original, sent_by) = self.store.transaction(|tx| {
+            let sbd = tx.sbd_json(Direction::Incoming, &item.message_id)?;
+            let transfer = tx
+                .message(Direction::Incoming, &item.message_id)?
+                .and_then(|m| m.transfer_id);
+            let sender = match transfer {
+                Some(t) => tx.transfer(&t)?.and_then(|t| t.sender),
+                None => None,
+            };
+            Ok((sbd, sender))
+        })?;
         let original = Sbd::from_json(original.as_bytes())?;
-        let reply = original.status_reply(item.status, self.now())?;
-        let file = self.store.spool_dir(Direction::Outgoing).join(format!(
-            "receipt-{}-{}.zip",
-            safe_name(&item.message_id),
-            item.status.name()
-        ));
+        let mut reply = original.status_reply(item.status, self.now())?;
+        let recipient = match sent_by.as_deref().map(primary_org) {
+            Some(org) => crate::ident::OrgNumber::parse(org)?,
+            None => reply.receiver_org()?,
+        };
+        // The reply swaps the original's parties verbatim (as the IP does); where those are not
+        // us and the organisation that sent the message, they are put right, so the receipt
+        // can be sent at all.
+        let us = &self.config.organisation_number;
+        if reply.sender_org().ok().as_ref() != Some(us) {
+            reply.header.sender = vec![crate::sbd::Partner::organisation(us)];
+        }
+        if reply.receiver_org().ok().as_ref() != Some(&recipient) {
+            reply.header.receiver = vec![crate::sbd::Partner::organisation(&recipient)];
+        }
+        let file = self.store.temp_path(
+            &self.store.spool_dir(Direction::Outgoing),
+            &format!(
+                "receipt-{}-{}",
+                safe_name(&item.message_id),
+                item.status.name()
+            ),
+            "zip",
+        );
         // A status carries no documents, so nothing is encrypted: our own certificate only
         // fills the parameter.
         self.package_to(&file, reply.clone(), Vec::new(), &self.identity.certificate)?;
@@ -461,216 +751,4 @@ impl Client {
         let _ = std::fs::remove_file(&file);
         uploaded
     }
-
-    // ---- the in-queue ---------------------------------------------------------------------
-
-    /// The oldest unlocked message in the incoming queue, locked for
-    /// [`ClientOptions::lock_timeout`](super::ClientOptions), or `None` when there is none.
-    pub fn peek(&self) -> Result<Option<IncomingMessage>> {
-        let now = self.now();
-        let until = now + self.options.lock_timeout;
-        let found = self.store.transaction(|tx| {
-            let Some(m) = tx.lock_oldest(now, until)? else {
-                return Ok(None);
-            };
-            let sbd = tx.sbd_json(Direction::Incoming, &m.message_id)?;
-            Ok(Some((m, sbd)))
-        })?;
-        let Some((info, sbd)) = found else {
-            return Ok(None);
-        };
-        let sbd = serde_json::from_str(&sbd).map_err(|e| {
-            Error::new(
-                ErrorKind::Storage,
-                format!("the stored SBD of {} is not JSON: {e}", info.message_id),
-            )
-        })?;
-        Ok(Some(IncomingMessage {
-            info,
-            sbd,
-            locked_until: format_time(until),
-        }))
-    }
-
-    /// A queued message that `peek` locked, or a clear error.
-    fn locked(&self, message_id: &str) -> Result<MessageInfo> {
-        let now = self.now();
-        self.store.transaction(|tx| match tx.queue_lock(message_id, now)? {
-            None => Err(Error::new(
-                ErrorKind::NotFound,
-                format!("message {message_id} is not in the incoming queue (unknown, or already deleted)"),
-            )
-            .with_field("message_id")),
-            Some(false) => Err(Error::new(
-                ErrorKind::InvalidArgument,
-                format!("message {message_id} is not locked: peek it first (locks time out)"),
-            )
-            .with_field("message_id")),
-            Some(true) => tx.message(Direction::Incoming, message_id)?.ok_or_else(|| {
-                Error::new(ErrorKind::Internal, "a queued message has no row")
-            }),
-        })
-    }
-
-    /// Decrypt, verify and extract a locked message's documents into `target_dir`. A package
-    /// that cannot be opened (corrupt, tampered, not for us) gets FEIL, leaves the queue, and its
-    /// file is kept for inspection (`MessageInfo::payload`).
-    pub fn pop(&self, message_id: &str, target_dir: &Path) -> Result<OpenedMessage> {
-        let m = self.locked(message_id)?;
-        let path = m.payload.clone().ok_or_else(|| {
-            Error::new(
-                ErrorKind::NotFound,
-                format!("message {message_id} has no package file"),
-            )
-        })?;
-        match package::open(&path, &self.identity, target_dir, &OpenOptions::default()) {
-            Ok(opened) => {
-                log::info!(
-                    "incoming message {message_id}: opened, {} file(s) into {}",
-                    opened.files.len(),
-                    target_dir.display()
-                );
-                Ok(OpenedMessage {
-                    message_id: message_id.to_string(),
-                    conversation_id: m.conversation_id,
-                    sbd: opened.sbd.to_value(),
-                    files: opened
-                        .files
-                        .into_iter()
-                        .map(|f| OpenedFile {
-                            name: f.name,
-                            path: f.path,
-                            mime: f.mime,
-                            size: f.size,
-                        })
-                        .collect(),
-                    signer: opened
-                        .signer
-                        .as_ref()
-                        .map(crate::crypto::keys::subject_line),
-                })
-            }
-            Err(e) if matches!(e.kind().group(), ErrorGroup::Crypto | ErrorGroup::Package) => {
-                let now = self.now();
-                let reason = format!("the package could not be opened: {e}");
-                self.store.transaction(|tx| {
-                    tx.dequeue(message_id)?;
-                    tx.add_status(
-                        Direction::Incoming,
-                        message_id,
-                        ReceiptStatus::Feil,
-                        Some(&reason),
-                        now,
-                        false,
-                    )
-                })?;
-                log::warn!(
-                    "incoming message {message_id}: kept for inspection in {}",
-                    path.display()
-                );
-                Err(e.context(format!(
-                    "message {message_id} (status FEIL; the package is kept in {})",
-                    path.display()
-                )))
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Remove a locked message from the queue: INNKOMMENDE_LEVERT, and LEVERT goes back to the
-    /// sender (now, or with the next poll if the broker is unreachable).
-    pub fn delete(&self, message_id: &str) -> Result<MessageInfo> {
-        let m = self.locked(message_id)?;
-        let now = self.now();
-        self.store.transaction(|tx| {
-            tx.dequeue(message_id)?;
-            tx.set_payload(Direction::Incoming, message_id, None)?;
-            tx.add_status(
-                Direction::Incoming,
-                message_id,
-                ReceiptStatus::InnkommendeLevert,
-                None,
-                now,
-                false,
-            )?;
-            // Only non-status messages are queued, and each gets LEVERT (spec dpo-soap 5.5).
-            tx.add_outbox(message_id, ReceiptStatus::Levert)?;
-            Ok(())
-        })?;
-        if let Some(p) = &m.payload {
-            let _ = std::fs::remove_file(p);
-        }
-        match self.flush_outbox() {
-            Ok((_, errors)) if errors.is_empty() => {}
-            Ok(_) => {
-                log::warn!("the LEVERT receipt for {message_id} will be sent with the next poll")
-            }
-            Err(e) => log::warn!(
-                "the LEVERT receipt for {message_id} will be sent with the next poll: {e}"
-            ),
-        }
-        self.store
-            .transaction(|tx| tx.message(Direction::Incoming, message_id))?
-            .ok_or_else(|| Error::new(ErrorKind::Internal, "a deleted message lost its row"))
-    }
-}
-
-/// Apply a status from the receiver to our outgoing message (idempotent per status value).
-/// Only the organisation we sent the message to may change its status.
-fn apply_to_outgoing(
-    tx: &crate::store::Tx<'_>,
-    from: &str,
-    message_id: &str,
-    status: ReceiptStatus,
-    description: Option<&str>,
-    now: time::OffsetDateTime,
-) -> Result<()> {
-    let Some(m) = tx.message(Direction::Outgoing, message_id)? else {
-        log::warn!(
-            "a {} status arrived for message {message_id}, which we did not send; ignored",
-            status.name()
-        );
-        return Ok(());
-    };
-    if primary_org(&m.receiver) != primary_org(from) {
-        log::warn!(
-            "a {} status for message {message_id} came from {from}, not from its receiver {}; ignored",
-            status.name(),
-            m.receiver
-        );
-        return Ok(());
-    }
-    tx.add_status(
-        Direction::Outgoing,
-        message_id,
-        status,
-        description,
-        now,
-        false,
-    )?;
-    Ok(())
-}
-
-/// The organisation number in an SBD party identifier (`0192:<orgnr>[:<on behalf of>]`).
-fn primary_org(identifier: &str) -> &str {
-    let rest = identifier.strip_prefix("0192:").unwrap_or(identifier);
-    rest.split(':').next().unwrap_or(rest)
-}
-
-/// The description the IP records with the status a kvittering causes.
-fn kvittering_text(k: &crate::sbd::ArkivmeldingKvittering) -> String {
-    let mut text = format!("ArkivmeldingKvittering: {}", k.receipt_type);
-    let details: Vec<String> = k
-        .messages
-        .iter()
-        .filter_map(|m| match (&m.code, &m.text) {
-            (Some(c), Some(t)) => Some(format!("{c}: {t}")),
-            (Some(x), None) | (None, Some(x)) => Some(x.clone()),
-            (None, None) => None,
-        })
-        .collect();
-    if !details.is_empty() {
-        text.push_str(&format!(" ({})", details.join("; ")));
-    }
-    text
 }

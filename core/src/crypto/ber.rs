@@ -74,10 +74,17 @@ impl<R: Read> Reader<R> {
 
     fn io_error(&self, e: io::Error) -> Error {
         if e.kind() == io::ErrorKind::UnexpectedEof {
-            truncated(self.offset)
-        } else {
-            Error::io(format!("reading the CMS data at byte {}", self.offset), e)
+            return truncated(self.offset);
         }
+        // The source (a zip entry of the package) failed with a reason of its own, such as a
+        // truncated or damaged zip: that is what is wrong, not the disk.
+        if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            if let Ok(inner) = e.into_inner().expect("checked above").downcast::<Error>() {
+                return inner.context(format!("reading the CMS data at byte {}", self.offset));
+            }
+            return Error::new(ErrorKind::Internal, "an error lost its reason");
+        }
+        Error::io(format!("reading the CMS data at byte {}", self.offset), e)
     }
 
     pub fn read_exact(&mut self, buf: &mut [u8]) -> Result<()> {

@@ -23,11 +23,13 @@ mod accessors;
 mod builder;
 mod json;
 mod message;
+mod received;
 mod timestamp;
 mod validate;
 
 pub use builder::*;
 pub use message::*;
+pub use received::*;
 pub use timestamp::*;
 pub use validate::*;
 

@@ -84,18 +84,28 @@ fn check_party(partners: &[Partner], which: &str, opts: &ValidationOptions) -> R
 }
 
 impl Sbd {
-    /// Validate as a receiver does (spec 5.3, 8.1-8.2, 10): every error names the field.
+    /// Validate strictly, as efm sends (spec 5.3, 8.1-8.2, 10): the first problem, naming the
+    /// field. Receivers use [`Sbd::check_received`], which refuses only what the IP refuses.
     pub fn validate(&self, opts: &ValidationOptions) -> Result<()> {
+        match self.issues(opts).into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Every problem [`Sbd::validate`] would report, in document order.
+    pub fn issues(&self, opts: &ValidationOptions) -> Vec<Error> {
+        let mut out = Vec::new();
         let h = &self.header;
         let di = &h.document_identification;
         if h.header_version.is_empty() {
-            return Err(invalid(
+            out.push(invalid(
                 "standardBusinessDocumentHeader.headerVersion",
                 "headerVersion is missing",
             ));
         }
-        check_party(&h.sender, "sender", opts)?;
-        check_party(&h.receiver, "receiver", opts)?;
+        out.extend(check_party(&h.sender, "sender", opts).err());
+        out.extend(check_party(&h.receiver, "receiver", opts).err());
         let di_field = "standardBusinessDocumentHeader.documentIdentification";
         // Types are matched without regard to case (spec C.2), as when parsing.
         if !di
@@ -103,7 +113,7 @@ impl Sbd {
             .to_ascii_lowercase()
             .ends_with(&format!("::{}", di.type_name.to_ascii_lowercase()))
         {
-            return Err(invalid(
+            out.push(invalid(
                 format!("{di_field}.standard"),
                 format!(
                     "standard {:?} does not end with \"::{}\" (the type)",
@@ -111,18 +121,21 @@ impl Sbd {
                 ),
             ));
         }
-        check_uuid(
-            di.instance_identifier.as_deref(),
-            &format!("{di_field}.instanceIdentifier"),
-            "messageId",
-        )?;
+        out.extend(
+            check_uuid(
+                di.instance_identifier.as_deref(),
+                &format!("{di_field}.instanceIdentifier"),
+                "messageId",
+            )
+            .err(),
+        );
         if let Some(t) = &di.creation_date_and_time {
-            parse_timestamp(t).map_err(|e| {
-                invalid(
+            if let Err(e) = parse_timestamp(t) {
+                out.push(invalid(
                     format!("{di_field}.creationDateAndTime"),
                     e.message().to_string(),
-                )
-            })?;
+                ));
+            }
         }
         let scopes = &h.business_scope.scope;
         let sfield = "standardBusinessDocumentHeader.businessScope.scope";
@@ -139,7 +152,7 @@ impl Sbd {
                 .iter()
                 .any(|k| k.matches(&s.scope_type));
             if !known {
-                return Err(invalid(
+                out.push(invalid(
                     format!("{sfield}[{i}].type"),
                     format!(
                         "unknown scope type {:?} (allowed: {SCOPE_TYPES:?})",
@@ -153,31 +166,40 @@ impl Sbd {
             .enumerate()
             .filter(|(_, s)| ScopeKind::ConversationId.matches(&s.scope_type))
             .collect();
-        let (ci, conv) = match conv.as_slice() {
-            [one] => *one,
-            [] => return Err(invalid(sfield, "the ConversationId scope is missing")),
-            _ => return Err(invalid(sfield, "more than one ConversationId scope")),
-        };
-        check_uuid(
-            conv.instance_identifier.as_deref(),
-            &format!("{sfield}[{ci}].instanceIdentifier"),
-            "conversationId",
-        )?;
-        if conv.identifier.as_deref().is_none_or(str::is_empty) {
-            return Err(invalid(
-                format!("{sfield}[{ci}].identifier"),
-                "the process (ConversationId scope identifier) is missing",
-            ));
-        }
-        let ttl_field = format!("{sfield}[{ci}].scopeInformation[0].expectedResponseDateTime");
-        match self.expected_response_date_time() {
-            Some(t) => {
-                parse_timestamp(t).map_err(|e| invalid(ttl_field, e.message().to_string()))?;
+        match conv.as_slice() {
+            [] => out.push(invalid(sfield, "the ConversationId scope is missing")),
+            [(ci, conv), rest @ ..] => {
+                if !rest.is_empty() {
+                    out.push(invalid(sfield, "more than one ConversationId scope"));
+                }
+                out.extend(
+                    check_uuid(
+                        conv.instance_identifier.as_deref(),
+                        &format!("{sfield}[{ci}].instanceIdentifier"),
+                        "conversationId",
+                    )
+                    .err(),
+                );
+                if conv.identifier.as_deref().is_none_or(str::is_empty) {
+                    out.push(invalid(
+                        format!("{sfield}[{ci}].identifier"),
+                        "the process (ConversationId scope identifier) is missing",
+                    ));
+                }
+                let ttl_field =
+                    format!("{sfield}[{ci}].scopeInformation[0].expectedResponseDateTime");
+                match self.expected_response_date_time() {
+                    Some(t) => {
+                        if let Err(e) = parse_timestamp(t) {
+                            out.push(invalid(ttl_field, e.message().to_string()));
+                        }
+                    }
+                    None if opts.require_ttl => {
+                        out.push(invalid(ttl_field, "expectedResponseDateTime is missing"))
+                    }
+                    None => {}
+                }
             }
-            None if opts.require_ttl => {
-                return Err(invalid(ttl_field, "expectedResponseDateTime is missing"))
-            }
-            None => {}
         }
         for (i, s) in scopes.iter().enumerate() {
             if ScopeKind::MessageChannel.matches(&s.scope_type) {
@@ -187,33 +209,27 @@ impl Sbd {
                             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
                 });
                 if !ok {
-                    return Err(invalid(
+                    out.push(invalid(
                         format!("{sfield}[{i}].identifier"),
                         "the message channel must be 1-25 characters of [a-zA-Z0-9_-]",
                     ));
                 }
             }
         }
-        // The IP validates a SenderRef as a UUID (spec C.2): one that is not would be refused there.
-        for (i, s) in scopes.iter().enumerate() {
-            if ScopeKind::SenderRef.matches(&s.scope_type) {
-                if let Some(v) = s.instance_identifier.as_deref().filter(|v| !v.is_empty()) {
-                    check_uuid(
-                        Some(v),
-                        &format!("{sfield}[{i}].instanceIdentifier"),
-                        "SenderRef",
-                    )?;
-                }
-            }
-        }
+        // SenderRef and ReceiverRef are free text (archive systems put case numbers such as
+        // "2024/1234-5" there): since MOVE-2799 the IP checks only the ConversationId scope
+        // (`SbdScopeConditionalInstanceIdentifierUuidValidator`).
         if let BusinessMessage::ArkivmeldingKvittering(k) = &self.message {
-            check_uuid(
-                Some(&k.related_to_message_id),
-                "arkivmelding_kvittering.relatedToMessageId",
-                "relatedToMessageId",
-            )?;
+            out.extend(
+                check_uuid(
+                    Some(&k.related_to_message_id),
+                    "arkivmelding_kvittering.relatedToMessageId",
+                    "relatedToMessageId",
+                )
+                .err(),
+            );
             if k.receipt_type.is_empty() {
-                return Err(invalid(
+                out.push(invalid(
                     "arkivmelding_kvittering.receiptType",
                     "receiptType is missing",
                 ));
@@ -222,13 +238,13 @@ impl Sbd {
         if let BusinessMessage::Arkivmelding(a) = &self.message {
             if let Some(n) = a.sikkerhetsnivaa {
                 if n != 3 && n != 4 {
-                    return Err(invalid(
+                    out.push(invalid(
                         "arkivmelding.sikkerhetsnivaa",
                         format!("sikkerhetsnivaa is {n}, expected 3 or 4"),
                     ));
                 }
             }
         }
-        Ok(())
+        out
     }
 }

@@ -4,7 +4,7 @@
 // Commands:
 //   check-asic FILE                       read an ASiC-E with ZipInputStream, verify its CAdES signature
 //   open-package FILE P12 PASSWORD        read a wire zip, decrypt asic.zip (CMSEnvelopedDataParser), check-asic
-//   make-package OUT SBD P12 PASSWORD RECIPIENT_PEM DOC...
+//   make-package OUT SBD P12 PASSWORD RECIPIENT_PEM DOC...   (DOC: PATH, or ENTRY-NAME=PATH)
 //                                         write an ASiC-E signed SHA1withRSA, CMS-encrypt it (AES-256-CBC,
 //                                         RSAES-OAEP SHA-256) and wrap it in the wire zip, as the IP does
 
@@ -132,11 +132,18 @@ public class Interop {
         StringBuilder refs = new StringBuilder();
         StringBuilder oasis = new StringBuilder();
         List<String[]> files = new ArrayList<>();
-        String first = Paths.get(a[6]).getFileName().toString();
+        // A document is PATH (its file name becomes the entry name) or NAME=PATH (any entry name,
+        // as an archive system may give one through the IP's API).
+        java.util.function.Function<String, String[]> doc = arg -> {
+            int eq = arg.indexOf('=');
+            return eq > 0 ? new String[] {arg.substring(0, eq), arg.substring(eq + 1)}
+                : new String[] {Paths.get(arg).getFileName().toString(), arg};
+        };
+        String first = doc.apply(a[6])[0];
         String manifest = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<manifest>\n   <mottaker>\n      <organisasjon authority=\"iso6523-actorid-upis\">0192:910075918</organisasjon>\n   </mottaker>\n   <avsender>\n      <organisasjon authority=\"iso6523-actorid-upis\">0192:910077473</organisasjon>\n   </avsender>\n   <hoveddokument href=\"" + first + "\" mime=\"application/xml\">\n      <tittel lang=\"no\">Hoveddokument</tittel>\n   </hoveddokument>\n</manifest>\n";
         Map<String, byte[]> data = new LinkedHashMap<>();
         data.put("manifest.xml", manifest.getBytes(StandardCharsets.UTF_8));
-        for (int i = 6; i < a.length; i++) data.put(Paths.get(a[i]).getFileName().toString(), Files.readAllBytes(Paths.get(a[i])));
+        for (int i = 6; i < a.length; i++) data.put(doc.apply(a[i])[0], Files.readAllBytes(Paths.get(doc.apply(a[i])[1])));
         for (Map.Entry<String, byte[]> en : data.entrySet()) {
             put(z, en.getKey(), en.getValue());
             String mime = en.getKey().endsWith(".xml") ? "application/xml" : "application/pdf";

@@ -155,7 +155,9 @@ impl<R: BufRead> ZipStreamReader<R> {
         read_exact_or(&mut self.r, &mut extra, "extra field")?;
         let name = String::from_utf8(name)
             .map_err(|_| Error::new(ErrorKind::UnsafeEntry, "zip entry name is not UTF-8"))?;
-        check_entry_name(&name)?;
+        // Any name a Java ZipOutputStream writes is read; only escapes are refused here, and
+        // extraction makes the rest safe (`asic::placement`).
+        crate::asic::placement::check_escape(&name)?;
         if !self.names.insert(name.clone()) {
             return Err(Error::new(
                 ErrorKind::UnsafeEntry,

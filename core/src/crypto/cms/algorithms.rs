@@ -4,7 +4,7 @@ use super::*;
 use crate::crypto::ber::{self, Tlv};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Digest {
+pub(crate) enum Digest {
     Sha1,
     Sha224,
     Sha256,
@@ -13,7 +13,7 @@ pub(super) enum Digest {
 }
 
 impl Digest {
-    pub(super) fn from_oid(oid: &str) -> Option<Digest> {
+    pub(crate) fn from_oid(oid: &str) -> Option<Digest> {
         Some(match oid {
             OID_SHA1 => Digest::Sha1,
             OID_SHA224 => Digest::Sha224,
@@ -22,6 +22,15 @@ impl Digest {
             OID_SHA512 => Digest::Sha512,
             _ => return None,
         })
+    }
+    pub(crate) fn oid(self) -> &'static str {
+        match self {
+            Digest::Sha1 => OID_SHA1,
+            Digest::Sha224 => OID_SHA224,
+            Digest::Sha256 => OID_SHA256,
+            Digest::Sha384 => OID_SHA384,
+            Digest::Sha512 => OID_SHA512,
+        }
     }
     pub(super) fn md(self) -> &'static MdRef {
         match self {
@@ -32,7 +41,7 @@ impl Digest {
             Digest::Sha512 => Md::sha512(),
         }
     }
-    pub(super) fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Digest::Sha1 => "SHA-1",
             Digest::Sha224 => "SHA-224",

@@ -38,7 +38,7 @@ use openssl::x509::{X509Ref, X509};
 use serde::Serialize;
 use std::io::{self, Read, Write};
 
-mod algorithms;
+pub(crate) mod algorithms;
 mod decrypt;
 mod encrypt;
 mod recipients;
