@@ -83,7 +83,10 @@ fn tokens_are_fetched_cached_and_refreshed() {
         })
         .collect();
     for h in same {
-        assert!(h.join().unwrap().secret() == first.secret(), "token not reused");
+        assert!(
+            h.join().unwrap().secret() == first.secret(),
+            "token not reused"
+        );
     }
     // Another scope set is another token (the default is eformidling:dpo, so ask for the
     // legacy scope).
@@ -91,11 +94,17 @@ fn tokens_are_fetched_cached_and_refreshed() {
         .maskinporten(&TokenRequest::for_scopes(&["move/dpo.read"]))
         .unwrap();
     // assert!, not assert_ne!: a failure must not print the tokens.
-    assert!(other.secret() != first.secret(), "one token for two scope sets");
+    assert!(
+        other.secret() != first.secret(),
+        "one token for two scope sets"
+    );
     // A 401 elsewhere: invalidate once, the next call gets a new token.
     t.invalidate_maskinporten(&req, &first);
     let second = t.maskinporten(&req).unwrap();
-    assert!(second.secret() != first.secret(), "the invalidated token came back");
+    assert!(
+        second.secret() != first.secret(),
+        "the invalidated token came back"
+    );
     // Invalidating with the old token again keeps the new one.
     t.invalidate_maskinporten(&req, &first);
     assert!(
