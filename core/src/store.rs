@@ -89,7 +89,6 @@ pub struct MessageInfo {
     pub sending: Option<SendState>,
     /// What was unusual about the message but did not stop it (the integration point accepts
     /// it): an SBD that efm would not send, a document saved under another name, ...
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
 

@@ -256,8 +256,12 @@ namespace Eformidling
         public long Statuses { get { return Long("statuses"); } }
         /// <summary>Transfers already had.</summary>
         public long Duplicates { get { return Long("duplicates"); } }
-        /// <summary>Unreadable transfers dropped.</summary>
-        public long Discarded { get { return Long("discarded"); } }
+        /// <summary>Statuses and receipts not applied (not from the organisation the message went to); kept in quarantine.</summary>
+        public long Ignored { get { return Long("ignored"); } }
+        /// <summary>Unreadable packages kept in quarantine (see Client.Quarantine).</summary>
+        public long Quarantined { get { return Long("quarantined"); } }
+        /// <summary>Whether the broker has more waiting (or asked us to slow down): poll again.</summary>
+        public bool MoreWaiting { get { return Bool("more_waiting"); } }
         /// <summary>Receipts sent.</summary>
         public long ReceiptsSent { get { return Long("receipts_sent"); } }
         /// <summary>What failed this time (tried again next poll).</summary>

@@ -169,11 +169,14 @@ class PollSummary(Record):
 
     received: List[str]
     statuses: int
+    ignored: int
     duplicates: int
-    discarded: int
+    quarantined: int
     recovered: int
     receipts_sent: int
     errors: List[PollError]
+    more_waiting: bool
+    retry_after_secs: Optional[int]
 
     @classmethod
     def read(cls, raw: Mapping[str, Any]) -> "PollSummary":
@@ -181,11 +184,14 @@ class PollSummary(Record):
             dict(raw),
             received=list(raw["received"]),
             statuses=int(raw["statuses"]),
+            ignored=int(raw["ignored"]),
             duplicates=int(raw["duplicates"]),
-            discarded=int(raw["discarded"]),
+            quarantined=int(raw["quarantined"]),
             recovered=int(raw["recovered"]),
             receipts_sent=int(raw["receipts_sent"]),
             errors=[PollError.read(e) for e in raw.get("errors", [])],
+            more_waiting=bool(raw.get("more_waiting", False)),
+            retry_after_secs=None if raw.get("retry_after_secs") is None else int(raw["retry_after_secs"]),
         )
 
 

@@ -117,7 +117,6 @@ pub struct OpenedMessage {
     pub signer: Option<String>,
     /// The message's warnings (also in [`MessageInfo::warnings`]): what was unusual about it,
     /// including documents saved under another name.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
 
