@@ -5,8 +5,9 @@
 //! pointer helpers), `strings`, `log` (the log callback bridge), `version`, `config`, `client`
 //! (the handle, lookups), `messages` (send, poll, peek/pop/delete, statuses).
 #![allow(non_camel_case_types)]
-// Every export checks its pointers before use; the functions are `unsafe extern "C"` only where the
-// caller must uphold more than "valid or NULL".
+// Every export that takes a pointer is `unsafe extern "C"`: the caller passes NULL or a valid
+// pointer (a handle only from its constructor), which the header's conventions state once instead
+// of a `# Safety` section per function. Each export checks for NULL before use.
 #![allow(clippy::missing_safety_doc)]
 
 mod boundary;

@@ -140,8 +140,9 @@ pub unsafe extern "C" fn efm_client_peek(
 }
 
 /// Decrypt, verify and unpack a peeked message into `target_dir`; writes the message with its
-/// `files` (name, path, mime, size) and `signer`. A damaged or tampered package fails with a
-/// package or crypto code and stays in the queue (status FEIL) for inspection.
+/// `files` (name, path, mime, size) and `signer`. A package that cannot be opened (damaged,
+/// tampered, not for us) fails with a package or crypto code, gets status FEIL and leaves the
+/// queue; its file is kept for inspection (`payload` in efm_client_messages()).
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_pop(
     client: *const efm_client,
