@@ -76,7 +76,9 @@ pub struct DemoArgs {
     #[arg(long, value_name = "N", default_value_t = 4)]
     size_mib: u64,
     /// Send over the Altinn 2 SOAP broker (streamed MTOM) to a receiver on Altinn 3, as during
-    /// Altinn's transition (the sandbox's brokers share one store, as Altinn's bridge does)
+    /// Altinn's transition (the sandbox's brokers share one store, as Altinn's bridge did).
+    /// Altinn 2 was switched off in production in June 2026: this is the route of test and
+    /// legacy installations, not a production one
     #[arg(long)]
     altinn2: bool,
 }
@@ -153,6 +155,11 @@ pub fn run(args: DemoArgs) -> Result<(), Error> {
     let a_config = load_config(&sandbox, SENDER, altinn2)?;
     let b_config = load_config(&sandbox, RECEIVER, false)?;
     println!("   sender   {SENDER} on the {}", broker_name(&a_config));
+    if altinn2 {
+        println!(
+            "   (Altinn 2 was switched off in production in June 2026: a test and legacy route only)"
+        );
+    }
     println!("   receiver {RECEIVER} on the {}", broker_name(&b_config));
     let a = Client::new(a_config.clone())?;
     let b = Client::new(b_config.clone())?;
