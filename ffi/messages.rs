@@ -185,11 +185,11 @@ pub unsafe extern "C" fn efm_client_peek(
 }
 
 /// Decrypt, verify and unpack a peeked message into `target_dir`; writes the message with its
-/// `files` (name, path, mime, size) and `signer`, and `warnings` (schema/opened_message.schema.json; documents whose names could
-/// not be files here are saved under safe names, kept in `name`). Calling it again after an
-/// interruption finds the files already there and succeeds. A damaged or tampered package fails
-/// with a package or crypto code, leaves the queue (status FEIL) and is kept in quarantine
-/// (efm_client_quarantine).
+/// `files` (name, path, mime, size), `signer` and `warnings` (schema/opened_message.schema.json;
+/// documents whose names cannot be files here are saved under safe names, kept in `name`).
+/// Calling it again after an interruption finds the files already there and succeeds. A package
+/// that cannot be opened (damaged, tampered, not for us) fails with a package or crypto code, gets
+/// status FEIL, leaves the queue and is kept in quarantine (efm_client_quarantine).
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_pop(
     client: *const efm_client,

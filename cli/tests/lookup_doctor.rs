@@ -1,21 +1,14 @@
 //! `efm lookup` and `efm doctor` run as a user would, against efm-sandbox.
 
-use efm_sandbox::{Sandbox, SandboxOptions};
+use efm_sandbox::Sandbox;
+use efm_test_support::{ORG_A, ORG_B};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const ORG_A: &str = "910075918";
-const ORG_B: &str = "910076787";
-
+/// A sandbox in a fresh directory (its PKI copied from a once-per-binary template).
 fn sandbox(name: &str) -> Sandbox {
-    let dir = std::env::temp_dir().join(format!("efm-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    Sandbox::start(SandboxOptions {
-        dir,
-        ..Default::default()
-    })
-    .expect("sandbox starts")
+    efm_test_support::sandbox::start_with(&format!("cli-{name}"), None)
 }
 
 fn efm(args: &[&str], env_config: Option<&Path>, cwd: &Path) -> Output {

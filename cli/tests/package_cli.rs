@@ -1,56 +1,10 @@
 //! `efm package create | inspect | open` end to end through the binary, with keys made by the
-//! openssl CLI (PKCS#12 for the sender, PEM for the receiver).
+//! openssl command line (PKCS#12 for the sender, PEM for the receiver).
 
+use efm_test_support::pki::OpensslPki;
+use efm_test_support::{run, run_ok as ok, temp_dir};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
-}
-
-fn ok(cmd: &mut Command) -> String {
-    let out = run(cmd);
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn keys(dir: &Path) {
-    for who in ["a", "b", "c"] {
-        ok(Command::new("openssl").current_dir(dir).args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &format!("{who}.key"),
-            "-out",
-            &format!("{who}.pem"),
-            "-days",
-            "2",
-            "-subj",
-            &format!("/O=Org {who}/CN=Org {who}"),
-        ]));
-    }
-    ok(Command::new("openssl").current_dir(dir).args([
-        "pkcs12",
-        "-export",
-        "-in",
-        "a.pem",
-        "-inkey",
-        "a.key",
-        "-out",
-        "a.p12",
-        "-passout",
-        "pass:secret-pw",
-    ]));
-}
+use std::process::Command;
 
 fn efm(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_efm"));
@@ -60,17 +14,16 @@ fn efm(dir: &Path) -> Command {
 
 #[test]
 fn create_inspect_open() {
-    let dir = std::env::temp_dir().join(format!(
-        "efm-cli-test-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("cli-package");
     let d = dir.as_path();
-    keys(d);
+    // Our key and the receiver's, as the openssl command line writes them.
+    let pki = OpensslPki::create_in(d);
+    let pw = OpensslPki::P12_PASSWORD;
+    for who in ["a", "b", "c"] {
+        for file in [pki.cert(who), pki.key(who), pki.p12(who)] {
+            std::fs::copy(&file, d.join(file.file_name().unwrap())).unwrap();
+        }
+    }
     std::fs::write(
         d.join("sbd.json"),
         r#"{"standardBusinessDocumentHeader":{"headerVersion":"1.0",
@@ -84,7 +37,7 @@ fn create_inspect_open() {
     std::fs::write(d.join("brev.pdf"), vec![7u8; 50_000]).unwrap();
 
     let out = ok(efm(d)
-        .env("EFM_PKCS12_PASSWORD", "secret-pw")
+        .env("EFM_PKCS12_PASSWORD", pw)
         .args([
             "create",
             "--sbd",
@@ -113,12 +66,12 @@ fn create_inspect_open() {
     );
     // The main document comes first in the ASiC, after the eFormidling manifest.
     assert_eq!(summary["asic_files"][1]["name"], "arkivmelding.xml");
-    assert!(!out.contains("secret-pw"));
+    assert!(!out.contains(pw));
 
     let info: serde_json::Value =
         serde_json::from_str(&ok(efm(d).args(["inspect", "out.zip", "--json"]))).unwrap();
     assert_eq!(info["summary"]["sender"], "0192:910077473");
-    assert_eq!(info["cms"]["recipients"][0]["issuer"], "O=Org b, CN=Org b");
+    assert_eq!(info["cms"]["recipients"][0]["issuer"], "CN=efm test CA");
     assert_eq!(info["entries"][3]["name"], "asic.zip");
 
     let opened = ok(efm(d).args([
@@ -133,7 +86,10 @@ fn create_inspect_open() {
         "--expect-signer",
         "a.pem",
     ]));
-    assert!(opened.contains("signed by: O=Org a, CN=Org a"), "{opened}");
+    assert!(
+        opened.contains("signed by: ") && opened.contains("CN=Test org a"),
+        "{opened}"
+    );
     assert_eq!(
         std::fs::read(d.join("inbox/brev.pdf")).unwrap(),
         vec![7u8; 50_000]

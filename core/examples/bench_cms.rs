@@ -9,6 +9,7 @@
 use efm_core::config::KeySource;
 use efm_core::crypto::cms;
 use efm_core::crypto::Identity;
+use efm_test_support::pki::{Ca, Issue};
 use openssl::x509::X509;
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
@@ -32,21 +33,9 @@ fn main() {
     let d = dir.path();
     let p = |n: &str| d.join(n).to_str().unwrap().to_string();
 
-    run(Command::new("openssl").args([
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        &p("key.pem"),
-        "-out",
-        &p("cert.pem"),
-        "-subj",
-        "/C=NO/O=efm bench/CN=bench",
-        "-days",
-        "1",
-    ]));
+    let (cert, key) = Ca::new().issue(Issue::org("910075918"));
+    std::fs::write(p("cert.pem"), cert.to_pem().unwrap()).unwrap();
+    std::fs::write(p("key.pem"), key.private_key_to_pem_pkcs8().unwrap()).unwrap();
     eprintln!("writing {mib} MiB of random data ...");
     write_random(&d.join("plain.bin"), mib << 20);
     let bytes = (mib << 20) as f64;
@@ -175,15 +164,6 @@ fn main() {
 
 fn argv(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().expect("run command");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Wall seconds and (with /usr/bin/time) the peak RSS in KiB.

@@ -16,12 +16,7 @@ use efm_core::crypto::keys::Identity;
 use efm_core::ident::OrgNumber;
 use efm_core::package::{self, CreateOptions, OpenOptions, PackageInput};
 use efm_core::sbd::{now_oslo, ArkivmeldingSbd};
-use openssl::asn1::Asn1Time;
-use openssl::bn::BigNum;
-use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
-use openssl::rsa::Rsa;
-use openssl::x509::{X509Builder, X509NameBuilder};
+use efm_test_support::pki::{Ca, Issue};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -251,40 +246,14 @@ fn child(phase: &str, d: &Path) {
     }
 }
 
+/// Sender `a` and receiver `b`: certificates and PKCS#8 keys as `{who}.pem` and `{who}.key`.
 fn make_pki(d: &Path) {
+    let ca = Ca::new();
     for (who, org) in [("a", "910077473"), ("b", "910075918")] {
-        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-        let mut name = X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("O", &format!("Bench {who}"))
-            .unwrap();
-        name.append_entry_by_text("serialNumber", org).unwrap();
-        name.append_entry_by_text("CN", &format!("Bench {who}"))
-            .unwrap();
-        let name = name.build();
-        let mut b = X509Builder::new().unwrap();
-        b.set_version(2).unwrap();
-        b.set_serial_number(
-            &BigNum::from_u32(if who == "a" { 1 } else { 2 })
-                .unwrap()
-                .to_asn1_integer()
-                .unwrap(),
-        )
-        .unwrap();
-        b.set_subject_name(&name).unwrap();
-        b.set_issuer_name(&name).unwrap();
-        b.set_pubkey(&key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
-            .unwrap();
-        b.sign(&key, MessageDigest::sha256()).unwrap();
-        let cert = b.build();
+        let (cert, key) = ca.issue(Issue::org(org));
         std::fs::write(d.join(format!("{who}.pem")), cert.to_pem().unwrap()).unwrap();
-        std::fs::write(
-            d.join(format!("{who}.key")),
-            key.private_key_to_pem_pkcs8().unwrap(),
-        )
-        .unwrap();
+        let key = key.private_key_to_pem_pkcs8().unwrap();
+        std::fs::write(d.join(format!("{who}.key")), key).unwrap();
     }
 }
 

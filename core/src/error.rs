@@ -242,6 +242,31 @@ impl Error {
     }
 }
 
+/// Wrap `err` in an `io::Error`, for `Read`/`Write` adapters whose callers expect one
+/// ([`error_from_io`] recovers it): `Other` for trouble in the I/O underneath, `InvalidData` for
+/// content we refused.
+pub fn to_io(err: Error) -> std::io::Error {
+    let kind = match err.kind() {
+        ErrorKind::Io | ErrorKind::NotFound | ErrorKind::AlreadyExists => std::io::ErrorKind::Other,
+        _ => std::io::ErrorKind::InvalidData,
+    };
+    std::io::Error::new(kind, err)
+}
+
+/// Recover our error from an `io::Error` made by [`to_io`] (in a `Read`/`Write` adapter); any
+/// other `io::Error` becomes an I/O error about `what`.
+pub fn error_from_io(err: std::io::Error, what: &str) -> Error {
+    if err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<Error>())
+        .is_some()
+    {
+        let inner = err.into_inner().expect("checked above");
+        return *inner.downcast::<Error>().expect("checked above");
+    }
+    Error::io(what, err)
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

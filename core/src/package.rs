@@ -419,7 +419,7 @@ fn write_package<W: Write>(
             let encrypted = (|| -> Result<u64> {
                 let mut enc = CmsEncryptor::new(&mut zip, receiver_cert)?;
                 pr.drain_into(&mut enc)
-                    .map_err(|e| cms::error_from_io(e, "encrypting the ASiC-E"))?;
+                    .map_err(|e| error_from_io(e, "encrypting the ASiC-E"))?;
                 let (_, n) = enc.finish_counted()?;
                 Ok(n)
             })();
@@ -662,7 +662,7 @@ pub fn open(
                         if err.kind() == io::ErrorKind::BrokenPipe {
                             Error::new(ErrorKind::Internal, "the extractor stopped")
                         } else {
-                            cms::error_from_io(err, "decrypting asic.zip")
+                            error_from_io(err, "decrypting asic.zip")
                         }
                     })?;
                 }

@@ -254,19 +254,9 @@ pub fn envelope<'a, 'i>(doc: &'a Document<'i>) -> Result<Envelope<'a, 'i>, Fault
     }
 }
 
+/// Escape text for element content and attribute values (`&<>"'`).
 pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
+    quick_xml::escape::escape(s).into_owned()
 }
 
 /// A SOAP fault with an AltinnFault detail.

@@ -13,20 +13,9 @@ pub const SHA256_URI: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
 pub const OASIS_NS: &str = "urn:oasis:names:tc:opendocument:xmlns:manifest:1.0";
 pub const SIGNATURE_MIME: &str = "application/x-pkcs7-signature";
 
-/// Escape text for element content and attribute values.
+/// Escape text for element content and attribute values (`&<>"'`).
 pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
+    quick_xml::escape::escape(s).into_owned()
 }
 
 /// One file in the manifests: its path in the zip, MIME type and SHA-256.

@@ -13,49 +13,14 @@ pub fn parse_retry_after(value: &str) -> Option<u64> {
     Some(at.saturating_sub(now))
 }
 
-/// `Sun, 06 Nov 1994 08:49:37 GMT` to seconds since the epoch.
+/// `Sun, 06 Nov 1994 08:49:37 GMT` to seconds since the epoch (the weekday is not checked).
 pub(super) fn parse_http_date(v: &str) -> Option<u64> {
+    let format = time::macros::format_description!(
+        "[day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
     let rest = v.split_once(", ")?.1;
-    let mut parts = rest.split(' ');
-    let day: u64 = parts.next()?.parse().ok()?;
-    let month = match parts.next()? {
-        "Jan" => 1,
-        "Feb" => 2,
-        "Mar" => 3,
-        "Apr" => 4,
-        "May" => 5,
-        "Jun" => 6,
-        "Jul" => 7,
-        "Aug" => 8,
-        "Sep" => 9,
-        "Oct" => 10,
-        "Nov" => 11,
-        "Dec" => 12,
-        _ => return None,
-    };
-    let year: i64 = parts.next()?.parse().ok()?;
-    let mut hms = parts.next()?.split(':');
-    let h: u64 = hms.next()?.parse().ok()?;
-    let m: u64 = hms.next()?.parse().ok()?;
-    let s: u64 = hms.next()?.parse().ok()?;
-    if parts.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let (y, mo) = if month <= 2 {
-        (year - 1, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * mo + 2) / 5 + day as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    if days < 0 {
-        return None;
-    }
-    Some(days as u64 * 86400 + h * 3600 + m * 60 + s)
+    let at = time::PrimitiveDateTime::parse(rest, &format).ok()?;
+    u64::try_from(at.assume_utc().unix_timestamp()).ok()
 }
 
 /// How often and how patiently to repeat a call that failed in a retryable way.

@@ -1,77 +1,20 @@
 //! Helpers for the sandbox's HTTP tests: a sandbox in a fresh directory, an HTTP agent that
 //! does not turn 4xx into errors, and Maskinporten grants signed with OpenSSL directly.
-#![allow(dead_code)]
+// Each test binary uses a different part of these helpers.
+#![allow(dead_code, unused_imports)]
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use efm_core::config::Config;
 use efm_core::crypto::Identity;
-use efm_sandbox::{Sandbox, SandboxOptions};
+use efm_sandbox::Sandbox;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::sign::Signer;
 use serde_json::{json, Value};
-use std::path::PathBuf;
 
-pub const ORG_A: &str = "910075918";
-pub const ORG_B: &str = "910076787";
-pub const ORG_C: &str = "984661185";
-
-pub fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("efm-sandbox-test-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// A directory that already holds a sandbox PKI (made once per test binary, then copied), so
-/// each test does not spend seconds generating RSA keys.
-pub fn seeded_dir(name: &str) -> PathBuf {
-    static TEMPLATE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let template = TEMPLATE.get_or_init(|| {
-        let t = temp_dir("template");
-        Sandbox::start(SandboxOptions {
-            dir: t.clone(),
-            ..Default::default()
-        })
-        .expect("template sandbox")
-        .stop();
-        t
-    });
-    let d = temp_dir(name);
-    copy_tree(template, &d);
-    d
-}
-
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            if e.file_name() == "store" || e.file_name() == "data" {
-                continue;
-            }
-            std::fs::create_dir_all(&target).unwrap();
-            copy_tree(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
-pub fn start(name: &str) -> Sandbox {
-    start_with(name, Some(0))
-}
-
-pub fn start_with(name: &str, virus_scan_delay_ms: Option<u64>) -> Sandbox {
-    Sandbox::start(SandboxOptions {
-        dir: seeded_dir(name),
-        port: 0,
-        virus_scan_delay_ms,
-        ..Default::default()
-    })
-    .expect("sandbox starts")
-}
+pub use efm_test_support::sandbox::{seeded_dir, start, start_with};
+pub use efm_test_support::{temp_dir, ORG_A, ORG_B, ORG_C};
 
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()

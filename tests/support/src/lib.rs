@@ -1,8 +1,20 @@
-//! Helpers shared by the tests of every efm crate. A dev-dependency only: nothing here ships.
+//! Helpers shared by the tests (and benchmark examples) of every efm crate: the fixtures folder,
+//! temporary directories, throw-away PKIs, seeded sandboxes and running tools. A dev-dependency
+//! only: nothing here ships.
 
 #![forbid(unsafe_code)]
 
+pub mod pki;
+pub mod sandbox;
+
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The organisations every sandbox has, with test certificates and ready configurations.
+pub const ORG_A: &str = "910075918";
+pub const ORG_B: &str = "910076787";
+pub const ORG_C: &str = "984661185";
 
 /// The repository's `tests/fixtures` folder (see its README for where each file comes from).
 pub fn fixtures_dir() -> PathBuf {
@@ -19,4 +31,54 @@ pub fn fixture(relative: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// A new, empty directory under the system's temporary directory, unique within this process.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "efm-test-{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Run a command; panics only when it cannot be started (a missing tool fails the test).
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Run a command that must succeed; returns its standard output.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Run `python3` (from PATH: the project venv, with PyJWT, cryptography and lxml) with a script;
+/// fails the test when Python or a module is missing or the script fails. Returns stdout.
+pub fn python(script: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 must be on PATH for the interop tests (with PyJWT, cryptography, lxml)");
+    assert!(
+        out.status.success(),
+        "python failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }

@@ -2,6 +2,8 @@
 //! directory checked against the local headers.
 
 use super::*;
+pub use crate::error::error_from_io;
+use crate::error::to_io;
 
 /// A local entry header as read from the stream.
 #[derive(Debug, Clone)]
@@ -623,22 +625,4 @@ impl<R: BufRead> Read for EntryReader<'_, R> {
             }
         }
     }
-}
-
-fn to_io(err: Error) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, err)
-}
-
-/// Recover our error from an `io::Error` made by [`EntryReader`] (or any adapter that wraps an
-/// [`Error`]); anything else becomes an I/O error about `what`.
-pub fn error_from_io(err: io::Error, what: &str) -> Error {
-    if err
-        .get_ref()
-        .and_then(|e| e.downcast_ref::<Error>())
-        .is_some()
-    {
-        let inner = err.into_inner().expect("checked above");
-        return *inner.downcast::<Error>().expect("checked above");
-    }
-    Error::io(what, err)
 }

@@ -29,7 +29,8 @@
 //! `algorithms` interpret what it found, `decrypt` and `encrypt` are the two directions.
 
 use crate::crypto::keys::name_line;
-use crate::error::{Error, ErrorKind, Result};
+pub use crate::error::error_from_io;
+use crate::error::{to_io, Error, ErrorKind, Result};
 use openssl::md::{Md, MdRef};
 use openssl::pkey_ctx::PkeyCtx;
 use openssl::rsa::Padding;
@@ -107,28 +108,6 @@ pub struct CmsRecipient {
     /// Readable key transport (`RSAES-OAEP (SHA-256, MGF1-SHA-256)`, `RSA PKCS#1 v1.5`).
     pub key_transport: String,
     pub key_transport_oid: String,
-}
-
-/// Recover our error from an `io::Error` that the `Read`/`Write` adapters returned; anything else
-/// becomes an I/O error about `what`.
-pub fn error_from_io(err: io::Error, what: &str) -> Error {
-    if err
-        .get_ref()
-        .and_then(|e| e.downcast_ref::<Error>())
-        .is_some()
-    {
-        let inner = err.into_inner().expect("checked above");
-        return *inner.downcast::<Error>().expect("checked above");
-    }
-    Error::io(what, err)
-}
-
-fn to_io(err: Error) -> io::Error {
-    let kind = match err.kind() {
-        ErrorKind::Io | ErrorKind::NotFound | ErrorKind::AlreadyExists => io::ErrorKind::Other,
-        _ => io::ErrorKind::InvalidData,
-    };
-    io::Error::new(kind, err)
 }
 
 fn crypto_error(what: &str, e: openssl::error::ErrorStack) -> Error {

@@ -34,21 +34,10 @@ pub fn streamed_action(operation: &str) -> String {
     format!("\"{ACTION_STREAMED}{operation}\"")
 }
 
-/// Escape text for element content.
+/// Escape text for element content: the XML specials, and CR as a character reference so the
+/// receiving parser does not normalise it away (a password may contain one).
 pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\r' => out.push_str("&#13;"),
-            c => out.push(c),
-        }
-    }
-    out
+    quick_xml::escape::escape(text).replace('\r', "&#13;")
 }
 
 /// The system user's name and password, as every operation carries them.
