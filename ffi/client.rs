@@ -25,39 +25,36 @@ pub struct efm_client {
 
 impl efm_client {
     pub(crate) fn flows(&self) -> Result<Arc<efm_core::client::Client>, Error> {
-        let mut slot = self.flows.lock().map_err(|_| {
-            Error::new(
-                ErrorKind::Internal,
-                "client state poisoned by an earlier panic",
-            )
-        })?;
-        if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
-        }
-        let client = Arc::new(efm_core::client::Client::new(self.config.clone())?);
-        *slot = Some(client.clone());
-        Ok(client)
+        created_once(&self.flows, || {
+            efm_core::client::Client::new(self.config.clone())
+        })
     }
 
     fn registry(&self) -> Result<Arc<Registry>, Error> {
-        let mut slot = self.registry.lock().map_err(|_| {
-            Error::new(
-                ErrorKind::Internal,
-                "client state poisoned by an earlier panic",
-            )
-        })?;
-        if let Some(r) = slot.as_ref() {
-            return Ok(r.clone());
-        }
-        let tokens = Arc::new(Tokens::new(&self.config, Http::new(&self.config)?)?);
-        let registry = Arc::new(Registry::new(
-            &self.config,
-            Http::new(&self.config)?,
-            tokens,
-        ));
-        *slot = Some(registry.clone());
-        Ok(registry)
+        created_once(&self.registry, || {
+            let tokens = Arc::new(Tokens::new(&self.config, Http::new(&self.config)?)?);
+            Ok(Registry::new(
+                &self.config,
+                Http::new(&self.config)?,
+                tokens,
+            ))
+        })
     }
+}
+
+/// The value in `slot`, made by `make` on first use. A panic in an earlier `make` (caught at the
+/// boundary) leaves the slot empty, so the poisoned lock is taken over rather than refused.
+fn created_once<T>(
+    slot: &Mutex<Option<Arc<T>>>,
+    make: impl FnOnce() -> Result<T, Error>,
+) -> Result<Arc<T>, Error> {
+    let mut slot = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(v) = slot.as_ref() {
+        return Ok(v.clone());
+    }
+    let value = Arc::new(make()?);
+    *slot = Some(value.clone());
+    Ok(value)
 }
 
 /// Borrow the client behind a pointer from C.
