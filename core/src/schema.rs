@@ -7,6 +7,7 @@ use crate::client::{
     StatusEntry,
 };
 use crate::config::Config;
+use crate::error::ErrorDetail;
 use crate::registry::Capabilities;
 use schemars::{schema_for, Schema};
 
@@ -26,6 +27,8 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("status_history", schema_for!(Vec<StatusEntry>)),
         ("message_list", schema_for!(Vec<MessageInfo>)),
         ("expired_ids", schema_for!(Vec<String>)),
+        // efm_error_detail_json
+        ("error_detail", schema_for!(ErrorDetail)),
     ]
 }
 
