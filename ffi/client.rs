@@ -4,9 +4,8 @@ use crate::boundary::{guard, opt_str_arg, out_arg, put, shield, str_arg};
 use crate::error::efm_error;
 use crate::result::efm_result;
 use crate::strings::give;
-use efm_core::auth::Tokens;
+use efm_core::client::{Client, ClientContext, ClientOptions};
 use efm_core::config::Config;
-use efm_core::http::Http;
 use efm_core::ident::OrgNumber;
 use efm_core::registry::Registry;
 use efm_core::{Error, ErrorKind};
@@ -16,45 +15,49 @@ use std::sync::{Arc, Mutex};
 /// A configured client. Create with efm_client_new(), release with efm_client_free().
 pub struct efm_client {
     config: Config,
-    /// Created on first use: loading the key and building the HTTP agent can fail, and a client
-    /// that only validates or inspects needs neither.
-    registry: Mutex<Option<Arc<Registry>>>,
+    /// Our key, the HTTP agent, the token cache and the registry cache, shared by lookups and the
+    /// message flows. Created on first use: loading the key and building the HTTP agent can fail,
+    /// and a client that only validates or inspects needs neither.
+    context: Mutex<Option<ClientContext>>,
     /// The message flows (state in the data directory), likewise created on first use.
-    flows: Mutex<Option<Arc<efm_core::client::Client>>>,
+    flows: Mutex<Option<Arc<Client>>>,
+}
+
+/// The value in `slot`, made by `make` the first time. A panic in an earlier `make` (caught at
+/// the boundary) leaves the slot empty, so its poisoned lock is taken over rather than making the
+/// client unusable for the rest of the process.
+fn get_or_make<T: Clone>(
+    slot: &Mutex<Option<T>>,
+    make: impl FnOnce() -> Result<T, Error>,
+) -> Result<T, Error> {
+    let mut slot = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(value) = slot.as_ref() {
+        return Ok(value.clone());
+    }
+    let value = make()?;
+    *slot = Some(value.clone());
+    Ok(value)
 }
 
 impl efm_client {
-    pub(crate) fn flows(&self) -> Result<Arc<efm_core::client::Client>, Error> {
-        created_once(&self.flows, || {
-            efm_core::client::Client::new(self.config.clone())
+    fn context(&self) -> Result<ClientContext, Error> {
+        get_or_make(&self.context, || ClientContext::new(&self.config))
+    }
+
+    pub(crate) fn flows(&self) -> Result<Arc<Client>, Error> {
+        get_or_make(&self.flows, || {
+            let context = self.context()?;
+            Ok(Arc::new(Client::with_context(
+                self.config.clone(),
+                &context,
+                ClientOptions::default(),
+            )?))
         })
     }
 
     fn registry(&self) -> Result<Arc<Registry>, Error> {
-        created_once(&self.registry, || {
-            let tokens = Arc::new(Tokens::new(&self.config, Http::new(&self.config)?)?);
-            Ok(Registry::new(
-                &self.config,
-                Http::new(&self.config)?,
-                tokens,
-            ))
-        })
+        Ok(self.context()?.registry().clone())
     }
-}
-
-/// The value in `slot`, made by `make` on first use. A panic in an earlier `make` (caught at the
-/// boundary) leaves the slot empty, so the poisoned lock is taken over rather than refused.
-fn created_once<T>(
-    slot: &Mutex<Option<Arc<T>>>,
-    make: impl FnOnce() -> Result<T, Error>,
-) -> Result<Arc<T>, Error> {
-    let mut slot = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(v) = slot.as_ref() {
-        return Ok(v.clone());
-    }
-    let value = Arc::new(make()?);
-    *slot = Some(value.clone());
-    Ok(value)
 }
 
 /// Borrow the client behind a pointer from C.
@@ -91,7 +94,7 @@ pub unsafe extern "C" fn efm_client_new(
             );
             let client = Box::into_raw(Box::new(efm_client {
                 config,
-                registry: Mutex::new(None),
+                context: Mutex::new(None),
                 flows: Mutex::new(None),
             }));
             // SAFETY: checked by out_arg; writable (header contract).

@@ -282,3 +282,24 @@ pub unsafe extern "C" fn efm_client_expire(
         })
     }
 }
+
+/// Do what is due for sending: mark messages past their deadline LEVETID_UTLOPT, upload again
+/// the messages a transient failure left pending (backoff with jitter, Retry-After honoured),
+/// follow uploaded transfers until the broker publishes them (or fails them: FEIL), and send the
+/// receipts owed. Call it periodically (`efm_client_poll` does it too). Writes a summary:
+/// `{"sent": [...], "published": [...], "failed": [...], "expired": [...], "retrying": [{"message_id",
+/// "attempts", "next_attempt", "error"}], "receipts_sent": N, "receipt_errors": [...],
+/// "waiting_uploads": N, "waiting_follows": N}` (schema/work_summary.schema.json).
+#[no_mangle]
+pub unsafe extern "C" fn efm_client_run_due(
+    client: *const efm_client,
+    summary_json_out: *mut *mut c_char,
+    error: *mut *mut efm_error,
+) -> efm_result {
+    // SAFETY: pointers as the header documents them.
+    unsafe {
+        answer(client, summary_json_out, "summary_json_out", error, |c| {
+            c.run_due()
+        })
+    }
+}

@@ -338,6 +338,17 @@ efm_result efm_client_messages(const efm_client *client, const char *filter_json
 efm_result efm_client_expire(const efm_client *client, char **expired_json_out, efm_error **error);
 
 /*
+ Do what is due for sending: mark messages past their deadline LEVETID_UTLOPT, upload again
+ the messages a transient failure left pending (backoff with jitter, Retry-After honoured),
+ follow uploaded transfers until the broker publishes them (or fails them: FEIL), and send the
+ receipts owed. Call it periodically (`efm_client_poll` does it too). Writes a summary:
+ `{"sent": [...], "published": [...], "failed": [...], "expired": [...], "retrying": [{"message_id",
+ "attempts", "next_attempt", "error"}], "receipts_sent": N, "receipt_errors": [...],
+ "waiting_uploads": N, "waiting_follows": N}` (schema/work_summary.schema.json).
+ */
+efm_result efm_client_run_due(const efm_client *client, char **summary_json_out, efm_error **error);
+
+/*
  The group of a result code as a static lowercase name ("ok", "invalid_input", "config", "auth",
  "network", "remote_service", "crypto", "package", "storage", "internal"). Never NULL.
  */

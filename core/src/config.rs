@@ -36,7 +36,19 @@ pub enum Environment {
     Sandbox,
 }
 
+/// The DPO service in Altinn 2 (ExternalServiceCode), the same in every environment.
+pub const DPO_SERVICE_CODE: &str = "4192";
+
 impl Environment {
+    /// The DPO service edition in Altinn 2 (ExternalServiceEditionCode): 170101 in production,
+    /// 270815 in TT02 (the integration point's `ManualResourceTest`; the sandbox serves TT02's).
+    pub fn dpo_service_edition(self) -> &'static str {
+        match self {
+            Environment::Production => "170101",
+            Environment::Test | Environment::Sandbox => "270815",
+        }
+    }
+
     fn parse(s: &str) -> Result<Self> {
         match s {
             "production" | "prod" => Ok(Environment::Production),
@@ -219,9 +231,19 @@ pub struct Config {
     pub message_channel: Option<String>,
     pub ca_bundle: Option<PathBuf>,
     pub registry_cache: Duration,
-    /// Maskinporten scopes for the Service Registry lookup.
+    /// Maskinporten scopes for the Service Registry lookup (default `eformidling:dpo`, what the
+    /// integration point asks for since v4).
     pub registry_scopes: Vec<String>,
+    /// Scopes to fall back to when Maskinporten refuses `registry_scopes` (`invalid_scope`): by
+    /// default `move/dpo.read`, the scope of older integration points that clients registered
+    /// before v4 still have; none when `registry_scopes` is configured.
+    pub registry_scopes_fallback: Option<Vec<String>>,
 }
+
+/// The Service Registry scope of integration point v4 and later.
+pub const REGISTRY_SCOPE: &str = "eformidling:dpo";
+/// The Service Registry scope of older integration points.
+pub const REGISTRY_SCOPE_LEGACY: &str = "move/dpo.read";
 
 // ---- the raw JSON shape -------------------------------------------------------------------
 
@@ -629,8 +651,10 @@ impl Config {
                     a.password_file,
                     "altinn2.password",
                 )?,
-                service_code: a.service_code.unwrap_or_else(|| "4192".into()),
-                service_edition_code: a.service_edition_code.unwrap_or_else(|| "270815".into()),
+                service_code: a.service_code.unwrap_or_else(|| DPO_SERVICE_CODE.into()),
+                service_edition_code: a
+                    .service_edition_code
+                    .unwrap_or_else(|| environment.dpo_service_edition().into()),
             }),
             None => None,
         };
@@ -680,9 +704,13 @@ impl Config {
                     ))
                 }
             },
+            registry_scopes_fallback: raw
+                .registry_scopes
+                .is_none()
+                .then(|| vec![REGISTRY_SCOPE_LEGACY.to_string()]),
             registry_scopes: raw
                 .registry_scopes
-                .unwrap_or_else(|| vec!["move/dpo.read".to_string()]),
+                .unwrap_or_else(|| vec![REGISTRY_SCOPE.to_string()]),
         })
     }
 
@@ -759,6 +787,38 @@ mod tests {
         );
         assert_eq!(c.transport, TransportKind::Altinn3);
         assert_eq!(c.system_user.org_id, "0192:910075918");
+    }
+
+    #[test]
+    fn production_defaults() {
+        let (_d, base) = dir_with_key();
+        let mut v = good(&base);
+        v["altinn2"] = json!({"username": "u", "password": "p"});
+        let c = Config::from_json(&v.to_string()).unwrap();
+        let a2 = c.altinn2.as_ref().unwrap();
+        assert_eq!(
+            (a2.service_code.as_str(), a2.service_edition_code.as_str()),
+            ("4192", "270815")
+        );
+        assert_eq!(c.registry_scopes, ["eformidling:dpo"]);
+        assert_eq!(
+            c.registry_scopes_fallback.as_deref(),
+            Some(&["move/dpo.read".to_string()][..])
+        );
+        v.as_object_mut().unwrap().remove("sandbox_url");
+        v["environment"] = json!("production");
+        let c = Config::from_json(&v.to_string()).unwrap();
+        assert_eq!(c.altinn2.unwrap().service_edition_code, "170101");
+        v["environment"] = json!("test");
+        let c = Config::from_json(&v.to_string()).unwrap();
+        assert_eq!(c.altinn2.unwrap().service_edition_code, "270815");
+        v["registry_scopes"] = json!(["move/dpo.read"]);
+        let c = Config::from_json(&v.to_string()).unwrap();
+        assert_eq!(c.registry_scopes, ["move/dpo.read"]);
+        assert!(
+            c.registry_scopes_fallback.is_none(),
+            "configured: no fallback"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use crate::client::{
     IncomingMessage, MessageFilter, MessageInfo, OpenedMessage, PollSummary, SendRequest,
-    StatusEntry,
+    StatusEntry, WorkSummary,
 };
 use crate::config::Config;
 use crate::error::ErrorDetail;
@@ -27,6 +27,7 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("status_history", schema_for!(Vec<StatusEntry>)),
         ("message_list", schema_for!(Vec<MessageInfo>)),
         ("expired_ids", schema_for!(Vec<String>)),
+        ("work_summary", schema_for!(WorkSummary)),
         // efm_error_detail_json
         ("error_detail", schema_for!(ErrorDetail)),
     ]

@@ -13,6 +13,10 @@
 //! them commits; a file without a row is an orphan that costs disk space, never a lost or doubled
 //! message.
 
+mod sends;
+
+pub use self::sends::{SendState, SendStep};
+
 use crate::error::{Error, ErrorKind, Result};
 use crate::sbd::ReceiptStatus;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -110,9 +114,13 @@ pub struct MessageInfo {
     pub expires: Option<String>,
     /// The broker's id of the transfer that carried it.
     pub transfer_id: Option<String>,
-    /// The package file still kept (outgoing: until sent; incoming: until deleted, or kept for
-    /// inspection when it could not be opened).
+    /// The package file still kept (outgoing: until the broker published it, or for a resend
+    /// after FEIL; incoming: until deleted, or kept for inspection when it could not be opened).
     pub payload: Option<PathBuf>,
+    /// Outgoing: how sending goes (step, attempts, next attempt, last error); see
+    /// `client::Client::run_due`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sending: Option<SendState>,
 }
 
 /// One entry of a message's status history.
@@ -345,6 +353,8 @@ impl Store {
             .map_err(db_err("enabling foreign keys"))?;
         conn.execute_batch(SCHEMA)
             .map_err(db_err("creating the state tables"))?;
+        conn.execute_batch(sends::MIGRATION)
+            .map_err(db_err("adding the send queue to the state database"))?;
         for sub in ["spool/out", "spool/in"] {
             remove_stale_parts(&data_dir.join(sub));
         }
@@ -434,6 +444,7 @@ impl Tx<'_> {
                 expires: r.get(10)?,
                 transfer_id: r.get(11)?,
                 payload: payload.map(|p| self.data_dir.join(p)),
+                sending: None,
             },
             status,
         ))
@@ -441,6 +452,9 @@ impl Tx<'_> {
 
     fn finish_message(&self, (mut m, status): (MessageInfo, String)) -> Result<MessageInfo> {
         m.status = parse_status(&status)?;
+        if m.direction == Direction::Outgoing {
+            m.sending = self.send_state(&m.message_id)?;
+        }
         Ok(m)
     }
 

@@ -84,6 +84,12 @@ int main(int argc, char **argv) {
     efm_string_free(json);
     json = NULL;
 
+    /* what is due for sending: nothing left to upload (the transfer may still be followed) */
+    CHECK(efm_client_run_due(a, &json, NULL) == EFM_RESULT_OK);
+    CHECK(json != NULL && strstr(json, "\"waiting_uploads\":0") != NULL);
+    efm_string_free(json);
+    json = NULL;
+
     /* the receiver: poll until it arrives (the broker publishes after its virus scan) */
     for (i = 0; i < 60 && !delivered; i++) {
         CHECK(efm_client_poll(b, &json, NULL) == EFM_RESULT_OK);

@@ -151,6 +151,18 @@ namespace Eformidling
             return Utf8.Take(json);
         }
 
+        /// <summary>Does what is due for sending (retries of pending messages, following uploaded
+        /// transfers to Published or Failed, expiry, owed receipts); call it periodically
+        /// (<see cref="Poll"/> does too). Returns a JSON summary.</summary>
+        public string RunDue()
+        {
+            ThrowIfDisposed();
+            IntPtr json;
+            ErrorHandle error;
+            Check.Result(Native.efm_client_run_due(handle, out json, out error), error);
+            return Utf8.Take(json);
+        }
+
         static ProgressBridge Forward(Action<ulong, ulong> progress)
         {
             return new ProgressBridge(progress, CancellationToken.None);

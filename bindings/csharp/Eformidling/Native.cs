@@ -104,6 +104,9 @@ namespace Eformidling
         internal static extern uint efm_client_expire(ClientHandle client, out IntPtr expiredJson, out ErrorHandle error);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern uint efm_client_run_due(ClientHandle client, out IntPtr summaryJson, out ErrorHandle error);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern void efm_client_free(IntPtr client);
     }
 

@@ -104,6 +104,7 @@ def declarations() -> Dict[str, Tuple[List[Any], Any]]:
         "efm_client_status": ([ClientPtr, c_char_p, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
         "efm_client_messages": ([ClientPtr, c_char_p, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
         "efm_client_expire": ([ClientPtr, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
+        "efm_client_run_due": ([ClientPtr, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
         "efm_client_free": ([ClientPtr], None),
     }
 

@@ -276,6 +276,12 @@ class Client:
         expired: List[str] = self._call(lib.efm_client_expire)
         return expired
 
+    def run_due(self) -> Dict[str, Any]:
+        """Do what is due for sending: retries of pending messages, following uploaded transfers
+        to Published or Failed, expiry, owed receipts. Call it periodically (``poll`` does too)."""
+        due: Dict[str, Any] = self._call(lib.efm_client_run_due)
+        return due
+
     def __enter__(self) -> "Client":
         return self
 

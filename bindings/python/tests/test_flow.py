@@ -40,6 +40,8 @@ def test_send_receive_and_statuses(sandbox_dir: Path, tmp_path: Path) -> None:
         assert sent.status == "SENDT"
         assert progress and progress[-1][0] == progress[-1][1] > 0
         mid = sent.message_id
+        due = a.run_due()  # nothing left to upload; the transfer is followed or already published
+        assert due["failed"] == [] and due["waiting_uploads"] == 0, due
 
         poll_until(b, lambda s: mid in s.received, "delivery to 984661185")
         peeked = b.peek()

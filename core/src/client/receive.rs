@@ -123,6 +123,10 @@ impl Client {
         let (sent, errors) = self.flush_outbox()?;
         summary.receipts_sent += sent;
         summary.errors.extend(errors);
+        // Our own sends that are due (retries, transfers to follow, expiry) go along.
+        let mut sends = super::WorkSummary::default();
+        self.work_sends(&mut sends)?;
+        summary.errors.extend(sends.send_errors());
         Ok(summary)
     }
 
@@ -389,7 +393,7 @@ impl Client {
 
     /// Send the receipts owed (oldest first); each leaves the outbox only after the broker took
     /// it. Returns how many went.
-    fn flush_outbox(&self) -> Result<(usize, Vec<PollError>)> {
+    pub(super) fn flush_outbox(&self) -> Result<(usize, Vec<PollError>)> {
         let _one = self
             .outbox_lock
             .lock()

@@ -93,9 +93,61 @@ fn cancelled_now() -> Option<std::io::Error> {
         .then(|| std::io::Error::other(CANCELLED_TEXT))
 }
 
+/// How far a transfer we sent has got at the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SentState {
+    /// Created; no upload has started.
+    Initialized,
+    /// An upload started and has not finished (still streaming, or interrupted).
+    UploadStarted,
+    /// Uploaded; the broker is checking it (its malware scan).
+    Processing,
+    /// Available to the recipient, or already downloaded.
+    Published,
+    /// The broker gave up on it after the upload (malware scan, checksum) or it was cancelled:
+    /// the broker's status and reason.
+    Failed(String),
+    /// Purged, or unknown to the broker.
+    Gone,
+}
+
+impl SentState {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SentState::Initialized => "Initialized",
+            SentState::UploadStarted => "UploadStarted",
+            SentState::Processing => "UploadProcessing",
+            SentState::Published => "Published",
+            SentState::Failed(_) => "Failed",
+            SentState::Gone => "Gone",
+        }
+    }
+}
+
 pub trait Transport {
     /// Send one package; returns the broker's id for it.
     fn upload(&self, outgoing: Outgoing<'_>, progress: Progress<'_>) -> Result<String>;
+    /// Send one package after an earlier attempt may have got part of the way: `earlier` is the
+    /// transfer that attempt created. A broker that can tell how far it got resumes it (uploads
+    /// into a transfer still empty, or counts one it already received as sent) instead of
+    /// delivering a second copy. `created` learns the id of a new transfer before its upload
+    /// starts, so a crash in the upload leaves it known. Without such a broker: a fresh upload.
+    fn upload_resuming(
+        &self,
+        outgoing: Outgoing<'_>,
+        progress: Progress<'_>,
+        earlier: Option<&str>,
+        created: &mut dyn FnMut(&str) -> Result<()>,
+    ) -> Result<String> {
+        let _ = (earlier, created);
+        self.upload(outgoing, progress)
+    }
+    /// Where a transfer we sent stands. Without a way to ask (Altinn 2 tells a sender nothing
+    /// after the upload): published.
+    fn sent_state(&self, id: &str) -> Result<SentState> {
+        let _ = id;
+        Ok(SentState::Published)
+    }
     /// Packages waiting for us, oldest first.
     fn available(&self) -> Result<Vec<Available>>;
     /// Stream one package into `out`; returns its size.
