@@ -23,17 +23,14 @@ pub struct efm_client {
     flows: Mutex<Option<Arc<Client>>>,
 }
 
-/// The value in `slot`, made by `make` the first time.
+/// The value in `slot`, made by `make` the first time. A panic in an earlier `make` (caught at
+/// the boundary) leaves the slot empty, so its poisoned lock is taken over rather than making the
+/// client unusable for the rest of the process.
 fn get_or_make<T: Clone>(
     slot: &Mutex<Option<T>>,
     make: impl FnOnce() -> Result<T, Error>,
 ) -> Result<T, Error> {
-    let mut slot = slot.lock().map_err(|_| {
-        Error::new(
-            ErrorKind::Internal,
-            "client state poisoned by an earlier panic",
-        )
-    })?;
+    let mut slot = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(value) = slot.as_ref() {
         return Ok(value.clone());
     }

@@ -20,8 +20,8 @@ use std::path::Path;
 /// Reports the progress of a long transfer: `done` of `total` bytes (`total` 0 when unknown).
 /// Called on the thread that made the efm call. Return true to go on, false to cancel: the call
 /// then stops at its next read or write and fails with EFM_RESULT_CANCELLED (a send is recorded
-/// as FEIL and can be sent again with efm_client_resend()). A cancel that comes after the last
-/// byte has no effect.
+/// as FEIL and can be sent again with efm_client_resend()). Every report comes from inside a read
+/// or write, so even the last one (`done == total`) can still cancel.
 pub type efm_progress_callback =
     Option<unsafe extern "C" fn(userdata: *mut c_void, done: u64, total: u64) -> bool>;
 

@@ -155,6 +155,27 @@ pub struct Detail {
     pub retry_after_secs: Option<u64>,
 }
 
+/// An error's facts as JSON (`efm_error_detail_json`; schema/error_detail.schema.json).
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct ErrorDetail {
+    /// The stable result code (`efm_result`).
+    pub code: u32,
+    /// The code's name (`ReceiverNotFound`).
+    pub kind: String,
+    /// The group of the code (`remote_service`).
+    pub group: String,
+    /// Whether the same call may succeed later.
+    pub retryable: bool,
+    /// HTTP status of the remote answer, when there was one.
+    pub http_status: Option<u16>,
+    /// The remote service's own error code.
+    pub remote_code: Option<String>,
+    /// The input member or configuration key at fault (`documents[0].path`).
+    pub field: Option<String>,
+    /// Seconds the service asked us to wait.
+    pub retry_after_secs: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     kind: ErrorKind,
@@ -220,16 +241,17 @@ impl Error {
 
     /// The detail as a JSON object (what crosses the C ABI as `efm_error_detail_json`).
     pub fn detail_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "code": self.code(),
-            "kind": format!("{:?}", self.kind),
-            "group": self.kind.group().name(),
-            "retryable": self.retryable,
-            "http_status": self.detail.http_status,
-            "remote_code": self.detail.remote_code,
-            "field": self.detail.field,
-            "retry_after_secs": self.detail.retry_after_secs,
-        })
+        let detail = ErrorDetail {
+            code: self.code(),
+            kind: format!("{:?}", self.kind),
+            group: self.kind.group().name().to_string(),
+            retryable: self.retryable,
+            http_status: self.detail.http_status,
+            remote_code: self.detail.remote_code.clone(),
+            field: self.detail.field.clone(),
+            retry_after_secs: self.detail.retry_after_secs,
+        };
+        serde_json::to_value(detail).unwrap_or(serde_json::Value::Null)
     }
 
     pub fn io(what: impl fmt::Display, err: std::io::Error) -> Self {

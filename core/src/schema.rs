@@ -7,6 +7,7 @@ use crate::client::{
     RetryOutcome, SendRequest, StatusEntry, WorkSummary,
 };
 use crate::config::Config;
+use crate::error::ErrorDetail;
 use crate::registry::Capabilities;
 use schemars::{schema_for, Schema};
 
@@ -29,6 +30,8 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("work_summary", schema_for!(WorkSummary)),
         ("quarantine_list", schema_for!(Vec<QuarantineEntry>)),
         ("retry_outcome", schema_for!(RetryOutcome)),
+        // efm_error_detail_json
+        ("error_detail", schema_for!(ErrorDetail)),
     ]
 }
 

@@ -12,7 +12,7 @@ from typing import Any, Dict
 import jsonschema
 import pytest
 
-from eformidling import Client
+from eformidling import Client, EfmError
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -69,6 +69,12 @@ def test_answers_of_a_real_flow_match_their_schemas(sandbox_dir: Path, tmp_path:
         check("status_history", [e.raw for e in a.status(sent.message_id)])
         check("message_list", [m.raw for m in a.messages(limit=5)])
         check("expired_ids", a.expire())
+        with pytest.raises(EfmError) as e:
+            a.lookup("974720760")  # not registered: RECEIVER_NOT_FOUND with an HTTP status
+        check("error_detail", e.value.detail)
+        with pytest.raises(EfmError) as e:
+            a.messages(status="LEVRT")
+        check("error_detail", e.value.detail)
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "schema").glob("*.schema.json")))
