@@ -28,6 +28,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::http::Http;
 use crate::ident::OrgNumber;
 use crate::package::{self, CreateOptions, PackageInput};
+use crate::progress::{CombinedProgress, Phase, PhaseProgress};
 use crate::registry::Registry;
 use crate::sbd::{ArkivmeldingSbd, ReceiptStatus, Sbd, ValidationOptions};
 use crate::store::{persist_file, NewMessage, Store};
@@ -264,7 +265,23 @@ impl Client {
     /// package into a spool file, upload, record SENDT. On failure the message gets FEIL with the
     /// reason and the error is returned; the package stays, so [`Client::resend`] can try again.
     /// A message whose expectedResponseDateTime has passed is not sent: LEVETID_UTLOPT.
+    ///
+    /// `progress(done, total)` covers the whole send, packing and uploading, and only grows (see
+    /// [`CombinedProgress`]); [`Client::send_by_phase`] tells the phases apart.
     pub fn send(&self, request: SendRequest, progress: Progress<'_>) -> Result<MessageInfo> {
+        let mut combined = CombinedProgress::new(progress);
+        self.send_by_phase(request, &mut |phase, done, total| {
+            combined.report(phase, done, total)
+        })
+    }
+
+    /// [`Client::send`] with progress by phase: [`Phase::Packing`] in document bytes, then
+    /// [`Phase::Uploading`] in package bytes.
+    pub fn send_by_phase(
+        &self,
+        request: SendRequest,
+        progress: PhaseProgress<'_>,
+    ) -> Result<MessageInfo> {
         let now = self.now();
         let sbd = self.build_sbd(&request, now)?;
         sbd.validate(&ValidationOptions::default())
@@ -320,7 +337,10 @@ impl Client {
             .store
             .spool_dir(Direction::Outgoing)
             .join(format!("{}.zip", safe_name(&message_id)));
-        let packed = self.package_to(&file, sbd, documents, &record.certificate);
+        let packed =
+            self.package_reporting(&file, sbd, documents, &record.certificate, &mut |d, t| {
+                progress(Phase::Packing, d, t)
+            });
         if let Err(e) = packed {
             self.fail_outgoing(&message_id, &e)?;
             return Err(e);
@@ -328,7 +348,7 @@ impl Client {
         let relative = self.store.relative(&file);
         self.store
             .transaction(|tx| tx.set_payload(Direction::Outgoing, &message_id, Some(&relative)))?;
-        self.upload_outgoing(&message_id, progress)
+        self.upload_outgoing(&message_id, &mut |d, t| progress(Phase::Uploading, d, t))
     }
 
     /// What the IP refuses before it creates a message (spec C.6): another sender than us, a
@@ -444,6 +464,18 @@ impl Client {
         documents: Vec<DocumentSource>,
         receiver_cert: &openssl::x509::X509,
     ) -> Result<()> {
+        self.package_reporting(file, sbd, documents, receiver_cert, &mut |_, _| {})
+    }
+
+    /// [`Client::package_to`], reporting document bytes packed.
+    fn package_reporting(
+        &self,
+        file: &Path,
+        sbd: Sbd,
+        documents: Vec<DocumentSource>,
+        receiver_cert: &openssl::x509::X509,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<()> {
         // A name of its own per attempt: two processes on one data directory never share a
         // temporary file (the store then keeps one copy, deduplicated by messageId).
         let tmp = file.with_extension(format!("{}.part", uuid::Uuid::new_v4().simple()));
@@ -453,12 +485,13 @@ impl Client {
             own_message_channel: self.config.message_channel.clone(),
             ..CreateOptions::default()
         };
-        let created = package::create_file(
+        let created = package::create_file_reporting(
             &tmp,
             &PackageInput { sbd, documents },
             &self.identity,
             receiver_cert,
             &opts,
+            progress,
         );
         if let Err(e) = created {
             let _ = std::fs::remove_file(&tmp);

@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod ident;
 pub mod package;
+pub mod progress;
 pub mod registry;
 pub mod sbd;
 pub mod store;

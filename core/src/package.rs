@@ -19,7 +19,8 @@ use crate::sbd::{Sbd, ValidationOptions};
 use openssl::x509::X509;
 use std::io::{self, BufReader, Read, Seek, Write};
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 
 pub const SBD_ENTRY: &str = "sbd.json";
 pub const ASIC_ENTRY: &str = "asic.zip";
@@ -43,6 +44,7 @@ pub struct PackageInput {
 #[derive(Debug, Clone)]
 pub struct CreateOptions {
     pub signature_digest: SignatureDigest,
+    /// Deflate level for documents that are deflated (those whose sample shrinks).
     pub deflate_level: u32,
     /// Write the SOAP-era `manifest.xml` and `recipients.xml` (spec 2.2, 2.3). IP v4 omits them.
     pub legacy_xml: bool,
@@ -60,7 +62,7 @@ impl Default for CreateOptions {
     fn default() -> Self {
         CreateOptions {
             signature_digest: SignatureDigest::Sha256,
-            deflate_level: 6,
+            deflate_level: asic::writer::DEFAULT_DEFLATE_LEVEL,
             legacy_xml: true,
             senders_reference: None,
             own_message_channel: None,
@@ -167,16 +169,19 @@ impl Read for PipeReader {
 }
 
 impl PipeReader {
-    /// Hand every chunk straight to `out` (no intermediate copy); fails like `read` when the
-    /// writer stopped without finishing.
-    fn drain_into(&mut self, out: &mut dyn Write) -> io::Result<()> {
+    /// Hand every chunk straight to `out` (no intermediate copy), calling `after_chunk` after
+    /// each; fails like `read` when the writer stopped without finishing.
+    fn drain_into(&mut self, out: &mut dyn Write, after_chunk: &mut dyn FnMut()) -> io::Result<()> {
         if self.pos < self.cur.len() {
             out.write_all(&self.cur[self.pos..])?;
             self.pos = self.cur.len();
         }
         while !self.ended {
             match self.rx.recv() {
-                Ok(Msg::Data(d)) => out.write_all(&d)?,
+                Ok(Msg::Data(d)) => {
+                    out.write_all(&d)?;
+                    after_chunk();
+                }
                 Ok(Msg::End) => self.ended = true,
                 Err(_) => {
                     self.broken = true;
@@ -267,12 +272,26 @@ pub fn create<W: Write + Seek>(
     out: W,
     opts: &CreateOptions,
 ) -> Result<(PackageSummary, W)> {
+    create_reporting(input, identity, receiver_cert, out, opts, &mut |_, _| {})
+}
+
+/// [`create`], calling `progress(document bytes packed, document bytes in all)` on this thread as
+/// the documents go through.
+pub fn create_reporting<W: Write + Seek>(
+    input: &PackageInput,
+    identity: &Identity,
+    receiver_cert: &X509,
+    out: W,
+    opts: &CreateOptions,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(PackageSummary, W)> {
     write_package(
         input,
         identity,
         receiver_cert,
         out,
         opts,
+        progress,
         |zip, hint| zip.start_patched_entry(ASIC_ENTRY, hint),
         |zip| zip.finish_patched_entry(),
     )
@@ -293,6 +312,7 @@ pub fn create_streaming<W: Write>(
         receiver_cert,
         out,
         opts,
+        &mut |_, _| {},
         |zip, hint| zip.start_entry_sized(ASIC_ENTRY, asic::zipfmt::Method::Deflated(1), "", hint),
         |zip| zip.finish_entry(),
     )
@@ -307,6 +327,18 @@ pub fn create_file(
     receiver_cert: &X509,
     opts: &CreateOptions,
 ) -> Result<PackageSummary> {
+    create_file_reporting(path, input, identity, receiver_cert, opts, &mut |_, _| {})
+}
+
+/// [`create_file`] with progress as in [`create_reporting`].
+pub fn create_file_reporting(
+    path: &Path,
+    input: &PackageInput,
+    identity: &Identity,
+    receiver_cert: &X509,
+    opts: &CreateOptions,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<PackageSummary> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -315,26 +347,29 @@ pub fn create_file(
         .prefix(".efm-package-")
         .tempfile_in(dir)
         .map_err(|e| Error::io(format!("creating a temporary file in {}", dir.display()), e))?;
-    let (summary, file) = create(
+    let (summary, file) = create_reporting(
         input,
         identity,
         receiver_cert,
-        // Unbuffered: the CMS arrives in 64 KiB blocks already, and the few small entries cost
+        // Unbuffered: the CMS arrives in large blocks already, and the few small entries cost
         // a handful of system calls; a buffer would only add a copy of every byte.
         tmp,
         opts,
+        progress,
     )?;
     file.persist(path)
         .map_err(|e| Error::io(format!("saving {}", path.display()), e.error))?;
     Ok(summary)
 }
 
+#[allow(clippy::too_many_arguments)] // private; the two ASiC-entry hooks differ per caller
 fn write_package<W: Write>(
     input: &PackageInput,
     identity: &Identity,
     receiver_cert: &X509,
     out: W,
     opts: &CreateOptions,
+    progress: &mut dyn FnMut(u64, u64),
     start_asic: impl FnOnce(&mut ZipWriter<W>, u64) -> Result<()>,
     finish_asic: impl FnOnce(&mut ZipWriter<W>) -> Result<asic::zipfmt::EntryTotals>,
 ) -> Result<(PackageSummary, W)> {
@@ -393,9 +428,11 @@ fn write_package<W: Write>(
         // The ASiC-E (and so the CMS) is a little larger than the documents: tell the zip
         // writer, so that a package near or over 4 GiB gets Zip64 headers.
         start_asic(&mut zip, total + total / 64 + 1024 * 1024)?;
+        let packed = Arc::new(AtomicU64::new(0));
         let asic_opts = AsicWriteOptions {
             signature_digest: opts.signature_digest,
             deflate_level: opts.deflate_level,
+            packed: Some(packed.clone()),
         };
         let sender_id = sbd.sender_identifier().unwrap_or_default().to_string();
         let receiver_id = sbd.receiver_identifier().unwrap_or_default().to_string();
@@ -418,9 +455,13 @@ fn write_package<W: Write>(
             });
             let encrypted = (|| -> Result<u64> {
                 let mut enc = CmsEncryptor::new(&mut zip, receiver_cert)?;
-                pr.drain_into(&mut enc)
-                    .map_err(|e| cms::error_from_io(e, "encrypting the ASiC-E"))?;
+                progress(0, total);
+                pr.drain_into(&mut enc, &mut || {
+                    progress(packed.load(Ordering::Relaxed), total)
+                })
+                .map_err(|e| cms::error_from_io(e, "encrypting the ASiC-E"))?;
                 let (_, n) = enc.finish_counted()?;
+                progress(packed.load(Ordering::Relaxed), total);
                 Ok(n)
             })();
             let producer_failed_first = pr.broken;
