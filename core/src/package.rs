@@ -12,7 +12,7 @@ use crate::asic::{
     self, AsicReadOptions, AsicSummary, AsicWriteOptions, DocumentSource, ExtractedFile,
     SignatureDigest,
 };
-use crate::crypto::cms::{self, CmsDecryptor, CmsEncryptor, CmsInfo};
+use crate::crypto::cms::{self, CmsDecryptor, CmsInfo};
 use crate::crypto::keys::{subject_line, Identity};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sbd::{Sbd, ValidationOptions};
@@ -98,6 +98,8 @@ enum Msg {
 
 struct PipeWriter {
     tx: mpsc::SyncSender<Msg>,
+    /// Chunks the reader is done with, to fill again instead of allocating.
+    free: mpsc::Receiver<Vec<u8>>,
     buf: Vec<u8>,
 }
 
@@ -106,7 +108,12 @@ impl PipeWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(PIPE_CHUNK));
+        let mut next = self
+            .free
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(PIPE_CHUNK));
+        next.clear();
+        let chunk = std::mem::replace(&mut self.buf, next);
         self.tx
             .send(Msg::Data(chunk))
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the consumer stopped"))
@@ -136,6 +143,8 @@ impl Write for PipeWriter {
 
 struct PipeReader {
     rx: mpsc::Receiver<Msg>,
+    /// Where spent chunks from `next_chunk` go back to the writer.
+    free: mpsc::SyncSender<Vec<u8>>,
     cur: Vec<u8>,
     pos: usize,
     ended: bool,
@@ -169,19 +178,12 @@ impl Read for PipeReader {
 }
 
 impl PipeReader {
-    /// Hand every chunk straight to `out` (no intermediate copy), calling `after_chunk` after
-    /// each; fails like `read` when the writer stopped without finishing.
-    fn drain_into(&mut self, out: &mut dyn Write, after_chunk: &mut dyn FnMut()) -> io::Result<()> {
-        if self.pos < self.cur.len() {
-            out.write_all(&self.cur[self.pos..])?;
-            self.pos = self.cur.len();
-        }
+    /// The next whole chunk (not for mixing with `read`), `None` at the end; fails like `read`
+    /// when the writer stopped without finishing.
+    fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
         while !self.ended {
             match self.rx.recv() {
-                Ok(Msg::Data(d)) => {
-                    out.write_all(&d)?;
-                    after_chunk();
-                }
+                Ok(Msg::Data(d)) => return Ok(Some(d)),
                 Ok(Msg::End) => self.ended = true,
                 Err(_) => {
                     self.broken = true;
@@ -189,19 +191,22 @@ impl PipeReader {
                 }
             }
         }
-        Ok(())
+        Ok(None)
     }
 }
 
 fn pipe() -> (PipeWriter, PipeReader) {
     let (tx, rx) = mpsc::sync_channel(PIPE_DEPTH);
+    let (free_tx, free_rx) = mpsc::sync_channel(PIPE_DEPTH + 2);
     (
         PipeWriter {
             tx,
+            free: free_rx,
             buf: Vec::with_capacity(PIPE_CHUNK),
         },
         PipeReader {
             rx,
+            free: free_tx,
             cur: Vec::new(),
             pos: 0,
             ended: false,
@@ -265,7 +270,7 @@ pub fn senders_reference(sbd: &Sbd, own_channel: Option<&str>) -> String {
 
 /// Create a package into a seekable output (a file): `asic.zip` is STORED with its CRC and size
 /// patched into the local header, so the ciphertext is not run through deflate for nothing.
-pub fn create<W: Write + Seek>(
+pub fn create<W: Write + Seek + Send>(
     input: &PackageInput,
     identity: &Identity,
     receiver_cert: &X509,
@@ -277,7 +282,7 @@ pub fn create<W: Write + Seek>(
 
 /// [`create`], calling `progress(document bytes packed, document bytes in all)` on this thread as
 /// the documents go through.
-pub fn create_reporting<W: Write + Seek>(
+pub fn create_reporting<W: Write + Seek + Send>(
     input: &PackageInput,
     identity: &Identity,
     receiver_cert: &X509,
@@ -299,7 +304,7 @@ pub fn create_reporting<W: Write + Seek>(
 
 /// Create a package into any output (a socket, a pipe): `asic.zip` is DEFLATED with a data
 /// descriptor, as the IP writes it. Slower than [`create`] for large files.
-pub fn create_streaming<W: Write>(
+pub fn create_streaming<W: Write + Send>(
     input: &PackageInput,
     identity: &Identity,
     receiver_cert: &X509,
@@ -363,7 +368,7 @@ pub fn create_file_reporting(
 }
 
 #[allow(clippy::too_many_arguments)] // private; the two ASiC-entry hooks differ per caller
-fn write_package<W: Write>(
+fn write_package<W: Write + Send>(
     input: &PackageInput,
     identity: &Identity,
     receiver_cert: &X509,
@@ -454,14 +459,21 @@ fn write_package<W: Write>(
                 Ok(summary)
             });
             let encrypted = (|| -> Result<u64> {
-                let mut enc = CmsEncryptor::new(&mut zip, receiver_cert)?;
                 progress(0, total);
-                pr.drain_into(&mut enc, &mut || {
-                    progress(packed.load(Ordering::Relaxed), total)
-                })
-                .map_err(|e| cms::error_from_io(e, "encrypting the ASiC-E"))?;
-                let (_, n) = enc.finish_counted()?;
-                progress(packed.load(Ordering::Relaxed), total);
+                let free = pr.free.clone();
+                let pr = &mut pr;
+                let (_, n) = cms::encrypt_split(
+                    receiver_cert,
+                    &mut zip,
+                    &mut || {
+                        let chunk = pr.next_chunk();
+                        progress(packed.load(Ordering::Relaxed), total);
+                        chunk
+                    },
+                    &mut |spent| {
+                        let _ = free.try_send(spent);
+                    },
+                )?;
                 Ok(n)
             })();
             let producer_failed_first = pr.broken;
@@ -697,7 +709,20 @@ pub fn open(
                     cms_info = Some(dec.info().clone());
                     let _ = started_tx.send(true);
                     let w = pw.as_mut().expect("one asic.zip");
-                    io::copy(&mut dec, w).map_err(|err| {
+                    // A buffer larger than the decryptor's chunk lets it decrypt straight into
+                    // it (io::copy's 8 KiB would cost a copy and many calls per chunk).
+                    let mut buf = vec![0u8; cms::CHUNK + 64];
+                    let copied = (|| -> io::Result<()> {
+                        loop {
+                            match dec.read(&mut buf) {
+                                Ok(0) => return Ok(()),
+                                Ok(n) => w.write_all(&buf[..n])?,
+                                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                                Err(e) => return Err(e),
+                            }
+                        }
+                    })();
+                    copied.map_err(|err| {
                         if err.kind() == io::ErrorKind::BrokenPipe {
                             Error::new(ErrorKind::Internal, "the extractor stopped")
                         } else {
