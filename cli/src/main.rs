@@ -4,12 +4,15 @@
 //! the command's module (which also runs it), so `--help` and usage errors are generated from one
 //! declaration. Protocol logic stays in efm-core.
 
+#![forbid(unsafe_code)]
+
 mod config_cmd;
 mod demo_cmd;
 mod doctor_cmd;
 mod lookup_cmd;
 mod messages_cmd;
 mod package_cmd;
+mod run_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -35,6 +38,9 @@ enum Command {
     Poll(messages_cmd::PollArgs),
     Inbox(messages_cmd::InboxArgs),
     Status(messages_cmd::StatusArgs),
+    Resend(messages_cmd::ResendArgs),
+    Expire(messages_cmd::ExpireArgs),
+    Run(run_cmd::RunArgs),
     Lookup(lookup_cmd::LookupArgs),
     Doctor(doctor_cmd::DoctorArgs),
     #[command(subcommand)]
@@ -55,6 +61,9 @@ impl Command {
             Command::Poll(_) => "poll",
             Command::Inbox(_) => "inbox",
             Command::Status(_) => "status",
+            Command::Resend(_) => "resend",
+            Command::Expire(_) => "expire",
+            Command::Run(_) => "run",
             Command::Lookup(_) => "lookup",
             Command::Doctor(_) => "doctor",
             Command::Package(_) => "package",
@@ -79,6 +88,9 @@ fn main() -> ExitCode {
         Command::Poll(args) => messages_cmd::poll(args),
         Command::Inbox(args) => messages_cmd::inbox(args),
         Command::Status(args) => messages_cmd::status(args),
+        Command::Resend(args) => messages_cmd::resend(args),
+        Command::Expire(args) => messages_cmd::expire(args),
+        Command::Run(args) => run_cmd::run(args),
         Command::Lookup(args) => lookup_cmd::run(args),
         Command::Doctor(args) => doctor_cmd::run(args),
         Command::Package(command) => package_cmd::run(command),

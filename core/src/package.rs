@@ -281,7 +281,8 @@ pub fn create<W: Write + Seek + Send>(
 }
 
 /// [`create`], calling `progress(document bytes packed, document bytes in all)` on this thread as
-/// the documents go through.
+/// the documents go through. A callback that calls [`crate::transport::request_cancel`] stops it
+/// (an `Io` error).
 pub fn create_reporting<W: Write + Seek + Send>(
     input: &PackageInput,
     identity: &Identity,
@@ -468,7 +469,10 @@ fn write_package<W: Write + Send>(
                     &mut || {
                         let chunk = pr.next_chunk();
                         progress(packed.load(Ordering::Relaxed), total);
-                        chunk
+                        match crate::transport::cancelled_now() {
+                            Some(cancelled) => Err(cancelled),
+                            None => chunk,
+                        }
                     },
                     &mut |spent| {
                         let _ = free.try_send(spent);

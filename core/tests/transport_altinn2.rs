@@ -830,10 +830,10 @@ fn the_requests_on_the_wire_match_the_wsdls() {
 struct Capture(std::sync::Mutex<Vec<String>>);
 
 impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata) -> bool {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
         true
     }
-    fn log(&self, r: &log::Record) {
+    fn log(&self, r: &log::Record<'_>) {
         let target = r.target();
         let ours = target.starts_with("efm_core") || target.starts_with("ureq");
         if ours && efm_core::http::log_record_allowed(target, r.level()) {

@@ -7,6 +7,7 @@
 
 // Handlers return a ready HTTP answer as their error; boxing every one buys nothing here.
 #![allow(clippy::result_large_err)]
+#![forbid(unsafe_code)]
 
 mod admin;
 mod altinn2;

@@ -70,7 +70,7 @@ impl<'a> Issue<'a> {
     }
 }
 
-fn time(days: i64) -> openssl::asn1::Asn1Time {
+fn time(days: i64) -> Asn1Time {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -1,5 +1,7 @@
 //! Helpers shared by the tests of every efm crate. A dev-dependency only: nothing here ships.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 
 /// The repository's `tests/fixtures` folder (see its README for where each file comes from).
