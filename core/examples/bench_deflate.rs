@@ -37,7 +37,8 @@ fn gzip(data: &[u8], level: u32) -> Option<(f64, u64)> {
         .ok()?;
     let mut stdin = child.stdin.take()?;
     let feed = std::thread::scope(|s| {
-        s.spawn(|| stdin.write_all(data));
+        // The feeder owns stdin, so gzip sees the end of its input when the feeder is done.
+        s.spawn(move || stdin.write_all(data));
         child.wait_with_output()
     })
     .ok()?;
