@@ -636,16 +636,7 @@ fn compression_is_chosen_by_content() {
         sources.push(DocumentSource::new(*name, p));
     }
     let asic = dir.path().join("c.asice");
-    let (summary, _) = write_asic(
-        &sources,
-        None,
-        "0192:910077473",
-        "0192:910075918",
-        &pki().identity("a"),
-        &AsicWriteOptions::default(),
-        std::fs::File::create(&asic).unwrap(),
-    )
-    .unwrap();
+    let summary = write_default(&sources, &asic);
     let expected: Vec<bool> = docs.iter().map(|(_, _, m)| *m == 8).collect();
     assert_eq!(summary.deflated, expected);
     let out = python(METHODS, &[asic.to_str().unwrap()]);
@@ -686,16 +677,7 @@ fn forced_compression_is_kept() {
     let mut db = DocumentSource::new("b.txt", &b);
     db.compression = Compression::Stored;
     let asic = dir.path().join("c.asice");
-    let (summary, _) = write_asic(
-        &[da, db],
-        None,
-        "0192:910077473",
-        "0192:910075918",
-        &pki().identity("a"),
-        &AsicWriteOptions::default(),
-        std::fs::File::create(&asic).unwrap(),
-    )
-    .unwrap();
+    let summary = write_default(&[da, db], &asic);
     assert_eq!(summary.deflated, vec![true, false]);
     let out = python(METHODS, &[asic.to_str().unwrap()]);
     assert!(
@@ -706,6 +688,21 @@ fn forced_compression_is_kept() {
         out.contains(&format!("b.txt 0 {}", hex(&openssl::sha::sha256(&text)))),
         "{out}"
     );
+}
+
+/// An ASiC-E of `sources` from A to B with the default options, written to `path`.
+fn write_default(sources: &[DocumentSource], path: &Path) -> AsicSummary {
+    let (summary, _) = write_asic(
+        sources,
+        None,
+        "0192:910077473",
+        "0192:910075918",
+        &pki().identity("a"),
+        &AsicWriteOptions::default(),
+        std::fs::File::create(path).unwrap(),
+    )
+    .unwrap();
+    summary
 }
 
 fn hex(b: &[u8]) -> String {
