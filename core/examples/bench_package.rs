@@ -8,7 +8,11 @@
 //! RSAES-OAEP SHA-256, -stream, -binary, DER), then `package::create` (ASiC-E + signature + CMS +
 //! wire zip) and `package::open` (decrypt + verify + extract). MB/s are document bytes per
 //! wall-clock second; each phase's best of EFM_BENCH_ROUNDS (default 3) alternating rounds is
-//! shown, with its CPU seconds. Needs python3 (for the children's figures) and the openssl CLI.
+//! shown, with its CPU seconds. The hardware baselines run in the same rounds: `openssl speed
+//! -elapsed -evp aes-256-cbc` on 1 MiB blocks (one core's AES-256-CBC rate, the ceiling for the serial CBC
+//! encryption of a package) and `cp` of the document (reading and writing the bytes once). The
+//! load average is printed before and after. Needs python3 (for the children's figures) and the
+//! openssl CLI.
 
 use efm_core::asic::DocumentSource;
 use efm_core::config::KeySource;
@@ -57,7 +61,16 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
     let mut best: [Option<Run>; 4] = [None, None, None, None];
+    let mut aes_best: f64 = 0.0;
+    let mut copy_best: Option<Run> = None;
+    println!("load average before: {}", load_average());
     for _ in 0..rounds {
+        aes_best = aes_best.max(openssl_speed_aes());
+        let copy = measure(Command::new("cp").arg(&doc).arg(d.join("copy.pdf")));
+        let _ = std::fs::remove_file(d.join("copy.pdf"));
+        if copy_best.as_ref().is_none_or(|b| copy.secs < b.secs) {
+            copy_best = Some(copy);
+        }
         let enc = measure(
             Command::new("openssl")
                 .args([
@@ -107,6 +120,8 @@ fn main() {
         }
     }
     let [enc, dec, create, open] = best.map(|r| r.expect("at least one round"));
+    let copy = copy_best.expect("at least one round");
+    println!("load average after: {}", load_average());
     println!("best of {rounds} rounds");
     println!(
         "{:<44} {:>8} {:>9} {:>9} {:>11}",
@@ -116,12 +131,53 @@ fn main() {
     report("openssl cms -decrypt", bytes, &dec);
     report("efm package::create (ASiC+sign+CMS+zip)", bytes, &create);
     report("efm package::open (decrypt+verify+extract)", bytes, &open);
+    report("cp (file copy)", bytes, &copy);
+    let aes = aes_best / 1e6;
+    println!(
+        "{:<44} {:>8} {aes:>9.1}",
+        "openssl speed -elapsed -evp aes-256-cbc", ""
+    );
+    println!(
+        "vs the AES-256-CBC rate: create {:.2}x (target >= 0.8x), open {:.2}x (target > 1x)",
+        bytes as f64 / 1e6 / create.secs / aes,
+        bytes as f64 / 1e6 / open.secs / aes
+    );
     println!(
         "throughput vs openssl: create {:.2}x of encrypt, open {:.2}x of decrypt",
         enc.secs / create.secs,
         dec.secs / open.secs
     );
     println!("(peak RSS: efm phases from their own VmHWM; openssl via getrusage, which includes the ~13 MiB Python wrapper before exec)");
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "n/a".into())
+}
+
+/// One core's AES-256-CBC rate on 1 MiB blocks in bytes per second (`openssl speed -mr`).
+fn openssl_speed_aes() -> f64 {
+    let out = Command::new("openssl")
+        .args([
+            "speed",
+            "-mr",
+            "-evp",
+            "aes-256-cbc",
+            "-bytes",
+            "1048576",
+            "-seconds",
+            "3",
+        ])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .expect("openssl speed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("+F:"))
+        .and_then(|l| l.rsplit(':').next())
+        .and_then(|v| v.trim().parse().ok())
+        .expect("a +F: line from openssl speed -mr")
 }
 
 struct Run {

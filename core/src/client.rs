@@ -40,6 +40,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::http::Http;
 use crate::ident::OrgNumber;
 use crate::package::{self, CreateOptions, PackageInput};
+use crate::progress::{CombinedProgress, Phase, PhaseProgress};
 use crate::registry::Registry;
 use crate::sbd::{ArkivmeldingSbd, ReceiptStatus, Sbd, ValidationOptions};
 use crate::store::{persist_file, NewMessage, Store};
@@ -302,7 +303,23 @@ impl Client {
     /// deadline passes (LEVETID_UTLOPT). A permanent refusal gets FEIL with the reason and is
     /// returned as the error; the package stays, so [`Client::resend`] can try again. A message
     /// whose expectedResponseDateTime has passed is not sent: LEVETID_UTLOPT.
+    ///
+    /// `progress(done, total)` covers the whole send, packing and uploading, and only grows (see
+    /// [`CombinedProgress`]); [`Client::send_by_phase`] tells the phases apart.
     pub fn send(&self, request: SendRequest, progress: Progress<'_>) -> Result<MessageInfo> {
+        let mut combined = CombinedProgress::new(progress);
+        self.send_by_phase(request, &mut |phase, done, total| {
+            combined.report(phase, done, total)
+        })
+    }
+
+    /// [`Client::send`] with progress by phase: [`Phase::Packing`] in document bytes, then
+    /// [`Phase::Uploading`] in package bytes.
+    pub fn send_by_phase(
+        &self,
+        request: SendRequest,
+        progress: PhaseProgress<'_>,
+    ) -> Result<MessageInfo> {
         request.check()?;
         let now = self.now();
         let sbd = self.build_sbd(&request, now)?;
@@ -372,7 +389,14 @@ impl Client {
         // A name of its own per send, so two processes sending the same messageId never write
         // over each other's package (the store keeps the one whose row commits).
         let file = self.spool_name(&message_id, "zip");
-        if let Err(e) = self.package_to(&file, sbd.clone(), documents, &record.certificate) {
+        let packed = self.package_reporting(
+            &file,
+            sbd.clone(),
+            documents,
+            &record.certificate,
+            &mut |d, t| progress(Phase::Packing, d, t),
+        );
+        if let Err(e) = packed {
             let reason = e.to_string();
             self.store.transaction(|tx| {
                 tx.insert_message(&new, ReceiptStatus::Opprettet, now)?;
@@ -400,7 +424,7 @@ impl Client {
             let _ = std::fs::remove_file(&file);
             return Err(e);
         }
-        match self.attempt_upload(&message_id, progress) {
+        match self.attempt_upload(&message_id, &mut |d, t| progress(Phase::Uploading, d, t)) {
             Ok(m) if m.status == ReceiptStatus::Opprettet => {
                 log::warn!(
                     "outgoing message {message_id}: not sent yet, will be tried again ({})",
@@ -562,6 +586,18 @@ impl Client {
         documents: Vec<DocumentSource>,
         receiver_cert: &openssl::x509::X509,
     ) -> Result<()> {
+        self.package_reporting(file, sbd, documents, receiver_cert, &mut |_, _| {})
+    }
+
+    /// [`Client::package_to`], reporting document bytes packed.
+    fn package_reporting(
+        &self,
+        file: &Path,
+        sbd: Sbd,
+        documents: Vec<DocumentSource>,
+        receiver_cert: &openssl::x509::X509,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<()> {
         // A name of its own per attempt (with this store's owner id, so that what a crash leaves
         // is collected once this store is gone, and never while it runs).
         let dir = file.parent().unwrap_or(Path::new("."));
@@ -576,17 +612,14 @@ impl Client {
             own_message_channel: self.config.message_channel.clone(),
             ..CreateOptions::default()
         };
-        let created = std::fs::File::create_new(&tmp)
-            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))
-            .and_then(|out| {
-                package::create(
-                    &PackageInput { sbd, documents },
-                    &self.identity,
-                    receiver_cert,
-                    out,
-                    &opts,
-                )
-            });
+        let created = package::create_file_reporting(
+            &tmp,
+            &PackageInput { sbd, documents },
+            &self.identity,
+            receiver_cert,
+            &opts,
+            progress,
+        );
         if let Err(e) = created {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);

@@ -27,6 +27,7 @@ pub mod http;
 pub mod ident;
 pub mod input;
 pub mod package;
+pub mod progress;
 pub mod registry;
 pub mod sbd;
 pub mod schema;

@@ -12,14 +12,15 @@ use crate::asic::{
     self, AsicReadOptions, AsicSummary, AsicWriteOptions, DocumentSource, ExtractedFile,
     SignatureDigest,
 };
-use crate::crypto::cms::{self, CmsDecryptor, CmsEncryptor, CmsInfo};
+use crate::crypto::cms::{self, CmsDecryptor, CmsInfo};
 use crate::crypto::keys::{subject_line, Identity};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sbd::{Sbd, ValidationOptions};
 use openssl::x509::X509;
 use std::io::{self, BufReader, Read, Seek, Write};
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 
 pub const SBD_ENTRY: &str = "sbd.json";
 pub const ASIC_ENTRY: &str = "asic.zip";
@@ -43,6 +44,7 @@ pub struct PackageInput {
 #[derive(Debug, Clone)]
 pub struct CreateOptions {
     pub signature_digest: SignatureDigest,
+    /// Deflate level for documents that are deflated (those whose sample shrinks).
     pub deflate_level: u32,
     /// Write the SOAP-era `manifest.xml` and `recipients.xml` (spec 2.2, 2.3). IP v4 omits them.
     pub legacy_xml: bool,
@@ -60,7 +62,7 @@ impl Default for CreateOptions {
     fn default() -> Self {
         CreateOptions {
             signature_digest: SignatureDigest::Sha256,
-            deflate_level: 6,
+            deflate_level: asic::writer::DEFAULT_DEFLATE_LEVEL,
             legacy_xml: true,
             senders_reference: None,
             own_message_channel: None,
@@ -96,6 +98,8 @@ enum Msg {
 
 struct PipeWriter {
     tx: mpsc::SyncSender<Msg>,
+    /// Chunks the reader is done with, to fill again instead of allocating.
+    free: mpsc::Receiver<Vec<u8>>,
     buf: Vec<u8>,
 }
 
@@ -104,7 +108,12 @@ impl PipeWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(PIPE_CHUNK));
+        let mut next = self
+            .free
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(PIPE_CHUNK));
+        next.clear();
+        let chunk = std::mem::replace(&mut self.buf, next);
         self.tx
             .send(Msg::Data(chunk))
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the consumer stopped"))
@@ -134,6 +143,8 @@ impl Write for PipeWriter {
 
 struct PipeReader {
     rx: mpsc::Receiver<Msg>,
+    /// Where spent chunks from `next_chunk` go back to the writer.
+    free: mpsc::SyncSender<Vec<u8>>,
     cur: Vec<u8>,
     pos: usize,
     ended: bool,
@@ -167,16 +178,12 @@ impl Read for PipeReader {
 }
 
 impl PipeReader {
-    /// Hand every chunk straight to `out` (no intermediate copy); fails like `read` when the
-    /// writer stopped without finishing.
-    fn drain_into(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        if self.pos < self.cur.len() {
-            out.write_all(&self.cur[self.pos..])?;
-            self.pos = self.cur.len();
-        }
+    /// The next whole chunk (not for mixing with `read`), `None` at the end; fails like `read`
+    /// when the writer stopped without finishing.
+    fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
         while !self.ended {
             match self.rx.recv() {
-                Ok(Msg::Data(d)) => out.write_all(&d)?,
+                Ok(Msg::Data(d)) => return Ok(Some(d)),
                 Ok(Msg::End) => self.ended = true,
                 Err(_) => {
                     self.broken = true;
@@ -184,19 +191,22 @@ impl PipeReader {
                 }
             }
         }
-        Ok(())
+        Ok(None)
     }
 }
 
 fn pipe() -> (PipeWriter, PipeReader) {
     let (tx, rx) = mpsc::sync_channel(PIPE_DEPTH);
+    let (free_tx, free_rx) = mpsc::sync_channel(PIPE_DEPTH + 2);
     (
         PipeWriter {
             tx,
+            free: free_rx,
             buf: Vec::with_capacity(PIPE_CHUNK),
         },
         PipeReader {
             rx,
+            free: free_tx,
             cur: Vec::new(),
             pos: 0,
             ended: false,
@@ -260,12 +270,26 @@ pub fn senders_reference(sbd: &Sbd, own_channel: Option<&str>) -> String {
 
 /// Create a package into a seekable output (a file): `asic.zip` is STORED with its CRC and size
 /// patched into the local header, so the ciphertext is not run through deflate for nothing.
-pub fn create<W: Write + Seek>(
+pub fn create<W: Write + Seek + Send>(
     input: &PackageInput,
     identity: &Identity,
     receiver_cert: &X509,
     out: W,
     opts: &CreateOptions,
+) -> Result<(PackageSummary, W)> {
+    create_reporting(input, identity, receiver_cert, out, opts, &mut |_, _| {})
+}
+
+/// [`create`], calling `progress(document bytes packed, document bytes in all)` on this thread as
+/// the documents go through. A callback that calls [`crate::transport::request_cancel`] stops it
+/// (an `Io` error).
+pub fn create_reporting<W: Write + Seek + Send>(
+    input: &PackageInput,
+    identity: &Identity,
+    receiver_cert: &X509,
+    out: W,
+    opts: &CreateOptions,
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(PackageSummary, W)> {
     write_package(
         input,
@@ -273,6 +297,7 @@ pub fn create<W: Write + Seek>(
         receiver_cert,
         out,
         opts,
+        progress,
         |zip, hint| zip.start_patched_entry(ASIC_ENTRY, hint),
         |zip| zip.finish_patched_entry(),
     )
@@ -280,7 +305,7 @@ pub fn create<W: Write + Seek>(
 
 /// Create a package into any output (a socket, a pipe): `asic.zip` is DEFLATED with a data
 /// descriptor, as the IP writes it. Slower than [`create`] for large files.
-pub fn create_streaming<W: Write>(
+pub fn create_streaming<W: Write + Send>(
     input: &PackageInput,
     identity: &Identity,
     receiver_cert: &X509,
@@ -293,6 +318,7 @@ pub fn create_streaming<W: Write>(
         receiver_cert,
         out,
         opts,
+        &mut |_, _| {},
         |zip, hint| zip.start_entry_sized(ASIC_ENTRY, asic::zipfmt::Method::Deflated(1), "", hint),
         |zip| zip.finish_entry(),
     )
@@ -307,6 +333,18 @@ pub fn create_file(
     receiver_cert: &X509,
     opts: &CreateOptions,
 ) -> Result<PackageSummary> {
+    create_file_reporting(path, input, identity, receiver_cert, opts, &mut |_, _| {})
+}
+
+/// [`create_file`] with progress as in [`create_reporting`].
+pub fn create_file_reporting(
+    path: &Path,
+    input: &PackageInput,
+    identity: &Identity,
+    receiver_cert: &X509,
+    opts: &CreateOptions,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<PackageSummary> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -315,26 +353,29 @@ pub fn create_file(
         .prefix(".efm-package-")
         .tempfile_in(dir)
         .map_err(|e| Error::io(format!("creating a temporary file in {}", dir.display()), e))?;
-    let (summary, file) = create(
+    let (summary, file) = create_reporting(
         input,
         identity,
         receiver_cert,
-        // Unbuffered: the CMS arrives in 64 KiB blocks already, and the few small entries cost
+        // Unbuffered: the CMS arrives in large blocks already, and the few small entries cost
         // a handful of system calls; a buffer would only add a copy of every byte.
         tmp,
         opts,
+        progress,
     )?;
     file.persist(path)
         .map_err(|e| Error::io(format!("saving {}", path.display()), e.error))?;
     Ok(summary)
 }
 
-fn write_package<W: Write>(
+#[allow(clippy::too_many_arguments)] // private; the two ASiC-entry hooks differ per caller
+fn write_package<W: Write + Send>(
     input: &PackageInput,
     identity: &Identity,
     receiver_cert: &X509,
     out: W,
     opts: &CreateOptions,
+    progress: &mut dyn FnMut(u64, u64),
     start_asic: impl FnOnce(&mut ZipWriter<W>, u64) -> Result<()>,
     finish_asic: impl FnOnce(&mut ZipWriter<W>) -> Result<asic::zipfmt::EntryTotals>,
 ) -> Result<(PackageSummary, W)> {
@@ -393,9 +434,11 @@ fn write_package<W: Write>(
         // The ASiC-E (and so the CMS) is a little larger than the documents: tell the zip
         // writer, so that a package near or over 4 GiB gets Zip64 headers.
         start_asic(&mut zip, total + total / 64 + 1024 * 1024)?;
+        let packed = Arc::new(AtomicU64::new(0));
         let asic_opts = AsicWriteOptions {
             signature_digest: opts.signature_digest,
             deflate_level: opts.deflate_level,
+            packed: Some(packed.clone()),
         };
         let sender_id = sbd.sender_identifier().unwrap_or_default().to_string();
         let receiver_id = sbd.receiver_identifier().unwrap_or_default().to_string();
@@ -417,10 +460,24 @@ fn write_package<W: Write>(
                 Ok(summary)
             });
             let encrypted = (|| -> Result<u64> {
-                let mut enc = CmsEncryptor::new(&mut zip, receiver_cert)?;
-                pr.drain_into(&mut enc)
-                    .map_err(|e| error_from_io(e, "encrypting the ASiC-E"))?;
-                let (_, n) = enc.finish_counted()?;
+                progress(0, total);
+                let free = pr.free.clone();
+                let pr = &mut pr;
+                let (_, n) = cms::encrypt_split(
+                    receiver_cert,
+                    &mut zip,
+                    &mut || {
+                        let chunk = pr.next_chunk();
+                        progress(packed.load(Ordering::Relaxed), total);
+                        match crate::transport::cancelled_now() {
+                            Some(cancelled) => Err(cancelled),
+                            None => chunk,
+                        }
+                    },
+                    &mut |spent| {
+                        let _ = free.try_send(spent);
+                    },
+                )?;
                 Ok(n)
             })();
             let producer_failed_first = pr.broken;
@@ -658,7 +715,20 @@ pub fn open(
                     cms_info = Some(dec.info().clone());
                     let _ = started_tx.send(true);
                     let w = pw.as_mut().expect("one asic.zip");
-                    io::copy(&mut dec, w).map_err(|err| {
+                    // A buffer larger than the decryptor's chunk lets it decrypt straight into
+                    // it (io::copy's 8 KiB would cost a copy and many calls per chunk).
+                    let mut buf = vec![0u8; cms::CHUNK + 64];
+                    let copied = (|| -> io::Result<()> {
+                        loop {
+                            match dec.read(&mut buf) {
+                                Ok(0) => return Ok(()),
+                                Ok(n) => w.write_all(&buf[..n])?,
+                                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                                Err(e) => return Err(e),
+                            }
+                        }
+                    })();
+                    copied.map_err(|err| {
                         if err.kind() == io::ErrorKind::BrokenPipe {
                             Error::new(ErrorKind::Internal, "the extractor stopped")
                         } else {

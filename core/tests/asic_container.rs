@@ -588,3 +588,129 @@ fn zip64_interoperates_with_python() {
         );
     }
 }
+
+/// Python reads the container and gives each entry's method and SHA-256.
+const METHODS: &str = r#"
+import sys, zipfile, hashlib
+z = zipfile.ZipFile(sys.argv[1])
+assert z.testzip() is None
+for i in z.infolist():
+    print(i.filename, i.compress_type, hashlib.sha256(z.read(i.filename)).hexdigest())
+"#;
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n];
+    openssl::rand::rand_bytes(&mut v).unwrap();
+    v
+}
+
+fn text_bytes(n: usize) -> Vec<u8> {
+    let line = "<journalpost><tittel>Vedtak i sak 2026/1234</tittel><dato>2026-12-03</dato>\n";
+    line.repeat(n / line.len() + 1).into_bytes()[..n].to_vec()
+}
+
+/// Deflate only what shrinks: names of compressed formats are STORED, other documents are judged
+/// by a sample (the whole file up to 256 KiB, pieces beyond), at sizes around the sample, block
+/// and two-thread CRC boundaries; Python's zipfile reads every entry back intact.
+#[test]
+fn compression_is_chosen_by_content() {
+    const K: usize = 1024;
+    let mut half_and_half = text_bytes(600 * K);
+    half_and_half.extend(random_bytes(600 * K));
+    // (name, content, expected method: 0 STORED, 8 DEFLATED)
+    let docs: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("random.bin", random_bytes(3 * 256 * K + 7), 0),
+        ("text.dat", text_bytes(3 * 256 * K + 7), 8),
+        ("text-named.pdf", text_bytes(100 * K), 0),
+        ("empty.txt", Vec::new(), 0),
+        ("one.txt", b"x".to_vec(), 0),
+        ("tiny-random", random_bytes(100), 0),
+        ("sample-exact.bin", random_bytes(256 * K), 0),
+        ("sample-plus-one.xml", text_bytes(256 * K + 1), 8),
+        ("block-minus-one.bin", random_bytes(256 * K - 1), 0),
+        // Spans the two-thread CRC pass (8 MiB and up) with an odd size.
+        ("large-random.dat", random_bytes(8 * 1024 * K + 12_345), 0),
+        ("large-text.log", text_bytes(8 * 1024 * K + 1), 8),
+        // Half text: two of four sample pieces shrink, which pays for the whole.
+        ("mixed.bin", half_and_half, 8),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut sources = Vec::new();
+    for (name, data, _) in &docs {
+        let p = dir.path().join(name);
+        std::fs::write(&p, data).unwrap();
+        sources.push(DocumentSource::new(*name, p));
+    }
+    let asic = dir.path().join("c.asice");
+    let summary = write_default(&sources, &asic);
+    let expected: Vec<bool> = docs.iter().map(|(_, _, m)| *m == 8).collect();
+    assert_eq!(summary.deflated, expected);
+    let out = python(METHODS, &[asic.to_str().unwrap()]);
+    for (name, data, method) in &docs {
+        let line = out
+            .lines()
+            .find(|l| l.split(' ').next() == Some(*name))
+            .unwrap_or_else(|| panic!("{name} missing: {out}"));
+        let sha = hex(&openssl::sha::sha256(data));
+        assert_eq!(line, format!("{name} {method} {sha}"), "{out}");
+    }
+    // And our reader agrees.
+    let target = dir.path().join("out");
+    let got = extract_asic(
+        std::fs::File::open(&asic).unwrap(),
+        &target,
+        &AsicReadOptions::default(),
+    )
+    .unwrap();
+    for (name, data, _) in &docs {
+        assert_eq!(&std::fs::read(target.join(name)).unwrap(), data, "{name}");
+    }
+    assert_eq!(got.files.len(), docs.len() + 1);
+}
+
+/// Forced methods are kept whatever the content: DEFLATED random data and STORED text.
+#[test]
+fn forced_compression_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let random = random_bytes(300_001);
+    let text = text_bytes(300_001);
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    std::fs::write(&a, &random).unwrap();
+    std::fs::write(&b, &text).unwrap();
+    let mut da = DocumentSource::new("a.txt", &a);
+    da.compression = Compression::Deflated;
+    let mut db = DocumentSource::new("b.txt", &b);
+    db.compression = Compression::Stored;
+    let asic = dir.path().join("c.asice");
+    let summary = write_default(&[da, db], &asic);
+    assert_eq!(summary.deflated, vec![true, false]);
+    let out = python(METHODS, &[asic.to_str().unwrap()]);
+    assert!(
+        out.contains(&format!("a.txt 8 {}", hex(&openssl::sha::sha256(&random)))),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("b.txt 0 {}", hex(&openssl::sha::sha256(&text)))),
+        "{out}"
+    );
+}
+
+/// An ASiC-E of `sources` from A to B with the default options, written to `path`.
+fn write_default(sources: &[DocumentSource], path: &Path) -> AsicSummary {
+    let (summary, _) = write_asic(
+        sources,
+        None,
+        "0192:910077473",
+        "0192:910075918",
+        &pki().identity("a"),
+        &AsicWriteOptions::default(),
+        std::fs::File::create(path).unwrap(),
+    )
+    .unwrap();
+    summary
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

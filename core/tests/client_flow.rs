@@ -1185,4 +1185,53 @@ fn poll_honours_a_rate_limit_and_says_more_is_waiting() {
     assert_eq!(second.received, ids[1..].to_vec(), "{second:?}");
     assert!(!second.more_waiting && second.retry_after_secs.is_none());
     assert_eq!(incoming(&b).len(), 3);
+
+/// Progress by phase: packing in document bytes, then uploading in package bytes, each growing
+/// to its total, all on the calling thread; the byte-count API folds both into one rising count.
+#[test]
+fn send_reports_packing_then_uploading() {
+    use efm_core::progress::Phase;
+    let sb = sandbox("client-phases");
+    let a = client(&sb, ORG_A);
+    let work = work_dir(&sb, "phases");
+    let docs = documents(&work.join("out"));
+    let doc_bytes: u64 = docs
+        .iter()
+        .map(|d| std::fs::metadata(&d.path).unwrap().len())
+        .sum();
+    let caller = std::thread::current().id();
+    let mut events = Vec::new();
+    let sent = a
+        .send_by_phase(request_to_b(docs.clone()), &mut |phase, done, total| {
+            assert_eq!(std::thread::current().id(), caller);
+            events.push((phase, done, total));
+        })
+        .unwrap();
+    assert_eq!(sent.status, ReceiptStatus::Sendt);
+    let packing: Vec<_> = events.iter().filter(|e| e.0 == Phase::Packing).collect();
+    let uploading: Vec<_> = events.iter().filter(|e| e.0 == Phase::Uploading).collect();
+    assert!(!packing.is_empty() && !uploading.is_empty(), "{events:?}");
+    // All packing before any uploading.
+    let first_upload = events.iter().position(|e| e.0 == Phase::Uploading).unwrap();
+    assert!(events[first_upload..]
+        .iter()
+        .all(|e| e.0 == Phase::Uploading));
+    for phase in [&packing, &uploading] {
+        assert!(phase.windows(2).all(|w| w[0].1 <= w[1].1), "{phase:?}");
+        let last = phase.last().unwrap();
+        assert!(last.1 > 0 && last.1 == last.2, "{phase:?}");
+    }
+    assert_eq!(packing.last().unwrap().2, doc_bytes);
+
+    let mut combined = Vec::new();
+    a.send(request_to_b(docs), &mut |done, total| {
+        combined.push((done, total))
+    })
+    .unwrap();
+    assert!(
+        combined.windows(2).all(|w| w[0].0 <= w[1].0),
+        "{combined:?}"
+    );
+    let (done, total) = *combined.last().unwrap();
+    assert!(done > doc_bytes && done == total, "{combined:?}");
 }

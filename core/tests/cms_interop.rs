@@ -221,6 +221,74 @@ fn openssl_decrypts_what_we_encrypt() {
     }
 }
 
+/// The two-thread encryptor (AES here, framing and writing on a second thread) at sizes around
+/// the AES block, the 1000-byte segment and the 256 KiB chunk, fed in chunks of varied and odd
+/// sizes (empty ones too): `openssl cms -decrypt` and our decryptor get the plaintext back, and
+/// the output has the same length as the one-thread encryptor's (same framing).
+#[test]
+fn openssl_decrypts_the_split_encryptor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let chunk = cms::CHUNK;
+    for (size, piece) in [
+        (0usize, 7usize),
+        (1, 1),
+        (15, 16),
+        (16, 16),
+        (17, 1000),
+        (999, 999),
+        (1000, 1000),
+        (1001, 333),
+        (chunk - 1, chunk),
+        (chunk, chunk),
+        (chunk + 1, chunk),
+        (3 * chunk + 12_345, 100_003),
+        (2 * 1024 * 1024 + 5, chunk + 16),
+    ] {
+        let plain = random(size);
+        let mut pieces: Vec<Vec<u8>> = plain.chunks(piece).map(<[u8]>::to_vec).collect();
+        pieces.insert(pieces.len() / 2, Vec::new());
+        let mut feed = pieces.into_iter();
+        let mut spent = 0usize;
+        let (data, n) = cms::encrypt_split(
+            &pki().cert("a"),
+            Vec::new(),
+            &mut || Ok(feed.next()),
+            &mut |_| spent += 1,
+        )
+        .unwrap();
+        assert_eq!(n, data.len() as u64, "size {size}");
+        assert_eq!(data.len(), our_encrypt(&plain, "a").len(), "size {size}");
+        assert_eq!(
+            openssl_decrypt(tmp.path(), &data, "a"),
+            plain,
+            "size {size}"
+        );
+        assert_eq!(our_decrypt(&data, "a").unwrap(), plain, "size {size}");
+        assert!(spent > 0, "chunks are handed back for reuse");
+    }
+}
+
+/// A source that fails mid-way makes the split encryptor fail with the source's error.
+#[test]
+fn split_encryptor_reports_a_failing_source() {
+    let mut calls = 0;
+    let err = cms::encrypt_split(
+        &pki().cert("a"),
+        Vec::new(),
+        &mut || {
+            calls += 1;
+            if calls < 3 {
+                Ok(Some(vec![7u8; 5000]))
+            } else {
+                Err(std::io::Error::other("the disk went away"))
+            }
+        },
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("the disk went away"), "{err}");
+}
+
 #[test]
 fn our_output_has_the_integration_point_shape() {
     let tmp = tempfile::tempdir().unwrap();

@@ -87,7 +87,8 @@ pub fn reset_cancel() {
 /// What a cancelled transfer's I/O error says.
 pub const CANCELLED_TEXT: &str = "cancelled by the progress callback";
 
-fn cancelled_now() -> Option<std::io::Error> {
+/// Take this thread's cancel request, as the I/O error that stops the work (packing checks it too).
+pub(crate) fn cancelled_now() -> Option<std::io::Error> {
     CANCEL_REQUESTED
         .with(|c| c.replace(false))
         .then(|| std::io::Error::other(CANCELLED_TEXT))

@@ -7,15 +7,75 @@ use crate::crypto::ber;
 ///
 /// The header goes out in [`CmsEncryptor::new`]; [`CmsEncryptor::finish`] writes the last block
 /// and the end markers and must be called, or the output is incomplete. Errors come as
-/// `io::Error` wrapping [`Error`]; [`error_from_io`] gets it back.
+/// `io::Error` wrapping [`Error`]; [`error_from_io`] gets it back. [`encrypt_split`] does the same
+/// with the framing and writing on a second thread.
 pub struct CmsEncryptor<W: Write> {
-    out: W,
     crypter: Crypter,
-    /// Ciphertext not yet framed; always fewer than `CHUNK` bytes between calls.
+    /// Ciphertext not yet handed to the framer.
     ciphertext: Box<[u8]>,
-    ciphertext_len: usize,
+    framer: Framer<W>,
+}
+
+/// Cuts ciphertext into the 1000-byte primitive OCTET STRING segments BouncyCastle writes and
+/// writes them out; the last, shorter segment and the end markers go out in `finish`.
+struct Framer<W: Write> {
+    out: W,
+    /// Ciphertext of a segment not yet complete (fewer than `SEGMENT` bytes).
+    pending: Vec<u8>,
     framed: Vec<u8>,
     written: u64,
+}
+
+impl<W: Write> Framer<W> {
+    fn new(out: W, header_len: u64) -> Self {
+        Framer {
+            out,
+            pending: Vec::with_capacity(SEGMENT),
+            framed: Vec::new(),
+            written: header_len,
+        }
+    }
+
+    fn push(&mut self, mut ciphertext: &[u8]) -> io::Result<()> {
+        self.framed.clear();
+        self.framed
+            .reserve(ciphertext.len() + 4 * (ciphertext.len() / SEGMENT + 2));
+        if !self.pending.is_empty() {
+            let take = (SEGMENT - self.pending.len()).min(ciphertext.len());
+            self.pending.extend_from_slice(&ciphertext[..take]);
+            ciphertext = &ciphertext[take..];
+            if self.pending.len() < SEGMENT {
+                return Ok(());
+            }
+            segment_header(SEGMENT, &mut self.framed);
+            self.framed.extend_from_slice(&self.pending);
+            self.pending.clear();
+        }
+        let whole = ciphertext.len() / SEGMENT * SEGMENT;
+        for seg in ciphertext[..whole].chunks(SEGMENT) {
+            segment_header(SEGMENT, &mut self.framed);
+            self.framed.extend_from_slice(seg);
+        }
+        self.pending.extend_from_slice(&ciphertext[whole..]);
+        self.out.write_all(&self.framed)?;
+        self.written += self.framed.len() as u64;
+        Ok(())
+    }
+
+    /// The last segment, the end markers, a flush: (the writer, bytes written in all).
+    fn finish(mut self) -> io::Result<(W, u64)> {
+        self.framed.clear();
+        if !self.pending.is_empty() {
+            segment_header(self.pending.len(), &mut self.framed);
+            self.framed.extend_from_slice(&self.pending);
+        }
+        // End of: encryptedContent, EncryptedContentInfo, EnvelopedData, [0], ContentInfo.
+        self.framed.extend_from_slice(&[0u8; 10]);
+        self.out.write_all(&self.framed)?;
+        self.written += self.framed.len() as u64;
+        self.out.flush()?;
+        Ok((self.out, self.written))
+    }
 }
 
 pub(super) const AES_BLOCK: usize = 16;
@@ -109,57 +169,42 @@ pub(super) fn envelope_header(recipient: &X509Ref, key: &[u8], iv: &[u8]) -> Res
     Ok(h)
 }
 
+/// A fresh content key and IV, the header for `recipient`, and the AES-256-CBC encrypter.
+fn start(recipient: &X509) -> Result<(Vec<u8>, Crypter)> {
+    let mut key = [0u8; 32];
+    let mut iv = [0u8; 16];
+    openssl::rand::rand_bytes(&mut key)
+        .and_then(|_| openssl::rand::rand_bytes(&mut iv))
+        .map_err(|e| crypto_error("generating the content key", e))?;
+    let header = envelope_header(recipient, &key, &iv)?;
+    // EVP (Crypter), which takes AES-NI when the CPU has it, over whole buffers.
+    let mut crypter = Crypter::new(Cipher::aes_256_cbc(), Mode::Encrypt, &key, Some(&iv))
+        .map_err(|e| crypto_error("setting up AES-256-CBC", e))?;
+    crypter.pad(true);
+    Ok((header, crypter))
+}
+
+fn write_fail(e: io::Error) -> Error {
+    error_from_io(e, "writing the CMS data")
+}
+
 impl<W: Write> CmsEncryptor<W> {
     /// Start a message for `recipient` (the receiver's certificate from the Service Registry)
     /// and write its header to `out`.
     pub fn new(mut out: W, recipient: &X509) -> Result<Self> {
-        let mut key = [0u8; 32];
-        let mut iv = [0u8; 16];
-        openssl::rand::rand_bytes(&mut key)
-            .and_then(|_| openssl::rand::rand_bytes(&mut iv))
-            .map_err(|e| crypto_error("generating the content key", e))?;
-        let header = envelope_header(recipient, &key, &iv)?;
-        let mut crypter = Crypter::new(Cipher::aes_256_cbc(), Mode::Encrypt, &key, Some(&iv))
-            .map_err(|e| crypto_error("setting up AES-256-CBC", e))?;
-        crypter.pad(true);
+        let (header, crypter) = start(recipient)?;
         out.write_all(&header)
             .map_err(|e| Error::io("writing the CMS header", e))?;
         Ok(CmsEncryptor {
-            out,
             crypter,
-            ciphertext: vec![0u8; CHUNK + SEGMENT + 2 * AES_BLOCK].into_boxed_slice(),
-            ciphertext_len: 0,
-            framed: Vec::with_capacity(CHUNK + SEGMENT + 4 * (CHUNK / SEGMENT + 2)),
-            written: header.len() as u64,
+            ciphertext: vec![0u8; CHUNK + AES_BLOCK].into_boxed_slice(),
+            framer: Framer::new(out, header.len() as u64),
         })
     }
 
     /// Bytes written to the output so far.
     pub fn bytes_written(&self) -> u64 {
-        self.written
-    }
-
-    /// Frame the buffered ciphertext into segments and write them; all of it when `last`,
-    /// otherwise only whole segments.
-    pub(super) fn emit(&mut self, last: bool) -> io::Result<()> {
-        let n = if last {
-            self.ciphertext_len
-        } else {
-            self.ciphertext_len / SEGMENT * SEGMENT
-        };
-        if n == 0 {
-            return Ok(());
-        }
-        self.framed.clear();
-        for seg in self.ciphertext[..n].chunks(SEGMENT) {
-            segment_header(seg.len(), &mut self.framed);
-            self.framed.extend_from_slice(seg);
-        }
-        self.out.write_all(&self.framed)?;
-        self.written += self.framed.len() as u64;
-        self.ciphertext.copy_within(n..self.ciphertext_len, 0);
-        self.ciphertext_len -= n;
-        Ok(())
+        self.framer.written
     }
 
     /// Encrypt the last block, write the end markers, flush, and hand back the writer.
@@ -171,50 +216,90 @@ impl<W: Write> CmsEncryptor<W> {
     pub fn finish_counted(mut self) -> Result<(W, u64)> {
         let m = self
             .crypter
-            .finalize(&mut self.ciphertext[self.ciphertext_len..])
+            .finalize(&mut self.ciphertext)
             .map_err(|e| crypto_error("finishing AES-256-CBC", e))?;
-        self.ciphertext_len += m;
-        let write_fail = |e| Error::io("writing the CMS data", e);
-        self.emit(true).map_err(write_fail)?;
-        // End of: encryptedContent, EncryptedContentInfo, EnvelopedData, [0], ContentInfo.
-        self.out.write_all(&[0u8; 10]).map_err(write_fail)?;
-        self.written += 10;
-        self.out.flush().map_err(write_fail)?;
-        Ok((self.out, self.written))
+        self.framer
+            .push(&self.ciphertext[..m])
+            .map_err(write_fail)?;
+        self.framer.finish().map_err(write_fail)
     }
 }
 
 impl<W: Write> Write for CmsEncryptor<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut done = 0;
-        while done < buf.len() {
-            // `update` needs room for the input plus one block.
-            let room = self.ciphertext.len() - self.ciphertext_len - AES_BLOCK;
-            let take = room.min(buf.len() - done);
+        // `update` needs room for the input plus one block.
+        for piece in buf.chunks(CHUNK) {
             let n = self
                 .crypter
-                .update(
-                    &buf[done..done + take],
-                    &mut self.ciphertext[self.ciphertext_len..],
-                )
+                .update(piece, &mut self.ciphertext)
                 .map_err(|e| to_io(crypto_error("encrypting with AES-256-CBC", e)))?;
-            self.ciphertext_len += n;
-            done += take;
-            if self.ciphertext_len >= CHUNK {
-                self.emit(false)?;
-            }
+            self.framer.push(&self.ciphertext[..n])?;
         }
         Ok(buf.len())
     }
 
-    /// Writes out whole segments and flushes the inner writer. The last partial block stays
-    /// buffered until [`CmsEncryptor::finish`].
+    /// Writes out whole segments and flushes the inner writer. The last partial block and
+    /// segment stay buffered until [`CmsEncryptor::finish`].
     fn flush(&mut self) -> io::Result<()> {
-        self.emit(false)?;
-        self.out.flush()
+        self.framer.out.flush()
     }
 }
 
+/// Encrypt the plaintext chunks `next` yields (`None` at the end) for `recipient` into `out`,
+/// with AES on this thread and the framing and writing (and whatever `out` does: a zip CRC, the
+/// system call) on a second one, so that on two cores the serial CBC encryption is all this
+/// thread does. Spent chunks go to `spent` for reuse. Returns the writer and the bytes written.
+pub fn encrypt_split<W: Write + Send>(
+    recipient: &X509,
+    mut out: W,
+    next: &mut dyn FnMut() -> io::Result<Option<Vec<u8>>>,
+    spent: &mut dyn FnMut(Vec<u8>),
+) -> Result<(W, u64)> {
+    const DEPTH: usize = 4;
+    let (header, mut crypter) = start(recipient)?;
+    out.write_all(&header)
+        .map_err(|e| Error::io("writing the CMS header", e))?;
+    std::thread::scope(|s| {
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(DEPTH);
+        let (free_tx, free_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(DEPTH + 2);
+        let writer = s.spawn(move || -> io::Result<(W, u64)> {
+            let mut framer = Framer::new(out, header.len() as u64);
+            for ciphertext in full_rx {
+                framer.push(&ciphertext)?;
+                let _ = free_tx.try_send(ciphertext);
+            }
+            framer.finish()
+        });
+        let encrypted = (|| -> Result<()> {
+            let fail = |e| crypto_error("encrypting with AES-256-CBC", e);
+            let stopped = || Error::new(ErrorKind::Io, "the CMS writer stopped");
+            while let Some(plain) = next().map_err(|e| error_from_io(e, "encrypting"))? {
+                let mut ciphertext = free_rx.try_recv().unwrap_or_default();
+                // Sized, not zeroed each time: update overwrites what it reports.
+                ciphertext.resize(plain.len() + AES_BLOCK, 0);
+                let n = crypter.update(&plain, &mut ciphertext).map_err(fail)?;
+                ciphertext.truncate(n);
+                spent(plain);
+                full_tx.send(ciphertext).map_err(|_| stopped())?;
+            }
+            let mut last = vec![0u8; AES_BLOCK];
+            let n = crypter.finalize(&mut last).map_err(fail)?;
+            last.truncate(n);
+            full_tx.send(last).map_err(|_| stopped())?;
+            Ok(())
+        })();
+        drop(full_tx);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the CMS writer thread panicked")));
+        match (encrypted, written) {
+            // The writer's own error explains a stopped writer.
+            (_, Err(e)) => Err(write_fail(e)),
+            (Err(e), Ok(_)) => Err(e),
+            (Ok(()), Ok(done)) => Ok(done),
+        }
+    })
+}
 /// Encrypt everything `input` yields for `recipient` into `out`. Returns the number of CMS bytes
 /// written.
 pub fn encrypt(input: &mut dyn Read, out: &mut dyn Write, recipient: &X509) -> Result<u64> {
