@@ -4,18 +4,15 @@
 //! encrypted to the receiver's certificate, the Altinn broker both ways, the durable incoming queue
 //! (peek, pop, delete), and the MOTTATT and LEVERT statuses back to the sender.
 
-use efm_core::auth::Tokens;
 use efm_core::client::{Client, SendDocument, SendRequest};
 use efm_core::config::{Config, TransportKind};
 use efm_core::crypto::keys::subject_line;
-use efm_core::http::Http;
 use efm_core::ident::OrgNumber;
-use efm_core::registry::{Registry, DEFAULT_PROCESS};
+use efm_core::registry::DEFAULT_PROCESS;
 use efm_core::sbd::ReceiptStatus;
 use efm_core::{Error, ErrorKind};
 use efm_sandbox::{Sandbox, SandboxOptions};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const SENDER: &str = "910075918";
@@ -168,9 +165,9 @@ pub fn run(args: DemoArgs) -> Result<(), Error> {
     let b = Client::new(b_config.clone())?;
 
     println!("2. {SENDER} looks up {RECEIVER} in the Service Registry (Maskinporten token, signed answer)");
-    let tokens = Arc::new(Tokens::new(&a_config, Http::new(&a_config)?)?);
-    let registry = Registry::new(&a_config, Http::new(&a_config)?, tokens);
-    let record = registry.dpo_record(&OrgNumber::parse(RECEIVER)?, DEFAULT_PROCESS)?;
+    let record = a
+        .registry()
+        .dpo_record(&OrgNumber::parse(RECEIVER)?, DEFAULT_PROCESS)?;
     println!(
         "   DPO for {DEFAULT_PROCESS}: service {}/{}; encrypting to {}",
         record.service_code.as_deref().unwrap_or("-"),

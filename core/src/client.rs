@@ -18,8 +18,13 @@
 //! transaction as the state change that causes them and sent until the broker takes them, so a
 //! crash never loses one (a repeat is harmless: statuses are idempotent per value, spec C.5).
 
+mod context;
 mod receive;
+mod request;
 mod sending;
+
+pub use self::context::ClientContext;
+pub use self::request::MAX_TTL_SECS;
 
 pub use self::receive::{IncomingMessage, OpenedFile, OpenedMessage, PollError, PollSummary};
 pub use self::sending::{Retrying, SendRetry, WorkSummary};
@@ -83,7 +88,8 @@ impl std::fmt::Debug for ClientOptions {
 }
 
 /// One file to send.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SendDocument {
     /// The name inside the package (`arkivmelding.xml`, `brev.pdf`).
     pub name: String,
@@ -103,11 +109,13 @@ impl From<SendDocument> for DocumentSource {
 }
 
 /// What to send: a complete SBD, or the fields to build an arkivmelding SBD from.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct SendRequest {
-    /// A complete SBD (sender, receiver, ids, process, business message). When given, the fields
-    /// below except `documents` are ignored.
+    /// A complete SBD (sender, receiver, ids, process, business message) in the JSON form of the
+    /// integration point's NextMove API. When given, the fields below except `documents` are
+    /// ignored.
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub sbd: Option<Sbd>,
     /// The receiver's organisation number.
     pub receiver: Option<String>,
@@ -117,7 +125,9 @@ pub struct SendRequest {
     pub message_id: Option<String>,
     /// The primary document's name (default `arkivmelding.xml`).
     pub hoveddokument: Option<String>,
-    /// Lifetime in seconds (default 24 h): expectedResponseDateTime = now + ttl.
+    /// Lifetime in seconds (default 24 h, at most [`MAX_TTL_SECS`]):
+    /// expectedResponseDateTime = now + ttl.
+    #[schemars(range(min = 1, max = 316224000))]
     pub ttl_secs: Option<i64>,
     pub sender_ref: Option<String>,
     pub receiver_ref: Option<String>,
@@ -133,7 +143,7 @@ pub struct Client {
     identity: Identity,
     http: Http,
     tokens: Arc<Tokens>,
-    registry: Registry,
+    registry: Arc<Registry>,
     store: Store,
     options: ClientOptions,
     /// One poll at a time, so two threads never download the same transfer.
@@ -165,21 +175,24 @@ impl Client {
     }
 
     pub fn with_options(config: Config, options: ClientOptions) -> Result<Client> {
-        let identity = Identity::load(&config.credentials.key)?;
-        let http = Http::new(&config)?;
-        let tokens = Arc::new(Tokens::with_identity(
-            &config,
-            Http::new(&config)?,
-            &identity,
-        )?);
-        let registry = Registry::new(&config, Http::new(&config)?, tokens.clone());
+        let context = ClientContext::new(&config)?;
+        Client::with_context(config, &context, options)
+    }
+
+    /// A client on an existing [`ClientContext`] (built from the same `config`), sharing its HTTP
+    /// agent, token cache and registry cache with whoever else holds it (e.g. lookups).
+    pub fn with_context(
+        config: Config,
+        context: &ClientContext,
+        options: ClientOptions,
+    ) -> Result<Client> {
         let store = Store::open(&config.data_dir)?;
         let client = Client {
             config,
-            identity,
-            http,
-            tokens,
-            registry,
+            identity: context.identity().clone(),
+            http: context.http().clone(),
+            tokens: context.tokens().clone(),
+            registry: context.registry().clone(),
             store,
             options,
             poll_lock: Mutex::new(()),
@@ -196,6 +209,11 @@ impl Client {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The Service Registry this client looks receivers up in (shares its cache with sends).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// The state store (read-only use: listing, inspecting).
@@ -283,6 +301,7 @@ impl Client {
     /// returned as the error; the package stays, so [`Client::resend`] can try again. A message
     /// whose expectedResponseDateTime has passed is not sent: LEVETID_UTLOPT.
     pub fn send(&self, request: SendRequest, progress: Progress<'_>) -> Result<MessageInfo> {
+        request.check()?;
         let now = self.now();
         let sbd = self.build_sbd(&request, now)?;
         sbd.validate(&ValidationOptions::default())
@@ -738,7 +757,7 @@ fn parse_uuid(value: Option<&str>, field: &str) -> Result<Option<uuid::Uuid>> {
             uuid::Uuid::parse_str(v).map_err(|_| {
                 Error::new(
                     ErrorKind::InvalidIdentifier,
-                    format!("{field} {v:?} is not a UUID"),
+                    format!("{field} {} is not a UUID", crate::input::quote(v)),
                 )
                 .with_field(field)
             })

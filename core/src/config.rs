@@ -57,7 +57,7 @@ impl Environment {
             other => Err(Error::new(
                 ErrorKind::ConfigUnknownEnvironment,
                 format!(
-                    "unknown environment {other:?}: use \"production\", \"test\" or \"sandbox\" (with \"sandbox_url\")"
+                    "unknown environment {}: use \"production\", \"test\" or \"sandbox\" (with \"sandbox_url\")", crate::input::quote(other)
                 ),
             )
             .with_field("environment")),
@@ -247,10 +247,13 @@ pub const REGISTRY_SCOPE_LEGACY: &str = "move/dpo.read";
 
 // ---- the raw JSON shape -------------------------------------------------------------------
 
-#[derive(Deserialize)]
+/// The configuration document (README "Configuration"); its JSON Schema is `schema/config.schema.json`.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "efm configuration")]
 struct RawConfig {
     organisation_number: Option<String>,
+    #[schemars(extend("enum" = ["production", "test", "sandbox"]))]
     environment: Option<String>,
     sandbox_url: Option<String>,
     #[serde(default)]
@@ -258,6 +261,7 @@ struct RawConfig {
     credentials: Option<RawCredentials>,
     data_dir: Option<String>,
     base_dir: Option<String>,
+    #[schemars(extend("enum" = ["altinn3", "altinn2"]))]
     transport: Option<String>,
     #[serde(default)]
     timeouts: RawTimeouts,
@@ -265,11 +269,12 @@ struct RawConfig {
     altinn2: Option<RawAltinn2>,
     message_channel: Option<String>,
     ca_bundle: Option<String>,
+    #[schemars(range(max = 604800))]
     registry_cache_secs: Option<u64>,
     registry_scopes: Option<Vec<String>>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawUrls {
     maskinporten_token: Option<String>,
@@ -281,7 +286,7 @@ struct RawUrls {
     altinn2_broker_streamed: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawCredentials {
     client_id: Option<String>,
@@ -294,21 +299,23 @@ struct RawCredentials {
     kid: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawTimeouts {
+    #[schemars(range(min = 1, max = 604800))]
     connect_secs: Option<u64>,
+    #[schemars(range(min = 1, max = 604800))]
     request_secs: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawSystemUser {
     org_id: Option<String>,
     name: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawAltinn2 {
     username: String,
@@ -318,6 +325,10 @@ struct RawAltinn2 {
     service_code: Option<String>,
     service_edition_code: Option<String>,
 }
+
+/// The longest timeout or cache lifetime accepted: long enough for any transfer, short enough that
+/// adding it to an `Instant` can never overflow.
+pub const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 60 * 60;
 
 fn invalid(field: &str, message: impl Into<String>) -> Error {
     Error::new(ErrorKind::ConfigInvalid, message).with_field(field)
@@ -423,40 +434,38 @@ fn check_url(field: &str, url: &str) -> Result<()> {
         if !(host == "127.0.0.1" || host == "localhost" || host == "::1") {
             return Err(invalid(
                 field,
-                format!("\"{field}\" is {url:?}: plain http is allowed only to loopback (127.0.0.1, ::1, localhost); use https"),
+                format!("\"{field}\" is {}: plain http is allowed only to loopback (127.0.0.1, ::1, localhost); use https", crate::input::quote(url)),
             ));
         }
         r
     } else {
         return Err(invalid(
             field,
-            format!("\"{field}\" is {url:?}, which is not an http(s) URL"),
+            format!(
+                "\"{field}\" is {}, which is not an http(s) URL",
+                crate::input::quote(url)
+            ),
         ));
     };
     if rest.is_empty() || rest.starts_with('/') {
-        return Err(invalid(field, format!("\"{field}\" is {url:?}: no host")));
+        return Err(invalid(
+            field,
+            format!("\"{field}\" is {}: no host", crate::input::quote(url)),
+        ));
     }
     Ok(())
 }
 
 impl Config {
     /// Parse and validate a configuration document.
+    /// The JSON Schema of the configuration document.
+    pub fn json_schema() -> schemars::Schema {
+        schemars::schema_for!(RawConfig)
+    }
+
     pub fn from_json(json: &str) -> Result<Config> {
-        let raw: RawConfig = serde_json::from_str(json).map_err(|e| {
-            let kind = if e.is_data() {
-                ErrorKind::ConfigInvalid
-            } else {
-                ErrorKind::InvalidJson
-            };
-            Error::new(
-                kind,
-                format!(
-                    "configuration is not valid: {e} (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ),
-            )
-        })?;
+        let raw: RawConfig =
+            crate::input::parse_json(json, "configuration", ErrorKind::ConfigInvalid)?;
         Config::from_raw(raw)
     }
 
@@ -595,7 +604,8 @@ impl Config {
                 return Err(invalid(
                     "transport",
                     format!(
-                        "unknown transport {other:?}: use \"altinn3\" (REST) or \"altinn2\" (SOAP)"
+                        "unknown transport {}: use \"altinn3\" (REST) or \"altinn2\" (SOAP)",
+                        crate::input::quote(other)
                     ),
                 ))
             }
@@ -603,11 +613,13 @@ impl Config {
 
         let secs = |v: Option<u64>, default: u64, field: &str| -> Result<Duration> {
             match v.unwrap_or(default) {
-                0 => Err(invalid(
+                s @ 1..=MAX_TIMEOUT_SECS => Ok(Duration::from_secs(s)),
+                _ => Err(invalid(
                     field,
-                    format!("\"{field}\" must be at least 1 second"),
+                    format!(
+                        "\"{field}\" must be between 1 and {MAX_TIMEOUT_SECS} seconds (7 days)"
+                    ),
                 )),
-                s => Ok(Duration::from_secs(s)),
             }
         };
         let timeouts = Timeouts {
@@ -661,7 +673,7 @@ impl Config {
             if !ok {
                 return Err(invalid(
                     "message_channel",
-                    format!("message channel {ch:?} must be at most 25 characters of a-z, A-Z, 0-9, '-' and '_'"),
+                    format!("message channel {} must be at most 25 characters of a-z, A-Z, 0-9, '-' and '_'", crate::input::quote(ch)),
                 ));
             }
         }
@@ -683,7 +695,15 @@ impl Config {
             altinn2,
             message_channel: raw.message_channel,
             ca_bundle,
-            registry_cache: Duration::from_secs(raw.registry_cache_secs.unwrap_or(300)),
+            registry_cache: match raw.registry_cache_secs.unwrap_or(300) {
+                s @ 0..=MAX_TIMEOUT_SECS => Duration::from_secs(s),
+                _ => {
+                    return Err(invalid(
+                        "registry_cache_secs",
+                        format!("\"registry_cache_secs\" must be between 0 and {MAX_TIMEOUT_SECS} seconds (7 days)"),
+                    ))
+                }
+            },
             registry_scopes_fallback: raw
                 .registry_scopes
                 .is_none()

@@ -41,7 +41,7 @@ const MAX_JWKS: u64 = 256 * 1024;
 const JWKS_TTL: Duration = Duration::from_secs(3600);
 
 /// The registry's own description of the organisation (`infoRecord`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PostalAddress {
     pub address: Option<String>,
     pub postal_code: Option<String>,
@@ -50,7 +50,7 @@ pub struct PostalAddress {
 }
 
 /// A summary of a receiver's certificate, for people and programs deciding whether to trust it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct CertificateInfo {
     pub subject: String,
     pub issuer: String,
@@ -61,7 +61,7 @@ pub struct CertificateInfo {
 }
 
 /// One service record: a process the organisation can receive, and how.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Capability {
     pub process: String,
     /// `DPO`, `DPV`, `DPF`, `DPE`, `DPI`, `DPH`, or what the registry said.
@@ -80,7 +80,7 @@ pub struct Capability {
 
 /// What the Service Registry says an organisation can receive. Serialises to the JSON the CLI
 /// prints and the C ABI returns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Capabilities {
     pub organisation_number: String,
     pub organisation_name: Option<String>,

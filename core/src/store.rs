@@ -73,11 +73,15 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 ";
 
-/// Which way a message went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Which way a message went. Read in either case (`"outgoing"`, `"OUTGOING"`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Direction {
+    #[serde(alias = "outgoing")]
     Outgoing,
+    #[serde(alias = "incoming")]
     Incoming,
 }
 
@@ -91,7 +95,7 @@ impl Direction {
 }
 
 /// One message as the store has it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct MessageInfo {
     pub direction: Direction,
     pub message_id: String,
@@ -120,7 +124,7 @@ pub struct MessageInfo {
 }
 
 /// One entry of a message's status history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct StatusEntry {
     pub status: ReceiptStatus,
     pub time: String,
@@ -128,12 +132,14 @@ pub struct StatusEntry {
 }
 
 /// What to select in [`Tx::messages`]; empty fields match everything.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
-#[serde(default)]
+/// Read strictly: an unknown member or status is an error, not a filter that matches everything.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct MessageFilter {
-    pub direction: Option<String>,
+    pub direction: Option<Direction>,
     pub conversation_id: Option<String>,
     pub message_id: Option<String>,
+    #[serde(deserialize_with = "crate::sbd::strict_status")]
     pub status: Option<ReceiptStatus>,
     /// At most this many, newest first (0 or none: all).
     pub limit: Option<u32>,
@@ -694,7 +700,7 @@ impl Tx<'_> {
     pub fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageInfo>> {
         let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE 1=1");
         let mut args: Vec<String> = Vec::new();
-        let direction = filter.direction.as_ref().map(|d| d.to_uppercase());
+        let direction = filter.direction.map(|d| d.name().to_string());
         let status = filter.status.map(|s| s.name().to_string());
         for (col, value) in [
             ("direction", &direction),

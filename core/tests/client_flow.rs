@@ -119,7 +119,7 @@ fn names(c: &Client, direction: Direction, id: &str) -> Vec<&'static str> {
 
 fn incoming(c: &Client) -> Vec<efm_core::client::MessageInfo> {
     c.messages(&MessageFilter {
-        direction: Some("incoming".into()),
+        direction: Some(Direction::Incoming),
         ..Default::default()
     })
     .unwrap()
@@ -471,7 +471,7 @@ fn a_broker_refusal_during_upload_gives_feil_and_resend_succeeds() {
     assert_eq!(e.detail().http_status, Some(400), "{e}");
     let failed = a
         .messages(&MessageFilter {
-            direction: Some("outgoing".into()),
+            direction: Some(Direction::Outgoing),
             ..Default::default()
         })
         .unwrap();

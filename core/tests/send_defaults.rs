@@ -198,7 +198,7 @@ fn sending_on_behalf_of_another_organisation_is_refused_clearly() {
     assert!(e.message().contains("on behalf of"), "{e}");
     assert!(a
         .messages(&MessageFilter {
-            direction: Some(Direction::Outgoing.name().into()),
+            direction: Some(Direction::Outgoing),
             ..Default::default()
         })
         .unwrap()

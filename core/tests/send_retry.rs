@@ -315,7 +315,7 @@ fn every_sending_step_faulted_once_ends_delivered_once_and_levert() {
         assert_archived(&archived, &pdf, name);
         let incoming = b
             .messages(&MessageFilter {
-                direction: Some("incoming".into()),
+                direction: Some(Direction::Incoming),
                 message_id: Some(id.clone()),
                 ..Default::default()
             })
@@ -400,7 +400,7 @@ fn a_permanent_refusal_is_feil_with_the_reason_and_resend_delivers() {
     assert_eq!(e.detail().http_status, Some(400), "{e}");
     let m = &a
         .messages(&MessageFilter {
-            direction: Some("outgoing".into()),
+            direction: Some(Direction::Outgoing),
             ..Default::default()
         })
         .unwrap()[0];
@@ -524,7 +524,7 @@ fn a_send_interrupted_mid_upload_is_finished_by_another_client() {
         assert!(r.is_err(), "the send was interrupted");
         let all = a
             .messages(&MessageFilter {
-                direction: Some("outgoing".into()),
+                direction: Some(Direction::Outgoing),
                 ..Default::default()
             })
             .unwrap();

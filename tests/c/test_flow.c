@@ -10,30 +10,17 @@
 #include <string.h>
 #include <time.h>
 
-static efm_client *client_for(const char *sandbox, const char *orgnr) {
-    char path[4096];
-    char *config;
-    efm_client *client = NULL;
-    snprintf(path, sizeof path, "%s/%s/config.json", sandbox, orgnr);
-    config = read_file(path);
-    CHECK(config != NULL);
-    if (config) {
-        CHECK(efm_client_new(config, &client, NULL) == EFM_RESULT_OK);
-        free(config);
-    }
-    return client;
-}
-
 struct progress {
     uint64_t done, total;
     int calls;
 };
 
-static void on_progress(void *userdata, uint64_t done, uint64_t total) {
+static bool on_progress(void *userdata, uint64_t done, uint64_t total) {
     struct progress *p = (struct progress *)userdata;
     p->done = done;
     p->total = total;
     p->calls++;
+    return true;
 }
 
 static void pause_a_little(void) {

@@ -53,7 +53,7 @@ impl Default for SendRetry {
 }
 
 /// A message whose step did not finish this time; the next attempt is scheduled.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Retrying {
     pub message_id: String,
     pub attempts: u32,
@@ -62,7 +62,7 @@ pub struct Retrying {
 }
 
 /// What one [`Client::run_due`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct WorkSummary {
     /// Messages uploaded (SENDT).
     pub sent: Vec<String>,

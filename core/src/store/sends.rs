@@ -42,7 +42,7 @@ INSERT OR IGNORE INTO sends (message, step, next_attempt)
 ";
 
 /// What an outgoing message still owes the broker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SendStep {
     /// The package waits to be uploaded (again).
@@ -71,7 +71,7 @@ impl SendStep {
 }
 
 /// How sending an outgoing message is going (shown with the message by the API and the CLI).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct SendState {
     pub step: SendStep,
     /// Attempts made at the current step.
