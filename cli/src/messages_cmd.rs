@@ -45,7 +45,8 @@ fn parse_doc(value: &str) -> Result<SendDocument, String> {
 /// Fetch incoming messages and statuses from the broker.
 ///
 /// New messages go to the incoming queue (MOTTATT is sent back), statuses update our sent
-/// messages. Prints a summary as JSON.
+/// messages, and what is due for sending is done. Prints a summary as JSON; exits non-zero when
+/// something failed (listed under "errors"; the next poll tries it again).
 #[derive(Debug, clap::Args)]
 pub struct PollArgs {
     #[command(flatten)]
@@ -135,8 +136,21 @@ pub fn send(args: SendArgs) -> Result<(), Error> {
 }
 
 pub fn poll(args: PollArgs) -> Result<(), Error> {
-    print_json(&client(&args.config)?.poll()?);
-    Ok(())
+    let summary = client(&args.config)?.poll()?;
+    print_json(&summary);
+    // Whatever failed is in the summary (and is tried again by the next poll); the exit status
+    // tells a script that something did.
+    match summary.errors.first() {
+        None => Ok(()),
+        Some(first) => Err(Error::new(
+            ErrorKind::RemoteService,
+            format!(
+                "{} transfer(s), receipt(s) or send(s) failed this time (see \"errors\"), the first: {}",
+                summary.errors.len(),
+                first.message
+            ),
+        )),
+    }
 }
 
 pub fn inbox(args: InboxArgs) -> Result<(), Error> {

@@ -177,3 +177,50 @@ fn doctor_warns_that_altinn2_is_test_and_legacy_only() {
     let o = efm(&sb.config_path("910075918"), &["doctor"]);
     assert!(!String::from_utf8_lossy(&o.stdout).contains("[warn]"));
 }
+
+/// `efm poll` prints its summary and exits non-zero when something failed; the next poll
+/// finishes the job.
+#[test]
+fn poll_exits_non_zero_when_something_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = Sandbox::start(SandboxOptions {
+        dir: dir.path().join("sandbox"),
+        port: 0,
+        virus_scan_delay_ms: Some(0),
+        ..SandboxOptions::default()
+    })
+    .unwrap();
+    let a = sb.config_path("910075918");
+    let b = sb.config_path("910076787");
+    let xml = dir.path().join("arkivmelding.xml");
+    std::fs::write(&xml, "<arkivmelding/>").unwrap();
+    let o = efm(
+        &a,
+        &[
+            "send",
+            "--to",
+            "910076787",
+            "--doc",
+            &format!("arkivmelding.xml={}", xml.display()),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let id = stdout(&o)["message_id"].as_str().unwrap().to_string();
+    let http = efm_core::http::Http::with_settings(&Default::default()).unwrap();
+    let r = http
+        .post(&format!("{}/admin/faults", sb.base_url()))
+        .send_json(
+            &serde_json::json!({"path": "/broker/api/v1/filetransfer/", "path_suffix": "/download",
+            "kind": "status", "status": 500, "times": 1}),
+        )
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let o = efm(&b, &["poll"]);
+    assert!(!o.status.success(), "a failed download is a failed poll");
+    let summary = stdout(&o);
+    assert_eq!(summary["errors"].as_array().unwrap().len(), 1, "{summary}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("500"));
+    let o = efm(&b, &["poll"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(stdout(&o)["received"], serde_json::json!([id]));
+}
