@@ -3,7 +3,7 @@
 
 use efm_sandbox::{Sandbox, SandboxOptions};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -49,8 +49,8 @@ fn status_of(config: &Path, id: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn resend_expire_and_run_until_stopped() {
+/// A sandbox with two organisations (their configurations) and an arkivmelding to send.
+fn two_organisations() -> (tempfile::TempDir, Sandbox, PathBuf, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let sb = Sandbox::start(SandboxOptions {
         dir: dir.path().join("sandbox"),
@@ -63,11 +63,13 @@ fn resend_expire_and_run_until_stopped() {
     let b = sb.config_path("910076787");
     let xml = dir.path().join("arkivmelding.xml");
     std::fs::write(&xml, "<arkivmelding/>").unwrap();
+    (dir, sb, a, b, xml)
+}
 
-    // The broker is down: send stores the message, pending, and says so (exit 0).
-    broker_down(&sb, 2);
-    let o = efm(
-        &a,
+/// `efm send` of the arkivmelding from the organisation configured in `from` to 910076787.
+fn send_to_b(from: &Path, xml: &Path) -> Output {
+    efm(
+        from,
         &[
             "send",
             "--to",
@@ -75,7 +77,16 @@ fn resend_expire_and_run_until_stopped() {
             "--doc",
             &format!("arkivmelding.xml={}", xml.display()),
         ],
-    );
+    )
+}
+
+#[test]
+fn resend_expire_and_run_until_stopped() {
+    let (_dir, sb, a, b, xml) = two_organisations();
+
+    // The broker is down: send stores the message, pending, and says so (exit 0).
+    broker_down(&sb, 2);
+    let o = send_to_b(&a, &xml);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let sent = stdout(&o);
     let id = sent["message_id"].as_str().unwrap().to_string();
@@ -182,28 +193,8 @@ fn doctor_warns_that_altinn2_is_test_and_legacy_only() {
 /// finishes the job.
 #[test]
 fn poll_exits_non_zero_when_something_failed() {
-    let dir = tempfile::tempdir().unwrap();
-    let sb = Sandbox::start(SandboxOptions {
-        dir: dir.path().join("sandbox"),
-        port: 0,
-        virus_scan_delay_ms: Some(0),
-        ..SandboxOptions::default()
-    })
-    .unwrap();
-    let a = sb.config_path("910075918");
-    let b = sb.config_path("910076787");
-    let xml = dir.path().join("arkivmelding.xml");
-    std::fs::write(&xml, "<arkivmelding/>").unwrap();
-    let o = efm(
-        &a,
-        &[
-            "send",
-            "--to",
-            "910076787",
-            "--doc",
-            &format!("arkivmelding.xml={}", xml.display()),
-        ],
-    );
+    let (_dir, sb, a, b, xml) = two_organisations();
+    let o = send_to_b(&a, &xml);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let id = stdout(&o)["message_id"].as_str().unwrap().to_string();
     let http = efm_core::http::Http::with_settings(&Default::default()).unwrap();
