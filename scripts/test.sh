@@ -24,6 +24,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "rust tests"
 cargo test --workspace
 
+step "soak (100 messages both ways, a fault every 100 ms on every endpoint)"
+# A bigger run: cargo run --release -p efm-core --example soak -- --messages 400 --processes 3 --kills 30 --seconds 900
+target/debug/examples/soak --messages 100 --processes 1 --kills 0 --seconds 170
+
 step "C tests (strict header, valgrind)"
 scripts/test-c.sh
 

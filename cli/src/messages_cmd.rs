@@ -45,9 +45,10 @@ fn parse_doc(value: &str) -> Result<SendDocument, String> {
 /// Fetch incoming messages and statuses from the broker.
 ///
 /// New messages go to the incoming queue (MOTTATT is sent back), statuses update our sent
-/// messages. Prints a summary as JSON. Exits with status 1 when a transfer or receipt failed or a
-/// package was quarantined (see `efm quarantine list`); says so on standard error when more waits
-/// at the broker (it asked us to slow down, or kept receiving).
+/// messages, and what is due for sending is done. Prints a summary as JSON. Exits with status 1
+/// when a transfer, receipt or send failed or a package was quarantined (see `efm quarantine
+/// list`); says so on standard error when more waits at the broker (it asked us to slow down, or
+/// kept receiving).
 #[derive(Debug, clap::Args)]
 pub struct PollArgs {
     #[command(flatten)]
@@ -155,8 +156,9 @@ pub fn poll(args: PollArgs) -> Result<bool, Error> {
         let mut parts = Vec::new();
         if !summary.errors.is_empty() {
             parts.push(format!(
-                "{} transfer(s) or receipt(s) failed and will be tried again",
-                summary.errors.len()
+                "{} transfer(s), receipt(s) or send(s) failed and will be tried again (see \"errors\"), the first: {}",
+                summary.errors.len(),
+                summary.errors[0].message
             ));
         }
         if summary.quarantined > 0 {

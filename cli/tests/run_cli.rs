@@ -3,7 +3,7 @@
 
 use efm_sandbox::{Sandbox, SandboxOptions};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -49,8 +49,8 @@ fn status_of(config: &Path, id: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn resend_expire_and_run_until_stopped() {
+/// A sandbox with two organisations (their configurations) and an arkivmelding to send.
+fn two_organisations() -> (tempfile::TempDir, Sandbox, PathBuf, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let sb = Sandbox::start(SandboxOptions {
         dir: dir.path().join("sandbox"),
@@ -63,11 +63,13 @@ fn resend_expire_and_run_until_stopped() {
     let b = sb.config_path("910076787");
     let xml = dir.path().join("arkivmelding.xml");
     std::fs::write(&xml, "<arkivmelding/>").unwrap();
+    (dir, sb, a, b, xml)
+}
 
-    // The broker is down: send stores the message, pending, and says so (exit 0).
-    broker_down(&sb, 2);
-    let o = efm(
-        &a,
+/// `efm send` of the arkivmelding from the organisation configured in `from` to 910076787.
+fn send_to_b(from: &Path, xml: &Path) -> Output {
+    efm(
+        from,
         &[
             "send",
             "--to",
@@ -75,7 +77,16 @@ fn resend_expire_and_run_until_stopped() {
             "--doc",
             &format!("arkivmelding.xml={}", xml.display()),
         ],
-    );
+    )
+}
+
+#[test]
+fn resend_expire_and_run_until_stopped() {
+    let (_dir, sb, a, b, xml) = two_organisations();
+
+    // The broker is down: send stores the message, pending, and says so (exit 0).
+    broker_down(&sb, 2);
+    let o = send_to_b(&a, &xml);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let sent = stdout(&o);
     let id = sent["message_id"].as_str().unwrap().to_string();
@@ -176,4 +187,31 @@ fn doctor_warns_that_altinn2_is_test_and_legacy_only() {
     // An Altinn 3 configuration gets no such warning.
     let o = efm(&sb.config_path("910075918"), &["doctor"]);
     assert!(!String::from_utf8_lossy(&o.stdout).contains("[warn]"));
+}
+
+/// `efm poll` prints its summary and exits non-zero when something failed; the next poll
+/// finishes the job.
+#[test]
+fn poll_exits_non_zero_when_something_failed() {
+    let (_dir, sb, a, b, xml) = two_organisations();
+    let o = send_to_b(&a, &xml);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let id = stdout(&o)["message_id"].as_str().unwrap().to_string();
+    let http = efm_core::http::Http::with_settings(&Default::default()).unwrap();
+    let r = http
+        .post(&format!("{}/admin/faults", sb.base_url()))
+        .send_json(
+            &serde_json::json!({"path": "/broker/api/v1/filetransfer/", "path_suffix": "/download",
+            "kind": "status", "status": 500, "times": 1}),
+        )
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let o = efm(&b, &["poll"]);
+    assert!(!o.status.success(), "a failed download is a failed poll");
+    let summary = stdout(&o);
+    assert_eq!(summary["errors"].as_array().unwrap().len(), 1, "{summary}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("500"));
+    let o = efm(&b, &["poll"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(stdout(&o)["received"], serde_json::json!([id]));
 }

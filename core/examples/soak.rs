@@ -31,6 +31,8 @@ struct Args {
     messages: usize,
     processes: usize,
     kills: usize,
+    /// Time between two kills.
+    kill_every: Duration,
     faults: bool,
     seconds: u64,
     dir: Option<PathBuf>,
@@ -42,6 +44,7 @@ fn args() -> Args {
         messages: 100,
         processes: 2,
         kills: 10,
+        kill_every: Duration::from_millis(1500),
         faults: true,
         seconds: 170,
         dir: None,
@@ -62,6 +65,13 @@ fn args() -> Args {
                 a.processes = value().parse().unwrap_or_else(|_| usage("--processes N"))
             }
             "--kills" => a.kills = value().parse().unwrap_or_else(|_| usage("--kills N")),
+            "--kill-every-ms" => {
+                a.kill_every = Duration::from_millis(
+                    value()
+                        .parse()
+                        .unwrap_or_else(|_| usage("--kill-every-ms N")),
+                )
+            }
             "--seconds" => a.seconds = value().parse().unwrap_or_else(|_| usage("--seconds N")),
             "--seed" => a.seed = value().parse().unwrap_or_else(|_| usage("--seed N")),
             "--dir" => a.dir = Some(PathBuf::from(value())),
@@ -74,7 +84,7 @@ fn args() -> Args {
 
 fn usage(why: &str) -> ! {
     eprintln!(
-        "{why}\nusage: soak [--messages N] [--processes N] [--kills N] [--seconds N] [--seed N] [--dir DIR] [--no-faults]"
+        "{why}\nusage: soak [--messages N] [--processes N] [--kills N] [--kill-every-ms N] [--seconds N] [--seed N] [--dir DIR] [--no-faults]"
     );
     std::process::exit(2)
 }
@@ -398,8 +408,9 @@ fn main() {
         .map(|o| Client::with_options(load(&sb.config_path(o)), client_options()).unwrap())
         .collect();
 
-    // Kills spread over the first two thirds of the time; a fault every 100 ms meanwhile.
-    let kill_every = Duration::from_secs(args.seconds * 2 / 3) / (args.kills.max(1) as u32);
+    // A kill every --kill-every-ms until --kills were made; a fault every 100 ms for the first
+    // two thirds of the time.
+    let kill_every = args.kill_every;
     let mut next_kill = started + kill_every;
     let (mut kills, mut faults) = (0, 0);
     let faults_until = started + Duration::from_secs(args.seconds * 2 / 3);
