@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: lint (rustfmt, clippy), Rust unit/integration tests (incl. header drift and interop
 # with openssl/PyJWT/cryptography/lxml), C tests under valgrind, Python binding + sandbox
-# conformance tests, C# binding tests on Mono. Installs missing tools first (scripts/install-deps.sh).
+# conformance tests, C# binding tests on Mono; efm.dll cross-built and its C tests run under Wine.
+# Installs missing tools first (scripts/install-deps.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -32,5 +33,8 @@ scripts/test-python.sh
 
 step "C# tests (Mono, NUnit)"
 scripts/test-csharp.sh
+
+step "Windows: efm.dll cross-built, C tests under Wine"
+scripts/test-windows.sh
 
 printf '\nall tests passed\n'

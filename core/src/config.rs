@@ -218,6 +218,8 @@ pub struct Config {
     pub altinn2: Option<Altinn2Login>,
     pub message_channel: Option<String>,
     pub ca_bundle: Option<PathBuf>,
+    /// The HTTP proxy; defaults to the system's, except in the sandbox (loopback: direct).
+    pub proxy: crate::http::ProxySetting,
     pub registry_cache: Duration,
     /// Maskinporten scopes for the Service Registry lookup.
     pub registry_scopes: Vec<String>,
@@ -243,6 +245,7 @@ struct RawConfig {
     altinn2: Option<RawAltinn2>,
     message_channel: Option<String>,
     ca_bundle: Option<String>,
+    proxy: Option<String>,
     registry_cache_secs: Option<u64>,
     registry_scopes: Option<Vec<String>>,
 }
@@ -647,6 +650,13 @@ impl Config {
             None => None,
         };
 
+        let proxy = match (&raw.proxy, environment == Environment::Sandbox) {
+            (Some(p), _) => crate::http::ProxySetting::parse(p, "proxy")?,
+            // The sandbox lives on loopback; a system proxy must not capture it.
+            (None, true) => crate::http::ProxySetting::None,
+            (None, false) => crate::http::ProxySetting::System,
+        };
+
         Ok(Config {
             organisation_number,
             environment,
@@ -659,6 +669,7 @@ impl Config {
             altinn2,
             message_channel: raw.message_channel,
             ca_bundle,
+            proxy,
             registry_cache: Duration::from_secs(raw.registry_cache_secs.unwrap_or(300)),
             registry_scopes: raw
                 .registry_scopes
@@ -690,6 +701,7 @@ impl Config {
             "kid": self.credentials.kid,
             "system_user": {"org_id": self.system_user.org_id, "name": self.system_user.name},
             "message_channel": self.message_channel,
+            "proxy": self.proxy.describe(),
             "timeouts": {"connect_secs": self.timeouts.connect.as_secs(), "request_secs": self.timeouts.request.as_secs()},
             "urls": {
                 "maskinporten_token": self.urls.maskinporten_token,
