@@ -107,4 +107,7 @@ class NativeLibraryDistribution(Distribution):
         return True
 
 
+# The package directory must exist for metadata to be prepared; the library itself is checked
+# (and built or refused, with advice) when the wheel is built.
+LIB_DIR.mkdir(exist_ok=True)
 setup(distclass=NativeLibraryDistribution, cmdclass={"build_py": BuildPy, "bdist_wheel": BdistWheel})
