@@ -33,19 +33,17 @@ strip_keep_symbols() { # objcopy-prefix file symbols-name
     (cd "$dist/symbols" && "${tool}objcopy" --add-gnu-debuglink="$name" "$file")
 }
 
-step "Linux x86_64 library (release, OpenSSL static, SONAME libefm.so.$abi)"
+step "Linux x86_64 library (release, OpenSSL static)"
 # An explicit --target keeps these objects apart from the ordinary release build. OPENSSL_STATIC
 # with an explicit OPENSSL_LIB_DIR links the system's libssl.a/libcrypto.a (through pkg-config,
 # libraries in system directories would stay dynamic), so the library runs on any glibc
 # distribution (the manylinux rule) without the host's libssl.
 multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
-OPENSSL_STATIC=1 OPENSSL_LIB_DIR="/usr/lib/$multiarch" OPENSSL_INCLUDE_DIR=/usr/include nice -n 10 cargo rustc --release --locked --target x86_64-unknown-linux-gnu -p efm --lib \
-    -- -C link-arg=-Wl,-soname,libefm.so."$abi"
+OPENSSL_STATIC=1 OPENSSL_LIB_DIR="/usr/lib/$multiarch" OPENSSL_INCLUDE_DIR=/usr/include nice -n 10 cargo build --release --locked --target x86_64-unknown-linux-gnu -p efm --lib
 linux="$stage/linux-x64"
 mkdir -p "$linux"
 cp target/x86_64-unknown-linux-gnu/release/libefm.so "$linux/libefm.so"
 strip_keep_symbols "" "$linux/libefm.so" "libefm.so.$version-linux-x64.debug"
-readelf -d "$linux/libefm.so" | grep -q "Library soname: \[libefm.so.$abi\]" || { echo "libefm.so has no SONAME libefm.so.$abi" >&2; exit 1; }
 if readelf -d "$linux/libefm.so" | grep -E "NEEDED.*lib(ssl|crypto)"; then echo "libefm.so still needs the system OpenSSL" >&2; exit 1; fi
 
 step "Windows x64 library (cross-built with mingw-w64)"
@@ -67,7 +65,12 @@ c_archive() { # tar.gz of the staged directory $stage/NAME, reproducible (owner,
 name="efm-$version-linux-x64"
 a="$stage/$name"
 mkdir -p "$a/lib/pkgconfig" "$a/include"
+# For C programs the SONAME carries the ABI revision, so one built against ABI 1 never loads
+# another. (The copies in the NuGet package and the wheel keep the name libefm.so, which the
+# bindings' loaders ask for: see build.rs.)
 cp "$linux/libefm.so" "$a/lib/libefm.so.$version"
+patchelf --set-soname "libefm.so.$abi" "$a/lib/libefm.so.$version"
+readelf -d "$a/lib/libefm.so.$version" | grep -q "Library soname: \[libefm.so.$abi\]" || { echo "the archive's library has no SONAME libefm.so.$abi" >&2; exit 1; }
 ln -s "libefm.so.$version" "$a/lib/libefm.so.$abi"
 ln -s "libefm.so.$abi" "$a/lib/libefm.so"
 cp include/efm.h "$a/include/"

@@ -12,7 +12,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "dependencies"
 scripts/install-deps.sh
-export PATH="$root/.venv/bin:$PATH"   # python3 for the Rust interop tests is the venv's
+export PATH="${EFM_VENV:-$root/.venv}/bin:$PATH"   # python3 for the Rust interop tests is the venv's
 
 step "rustfmt"
 cargo fmt --all -- --check

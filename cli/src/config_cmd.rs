@@ -1,15 +1,25 @@
 //! `efm config check PATH`: validate a configuration file and print what it resolves to.
 
 use efm_core::config::Config;
-use efm_core::{Error, ErrorKind};
+use efm_core::Error;
+use std::path::PathBuf;
 
-const USAGE: &str = "usage: efm config check PATH\n\nValidates the configuration file and prints the resolved settings as JSON (no secrets).";
+/// Work with configuration files.
+#[derive(Debug, clap::Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file and print the resolved settings as JSON (no secrets).
+    Check {
+        /// The configuration file
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+    },
+}
 
-pub fn run(args: &[String]) -> Result<(), Error> {
-    match args {
-        [sub, path] if sub == "check" => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Error::io(format!("reading configuration {path}"), e))?;
+pub fn run(command: ConfigCommand) -> Result<(), Error> {
+    match command {
+        ConfigCommand::Check { path } => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Error::io(format!("reading configuration {}", path.display()), e))?;
             let config = Config::from_json(&text)?;
             println!(
                 "{}",
@@ -17,10 +27,5 @@ pub fn run(args: &[String]) -> Result<(), Error> {
             );
             Ok(())
         }
-        [flag] if flag == "--help" || flag == "-h" => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        _ => Err(Error::new(ErrorKind::InvalidArgument, USAGE)),
     }
 }

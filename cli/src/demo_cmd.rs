@@ -4,33 +4,19 @@
 //! encrypted to the receiver's certificate, the Altinn broker both ways, the durable incoming queue
 //! (peek, pop, delete), and the MOTTATT and LEVERT statuses back to the sender.
 
-use efm_core::auth::Tokens;
 use efm_core::client::{Client, SendDocument, SendRequest};
 use efm_core::config::{Config, TransportKind};
 use efm_core::crypto::keys::subject_line;
-use efm_core::http::Http;
 use efm_core::ident::OrgNumber;
-use efm_core::registry::{Registry, DEFAULT_PROCESS};
+use efm_core::registry::DEFAULT_PROCESS;
 use efm_core::sbd::ReceiptStatus;
 use efm_core::{Error, ErrorKind};
 use efm_sandbox::{Sandbox, SandboxOptions};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const SENDER: &str = "910075918";
 const RECEIVER: &str = "910076787";
-
-const USAGE: &str = "\
-usage: efm demo [--dir DIR] [--size-mib N] [--altinn2]
-
-Runs the whole DPO flow between two sandbox organisations, offline: a sandbox (Maskinporten,
-Service Registry, Altinn brokers) starts on 127.0.0.1, organisation 910075918 looks up 910076787,
-packs an arkivmelding with a document of N MiB (default 4), sends it over the Altinn 3 broker;
-910076787 receives, decrypts, verifies and unpacks it, and sends MOTTATT and LEVERT back.
-DIR keeps the sandbox and both organisations' data (default: a new temporary directory).
-With --altinn2 the sender uses the Altinn 2 SOAP broker (streamed MTOM) while the receiver stays on
-Altinn 3: the sandbox's brokers share one store, as Altinn's transition bridge does.";
 
 fn load_config(sandbox: &Sandbox, orgnr: &str, altinn2: bool) -> Result<Config, Error> {
     let mut path = sandbox.config_path(orgnr);
@@ -75,43 +61,26 @@ fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
 
-struct DemoArgs {
+/// Run the whole DPO flow against the embedded sandbox.
+///
+/// Runs the whole DPO flow between two sandbox organisations, offline: a sandbox (Maskinporten,
+/// Service Registry, Altinn brokers) starts on 127.0.0.1, organisation 910075918 looks up
+/// 910076787, packs an arkivmelding with a document of N MiB, sends it over the Altinn 3 broker;
+/// 910076787 receives, decrypts, verifies and unpacks it, and sends MOTTATT and LEVERT back.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Keep the sandbox and both organisations' data here [default: a new temporary directory]
+    #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// The size of the document
+    #[arg(long, value_name = "N", default_value_t = 4)]
     size_mib: u64,
+    /// Send over the Altinn 2 SOAP broker (streamed MTOM) to a receiver on Altinn 3, as during
+    /// Altinn's transition (the sandbox's brokers share one store, as Altinn's bridge did).
+    /// Altinn 2 was switched off in production in June 2026: this is the route of test and
+    /// legacy installations, not a production one
+    #[arg(long)]
     altinn2: bool,
-}
-
-fn parse_args(args: &[String]) -> Result<Option<DemoArgs>, Error> {
-    let mut dir = None;
-    let mut altinn2 = false;
-    let mut size_mib = 4;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                return Ok(None);
-            }
-            "--dir" => dir = it.next().map(PathBuf::from),
-            "--altinn2" => altinn2 = true,
-            "--size-mib" => {
-                size_mib = it.next().and_then(|s| s.parse().ok()).ok_or_else(|| {
-                    Error::new(ErrorKind::InvalidArgument, "--size-mib takes a number")
-                })?
-            }
-            other => {
-                return Err(Error::new(
-                    ErrorKind::InvalidArgument,
-                    format!("unknown argument {other:?}\n\n{USAGE}"),
-                ))
-            }
-        }
-    }
-    Ok(Some(DemoArgs {
-        dir,
-        size_mib,
-        altinn2,
-    }))
 }
 
 /// A document of `mib` MiB with incompressible content, written in chunks.
@@ -154,15 +123,12 @@ const ARKIVMELDING: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 </arkivmelding>
 "#;
 
-pub fn run(args: &[String]) -> Result<(), Error> {
-    let Some(DemoArgs {
+pub fn run(args: DemoArgs) -> Result<(), Error> {
+    let DemoArgs {
         dir,
         size_mib,
         altinn2,
-    }) = parse_args(args)?
-    else {
-        return Ok(());
-    };
+    } = args;
     let dir = match dir {
         Some(d) => d,
         None => std::env::temp_dir().join(format!("efm-demo-{}", std::process::id())),
@@ -189,14 +155,19 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     let a_config = load_config(&sandbox, SENDER, altinn2)?;
     let b_config = load_config(&sandbox, RECEIVER, false)?;
     println!("   sender   {SENDER} on the {}", broker_name(&a_config));
+    if altinn2 {
+        println!(
+            "   (Altinn 2 was switched off in production in June 2026: a test and legacy route only)"
+        );
+    }
     println!("   receiver {RECEIVER} on the {}", broker_name(&b_config));
     let a = Client::new(a_config.clone())?;
     let b = Client::new(b_config.clone())?;
 
     println!("2. {SENDER} looks up {RECEIVER} in the Service Registry (Maskinporten token, signed answer)");
-    let tokens = Arc::new(Tokens::new(&a_config, Http::new(&a_config)?)?);
-    let registry = Registry::new(&a_config, Http::new(&a_config)?, tokens);
-    let record = registry.dpo_record(&OrgNumber::parse(RECEIVER)?, DEFAULT_PROCESS)?;
+    let record = a
+        .registry()
+        .dpo_record(&OrgNumber::parse(RECEIVER)?, DEFAULT_PROCESS)?;
     println!(
         "   DPO for {DEFAULT_PROCESS}: service {}/{}; encrypting to {}",
         record.service_code.as_deref().unwrap_or("-"),

@@ -15,16 +15,43 @@ use efm_core::{Error, ErrorKind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-const USAGE: &str = "usage: efm doctor [--config PATH]
+/// Check the configuration end to end, step by step.
+///
+/// Reports each step: the configuration parses, the key and certificate load and belong together,
+/// the certificate is valid, a Maskinporten token can be had, the Service Registry answers with a
+/// signed answer, the Altinn token exchange works, the broker answers and the data directory takes
+/// files. Relative paths inside the configuration are resolved against the file's directory
+/// unless it sets "base_dir".
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+}
 
-Checks the configuration end to end and reports each step. The configuration is PATH, else the
-file named by the environment variable EFM_CONFIG, else ./efm.json. Relative paths inside it are
-resolved against the file's directory unless it sets \"base_dir\".";
+/// `--config PATH`, for the commands that act as one organisation.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArg {
+    /// The configuration file [default: $EFM_CONFIG, else ./efm.json]
+    #[arg(long = "config", value_name = "PATH")]
+    explicit: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    /// The configuration file to use (see [`config_path`]).
+    pub fn path(&self) -> PathBuf {
+        config_path(self.explicit.as_deref())
+    }
+
+    /// Read and parse the configuration file (see [`load_config`]).
+    pub fn load(&self) -> Result<Config, Error> {
+        load_config(&self.path())
+    }
+}
 
 /// The configuration file to use: `--config`, else `$EFM_CONFIG`, else `./efm.json`.
-pub fn config_path(explicit: Option<&str>) -> PathBuf {
+pub fn config_path(explicit: Option<&Path>) -> PathBuf {
     match explicit {
-        Some(p) => PathBuf::from(p),
+        Some(p) => p.to_path_buf(),
         None => match std::env::var_os("EFM_CONFIG") {
             Some(p) if !p.is_empty() => PathBuf::from(p),
             _ => PathBuf::from("efm.json"),
@@ -67,26 +94,6 @@ pub fn load_config(path: &Path) -> Result<Config, Error> {
     Config::from_json(&value.to_string()).map_err(|e| e.context(path.display()))
 }
 
-/// Take `--config PATH` (or `--config=PATH`) out of `args`.
-pub fn take_config_arg(args: &[String]) -> Result<(Option<String>, Vec<String>), Error> {
-    let mut config = None;
-    let mut rest = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--config" {
-            let v = it
-                .next()
-                .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, "--config needs a path"))?;
-            config = Some(v.clone());
-        } else if let Some(v) = a.strip_prefix("--config=") {
-            config = Some(v.to_string());
-        } else {
-            rest.push(a.clone());
-        }
-    }
-    Ok((config, rest))
-}
-
 struct Report {
     failed: Option<(String, Error)>,
 }
@@ -114,19 +121,8 @@ impl Report {
     }
 }
 
-pub fn run(args: &[String]) -> Result<(), Error> {
-    let (config_arg, rest) = take_config_arg(args)?;
-    if let Some(a) = rest.first() {
-        if a == "-h" || a == "--help" {
-            println!("{USAGE}");
-            return Ok(());
-        }
-        return Err(Error::new(
-            ErrorKind::InvalidArgument,
-            format!("unexpected argument {a:?}\n\n{USAGE}"),
-        ));
-    }
-    let path = config_path(config_arg.as_deref());
+pub fn run(args: DoctorArgs) -> Result<(), Error> {
+    let path = args.config.path();
     let mut report = Report { failed: None };
     let steps = [
         "configuration",
@@ -166,6 +162,19 @@ pub fn run(args: &[String]) -> Result<(), Error> {
             return finish(report);
         }
     };
+    if config.transport == TransportKind::Altinn2 {
+        report.warn(
+            steps[0],
+            format!(
+                "transport altinn2: Altinn 2 was switched off in production in June 2026; it serves only test (TT02) and legacy installations{}; use \"transport\": \"altinn3\"",
+                if config.environment == efm_core::config::Environment::Production {
+                    ", so this configuration cannot send or receive in production"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
 
     // 2. Key and certificate load and belong together.
     let identity = match Identity::load(&config.credentials.key) {
@@ -246,17 +255,28 @@ pub fn run(args: &[String]) -> Result<(), Error> {
             return finish(report);
         }
     };
-    let registry_request = TokenRequest::for_scopes(&config.registry_scopes);
-    match tokens.maskinporten(&registry_request) {
-        Ok(t) => report.ok(
-            steps[4],
-            format!(
+    // The registry's scopes, with its fallback (eformidling:dpo, else move/dpo.read).
+    let registry = Registry::new(&config, http.clone(), tokens.clone());
+    match registry.token() {
+        Ok((t, request)) => {
+            let detail = format!(
                 "from {} for scopes {:?}, valid {} s more",
                 config.urls.maskinporten_token,
-                t.scope().unwrap_or(&config.registry_scopes.join(" ")),
+                t.scope().unwrap_or(&request.scopes.join(" ")),
                 t.remaining().as_secs()
-            ),
-        ),
+            );
+            if request.scopes == config.registry_scopes {
+                report.ok(steps[4], detail);
+            } else {
+                report.warn(
+                    steps[4],
+                    format!(
+                        "{detail}: the client lacks {:?}, the scope of integration point v4; ask Digdir to add it",
+                        config.registry_scopes.join(" ")
+                    ),
+                );
+            }
+        }
         Err(e) => {
             report.fail(steps[4], e);
             skip_from(&report, 5);
@@ -265,7 +285,6 @@ pub fn run(args: &[String]) -> Result<(), Error> {
     }
 
     // 6. The Service Registry answers, signed, for our own organisation.
-    let registry = Registry::new(&config, http.clone(), tokens.clone());
     match registry.lookup(&config.organisation_number, None) {
         Ok(c) => {
             let dpo = c

@@ -1,54 +1,43 @@
 //! `efm lookup ORGNR [--process URN] [--json] [--config PATH]`: what the Service Registry says an
 //! organisation can receive, from a signed answer.
 
-use crate::doctor_cmd::{config_path, load_config, take_config_arg};
-use efm_core::auth::Tokens;
-use efm_core::http::Http;
+use crate::doctor_cmd::ConfigArg;
+use efm_core::client::ClientContext;
 use efm_core::ident::OrgNumber;
-use efm_core::registry::{Capabilities, Registry};
+use efm_core::registry::Capabilities;
 use efm_core::{Error, ErrorKind};
-use std::sync::Arc;
 
-const USAGE: &str = "usage: efm lookup ORGNR [--process URN] [--json] [--config PATH]
+/// A receiver's capabilities from the Service Registry, from a signed answer.
+///
+/// Asks the Service Registry what organisation ORGNR can receive (all processes, or only URN) and
+/// prints it.
+#[derive(Debug, clap::Args)]
+pub struct LookupArgs {
+    /// The organisation to look up
+    #[arg(value_name = "ORGNR")]
+    orgnr: String,
+    /// Only this process
+    #[arg(long, value_name = "URN")]
+    process: Option<String>,
+    /// Print the capabilities as JSON
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    config: ConfigArg,
+}
 
-Asks the Service Registry what organisation ORGNR can receive (all processes, or only URN) and
-prints it; --json prints the capabilities as JSON. The configuration is PATH, else $EFM_CONFIG,
-else ./efm.json.";
-
-pub fn run(args: &[String]) -> Result<(), Error> {
-    let (config_arg, rest) = take_config_arg(args)?;
-    let mut orgnr = None;
-    let mut process = None;
-    let mut json = false;
-    let mut it = rest.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            "--json" => json = true,
-            "--process" => {
-                process = Some(
-                    it.next()
-                        .ok_or_else(|| usage("--process needs a process URN"))?
-                        .clone(),
-                )
-            }
-            s if s.starts_with("--process=") => process = Some(s["--process=".len()..].to_string()),
-            s if s.starts_with('-') => return Err(usage(&format!("unknown option {s:?}"))),
-            s if orgnr.is_none() => orgnr = Some(s.to_string()),
-            s => return Err(usage(&format!("unexpected argument {s:?}"))),
-        }
-    }
-    let orgnr = orgnr.ok_or_else(|| usage("give the organisation number to look up"))?;
+pub fn run(args: LookupArgs) -> Result<(), Error> {
+    let LookupArgs {
+        orgnr,
+        process,
+        json,
+        config,
+    } = args;
     let org = OrgNumber::parse(&orgnr)?;
 
-    let config = load_config(&config_path(config_arg.as_deref()))?;
-    let http = Http::new(&config)?;
-    let tokens = Arc::new(Tokens::new(&config, http.clone())?);
-    let registry = Registry::new(&config, http, tokens);
-    let capabilities = registry.lookup(&org, process.as_deref())?;
+    let config = config.load()?;
+    let context = ClientContext::new(&config)?;
+    let capabilities = context.registry().lookup(&org, process.as_deref())?;
     if json {
         let text = serde_json::to_string_pretty(&capabilities)
             .map_err(|e| Error::new(ErrorKind::Internal, format!("printing JSON: {e}")))?;
@@ -57,10 +46,6 @@ pub fn run(args: &[String]) -> Result<(), Error> {
         print_human(&capabilities);
     }
     Ok(())
-}
-
-fn usage(why: &str) -> Error {
-    Error::new(ErrorKind::InvalidArgument, format!("{why}\n\n{USAGE}"))
 }
 
 fn print_human(c: &Capabilities) {

@@ -1,87 +1,127 @@
-//! The message flow from the command line: `efm send`, `efm poll`, `efm inbox`, `efm status`.
+//! The message flow from the command line: `efm send`, `efm poll`, `efm inbox`, `efm status`,
+//! and for operators `efm resend` and `efm expire`.
 //! Each is one call on efm-core's `client::Client`; state lives in the configuration's data_dir.
 
-use crate::doctor_cmd::{config_path, load_config, take_config_arg};
+use crate::doctor_cmd::ConfigArg;
 use efm_core::client::{Client, SendDocument, SendRequest};
+use efm_core::sbd::ReceiptStatus;
 use efm_core::store::MessageFilter;
 use efm_core::{Error, ErrorKind};
 use std::path::PathBuf;
 
-const SEND_USAGE: &str = "usage: efm send --to ORGNR --doc NAME=PATH [--doc NAME=PATH...] [--process URN] [--conversation UUID] [--config PATH]
-
-Sends an arkivmelding: the first --doc is the main document (normally arkivmelding.xml). Prints the
-message as JSON (message_id, status). The configuration is PATH, else $EFM_CONFIG, else ./efm.json.";
-
-const POLL_USAGE: &str = "usage: efm poll [--config PATH]
-
-Fetches what waits at the broker: new messages go to the incoming queue (MOTTATT is sent back),
-statuses update our sent messages. Prints a summary as JSON.";
-
-const INBOX_USAGE: &str = "usage: efm inbox [--into DIR] [--keep] [--config PATH]
-
-Takes every message from the incoming queue, oldest first: decrypts, verifies and unpacks it into
-DIR/<message id> (default ./inbox), then deletes it from the queue (LEVERT is sent back) unless
---keep is given. Prints each opened message as JSON.";
-
-const STATUS_USAGE: &str = "usage: efm status [MESSAGE_ID] [--config PATH]
-
-The status history of one message, or the latest messages with their current status.";
-
-fn usage(text: &str) -> Error {
-    Error::new(ErrorKind::InvalidArgument, text)
+/// Send an arkivmelding.
+///
+/// The first --doc is the main document (normally arkivmelding.xml). Prints the message as JSON
+/// (message_id, status); upload progress goes to standard error.
+#[derive(Debug, clap::Args)]
+pub struct SendArgs {
+    /// The receiver's organisation number
+    #[arg(long, value_name = "ORGNR")]
+    to: String,
+    /// A document: its name in the message and the file to read (repeatable, at least one)
+    #[arg(long = "doc", value_name = "NAME=PATH", required = true, value_parser = parse_doc)]
+    docs: Vec<SendDocument>,
+    /// The process (default: the arkivmelding administration process)
+    #[arg(long, value_name = "URN")]
+    process: Option<String>,
+    /// The conversation to send in (default: a new one)
+    #[arg(long, value_name = "UUID")]
+    conversation: Option<String>,
+    #[command(flatten)]
+    config: ConfigArg,
 }
 
-fn client(config: Option<&str>) -> Result<Client, Error> {
-    Client::new(load_config(&config_path(config))?)
+fn parse_doc(value: &str) -> Result<SendDocument, String> {
+    let (name, path) = value
+        .split_once('=')
+        .ok_or_else(|| format!("--doc takes NAME=PATH, not {value:?}"))?;
+    Ok(SendDocument {
+        name: name.to_string(),
+        path: PathBuf::from(path),
+        mime: None,
+    })
 }
 
-fn print_json<T: serde::Serialize>(value: &T) {
+/// Fetch incoming messages and statuses from the broker.
+///
+/// New messages go to the incoming queue (MOTTATT is sent back), statuses update our sent
+/// messages. Prints a summary as JSON.
+#[derive(Debug, clap::Args)]
+pub struct PollArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+/// Unpack every incoming message and acknowledge it (LEVERT).
+///
+/// Takes every message from the incoming queue, oldest first: decrypts, verifies and unpacks it
+/// into DIR/<message id>, then deletes it from the queue (LEVERT is sent back) unless --keep is
+/// given. Prints each opened message as JSON.
+#[derive(Debug, clap::Args)]
+pub struct InboxArgs {
+    /// Where to unpack the messages
+    #[arg(long, value_name = "DIR", default_value = "inbox")]
+    into: PathBuf,
+    /// Leave the messages in the queue (no LEVERT)
+    #[arg(long)]
+    keep: bool,
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+/// A message's status history, or the latest messages with their current status.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The message (default: list the latest messages)
+    #[arg(value_name = "MESSAGE_ID")]
+    message_id: Option<String>,
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+/// Send a failed (FEIL) or pending (OPPRETTET) message again now.
+///
+/// Prints the message as JSON. Exits non-zero when it could not be sent this time (a message
+/// that failed transiently is tried again later by `efm run` or `efm poll`).
+#[derive(Debug, clap::Args)]
+pub struct ResendArgs {
+    /// The outgoing message
+    #[arg(value_name = "MESSAGE_ID")]
+    message_id: String,
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+/// Mark outgoing messages whose deadline passed unfinished as LEVETID_UTLOPT.
+///
+/// Their sending stops and their packages are removed. Prints the message ids as JSON.
+/// (`efm run` and `efm poll` do this too.)
+#[derive(Debug, clap::Args)]
+pub struct ExpireArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+pub(crate) fn client(config: &ConfigArg) -> Result<Client, Error> {
+    Client::new(config.load()?)
+}
+
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("\"{e}\""))
     );
 }
 
-fn wants_help(args: &[String]) -> bool {
-    args.iter().any(|a| a == "--help" || a == "-h")
-}
-
-pub fn send(args: &[String]) -> Result<(), Error> {
-    if wants_help(args) {
-        println!("{SEND_USAGE}");
-        return Ok(());
-    }
-    let (config, rest) = take_config_arg(args)?;
-    let mut request = SendRequest::default();
-    let mut it = rest.iter();
-    while let Some(a) = it.next() {
-        let mut value = || it.next().cloned().ok_or_else(|| usage(SEND_USAGE));
-        match a.as_str() {
-            "--to" => request.receiver = Some(value()?),
-            "--process" => request.process = Some(value()?),
-            "--conversation" => request.conversation_id = Some(value()?),
-            "--doc" => {
-                let v = value()?;
-                let (name, path) = v.split_once('=').ok_or_else(|| {
-                    usage(&format!("--doc takes NAME=PATH, not {v:?}\n\n{SEND_USAGE}"))
-                })?;
-                request.documents.push(SendDocument {
-                    name: name.to_string(),
-                    path: PathBuf::from(path),
-                    mime: None,
-                });
-            }
-            other => {
-                return Err(usage(&format!(
-                    "unknown argument {other:?}\n\n{SEND_USAGE}"
-                )))
-            }
-        }
-    }
-    if request.receiver.is_none() || request.documents.is_empty() {
-        return Err(usage(SEND_USAGE));
-    }
-    let client = client(config.as_deref())?;
+pub fn send(args: SendArgs) -> Result<(), Error> {
+    let request = SendRequest {
+        receiver: Some(args.to),
+        process: args.process,
+        conversation_id: args.conversation,
+        documents: args.docs,
+        ..SendRequest::default()
+    };
+    let client = client(&args.config)?;
     let mut shown = 0;
     let info = client.send(request, &mut |done, total| {
         let pct = (done * 100).checked_div(total).unwrap_or(100);
@@ -94,45 +134,14 @@ pub fn send(args: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
-pub fn poll(args: &[String]) -> Result<(), Error> {
-    if wants_help(args) {
-        println!("{POLL_USAGE}");
-        return Ok(());
-    }
-    let (config, rest) = take_config_arg(args)?;
-    if !rest.is_empty() {
-        return Err(usage(POLL_USAGE));
-    }
-    print_json(&client(config.as_deref())?.poll()?);
+pub fn poll(args: PollArgs) -> Result<(), Error> {
+    print_json(&client(&args.config)?.poll()?);
     Ok(())
 }
 
-pub fn inbox(args: &[String]) -> Result<(), Error> {
-    if wants_help(args) {
-        println!("{INBOX_USAGE}");
-        return Ok(());
-    }
-    let (config, rest) = take_config_arg(args)?;
-    let mut into = PathBuf::from("inbox");
-    let mut keep = false;
-    let mut it = rest.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--into" => {
-                into = it
-                    .next()
-                    .map(PathBuf::from)
-                    .ok_or_else(|| usage(INBOX_USAGE))?
-            }
-            "--keep" => keep = true,
-            other => {
-                return Err(usage(&format!(
-                    "unknown argument {other:?}\n\n{INBOX_USAGE}"
-                )))
-            }
-        }
-    }
-    let client = client(config.as_deref())?;
+pub fn inbox(args: InboxArgs) -> Result<(), Error> {
+    let InboxArgs { into, keep, config } = args;
+    let client = client(&config)?;
     let mut seen = std::collections::HashSet::new();
     while let Some(message) = client.peek()? {
         let id = message.info.message_id.clone();
@@ -149,20 +158,45 @@ pub fn inbox(args: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
-pub fn status(args: &[String]) -> Result<(), Error> {
-    if wants_help(args) {
-        println!("{STATUS_USAGE}");
-        return Ok(());
-    }
-    let (config, rest) = take_config_arg(args)?;
-    let client = client(config.as_deref())?;
-    match rest.as_slice() {
-        [] => print_json(&client.messages(&MessageFilter {
+pub fn status(args: StatusArgs) -> Result<(), Error> {
+    let client = client(&args.config)?;
+    match args.message_id {
+        None => print_json(&client.messages(&MessageFilter {
             limit: Some(20),
             ..MessageFilter::default()
         })?),
-        [id] => print_json(&client.status(id)?),
-        _ => return Err(usage(STATUS_USAGE)),
+        Some(id) => print_json(&client.status(&id)?),
     }
+    Ok(())
+}
+
+pub fn resend(args: ResendArgs) -> Result<(), Error> {
+    let client = client(&args.config)?;
+    let info = client.resend(&args.message_id, &mut |_, _| {})?;
+    print_json(&info);
+    if info.status != ReceiptStatus::Opprettet {
+        return Ok(());
+    }
+    let (error, next) = info
+        .sending
+        .as_ref()
+        .map(|s| {
+            (
+                s.last_error.clone().unwrap_or_default(),
+                s.next_attempt.clone().unwrap_or_default(),
+            )
+        })
+        .unwrap_or_default();
+    Err(Error::new(
+        ErrorKind::RemoteUnavailable,
+        format!(
+            "message {} is not sent yet ({error}); `efm run` or the next `efm poll` tries again at {next}",
+            args.message_id
+        ),
+    ))
+}
+
+pub fn expire(args: ExpireArgs) -> Result<(), Error> {
+    print_json(&client(&args.config)?.expire()?);
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `efm package ...`: operator tools for DPO packages (the wire zip with `sbd.json` and the
 //! CMS-encrypted, signed ASiC-E in `asic.zip`).
 //!
-//! `run` takes the arguments after `package`: `create`, `inspect` or `open`, each with `--help`.
+//! `run` takes the parsed `create`, `inspect` or `open` command; each has a generated `--help`.
 //! Passwords are never taken on the command line: a PKCS#12 password comes from an environment
 //! variable or a file.
 
@@ -14,69 +14,122 @@ use efm_core::sbd::{self, Sbd, ValidationOptions};
 use efm_core::{Error, ErrorKind};
 use std::path::{Path, PathBuf};
 
-const HELP: &str = "\
-efm package: create, inspect and open DPO packages (sbd.json + CMS-encrypted ASiC-E)
+/// Build, look into and open DPO packages (the zip on the wire).
+///
+/// A package is sbd.json plus the CMS-encrypted, signed ASiC-E in asic.zip (and, as the Java
+/// integration point writes them, manifest.xml and recipients.xml).
+#[derive(Debug, clap::Subcommand)]
+pub enum PackageCommand {
+    Create(CreateArgs),
+    Inspect(InspectArgs),
+    Open(OpenArgs),
+}
 
-USAGE:
-    efm package create --sbd SBD.json --doc FILE [--doc FILE...] KEY --receiver-cert RECV.pem -o OUT.zip [options]
-    efm package inspect PACKAGE.zip [--json]
-    efm package open PACKAGE.zip KEY --into DIR [--expect-signer SENDER.pem] [--no-validate] [--json]
+/// Our enterprise certificate and private key: --config, or --cert with a PKCS#12 file, or --cert
+/// and --key with PEM files.
+#[derive(Debug, clap::Args)]
+#[command(
+    next_help_heading = "Our key (one of --config, --cert OURS.p12, --cert OURS.pem --key OURS.key)"
+)]
+pub struct KeyArgs {
+    /// The efm configuration (its credentials)
+    #[arg(long, value_name = "CONFIG.json")]
+    config: Option<String>,
+    /// Our certificate: PKCS#12, or PEM together with --key
+    #[arg(long, value_name = "FILE")]
+    cert: Option<String>,
+    /// Our unencrypted PEM private key (with a PEM --cert)
+    #[arg(long, value_name = "FILE")]
+    key: Option<String>,
+    /// The environment variable holding the PKCS#12 password [default: EFM_PKCS12_PASSWORD]
+    #[arg(long, value_name = "VAR")]
+    password_env: Option<String>,
+    /// A file holding the PKCS#12 password
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<String>,
+}
 
-KEY (our enterprise certificate and private key), one of:
-    --config CONFIG.json           the efm configuration (its credentials)
-    --cert OURS.p12                PKCS#12; password from --password-env VAR (default
-                                   EFM_PKCS12_PASSWORD) or --password-file FILE
-    --cert OURS.pem --key OURS.key PEM certificate and unencrypted PEM private key
+/// Pack documents into a signed ASiC-E, encrypt it for the receiver and write the DPO package.
+///
+/// Writes the DPO package (manifest.xml, recipients.xml, sbd.json, asic.zip). Passwords are never
+/// taken on the command line: a PKCS#12 password comes from an environment variable or a file.
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// The StandardBusinessDocument (JSON). Missing sender, ids, creation time and
+    /// expectedResponseDateTime are filled in as the integration point does (sender = our
+    /// organisation from --config or --org)
+    #[arg(long, value_name = "SBD.json")]
+    sbd: String,
+    /// A document; its file name is its name in the ASiC-E (repeatable). The main document is the
+    /// one named by the SBD's hoveddokument, else the first
+    #[arg(long = "doc", value_name = "FILE")]
+    docs: Vec<String>,
+    /// The receiver's certificate (PEM), as the Service Registry gives it
+    #[arg(long, value_name = "RECV.pem")]
+    receiver_cert: String,
+    /// Where to write the package
+    #[arg(short, long, value_name = "OUT.zip")]
+    output: String,
+    /// Our organisation number, for filling in the SBD [default: from --config]
+    #[arg(long, value_name = "ORGNR")]
+    org: Option<String>,
+    /// Sign with SHA1withRSA, as the Java integration point does [default: SHA-256]
+    #[arg(long)]
+    sha1: bool,
+    /// Leave out manifest.xml and recipients.xml (as IP v4 does)
+    #[arg(long)]
+    no_legacy_xml: bool,
+    /// SendersReference for manifest.xml [default: a random UUID]
+    #[arg(long, value_name = "REF")]
+    senders_reference: Option<String>,
+    /// Do not check the SBD as a receiver would
+    #[arg(long)]
+    no_validate: bool,
+    /// Print the summary as JSON
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    key: KeyArgs,
+}
 
-Run `efm package <command> --help` for the options of each command.
-";
+/// Show a package's SBD, entries and CMS recipient without any key.
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// The package
+    #[arg(value_name = "PACKAGE.zip")]
+    package: String,
+    /// Print the result as JSON
+    #[arg(long)]
+    json: bool,
+}
 
-const CREATE_HELP: &str = "\
-efm package create: pack documents into a signed ASiC-E, encrypt it for the receiver and write
-the DPO package (manifest.xml, recipients.xml, sbd.json, asic.zip).
-
-USAGE:
-    efm package create --sbd SBD.json --doc FILE [--doc FILE...] KEY --receiver-cert RECV.pem -o OUT.zip
-
-OPTIONS:
-    --sbd FILE               the StandardBusinessDocument (JSON). Missing sender, ids, creation time
-                             and expectedResponseDateTime are filled in as the integration point
-                             does (sender = our organisation from --config or --org).
-    --doc FILE               a document; its file name is its name in the ASiC-E (repeatable). The
-                             main document is the one named by the SBD's hoveddokument, else the first.
-    --receiver-cert FILE     the receiver's certificate (PEM), as the Service Registry gives it
-    -o, --output FILE        where to write the package
-    --org ORGNR              our organisation number, for filling in the SBD (default: from --config)
-    --sha1                   sign with SHA1withRSA, as the Java integration point does (default SHA-256)
-    --no-legacy-xml          leave out manifest.xml and recipients.xml (as IP v4 does)
-    --senders-reference REF  SendersReference for manifest.xml (default: a random UUID)
-    --no-validate            do not check the SBD as a receiver would
-    --json                   print the summary as JSON
-    KEY                      see `efm package --help`
-";
-
-const INSPECT_HELP: &str = "\
-efm package inspect: show a package's SBD, entries and CMS recipient without any key.
-
-USAGE:
-    efm package inspect PACKAGE.zip [--json]
-";
-
-const OPEN_HELP: &str = "\
-efm package open: decrypt asic.zip with our key, verify the ASiC-E signature and digests, and
-extract the files into a directory (created if missing; existing files are never overwritten).
-
-USAGE:
-    efm package open PACKAGE.zip KEY --into DIR [options]
-
-OPTIONS:
-    --into DIR               where to put the files
-    --expect-signer FILE     require the ASiC-E to be signed by this certificate (PEM)
-    --no-validate            do not apply a receiver's SBD checks
-    --max-size BYTES         largest file accepted in the ASiC-E (default 2 GiB)
-    --json                   print the result as JSON
-    KEY                      see `efm package --help`
-";
+/// Decrypt, verify and extract a package.
+///
+/// Decrypts asic.zip with our key, verifies the ASiC-E signature and digests, and extracts the
+/// files into a directory (created if missing; existing files are never overwritten).
+#[derive(Debug, clap::Args)]
+pub struct OpenArgs {
+    /// The package
+    #[arg(value_name = "PACKAGE.zip")]
+    package: String,
+    /// Where to put the files
+    #[arg(long, value_name = "DIR")]
+    into: String,
+    /// Require the ASiC-E to be signed by this certificate (PEM)
+    #[arg(long, value_name = "FILE")]
+    expect_signer: Option<String>,
+    /// Do not apply a receiver's SBD checks
+    #[arg(long)]
+    no_validate: bool,
+    /// Largest file accepted in the ASiC-E [default: 2 GiB]
+    #[arg(long, value_name = "BYTES")]
+    max_size: Option<u64>,
+    /// Print the result as JSON
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    key: KeyArgs,
+}
 
 fn usage(msg: impl Into<String>) -> Error {
     Error::new(
@@ -84,68 +137,6 @@ fn usage(msg: impl Into<String>) -> Error {
         format!("{} (see `efm package --help`)", msg.into()),
     )
 }
-
-/// Parsed `--flag value` pairs, bare flags and positional arguments.
-struct Args {
-    pairs: Vec<(String, String)>,
-    flags: Vec<String>,
-    positional: Vec<String>,
-}
-
-impl Args {
-    fn parse(args: &[String], with_value: &[&str], bare: &[&str]) -> Result<Args, Error> {
-        let mut out = Args {
-            pairs: vec![],
-            flags: vec![],
-            positional: vec![],
-        };
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            if with_value.contains(&a.as_str()) {
-                let v = it
-                    .next()
-                    .ok_or_else(|| usage(format!("{a} needs a value")))?;
-                out.pairs.push((a.clone(), v.clone()));
-            } else if bare.contains(&a.as_str()) {
-                out.flags.push(a.clone());
-            } else if a.starts_with('-') && a.len() > 1 {
-                return Err(usage(format!("unknown option {a}")));
-            } else {
-                out.positional.push(a.clone());
-            }
-        }
-        Ok(out)
-    }
-    fn get(&self, names: &[&str]) -> Option<&str> {
-        self.pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| names.contains(&k.as_str()))
-            .map(|(_, v)| v.as_str())
-    }
-    fn all(&self, name: &str) -> Vec<&str> {
-        self.pairs
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-    fn has(&self, name: &str) -> bool {
-        self.flags.iter().any(|f| f == name)
-    }
-    fn required(&self, names: &[&str]) -> Result<&str, Error> {
-        self.get(names)
-            .ok_or_else(|| usage(format!("{} is required", names[0])))
-    }
-}
-
-const KEY_OPTS: [&str; 5] = [
-    "--config",
-    "--cert",
-    "--key",
-    "--password-env",
-    "--password-file",
-];
 
 fn load_config(path: &str) -> Result<Config, Error> {
     let text = std::fs::read_to_string(path)
@@ -173,23 +164,24 @@ fn load_config(path: &str) -> Result<Config, Error> {
 }
 
 /// Our identity and (when known) organisation number from the KEY options.
-fn load_identity(a: &Args) -> Result<(Identity, Option<OrgNumber>), Error> {
-    if let Some(cfg) = a.get(&["--config"]) {
+fn load_identity(a: &KeyArgs) -> Result<(Identity, Option<OrgNumber>), Error> {
+    if let Some(cfg) = &a.config {
         let config = load_config(cfg)?;
         let identity = Identity::load(&config.credentials.key)?;
         return Ok((identity, Some(config.organisation_number)));
     }
     let cert = a
-        .get(&["--cert"])
+        .cert
+        .as_deref()
         .ok_or_else(|| usage("give our key with --config or --cert"))?;
-    if let Some(key) = a.get(&["--key"]) {
+    if let Some(key) = &a.key {
         let identity = Identity::load(&efm_core::config::KeySource::Pem {
             certificate: PathBuf::from(cert),
             private_key: PathBuf::from(key),
         })?;
         return Ok((identity, None));
     }
-    let password = match (a.get(&["--password-file"]), a.get(&["--password-env"])) {
+    let password = match (&a.password_file, a.password_env.as_deref()) {
         (Some(file), _) => std::fs::read_to_string(file)
             .map_err(|e| Error::io(format!("reading the PKCS#12 password file {file}"), e))?
             .trim_end_matches(['\r', '\n'])
@@ -240,52 +232,21 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Run `efm package <args>`.
-pub fn run(args: &[String]) -> Result<(), Error> {
-    match args.first().map(String::as_str) {
-        None | Some("--help" | "-h" | "help") => {
-            print!("{HELP}");
-            Ok(())
-        }
-        Some("create") => create(&args[1..]),
-        Some("inspect") => inspect(&args[1..]),
-        Some("open") => open(&args[1..]),
-        Some(other) => Err(usage(format!("unknown package command {other:?}"))),
+/// Run `efm package <command>`.
+pub fn run(command: PackageCommand) -> Result<(), Error> {
+    match command {
+        PackageCommand::Create(args) => create(args),
+        PackageCommand::Inspect(args) => inspect(args),
+        PackageCommand::Open(args) => open(args),
     }
 }
 
-fn wants_help(args: &[String]) -> bool {
-    args.iter().any(|a| a == "--help" || a == "-h")
-}
-
-fn create(args: &[String]) -> Result<(), Error> {
-    if wants_help(args) {
-        print!("{CREATE_HELP}");
-        return Ok(());
-    }
-    let mut with_value = vec![
-        "--sbd",
-        "--doc",
-        "--receiver-cert",
-        "-o",
-        "--output",
-        "--org",
-        "--senders-reference",
-    ];
-    with_value.extend(KEY_OPTS);
-    let a = Args::parse(
-        args,
-        &with_value,
-        &["--sha1", "--no-legacy-xml", "--no-validate", "--json"],
-    )?;
-    if let Some(p) = a.positional.first() {
-        return Err(usage(format!("unexpected argument {p:?}")));
-    }
-    let sbd_path = a.required(&["--sbd"])?;
-    let out = a.required(&["-o", "--output"])?;
-    let receiver_cert = read_cert(a.required(&["--receiver-cert"])?)?;
-    let (identity, config_org) = load_identity(&a)?;
-    let own = match a.get(&["--org"]) {
+fn create(a: CreateArgs) -> Result<(), Error> {
+    let sbd_path = a.sbd.as_str();
+    let out = a.output.as_str();
+    let receiver_cert = read_cert(&a.receiver_cert)?;
+    let (identity, config_org) = load_identity(&a.key)?;
+    let own = match &a.org {
         Some(o) => Some(OrgNumber::parse(o).map_err(|e| e.with_field("--org"))?),
         None => config_org,
     };
@@ -295,8 +256,8 @@ fn create(args: &[String]) -> Result<(), Error> {
         sbd.fill_defaults(own, sbd::DEFAULT_TTL, None, sbd::now_oslo());
     }
     let documents: Vec<DocumentSource> = a
-        .all("--doc")
-        .into_iter()
+        .docs
+        .iter()
         .map(|p| {
             let name = Path::new(p)
                 .file_name()
@@ -306,14 +267,14 @@ fn create(args: &[String]) -> Result<(), Error> {
         })
         .collect::<Result<_, Error>>()?;
     let opts = CreateOptions {
-        signature_digest: if a.has("--sha1") {
+        signature_digest: if a.sha1 {
             SignatureDigest::Sha1
         } else {
             SignatureDigest::Sha256
         },
-        legacy_xml: !a.has("--no-legacy-xml"),
-        senders_reference: a.get(&["--senders-reference"]).map(str::to_string),
-        validation: if a.has("--no-validate") {
+        legacy_xml: !a.no_legacy_xml,
+        senders_reference: a.senders_reference.clone(),
+        validation: if a.no_validate {
             None
         } else {
             Some(ValidationOptions::default())
@@ -327,7 +288,7 @@ fn create(args: &[String]) -> Result<(), Error> {
         &receiver_cert,
         &opts,
     )?;
-    if a.has("--json") {
+    if a.json {
         let files: Vec<_> = summary
             .asic
             .iter()
@@ -405,17 +366,10 @@ fn print_sbd(sbd: &Sbd) {
     }
 }
 
-fn inspect(args: &[String]) -> Result<(), Error> {
-    if wants_help(args) {
-        print!("{INSPECT_HELP}");
-        return Ok(());
-    }
-    let a = Args::parse(args, &[], &["--json"])?;
-    let [path] = a.positional.as_slice() else {
-        return Err(usage("inspect takes one package file"));
-    };
+fn inspect(a: InspectArgs) -> Result<(), Error> {
+    let path = &a.package;
     let info = package::inspect(Path::new(path))?;
-    if a.has("--json") {
+    if a.json {
         let v = serde_json::json!({
             "sbd": info.sbd,
             "summary": sbd_summary(&info.sbd),
@@ -453,34 +407,22 @@ fn inspect(args: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
-fn open(args: &[String]) -> Result<(), Error> {
-    if wants_help(args) {
-        print!("{OPEN_HELP}");
-        return Ok(());
-    }
-    let mut with_value = vec!["--into", "--expect-signer", "--max-size"];
-    with_value.extend(KEY_OPTS);
-    let a = Args::parse(args, &with_value, &["--no-validate", "--json"])?;
-    let [path] = a.positional.as_slice() else {
-        return Err(usage("open takes one package file"));
-    };
-    let into = a.required(&["--into"])?;
-    let (identity, _) = load_identity(&a)?;
+fn open(a: OpenArgs) -> Result<(), Error> {
+    let (path, into) = (&a.package, &a.into);
+    let (identity, _) = load_identity(&a.key)?;
     let mut opts = OpenOptions::default();
-    if let Some(s) = a.get(&["--expect-signer"]) {
+    if let Some(s) = &a.expect_signer {
         opts.asic.expected_signer = Some(read_cert(s)?);
     }
-    if let Some(m) = a.get(&["--max-size"]) {
-        opts.asic.max_entry_size = m
-            .parse()
-            .map_err(|_| usage("--max-size takes a number of bytes"))?;
+    if let Some(m) = a.max_size {
+        opts.asic.max_entry_size = m;
     }
-    if a.has("--no-validate") {
+    if a.no_validate {
         opts.validation = None;
     }
     let opened = package::open(Path::new(path), &identity, Path::new(into), &opts)?;
     let signer = opened.signer.as_ref().map(subject_line);
-    if a.has("--json") {
+    if a.json {
         let v = serde_json::json!({
             "sbd": opened.sbd,
             "summary": sbd_summary(&opened.sbd),

@@ -172,8 +172,10 @@ fn lookup_errors_are_clear() {
     assert_eq!(o.status.code(), Some(1));
     assert!(err.contains("mod-11"), "{err}");
 
+    // A usage error (clap's exit code 2) names what is missing and shows the usage.
     let o = efm(&["lookup", "--config", cfg], None, sb.dir());
     let (_, err) = text(&o);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(err.contains("usage: efm lookup"), "{err}");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err.contains("<ORGNR>"), "{err}");
+    assert!(err.contains("Usage: efm lookup"), "{err}");
 }

@@ -21,7 +21,7 @@ fn build(digest: SignatureDigest) -> Built {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     std::fs::create_dir(&src).unwrap();
-    let arkiv = std::fs::read(reference().join("altinn-soap/arkivmelding.xml")).unwrap();
+    let arkiv = std::fs::read(fixture("altinn-soap/arkivmelding.xml")).unwrap();
     let mut pdf = b"%PDF-1.4\n".to_vec();
     pdf.extend((0..200_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8));
     let text = "Hei på deg, æøå\n".repeat(5000).into_bytes();
@@ -182,7 +182,7 @@ fn openssl_verifies_sha1_signature() {
 fn manifests_validate_against_reference_xsds() {
     let b = build(SignatureDigest::Sha1);
     let (asic_manifest, _, oasis) = extracted_meta(&b);
-    let xsd = reference().join("altinn-soap");
+    let xsd = fixture("altinn-soap");
     for (file, schema) in [
         (&asic_manifest, "ts_102918v010201.xsd"),
         (&oasis, "OpenDocument_manifest.xsd"),

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{python, reference, temp_dir, Ca, Issue};
+use common::{fixture, python, temp_dir, Ca, Issue};
 use efm_core::auth::grant::{GrantSigner, KeyReference, GRANT_LIFETIME_SECS};
 use efm_core::auth::TokenRequest;
 use efm_core::config::SystemUser;
@@ -172,7 +172,7 @@ fn kid_grant_with_system_user_resource_and_consumer_org() {
             "resource": "https://broker.example/api",
             "consumer_org": "910075918",
             "claims": ["aud", "iss", "scope", "jti", "iat", "exp", "resource", "consumer_org", "authorization_details"],
-            "reference": reference("altinn-broker-v3/examples/maskinporten-grant-authorization_details.json"),
+            "reference": fixture("altinn-broker-v3/examples/maskinporten-grant-authorization_details.json"),
             "authorization_details": [{
                 "type": "urn:altinn:systemuser",
                 "systemuser_org": {"authority": "iso6523-actorid-upis", "ID": "0192:311780735"},

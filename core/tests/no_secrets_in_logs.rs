@@ -15,10 +15,10 @@ use std::sync::{Arc, Mutex};
 struct Capture(Mutex<Vec<(String, log::Level, String)>>);
 
 impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata) -> bool {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
         true
     }
-    fn log(&self, r: &log::Record) {
+    fn log(&self, r: &log::Record<'_>) {
         self.0
             .lock()
             .unwrap()

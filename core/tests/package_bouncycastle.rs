@@ -32,7 +32,7 @@ fn java(args: &[&str]) -> String {
 }
 
 fn documents(dir: &Path) -> Vec<DocumentSource> {
-    let arkiv = reference().join("altinn-soap/arkivmelding.xml");
+    let arkiv = fixture("altinn-soap/arkivmelding.xml");
     let pdf = dir.join("brev.pdf");
     std::fs::write(
         &pdf,

@@ -22,7 +22,7 @@ struct Case {
 
 fn case() -> Case {
     let dir = tempfile::tempdir().unwrap();
-    let arkiv = std::fs::read(reference().join("altinn-soap/arkivmelding.xml")).unwrap();
+    let arkiv = std::fs::read(fixture("altinn-soap/arkivmelding.xml")).unwrap();
     let mut pdf = b"%PDF-1.7\n".to_vec();
     pdf.extend((0..300_000u32).map(|i| (i.wrapping_mul(2246822519) >> 11) as u8));
     let docs = vec![
@@ -107,7 +107,7 @@ fn wire_zip_layout_and_legacy_xml() {
         std::fs::read_to_string(x.join("recipients.xml")).unwrap(),
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<BrokerServiceRecipientList xmlns=\"http://schema.altinn.no/services/ServiceEngine/Broker/2015/06\">\n   <Recipient>\n      <PartyNumber>910075918</PartyNumber>\n   </Recipient>\n</BrokerServiceRecipientList>\n"
     );
-    let xsd = reference().join("altinn-soap");
+    let xsd = fixture("altinn-soap");
     for (file, schema) in [
         ("manifest.xml", "BrokerServiceManifest.xsd"),
         ("recipients.xml", "BrokerServiceRecipientList.xsd"),

@@ -83,20 +83,34 @@ fn tokens_are_fetched_cached_and_refreshed() {
         })
         .collect();
     for h in same {
-        assert_eq!(h.join().unwrap().secret(), first.secret());
+        assert!(
+            h.join().unwrap().secret() == first.secret(),
+            "token not reused"
+        );
     }
-    // Another scope set is another token.
+    // Another scope set is another token (the default is eformidling:dpo, so ask for the
+    // legacy scope).
     let other = t
-        .maskinporten(&TokenRequest::for_scopes(&["eformidling:dpo"]))
+        .maskinporten(&TokenRequest::for_scopes(&["move/dpo.read"]))
         .unwrap();
-    assert_ne!(other.secret(), first.secret());
+    // assert!, not assert_ne!: a failure must not print the tokens.
+    assert!(
+        other.secret() != first.secret(),
+        "one token for two scope sets"
+    );
     // A 401 elsewhere: invalidate once, the next call gets a new token.
     t.invalidate_maskinporten(&req, &first);
     let second = t.maskinporten(&req).unwrap();
-    assert_ne!(second.secret(), first.secret());
+    assert!(
+        second.secret() != first.secret(),
+        "the invalidated token came back"
+    );
     // Invalidating with the old token again keeps the new one.
     t.invalidate_maskinporten(&req, &first);
-    assert_eq!(t.maskinporten(&req).unwrap().secret(), second.secret());
+    assert!(
+        t.maskinporten(&req).unwrap().secret() == second.secret(),
+        "a stale invalidation dropped the new token"
+    );
 }
 
 #[test]

@@ -5,24 +5,8 @@ use efm_core::sbd::*;
 use efm_core::ErrorKind;
 use serde_json::{json, Value};
 
-/// `shared/reference`: beside the repository root (CI), or beside a parent of it (worktrees).
-fn reference() -> std::path::PathBuf {
-    let mut dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        let candidate = dir.join("shared/reference");
-        if candidate.is_dir() {
-            return candidate;
-        }
-        assert!(
-            dir.pop(),
-            "shared/reference not found above {}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-    }
-}
-
 fn read(rel: String) -> Vec<u8> {
-    let path = reference().join(rel);
+    let path = efm_test_support::fixture(&rel);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{
-    fault, python, reference, sandbox, sandbox_config, sandbox_config_json, ORG_A, ORG_B, ORG_C,
+    fault, fixture, python, sandbox, sandbox_config, sandbox_config_json, ORG_A, ORG_B, ORG_C,
 };
 use efm_core::auth::Tokens;
 use efm_core::config::Config;
@@ -570,7 +570,7 @@ for path in sys.argv[3:]:
 fn validate(wsdl: &str, envelopes: &[String]) -> Vec<String> {
     let dir = common::temp_dir("a2-xsd");
     let mut args = vec![
-        reference(&format!("altinn-soap/{wsdl}"))
+        fixture(&format!("altinn-soap/{wsdl}"))
             .display()
             .to_string(),
         dir.display().to_string(),
@@ -787,10 +787,10 @@ fn the_requests_on_the_wire_match_the_wsdls() {
     let payload_path = dir.join("payload.bin");
     std::fs::write(&payload_path, &data).unwrap();
     let mut args = vec![
-        reference("altinn-soap/BrokerServiceExternalBasic.wsdl")
+        fixture("altinn-soap/BrokerServiceExternalBasic.wsdl")
             .display()
             .to_string(),
-        reference("altinn-soap/BrokerServiceExternalBasicStreamed.wsdl")
+        fixture("altinn-soap/BrokerServiceExternalBasicStreamed.wsdl")
             .display()
             .to_string(),
     ];
@@ -830,10 +830,10 @@ fn the_requests_on_the_wire_match_the_wsdls() {
 struct Capture(std::sync::Mutex<Vec<String>>);
 
 impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata) -> bool {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
         true
     }
-    fn log(&self, r: &log::Record) {
+    fn log(&self, r: &log::Record<'_>) {
         let target = r.target();
         let ours = target.starts_with("efm_core") || target.starts_with("ureq");
         if ours && efm_core::http::log_record_allowed(target, r.level()) {

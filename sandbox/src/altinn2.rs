@@ -1,4 +1,5 @@
-//! The Altinn 2 SOAP broker (spec dpo-soap.md §3-4): BrokerServiceExternalBasic.svc
+//! The Altinn 2 SOAP broker, as its WSDLs (tests/fixtures/altinn-soap) and the integration point's
+//! SOAP client (efm-integrasjonspunkt before v4, `AltinnWsClient`) describe it: BrokerServiceExternalBasic.svc
 //! (InitiateBrokerServiceBasic, GetAvailableFilesBasic, CheckIfAvailableFilesBasic,
 //! ConfirmDownloadedBasic, Test) and BrokerServiceExternalBasicStreamed.svc (UploadFileStreamedBasic
 //! and DownloadFileStreamedBasic with MTOM/XOP, streamed to and from disk). Requests are SOAP 1.1
@@ -272,7 +273,11 @@ fn basic_op(shared: &Shared, headers: &HeaderMap, bytes: &[u8]) -> Result<Respon
     }
 }
 
-fn initiate(shared: &Shared, user: &Altinn2User, op: roxmltree::Node) -> Result<Response, Fault> {
+fn initiate(
+    shared: &Shared,
+    user: &Altinn2User,
+    op: roxmltree::Node<'_, '_>,
+) -> Result<Response, Fault> {
     let init = child(op, BS, "brokerServiceInitiation").expect("validated");
     let manifest = child(init, BSE, "Manifest").ok_or_else(|| Fault::client("Manifest is nil"))?;
     check_service(
@@ -337,7 +342,7 @@ fn initiate(shared: &Shared, user: &Altinn2User, op: roxmltree::Node) -> Result<
 fn available_files(
     shared: &Shared,
     user: &Altinn2User,
-    op: roxmltree::Node,
+    op: roxmltree::Node<'_, '_>,
 ) -> Result<Response, Fault> {
     let s = child(op, BS, "searchParameters").expect("validated");
     check_service(
@@ -404,7 +409,7 @@ fn available_files(
 fn check_available(
     shared: &Shared,
     user: &Altinn2User,
-    op: roxmltree::Node,
+    op: roxmltree::Node<'_, '_>,
 ) -> Result<Response, Fault> {
     let p = child(op, BS, "pollParameters").expect("validated");
     check_service(
@@ -436,7 +441,7 @@ fn check_available(
     )))
 }
 
-fn file_reference(op: roxmltree::Node) -> Result<Uuid, Fault> {
+fn file_reference(op: roxmltree::Node<'_, '_>) -> Result<Uuid, Fault> {
     let r = child_text(op, BS, "fileReference").unwrap_or_default();
     Uuid::parse_str(&r).map_err(|_| {
         Fault::altinn(
@@ -449,7 +454,7 @@ fn file_reference(op: roxmltree::Node) -> Result<Uuid, Fault> {
 fn confirm_downloaded(
     shared: &Shared,
     user: &Altinn2User,
-    op: roxmltree::Node,
+    op: roxmltree::Node<'_, '_>,
 ) -> Result<Response, Fault> {
     let id = file_reference(op)?;
     let reportee = reportee_org(

@@ -7,6 +7,7 @@
 
 // Handlers return a ready HTTP answer as their error; boxing every one buys nothing here.
 #![allow(clippy::result_large_err)]
+#![forbid(unsafe_code)]
 
 mod admin;
 mod altinn2;
@@ -288,76 +289,67 @@ fn router(shared: Arc<Shared>) -> axum::Router {
         .with_state(shared)
 }
 
-const USAGE: &str =
-    "usage: efm-sandbox --dir DIR [--port N] [--virus-scan-delay-ms MS] [--org ORGNR]...
+/// The sandbox's command-line options, shared by `efm-sandbox` and `efm sandbox`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SandboxArgs {
+    /// Where the PKI, client configurations, stored files and state live (created if missing)
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// TCP port on 127.0.0.1; 0 picks any free port
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub port: u16,
+    /// Virus-scan delay after an Altinn 3 upload (default 1000)
+    #[arg(long, value_name = "MS")]
+    pub virus_scan_delay_ms: Option<u64>,
+    /// An extra organisation besides the defaults (repeatable)
+    #[arg(long = "org", value_name = "ORGNR")]
+    pub extra_organisations: Vec<String>,
+    /// Ignore standard input (by default a closed stdin pipe stops the sandbox)
+    #[arg(long)]
+    pub no_stdin: bool,
+}
 
-Starts local Maskinporten, Service Registry, Altinn 3 broker and Altinn 2 SOAP broker on
-127.0.0.1, writes a test PKI and a client configuration per organisation to DIR/<orgnr>/config.json,
-prints `efm-sandbox listening on http://127.0.0.1:PORT` and serves until SIGINT/SIGTERM or, when
-standard input is a pipe, until it is closed (--no-stdin: ignore stdin).";
+/// Serve local Maskinporten, Service Registry, Altinn 3 broker and Altinn 2 SOAP broker on
+/// 127.0.0.1.
+///
+/// Writes a test PKI and a client configuration per organisation to DIR/<orgnr>/config.json,
+/// prints `efm-sandbox listening on http://127.0.0.1:PORT` and serves until SIGINT/SIGTERM or,
+/// when standard input is a pipe, until it is closed (--no-stdin: ignore stdin).
+#[derive(Debug, clap::Parser)]
+#[command(name = "efm-sandbox", version)]
+struct SandboxCli {
+    #[command(flatten)]
+    args: SandboxArgs,
+}
 
-/// The command line: what the `efm-sandbox` binary and `efm sandbox` run. `args` are the
-/// arguments without the program name (`--dir DIR [--port N] ...`). Blocks until stopped and
-/// returns the exit code (0 after a clean stop, 1 when the sandbox cannot start, 2 for bad usage).
+/// The command line of the `efm-sandbox` binary. `args` are the arguments without the program
+/// name (`--dir DIR [--port N] ...`). Blocks until stopped and returns the exit code (0 after a
+/// clean stop or `--help`, 1 when the sandbox cannot start, 2 for bad usage).
 pub fn run_cli(args: &[String]) -> i32 {
-    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
-        .try_init();
-    let mut options = SandboxOptions::default();
-    let mut dir = None;
-    let mut it = args.iter();
-    // Stdin is watched only when it is a pipe: a parent process holding the other end stops us by
-    // closing it, while `efm-sandbox ... &` with stdin on /dev/null keeps running.
-    let mut stdin_watch = stdin_is_pipe();
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| -> Result<String, i32> {
-            it.next().cloned().ok_or_else(|| {
-                eprintln!("efm-sandbox: {name} needs a value\n\n{USAGE}");
-                2
-            })
-        };
-        match a.as_str() {
-            "--dir" => match value("--dir") {
-                Ok(v) => dir = Some(PathBuf::from(v)),
-                Err(c) => return c,
-            },
-            "--port" => match value("--port").map(|v| v.parse::<u16>()) {
-                Ok(Ok(p)) => options.port = p,
-                Ok(Err(_)) => {
-                    eprintln!("efm-sandbox: --port needs a number from 0 to 65535");
-                    return 2;
-                }
-                Err(c) => return c,
-            },
-            "--virus-scan-delay-ms" => match value("--virus-scan-delay-ms")
-                .map(|v| v.parse::<u64>())
-            {
-                Ok(Ok(ms)) => options.virus_scan_delay_ms = Some(ms),
-                Ok(Err(_)) => {
-                    eprintln!("efm-sandbox: --virus-scan-delay-ms needs a number of milliseconds");
-                    return 2;
-                }
-                Err(c) => return c,
-            },
-            "--org" => match value("--org") {
-                Ok(o) => options.extra_organisations.push(o),
-                Err(c) => return c,
-            },
-            "--no-stdin" => stdin_watch = false,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return 0;
-            }
-            other => {
-                eprintln!("efm-sandbox: unknown argument {other:?}\n\n{USAGE}");
-                return 2;
-            }
+    use clap::Parser;
+    let argv = std::iter::once("efm-sandbox".to_string()).chain(args.iter().cloned());
+    match SandboxCli::try_parse_from(argv) {
+        Ok(cli) => run(cli.args),
+        Err(e) => {
+            let _ = e.print();
+            e.exit_code()
         }
     }
-    let Some(dir) = dir else {
-        eprintln!("efm-sandbox: --dir is required\n\n{USAGE}");
-        return 2;
+}
+
+/// Run the sandbox as `efm-sandbox` and `efm sandbox` do; see [`run_cli`] for the exit codes.
+pub fn run(args: SandboxArgs) -> i32 {
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .try_init();
+    // Stdin is watched only when it is a pipe: a parent process holding the other end stops us by
+    // closing it, while `efm-sandbox ... &` with stdin on /dev/null keeps running.
+    let stdin_watch = stdin_is_pipe() && !args.no_stdin;
+    let options = SandboxOptions {
+        dir: args.dir,
+        port: args.port,
+        virus_scan_delay_ms: args.virus_scan_delay_ms,
+        extra_organisations: args.extra_organisations,
     };
-    options.dir = dir;
     let sandbox = match Sandbox::start(options) {
         Ok(s) => s,
         Err(e) => {

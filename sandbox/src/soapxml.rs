@@ -80,7 +80,7 @@ pub fn parse(text: &str) -> Result<Document<'_>, String> {
         .map_err(|e| format!("the request is not well-formed XML: {e}"))
 }
 
-fn qname(n: Node) -> String {
+fn qname(n: Node<'_, '_>) -> String {
     format!(
         "{{{}}}{}",
         n.tag_name().namespace().unwrap_or(""),
@@ -88,7 +88,7 @@ fn qname(n: Node) -> String {
     )
 }
 
-fn is_nil(n: Node) -> bool {
+fn is_nil(n: Node<'_, '_>) -> bool {
     matches!(n.attribute((XSI, "nil")), Some("true") | Some("1"))
 }
 
@@ -105,7 +105,7 @@ fn elements<'a, 'i>(n: Node<'a, 'i>) -> Result<Vec<Node<'a, 'i>>, String> {
 }
 
 /// Check that `node`'s children follow `seq` exactly.
-pub fn check_seq(node: Node, seq: &[El]) -> Result<(), String> {
+pub fn check_seq(node: Node<'_, '_>, seq: &[El]) -> Result<(), String> {
     let kids = elements(node)?;
     let mut i = 0;
     for e in seq {
@@ -147,7 +147,7 @@ pub fn check_seq(node: Node, seq: &[El]) -> Result<(), String> {
     Ok(())
 }
 
-fn check_el(n: Node, e: &El) -> Result<(), String> {
+fn check_el(n: Node<'_, '_>, e: &El) -> Result<(), String> {
     if is_nil(n) {
         return if e.nillable {
             Ok(())
@@ -202,7 +202,7 @@ pub fn child<'a, 'i>(n: Node<'a, 'i>, ns: &str, name: &str) -> Option<Node<'a, '
     })
 }
 
-pub fn child_text(n: Node, ns: &str, name: &str) -> Option<String> {
+pub fn child_text(n: Node<'_, '_>, ns: &str, name: &str) -> Option<String> {
     child(n, ns, name)
         .filter(|c| !is_nil(*c))
         .map(|c| c.text().unwrap_or("").trim().to_string())

@@ -1,4 +1,4 @@
-"""Helpers for the efm-sandbox conformance tests: finding the binary and the reference files,
+"""Helpers for the efm-sandbox conformance tests: finding the binary and the fixtures,
 loading an organisation's identity, and making Maskinporten grants with PyJWT.
 
 The binary is EFM_SANDBOX_BIN, else target/debug/efm-sandbox under the repository root (or under
@@ -22,19 +22,8 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def find_shared() -> Path:
-    """`shared/` beside the repository (EFM_SHARED_DIR overrides; worktrees look further up)."""
-    given = os.environ.get("EFM_SHARED_DIR")
-    if given:
-        return Path(given)
-    for parent in REPO_ROOT.parents:
-        if (parent / "shared" / "reference").is_dir():
-            return parent / "shared"
-    return REPO_ROOT.parent / "shared"
-
-
-SHARED = find_shared()
-REFERENCE = SHARED / "reference"
+# The repository's fixtures: published WSDLs, OpenAPI and example messages (tests/fixtures/README.md).
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
 ORG_A, ORG_B, ORG_C = "910075918", "910076787", "984661185"
 
 

@@ -13,20 +13,20 @@ import requests
 import zeep
 from zeep.exceptions import Fault
 
-from efm_sandbox_support import ORG_A, ORG_B, REFERENCE
+from efm_sandbox_support import ORG_A, ORG_B, FIXTURES
 
 BS = "http://www.altinn.no/services/ServiceEngine/Broker/2015/06"
 STREAMED_ACTION = "http://www.altinn.no/services/ServiceEngine/Broker/2015/06/IBrokerServiceExternalBasicStreamed/"
 
 
 def basic_client(sandbox):
-    client = zeep.Client(str(REFERENCE / "altinn-soap" / "BrokerServiceExternalBasic.wsdl"))
+    client = zeep.Client(str(FIXTURES / "altinn-soap" / "BrokerServiceExternalBasic.wsdl"))
     binding = "{http://www.altinn.no/services/ServiceEngine/Broker/2015/06}BasicHttpBinding_IBrokerServiceExternalBasic"
     return client, client.create_service(binding, f"{sandbox.base_url}/ServiceEngineExternal/BrokerServiceExternalBasic.svc")
 
 
 def streamed_client(sandbox):
-    client = zeep.Client(str(REFERENCE / "altinn-soap" / "BrokerServiceExternalBasicStreamed.wsdl"))
+    client = zeep.Client(str(FIXTURES / "altinn-soap" / "BrokerServiceExternalBasicStreamed.wsdl"))
     binding = "{http://www.altinn.no/services/ServiceEngine/Broker/2015/06}BasicHttpBinding_IBrokerServiceExternalBasicStreamed"
     return client, client.create_service(binding, f"{sandbox.base_url}/ServiceEngineExternal/BrokerServiceExternalBasicStreamed.svc")
 

@@ -1,7 +1,7 @@
 """Altinn 3 broker stand-in: responses validate against the reference OpenAPI (openapi-core).
 
 The reference OpenAPI (the integration point's copy) declares error bodies as application/json;
-the broker itself answers application/problem+json (spec altinn3-broker.md §2.0), so error
+the broker itself answers application/problem+json (Altinn/altinn-broker `ProblemDetailsHelper.cs`), so error
 bodies are checked against the ProblemDetails schema under the declared media type. Confirm is
 documented as 200 while the broker's code answers 204; the sandbox does 204 by default and 200
 when told (setting confirm_status), which is what is validated here.
@@ -16,14 +16,14 @@ import requests
 from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 
-from efm_sandbox_support import ORG_A, ORG_B, ORG_C, REFERENCE
+from efm_sandbox_support import ORG_A, ORG_B, ORG_C, FIXTURES
 
 RESOURCE = "eformidling-dpo-meldingsutveksling"
 
 
 @pytest.fixture(scope="module")
 def openapi(sandbox):
-    spec = json.loads((REFERENCE / "altinn-broker-v3" / "altinn-broker-v1.json").read_text())
+    spec = json.loads((FIXTURES / "altinn-broker-v3" / "altinn-broker-v1.json").read_text())
     spec = copy.deepcopy(spec)
     spec["servers"] = [{"url": sandbox.base_url}]
     # The reference file nests its webhooks wrongly (spec validation refuses them); the sandbox

@@ -17,7 +17,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// What one [`Client::poll`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PollSummary {
     /// messageIds of new messages put in the incoming queue.
     pub received: Vec<String>,
@@ -37,7 +37,7 @@ pub struct PollSummary {
 }
 
 /// One transfer that [`Client::poll`] could not finish, or one receipt it could not send.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PollError {
     /// The broker transfer, for a failed download or confirm.
     pub transfer_id: Option<String>,
@@ -52,7 +52,7 @@ pub struct PollError {
 }
 
 /// A message in the incoming queue, as [`Client::peek`] returns it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct IncomingMessage {
     #[serde(flatten)]
     pub info: MessageInfo,
@@ -63,7 +63,7 @@ pub struct IncomingMessage {
 }
 
 /// One extracted document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct OpenedFile {
     pub name: String,
     pub path: PathBuf,
@@ -72,7 +72,7 @@ pub struct OpenedFile {
 }
 
 /// A message [`Client::pop`] decrypted, verified and extracted.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct OpenedMessage {
     pub message_id: String,
     pub conversation_id: Option<String>,
@@ -123,6 +123,10 @@ impl Client {
         let (sent, errors) = self.flush_outbox()?;
         summary.receipts_sent += sent;
         summary.errors.extend(errors);
+        // Our own sends that are due (retries, transfers to follow, expiry) go along.
+        let mut sends = super::WorkSummary::default();
+        self.work_sends(&mut sends)?;
+        summary.errors.extend(sends.send_errors());
         Ok(summary)
     }
 
@@ -389,7 +393,7 @@ impl Client {
 
     /// Send the receipts owed (oldest first); each leaves the outbox only after the broker took
     /// it. Returns how many went.
-    fn flush_outbox(&self) -> Result<(usize, Vec<PollError>)> {
+    pub(super) fn flush_outbox(&self) -> Result<(usize, Vec<PollError>)> {
         let _one = self
             .outbox_lock
             .lock()

@@ -70,7 +70,7 @@ impl<'a> Issue<'a> {
     }
 }
 
-fn time(days: i64) -> openssl::asn1::Asn1Time {
+fn time(days: i64) -> Asn1Time {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -155,21 +155,9 @@ pub fn python(script: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// A file in the shared reference folder: `../shared` beside the repository (as in CI), or the
-/// folder named by `EFM_SHARED_DIR` (for worktrees that live elsewhere).
-pub fn reference(path: &str) -> PathBuf {
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
-    let shared =
-        if beside.is_dir() {
-            beside
-        } else {
-            PathBuf::from(std::env::var_os("EFM_SHARED_DIR").expect(
-                "the shared/ folder is not beside the repository; set EFM_SHARED_DIR to it",
-            ))
-        };
-    let p = shared.join("reference").join(path);
-    assert!(p.is_file(), "reference file {} is missing", p.display());
-    p
+/// A file under the repository's `tests/fixtures`.
+pub fn fixture(relative: &str) -> PathBuf {
+    efm_test_support::fixture(relative)
 }
 
 // ---- the sandbox -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-//! Shared test helpers: a throw-away PKI made with the openssl CLI, the reference directory, and
+//! Shared test helpers: a throw-away PKI made with the openssl CLI, the fixtures, and
 //! running Python. Tools that are missing make the tests fail, never skip.
 #![allow(dead_code)]
 
@@ -8,21 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// `shared/reference`: beside the repository root (CI), or beside a parent of it (worktrees).
-pub fn reference() -> PathBuf {
-    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        let candidate = dir.join("shared/reference");
-        if candidate.is_dir() {
-            return candidate;
-        }
-        assert!(
-            dir.pop(),
-            "shared/reference not found above {}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-    }
-}
+pub use efm_test_support::fixture;
 
 pub fn run(cmd: &mut Command) -> std::process::Output {
     let out = cmd

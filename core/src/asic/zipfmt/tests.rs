@@ -100,7 +100,7 @@ fn central_directory_must_agree_with_local_headers() {
 
 #[test]
 fn zip64_structures_round_trip() {
-    let mut w = ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let mut w = ZipWriter::new(io::Cursor::new(Vec::new()));
     w.force_zip64();
     w.add_bytes("stored", b"abc", false, "").unwrap();
     w.add_bytes("deflated", &vec![7u8; 100_000], true, "")

@@ -281,7 +281,7 @@ pub fn parse(text: &str) -> Result<Document<'_>, AnswerError> {
     })
 }
 
-fn is(n: Node, ns: &str, name: &str) -> bool {
+fn is(n: Node<'_, '_>, ns: &str, name: &str) -> bool {
     n.is_element() && n.tag_name().name() == name && n.tag_name().namespace().unwrap_or("") == ns
 }
 
@@ -290,7 +290,7 @@ fn child<'a, 'i>(n: Node<'a, 'i>, ns: &str, name: &str) -> Option<Node<'a, 'i>> 
 }
 
 /// The text of a child element; `None` when missing or `i:nil`.
-fn child_text(n: Node, ns: &str, name: &str) -> Option<String> {
+fn child_text(n: Node<'_, '_>, ns: &str, name: &str) -> Option<String> {
     let c = child(n, ns, name)?;
     if matches!(c.attribute((XSI, "nil")), Some("true") | Some("1")) {
         return None;
@@ -304,8 +304,8 @@ fn local_child<'a, 'i>(n: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
         .find(|c| c.is_element() && c.tag_name().name() == name)
 }
 
-fn fault_from(f: Node) -> Fault {
-    let text = |n: Option<Node>| n.map(|n| n.text().unwrap_or("").trim().to_string());
+fn fault_from(f: Node<'_, '_>) -> Fault {
+    let text = |n: Option<Node<'_, '_>>| n.map(|n| n.text().unwrap_or("").trim().to_string());
     let mut fault = Fault {
         fault_code: text(local_child(f, "faultcode")).unwrap_or_default(),
         fault_string: text(local_child(f, "faultstring")).unwrap_or_default(),
