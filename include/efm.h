@@ -50,6 +50,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The library version this header belongs to (efm_version() answers for the loaded one). */
+#define EFM_VERSION "0.1.0"
+#define EFM_VERSION_MAJOR 0
+#define EFM_VERSION_MINOR 1
+#define EFM_VERSION_PATCH 0
+
 /*
  The ABI revision of this header. Bindings compare it with efm_abi_version() when they load the
  library and refuse to run against a different one. Bumped on any incompatible change.

@@ -24,6 +24,16 @@ command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
 [ -e /usr/share/java/bcpkix.jar ] || need+=(libbcpkix-java)
 [ -e /usr/share/java/bcutil.jar ] || need+=(libbcutil-java)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+# Windows builds and packages (scripts/test-windows.sh, scripts/package.sh): the mingw-w64
+# cross compiler (with windres), Wine to run the Windows tests, Mono's reference assemblies,
+# Mono.Cecil, xbuild and nuget for the NuGet package and its consumer test, zip for the archive.
+command -v x86_64-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-x86-64)
+[ -x /usr/lib/wine/wine64 ] || need+=(wine64)
+[ -e /usr/lib/mono/4.6.1-api/mscorlib.dll ] || need+=(mono-devel)
+ls /usr/lib/mono/gac/Mono.Cecil/0.11.*/Mono.Cecil.dll >/dev/null 2>&1 || need+=(libmono-cecil-private-cil)
+command -v xbuild >/dev/null || need+=(mono-xbuild)
+command -v nuget >/dev/null || need+=(nuget)
+command -v zip >/dev/null || need+=(zip)
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing system packages: ${need[*]}"
@@ -31,6 +41,11 @@ if [ ${#need[@]} -gt 0 ]; then
     [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
     "${sudo_cmd[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# The Rust standard library for the Windows cross-build.
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx x86_64-pc-windows-gnu; then
+    rustup target add x86_64-pc-windows-gnu
 fi
 
 if [ ! -x "$venv/bin/python" ]; then

@@ -19,12 +19,12 @@ g++ -std=c++11 "${flags[@]}" -o "$out/header_cpp" "$root/tests/c/header_cpp.cpp"
 echo '#include "efm.h"' | gcc -std=c99 "${flags[@]}" -x c -fsyntax-only -
 
 scratch=$(mktemp -d)
-sandbox_pid=
+. "$root/scripts/sandbox-lib.sh"
 cleanup() {
-    [ -n "$sandbox_pid" ] && kill "$sandbox_pid" 2>/dev/null && wait "$sandbox_pid" 2>/dev/null
+    stop_sandbox
     rm -rf "$scratch"
 }
-trap cleanup EXIT
+trap 'rc=$?; cleanup; exit $rc' EXIT
 export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 vg=(valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible
     --errors-for-leak-kinds=definite,indirect,possible --suppressions="$root/tests/c/valgrind.supp")
@@ -32,13 +32,7 @@ vg=(valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=def
 "${vg[@]}" "$out/header_cpp"
 
 # The lookup test talks to a real efm-sandbox on loopback.
-mkfifo "$scratch/sandbox.out"
-"$lib/efm-sandbox" --dir "$scratch/sandbox" --no-stdin >"$scratch/sandbox.out" 2>"$scratch/sandbox.log" &
-sandbox_pid=$!
-exec 3<"$scratch/sandbox.out"
-read -r first <&3
-case "$first" in "efm-sandbox listening on "*) ;; *) echo "efm-sandbox did not start: $first" >&2; cat "$scratch/sandbox.log" >&2; exit 1;; esac
-cat <&3 >/dev/null &
+start_sandbox "$lib/efm-sandbox" "$scratch/sandbox"
 "${vg[@]}" "$out/test_lookup" "$scratch/sandbox/910075918/config.json"
 mkdir -p "$scratch/boundary" "$scratch/flow"
 "${vg[@]}" "$out/test_boundary" "$scratch/sandbox" "$scratch/boundary"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every test: lint (rustfmt, clippy), Rust unit/integration tests (incl. header drift and interop
 # with openssl/PyJWT/cryptography/lxml), C tests under valgrind, Python binding + sandbox
-# conformance tests, C# binding tests on Mono. Installs missing tools first (scripts/install-deps.sh).
+# conformance tests, C# binding tests on Mono; then the release artefacts: efm.dll cross-built and
+# its C tests run under Wine, every package built into dist/ and installed the way its users do.
+# Installs missing tools first (scripts/install-deps.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -36,5 +38,14 @@ scripts/test-python.sh
 
 step "C# tests (Mono, NUnit)"
 scripts/test-csharp.sh
+
+step "release artefacts (scripts/package.sh -> dist/)"
+scripts/package.sh
+
+step "Windows: C tests against the packaged efm.dll under Wine"
+EFM_WIN_DIR="$root/target/package-stage/win-x64" scripts/test-windows.sh
+
+step "packages installed as their users do (NuGet, wheel, C archive)"
+scripts/test-packages.sh
 
 printf '\nall tests passed\n'

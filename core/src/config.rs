@@ -230,6 +230,8 @@ pub struct Config {
     pub altinn2: Option<Altinn2Login>,
     pub message_channel: Option<String>,
     pub ca_bundle: Option<PathBuf>,
+    /// The HTTP proxy; defaults to the system's, except in the sandbox (loopback: direct).
+    pub proxy: crate::http::ProxySetting,
     pub registry_cache: Duration,
     /// Maskinporten scopes for the Service Registry lookup (default `eformidling:dpo`, what the
     /// integration point asks for since v4).
@@ -269,6 +271,7 @@ struct RawConfig {
     altinn2: Option<RawAltinn2>,
     message_channel: Option<String>,
     ca_bundle: Option<String>,
+    proxy: Option<String>,
     #[schemars(range(max = 604800))]
     registry_cache_secs: Option<u64>,
     registry_scopes: Option<Vec<String>>,
@@ -683,6 +686,13 @@ impl Config {
             None => None,
         };
 
+        let proxy = match (&raw.proxy, environment == Environment::Sandbox) {
+            (Some(p), _) => crate::http::ProxySetting::parse(p, "proxy")?,
+            // The sandbox lives on loopback; a system proxy must not capture it.
+            (None, true) => crate::http::ProxySetting::None,
+            (None, false) => crate::http::ProxySetting::System,
+        };
+
         Ok(Config {
             organisation_number,
             environment,
@@ -695,6 +705,7 @@ impl Config {
             altinn2,
             message_channel: raw.message_channel,
             ca_bundle,
+            proxy,
             registry_cache: match raw.registry_cache_secs.unwrap_or(300) {
                 s @ 0..=MAX_TIMEOUT_SECS => Duration::from_secs(s),
                 _ => {
@@ -738,6 +749,7 @@ impl Config {
             "kid": self.credentials.kid,
             "system_user": {"org_id": self.system_user.org_id, "name": self.system_user.name},
             "message_channel": self.message_channel,
+            "proxy": self.proxy.describe(),
             "timeouts": {"connect_secs": self.timeouts.connect.as_secs(), "request_secs": self.timeouts.request.as_secs()},
             "urls": {
                 "maskinporten_token": self.urls.maskinporten_token,

@@ -8,7 +8,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef _WIN32
+#include <windows.h>
+#else
 #include <time.h>
+#endif
 
 struct progress {
     uint64_t done, total;
@@ -24,10 +28,14 @@ static bool on_progress(void *userdata, uint64_t done, uint64_t total) {
 }
 
 static void pause_a_little(void) {
+#ifdef _WIN32
+    Sleep(300);
+#else
     struct timespec t;
     t.tv_sec = 0;
     t.tv_nsec = 300 * 1000 * 1000;
     nanosleep(&t, NULL);
+#endif
 }
 
 /* Copy the value of "key":"..." from a JSON text (enough for ids in these answers). */

@@ -6,7 +6,10 @@
 //! module adds on top:
 //! - TLS verification is never switched off. Plain `http://` is refused unless the host is loopback
 //!   (the sandbox); everything else must be `https://`. An extra CA bundle (`Config::ca_bundle`) is
-//!   trusted next to the system roots, never instead of the checks.
+//!   trusted next to the system roots (also on Windows, whose certificate store SChannel uses),
+//!   never instead of the checks ([`roots`]).
+//! - The proxy comes from the configuration's `proxy`: the environment and, on Windows, the
+//!   system settings by default, an explicit URL, or none ([`ProxySetting`]).
 //! - Timeouts from `Config::timeouts`: `connect` for the TCP/TLS setup, `request` as an idle limit on
 //!   every read and write and on waiting for the response head, so a large upload or download is
 //!   not cut off as long as bytes keep moving. A per-request total limit can be added.
@@ -21,7 +24,7 @@
 //! logger must cap the targets in [`SECRET_BEARING_LOG_TARGETS`] below TRACE; see
 //! [`log_record_allowed`].
 
-use crate::config::{Config, Environment};
+use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -50,15 +53,18 @@ const MAX_SNIPPET_CHARS: usize = 300;
 
 mod agent;
 mod errors;
+mod proxy;
 mod request;
 mod response;
 mod retry;
+mod roots;
 #[cfg(test)]
 mod tests;
 mod url;
 
 pub use agent::*;
 pub use errors::*;
+pub use proxy::ProxySetting;
 pub use request::*;
 pub use response::*;
 pub use retry::*;

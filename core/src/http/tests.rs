@@ -375,7 +375,7 @@ fn tls_is_verified_and_an_extra_ca_is_trusted() {
         ca_bundle: Some(bundle),
         connect_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(5),
-        use_env_proxy: false,
+        proxy: ProxySetting::None,
     })
     .unwrap();
     let r = trusting.get(&url).call().unwrap();
