@@ -1185,6 +1185,7 @@ fn poll_honours_a_rate_limit_and_says_more_is_waiting() {
     assert_eq!(second.received, ids[1..].to_vec(), "{second:?}");
     assert!(!second.more_waiting && second.retry_after_secs.is_none());
     assert_eq!(incoming(&b).len(), 3);
+}
 
 /// Progress by phase: packing in document bytes, then uploading in package bytes, each growing
 /// to its total, all on the calling thread; the byte-count API folds both into one rising count.
