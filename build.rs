@@ -10,6 +10,11 @@ fn main() {
     println!("cargo:rerun-if-changed=ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-env-changed=EFM_UPDATE_HEADER");
+    // The shared library names itself libefm.so, so a host that loaded it by absolute path (the
+    // C# binding's Efm.Load) finds it already loaded when the runtime later asks for "libefm.so".
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libefm.so");
+    }
 
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("efm.h");

@@ -1,12 +1,11 @@
 //! `efm_client`: one configured DPO participant (our organisation).
 
-use crate::boundary::{guard, out_arg, str_arg};
+use crate::boundary::{guard, opt_str_arg, out_arg, put, shield, str_arg};
 use crate::error::efm_error;
 use crate::result::efm_result;
 use crate::strings::give;
-use efm_core::auth::Tokens;
+use efm_core::client::{Client, ClientContext, ClientOptions};
 use efm_core::config::Config;
-use efm_core::http::Http;
 use efm_core::ident::OrgNumber;
 use efm_core::registry::Registry;
 use efm_core::{Error, ErrorKind};
@@ -16,54 +15,63 @@ use std::sync::{Arc, Mutex};
 /// A configured client. Create with efm_client_new(), release with efm_client_free().
 pub struct efm_client {
     config: Config,
-    /// Created on first use: loading the key and building the HTTP agent can fail, and a client
-    /// that only validates or inspects needs neither.
-    registry: Mutex<Option<Arc<Registry>>>,
+    /// Our key, the HTTP agent, the token cache and the registry cache, shared by lookups and the
+    /// message flows. Created on first use: loading the key and building the HTTP agent can fail,
+    /// and a client that only validates or inspects needs neither.
+    context: Mutex<Option<ClientContext>>,
     /// The message flows (state in the data directory), likewise created on first use.
-    flows: Mutex<Option<Arc<efm_core::client::Client>>>,
+    flows: Mutex<Option<Arc<Client>>>,
+}
+
+/// The value in `slot`, made by `make` the first time.
+fn get_or_make<T: Clone>(
+    slot: &Mutex<Option<T>>,
+    make: impl FnOnce() -> Result<T, Error>,
+) -> Result<T, Error> {
+    let mut slot = slot.lock().map_err(|_| {
+        Error::new(
+            ErrorKind::Internal,
+            "client state poisoned by an earlier panic",
+        )
+    })?;
+    if let Some(value) = slot.as_ref() {
+        return Ok(value.clone());
+    }
+    let value = make()?;
+    *slot = Some(value.clone());
+    Ok(value)
 }
 
 impl efm_client {
-    pub(crate) fn flows(&self) -> Result<Arc<efm_core::client::Client>, Error> {
-        let mut slot = self.flows.lock().map_err(|_| {
-            Error::new(
-                ErrorKind::Internal,
-                "client state poisoned by an earlier panic",
-            )
-        })?;
-        if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
-        }
-        let client = Arc::new(efm_core::client::Client::new(self.config.clone())?);
-        *slot = Some(client.clone());
-        Ok(client)
+    fn context(&self) -> Result<ClientContext, Error> {
+        get_or_make(&self.context, || ClientContext::new(&self.config))
+    }
+
+    pub(crate) fn flows(&self) -> Result<Arc<Client>, Error> {
+        get_or_make(&self.flows, || {
+            let context = self.context()?;
+            Ok(Arc::new(Client::with_context(
+                self.config.clone(),
+                &context,
+                ClientOptions::default(),
+            )?))
+        })
     }
 
     fn registry(&self) -> Result<Arc<Registry>, Error> {
-        let mut slot = self.registry.lock().map_err(|_| {
-            Error::new(
-                ErrorKind::Internal,
-                "client state poisoned by an earlier panic",
-            )
-        })?;
-        if let Some(r) = slot.as_ref() {
-            return Ok(r.clone());
-        }
-        let tokens = Arc::new(Tokens::new(&self.config, Http::new(&self.config)?)?);
-        let registry = Arc::new(Registry::new(
-            &self.config,
-            Http::new(&self.config)?,
-            tokens,
-        ));
-        *slot = Some(registry.clone());
-        Ok(registry)
+        Ok(self.context()?.registry().clone())
     }
 }
 
+/// Borrow the client behind a pointer from C.
+///
+/// # Safety
+/// `client` is NULL or a pointer from efm_client_new() not yet freed.
 pub(crate) unsafe fn client_ref<'a>(client: *const efm_client) -> Result<&'a efm_client, Error> {
-    client
-        .as_ref()
-        .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, "argument `client` is NULL"))
+    // SAFETY: NULL or a live client (this function's contract).
+    unsafe { client.as_ref() }.ok_or_else(|| {
+        Error::new(ErrorKind::InvalidArgument, "argument `client` is NULL").with_field("client")
+    })
 }
 
 /// Create a client from a configuration document (JSON). The configuration is validated as by
@@ -74,23 +82,29 @@ pub unsafe extern "C" fn efm_client_new(
     client_out: *mut *mut efm_client,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    guard(error, || {
-        out_arg(client_out, "client_out")?;
-        let json = str_arg(config_json, "config_json")?;
-        let config = Config::from_json(json)?;
-        log::info!(
-            "client created for organisation {} ({}, {:?})",
-            config.organisation_number,
-            config.environment.name(),
-            config.transport
-        );
-        *client_out = Box::into_raw(Box::new(efm_client {
-            config,
-            registry: Mutex::new(None),
-            flows: Mutex::new(None),
-        }));
-        Ok(())
-    })
+    // SAFETY: `error` is NULL or writable (header contract).
+    unsafe {
+        guard(error, || {
+            out_arg(client_out, "client_out")?;
+            // SAFETY: a NUL-terminated string or NULL (header contract).
+            let json = str_arg(config_json, "config_json")?;
+            let config = Config::from_json(json)?;
+            log::info!(
+                "client created for organisation {} ({}, {:?})",
+                config.organisation_number,
+                config.environment.name(),
+                config.transport
+            );
+            let client = Box::into_raw(Box::new(efm_client {
+                config,
+                context: Mutex::new(None),
+                flows: Mutex::new(None),
+            }));
+            // SAFETY: checked by out_arg; writable (header contract).
+            put(client_out, client);
+            Ok(())
+        })
+    }
 }
 
 /// The client's resolved configuration as JSON (no secrets). Release with efm_string_free().
@@ -100,21 +114,24 @@ pub unsafe extern "C" fn efm_client_config_json(
     json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    guard(error, || {
-        out_arg(json_out, "json_out")?;
-        let client = client
-            .as_ref()
-            .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, "argument `client` is NULL"))?;
-        *json_out = give(&client.config.summary_json().to_string());
-        Ok(())
-    })
+    // SAFETY: `error` is NULL or writable (header contract).
+    unsafe {
+        guard(error, || {
+            out_arg(json_out, "json_out")?;
+            // SAFETY: NULL or a live client (header contract).
+            let client = client_ref(client)?;
+            // SAFETY: checked by out_arg; writable (header contract).
+            put(json_out, give(&client.config.summary_json().to_string()));
+            Ok(())
+        })
+    }
 }
 
 /// Look up an organisation in the Service Registry: a Maskinporten token is fetched (and cached),
 /// the signed answer is verified against the registry's key, and the capabilities are written as
 /// JSON (`organisation_number`, `organisation_name`, `process`, `signed`, `capabilities[]` with
 /// `process`, `service_identifier`, `document_types`, `service_code`, `service_edition_code`,
-/// `certificate`, ...). `process` may be NULL for all processes. Release the JSON with
+/// `certificate`, ...; schema/capabilities.schema.json). `process` may be NULL for all processes. Release the JSON with
 /// efm_string_free(). Errors: EFM_RESULT_RECEIVER_NOT_FOUND, EFM_RESULT_RECEIVER_LACKS_DPO, auth
 /// and network codes. Safe to call from several threads on one client.
 #[no_mangle]
@@ -125,32 +142,39 @@ pub unsafe extern "C" fn efm_client_lookup(
     capabilities_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    guard(error, || {
-        out_arg(capabilities_json_out, "capabilities_json_out")?;
-        let client = client_ref(client)?;
-        let org = OrgNumber::parse(str_arg(organisation_number, "organisation_number")?)
-            .map_err(|e| e.with_field("organisation_number"))?;
-        let process = if process.is_null() {
-            None
-        } else {
-            Some(str_arg(process, "process")?)
-        };
-        let caps = client.registry()?.lookup(&org, process)?;
-        let json = serde_json::to_string(&caps).map_err(|e| {
-            Error::new(
-                ErrorKind::Internal,
-                format!("serialising capabilities: {e}"),
-            )
-        })?;
-        *capabilities_json_out = give(&json);
-        Ok(())
-    })
+    // SAFETY: `error` is NULL or writable (header contract).
+    unsafe {
+        guard(error, || {
+            out_arg(capabilities_json_out, "capabilities_json_out")?;
+            // SAFETY: NULL or a live client (header contract).
+            let client = client_ref(client)?;
+            // SAFETY: NUL-terminated strings or NULL (header contract).
+            let org = OrgNumber::parse(str_arg(organisation_number, "organisation_number")?)
+                .map_err(|e| e.with_field("organisation_number"))?;
+            // SAFETY: as above.
+            let process = opt_str_arg(process, "process")?;
+            let caps = client.registry()?.lookup(&org, process)?;
+            let json = serde_json::to_string(&caps).map_err(|e| {
+                Error::new(
+                    ErrorKind::Internal,
+                    format!("serialising capabilities: {e}"),
+                )
+            })?;
+            // SAFETY: checked by out_arg; writable (header contract).
+            put(capabilities_json_out, give(&json));
+            Ok(())
+        })
+    }
 }
 
-/// Release a client. Accepts NULL.
+/// Release a client. Accepts NULL. No other thread may be inside a call on it.
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_free(client: *mut efm_client) {
-    if !client.is_null() {
-        drop(Box::from_raw(client));
-    }
+    shield((), || {
+        if !client.is_null() {
+            // SAFETY: not NULL, and (header contract) a client from efm_client_new() not yet freed
+            // and not in use, so it came from Box::into_raw there.
+            drop(unsafe { Box::from_raw(client) });
+        }
+    })
 }

@@ -1,13 +1,14 @@
 //! Configuration validation without creating a client.
 
-use crate::boundary::{guard, str_arg};
+use crate::boundary::{guard, put, str_arg};
 use crate::error::efm_error;
 use crate::result::efm_result;
 use crate::strings::give;
 use efm_core::config::Config;
 use std::ffi::c_char;
 
-/// Parse and validate a configuration document (JSON; schema in the README). On success, and when
+/// Parse and validate a configuration document (JSON; README "Configuration",
+/// schema/config.schema.json). On success, and when
 /// `summary_json_out` is not NULL, writes the resolved configuration as JSON (absolute paths, URLs of
 /// the environment, no secrets), to be released with efm_string_free().
 #[no_mangle]
@@ -16,12 +17,17 @@ pub unsafe extern "C" fn efm_config_validate(
     summary_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    guard(error, || {
-        let json = str_arg(config_json, "config_json")?;
-        let config = Config::from_json(json)?;
-        if !summary_json_out.is_null() {
-            *summary_json_out = give(&config.summary_json().to_string());
-        }
-        Ok(())
-    })
+    // SAFETY: `error` is NULL or writable (header contract).
+    unsafe {
+        guard(error, || {
+            // SAFETY: a NUL-terminated string or NULL (header contract).
+            let json = str_arg(config_json, "config_json")?;
+            let config = Config::from_json(json)?;
+            if !summary_json_out.is_null() {
+                // SAFETY: not NULL; writable (header contract).
+                put(summary_json_out, give(&config.summary_json().to_string()));
+            }
+            Ok(())
+        })
+    }
 }

@@ -1,6 +1,7 @@
 //! `efm_error`: an owned error object with message and structured detail, in the manner of
 //! wasmtime's `wasmtime_error_t` (no thread-local "last error").
 
+use crate::boundary::shield;
 use crate::result::efm_result;
 use efm_core::Error;
 use std::ffi::{c_char, CString};
@@ -42,28 +43,43 @@ impl efm_error {
 pub(crate) unsafe fn report(err: Error, out: *mut *mut efm_error) -> efm_result {
     let code = err.kind().into();
     if !out.is_null() {
-        *out = Box::into_raw(Box::new(efm_error::from_core(&err)));
+        let boxed = Box::into_raw(Box::new(efm_error::from_core(&err)));
+        // SAFETY: not NULL (checked) and writable (this function's contract).
+        unsafe { out.write(boxed) };
     }
     code
+}
+
+/// Borrow the error behind a pointer from C.
+///
+/// # Safety
+/// `error` is NULL or a pointer returned by efm and not yet freed.
+unsafe fn borrow<'a>(error: *const efm_error) -> Option<&'a efm_error> {
+    // SAFETY: NULL or a live efm_error (the contract of every accessor below).
+    unsafe { error.as_ref() }
 }
 
 /// The result code of an error (never EFM_RESULT_OK). Returns EFM_RESULT_INVALID_ARGUMENT for NULL.
 #[no_mangle]
 pub unsafe extern "C" fn efm_error_code(error: *const efm_error) -> efm_result {
-    match error.as_ref() {
+    // SAFETY: the C caller passes NULL or an error efm gave it (header contract).
+    shield(efm_result::Panic, || match unsafe { borrow(error) } {
         Some(e) => e.code,
         None => efm_result::InvalidArgument,
-    }
+    })
 }
 
 /// A human-readable message: what failed, with which input, and what to do. Borrowed from the
-/// error; valid until efm_error_free(). Never NULL (an empty string for a NULL error).
+/// error; valid until efm_error_free(). Never NULL (an empty string for a NULL error). Caller
+/// input is quoted only in part (at most 64 characters) and values of secret-bearing members
+/// never.
 #[no_mangle]
 pub unsafe extern "C" fn efm_error_message(error: *const efm_error) -> *const c_char {
-    match error.as_ref() {
+    // SAFETY: the C caller passes NULL or an error efm gave it (header contract).
+    shield(c"".as_ptr(), || match unsafe { borrow(error) } {
         Some(e) => e.message.as_ptr(),
         None => c"".as_ptr(),
-    }
+    })
 }
 
 /// Structured detail as a JSON object: {"code", "kind", "group", "retryable", "http_status",
@@ -71,48 +87,62 @@ pub unsafe extern "C" fn efm_error_message(error: *const efm_error) -> *const c_
 /// valid until efm_error_free(). Never NULL ("{}" for a NULL error).
 #[no_mangle]
 pub unsafe extern "C" fn efm_error_detail_json(error: *const efm_error) -> *const c_char {
-    match error.as_ref() {
+    // SAFETY: the C caller passes NULL or an error efm gave it (header contract).
+    shield(c"{}".as_ptr(), || match unsafe { borrow(error) } {
         Some(e) => e.detail_json.as_ptr(),
         None => c"{}".as_ptr(),
-    }
+    })
 }
 
 /// The HTTP status of the remote answer behind the error, or 0 when there was none.
 #[no_mangle]
 pub unsafe extern "C" fn efm_error_http_status(error: *const efm_error) -> u16 {
-    error.as_ref().map_or(0, |e| e.http_status)
+    // SAFETY: the C caller passes NULL or an error efm gave it (header contract).
+    shield(0, || unsafe { borrow(error) }.map_or(0, |e| e.http_status))
 }
 
 /// The remote service's own error code (`invalid_grant`, `MP-250`, `BRO-00006`, ...), or NULL.
 /// Borrowed from the error; valid until efm_error_free().
 #[no_mangle]
 pub unsafe extern "C" fn efm_error_remote_code(error: *const efm_error) -> *const c_char {
-    error
-        .as_ref()
-        .and_then(|e| e.remote_code.as_ref())
-        .map_or(std::ptr::null(), |s| s.as_ptr())
+    shield(std::ptr::null(), || {
+        // SAFETY: the C caller passes NULL or an error efm gave it (header contract).
+        unsafe { borrow(error) }
+            .and_then(|e| e.remote_code.as_ref())
+            .map_or(std::ptr::null(), |s| s.as_ptr())
+    })
 }
 
-/// The input field or configuration key at fault (`organisation_number`, `credentials.pkcs12`),
-/// or NULL. Borrowed from the error; valid until efm_error_free().
+/// The input field or configuration key at fault (`organisation_number`, `credentials.pkcs12`,
+/// `documents[0].path`), or NULL when the error is not about one field. Borrowed from the error;
+/// valid until efm_error_free().
 #[no_mangle]
 pub unsafe extern "C" fn efm_error_field(error: *const efm_error) -> *const c_char {
-    error
-        .as_ref()
-        .and_then(|e| e.field.as_ref())
-        .map_or(std::ptr::null(), |s| s.as_ptr())
+    shield(std::ptr::null(), || {
+        // SAFETY: the C caller passes NULL or an error efm gave it (header contract).
+        unsafe { borrow(error) }
+            .and_then(|e| e.field.as_ref())
+            .map_or(std::ptr::null(), |s| s.as_ptr())
+    })
 }
 
 /// Whether the same call may succeed if tried again later (network trouble, 429, 503).
 #[no_mangle]
 pub unsafe extern "C" fn efm_error_retryable(error: *const efm_error) -> bool {
-    error.as_ref().is_some_and(|e| e.retryable)
+    shield(false, || {
+        // SAFETY: the C caller passes NULL or an error efm gave it (header contract).
+        unsafe { borrow(error) }.is_some_and(|e| e.retryable)
+    })
 }
 
 /// Release an error. Accepts NULL.
 #[no_mangle]
 pub unsafe extern "C" fn efm_error_free(error: *mut efm_error) {
-    if !error.is_null() {
-        drop(Box::from_raw(error));
-    }
+    shield((), || {
+        if !error.is_null() {
+            // SAFETY: not NULL, and (header contract) a pointer efm returned and not yet freed,
+            // so it came from Box::into_raw in `report`.
+            drop(unsafe { Box::from_raw(error) });
+        }
+    })
 }

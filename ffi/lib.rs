@@ -6,9 +6,11 @@
 //! (the handle, lookups), `messages` (send, poll, peek/pop/delete, statuses), `quarantine` (what
 //! was downloaded but could not be used).
 #![allow(non_camel_case_types)]
-// Every export checks its pointers before use; the functions are `unsafe extern "C"` only where the
-// caller must uphold more than "valid or NULL".
+// The safety contract of every export is the header's (pointers NULL or valid, strings
+// NUL-terminated, handles live); each export checks what can be checked and documents the rest.
 #![allow(clippy::missing_safety_doc)]
+// Every unsafe operation sits in its own block with a `// SAFETY:` comment saying why it holds.
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod boundary;
 pub mod client;

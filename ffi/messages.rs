@@ -1,36 +1,74 @@
 //! The message flows on a client: send, poll, peek/pop/delete, statuses. Metadata crosses as JSON
 //! (the serde forms of efm-core's `SendRequest`, `MessageInfo`, `PollSummary`, `IncomingMessage`,
-//! `OpenedMessage`, `StatusEntry`, `MessageFilter`); documents cross as file paths.
+//! `OpenedMessage`, `StatusEntry`, `MessageFilter`; schemas in `schema/`); documents cross as file
+//! paths.
 
-use crate::boundary::{guard, out_arg, str_arg};
+use crate::boundary::{guard, json_arg, out_arg, put, str_arg};
 use crate::client::{client_ref, efm_client};
 use crate::error::efm_error;
 use crate::result::efm_result;
 use crate::strings::give;
 use efm_core::client::{Client, SendRequest};
 use efm_core::store::MessageFilter;
+use efm_core::transport::{request_cancel, reset_cancel};
 use efm_core::{Error, ErrorKind};
 use serde::Serialize;
+use std::cell::Cell;
 use std::ffi::{c_char, c_void};
 use std::path::Path;
 
 /// Reports the progress of a long transfer: `done` of `total` bytes (`total` 0 when unknown).
-/// Called on the thread that made the efm call.
+/// Called on the thread that made the efm call. Return true to go on, false to cancel: the call
+/// then stops at its next read or write and fails with EFM_RESULT_CANCELLED (a send is recorded
+/// as FEIL and can be sent again with efm_client_resend()). A cancel that comes after the last
+/// byte has no effect.
 pub type efm_progress_callback =
-    Option<unsafe extern "C" fn(userdata: *mut c_void, done: u64, total: u64)>;
+    Option<unsafe extern "C" fn(userdata: *mut c_void, done: u64, total: u64) -> bool>;
 
-/// The caller's progress callback as a Rust closure (a no-op for NULL).
-fn reporter(progress: efm_progress_callback, userdata: *mut c_void) -> impl FnMut(u64, u64) {
+/// The caller's progress callback as a Rust closure (a no-op for NULL). `cancelled` records
+/// whether it asked to stop.
+fn reporter<'a>(
+    progress: efm_progress_callback,
+    userdata: *mut c_void,
+    cancelled: &'a Cell<bool>,
+) -> impl FnMut(u64, u64) + 'a {
+    reset_cancel();
     move |done, total| {
         if let Some(cb) = progress {
-            // SAFETY: the caller promised a callback valid for the duration of this call.
-            unsafe { cb(userdata, done, total) };
+            // SAFETY: the caller promised a callback valid for the duration of this call, and
+            // it runs on the caller's own thread.
+            if !unsafe { cb(userdata, done, total) } {
+                cancelled.set(true);
+                request_cancel();
+            }
         }
+    }
+}
+
+/// Run a transfer with the caller's progress callback; a failure after the callback asked to
+/// stop is reported as EFM_RESULT_CANCELLED.
+fn with_progress<T>(
+    progress: efm_progress_callback,
+    userdata: *mut c_void,
+    call: impl FnOnce(&mut dyn FnMut(u64, u64)) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let cancelled = Cell::new(false);
+    let result = call(&mut reporter(progress, userdata, &cancelled));
+    reset_cancel();
+    match result {
+        Err(e) if cancelled.get() => Err(Error::new(
+            ErrorKind::Cancelled,
+            format!("cancelled by the progress callback ({e})"),
+        )),
+        other => other,
     }
 }
 
 /// The common shape of these exports: check the out-pointer, run `call` on the client's flows
 /// and hand its answer to the caller as JSON.
+///
+/// # Safety
+/// `client` is NULL or live, `out` NULL or writable, `error` NULL or writable.
 pub(crate) unsafe fn answer<T: Serialize>(
     client: *const efm_client,
     out: *mut *mut c_char,
@@ -38,13 +76,16 @@ pub(crate) unsafe fn answer<T: Serialize>(
     error: *mut *mut efm_error,
     call: impl FnOnce(&Client) -> Result<T, Error>,
 ) -> efm_result {
-    guard(error, || {
-        out_arg(out, out_name)?;
-        let flows = client_ref(client)?.flows()?;
-        let value = call(&flows)?;
-        *out = give(&to_json(&value)?);
-        Ok(())
-    })
+    // SAFETY: forwarded contract of this function.
+    unsafe {
+        guard(error, || {
+            out_arg(out, out_name)?;
+            let flows = client_ref(client)?.flows()?;
+            let value = call(&flows)?;
+            put(out, give(&to_json(&value)?));
+            Ok(())
+        })
+    }
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<String, Error> {
@@ -52,26 +93,16 @@ fn to_json<T: Serialize>(value: &T) -> Result<String, Error> {
         .map_err(|e| Error::new(ErrorKind::Internal, format!("serialising the answer: {e}")))
 }
 
-fn parse<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> Result<T, Error> {
-    serde_json::from_str(json).map_err(|e| {
-        Error::new(
-            ErrorKind::InvalidJson,
-            format!(
-                "{what} is not valid: {e} (line {}, column {})",
-                e.line(),
-                e.column()
-            ),
-        )
-    })
-}
-
 /// Send one message. `request_json` is either `{"sbd": {...}, "documents": [...]}` or the fields
 /// of an arkivmelding: `{"receiver": "910076787", "process": "urn:...", "documents":
 /// [{"name": "arkivmelding.xml", "path": "/path/arkivmelding.xml"}, {"name": "brev.pdf", "path":
 /// "..."}], "conversation_id", "message_id", "ttl_secs", "sender_ref", "receiver_ref"}` (all but
-/// `receiver` and `documents` optional). The receiver is looked up, the message recorded
+/// `receiver` and `documents` optional; schema/send_request.schema.json). Unknown members, wrong
+/// types and out-of-range numbers (`ttl_secs` beyond ten years) fail with
+/// EFM_RESULT_INVALID_ARGUMENT naming the member in efm_error_field(); a document that is not a
+/// regular file likewise. The receiver is looked up, the message recorded
 /// (OPPRETTET), packed, encrypted and uploaded (SENDT). On success `message_json_out` receives the
-/// message (message_id, conversation_id, status, ...). On failure the message, if it got that far,
+/// message (schema/message_info.schema.json). On failure the message, if it got that far,
 /// is recorded as FEIL and can be sent again with efm_client_resend(). `progress` may be NULL.
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_send(
@@ -82,10 +113,13 @@ pub unsafe extern "C" fn efm_client_send(
     message_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    answer(client, message_json_out, "message_json_out", error, |c| {
-        let request: SendRequest = parse(str_arg(request_json, "request_json")?, "request_json")?;
-        c.send(request, &mut reporter(progress, userdata))
-    })
+    // SAFETY: pointers as the header documents them.
+    unsafe {
+        answer(client, message_json_out, "message_json_out", error, |c| {
+            let request: SendRequest = json_arg(request_json, "request_json")?;
+            with_progress(progress, userdata, |p| c.send(request, p))
+        })
+    }
 }
 
 /// Send again a message that failed (FEIL) or was never uploaded, from its stored package.
@@ -98,30 +132,36 @@ pub unsafe extern "C" fn efm_client_resend(
     message_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    answer(client, message_json_out, "message_json_out", error, |c| {
-        c.resend(
-            str_arg(message_id, "message_id")?,
-            &mut reporter(progress, userdata),
-        )
-    })
+    // SAFETY: pointers as the header documents them.
+    unsafe {
+        answer(client, message_json_out, "message_json_out", error, |c| {
+            let id = str_arg(message_id, "message_id")?;
+            with_progress(progress, userdata, |p| c.resend(id, p))
+        })
+    }
 }
 
 /// Fetch what waits at the broker: new messages go to the incoming queue (INNKOMMENDE_MOTTATT,
 /// MOTTATT sent back), statuses and receipts update our outgoing messages. Writes a summary
 /// (`received` message ids, `statuses`, `ignored`, `duplicates`, `quarantined`, `recovered`,
-/// `receipts_sent`, `errors`). Quarantined packages are listed by `efm_client_quarantine`.
+/// `receipts_sent`, `errors`, `more_waiting`, `retry_after_secs`;
+/// schema/poll_summary.schema.json). Quarantined packages are listed by efm_client_quarantine().
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_poll(
     client: *const efm_client,
     summary_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    answer(client, summary_json_out, "summary_json_out", error, |c| {
-        c.poll()
-    })
+    // SAFETY: pointers as the header documents them.
+    unsafe {
+        answer(client, summary_json_out, "summary_json_out", error, |c| {
+            c.poll()
+        })
+    }
 }
 
-/// The oldest message in the incoming queue, locked for this caller, as JSON (with its SBD); or,
+/// The oldest message in the incoming queue, locked for this caller, as JSON (with its SBD;
+/// schema/incoming_message.schema.json); or,
 /// when the queue is empty, success with `*message_json_out` set to NULL.
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_peek(
@@ -129,23 +169,27 @@ pub unsafe extern "C" fn efm_client_peek(
     message_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    guard(error, || {
-        out_arg(message_json_out, "message_json_out")?;
-        let next = client_ref(client)?.flows()?.peek()?;
-        *message_json_out = match next {
-            Some(m) => give(&to_json(&m)?),
-            None => std::ptr::null_mut(),
-        };
-        Ok(())
-    })
+    // SAFETY: pointers as the header documents them.
+    unsafe {
+        guard(error, || {
+            out_arg(message_json_out, "message_json_out")?;
+            let next = client_ref(client)?.flows()?.peek()?;
+            let json = match next {
+                Some(m) => give(&to_json(&m)?),
+                None => std::ptr::null_mut(),
+            };
+            put(message_json_out, json);
+            Ok(())
+        })
+    }
 }
 
 /// Decrypt, verify and unpack a peeked message into `target_dir`; writes the message with its
-/// `files` (name, path, mime, size) and `signer`, and `warnings` (documents whose names could
-/// not be files here are saved under safe names, kept in `name`). Calling it again after an
-/// interruption finds the files already there and succeeds. A damaged or tampered package fails
-/// with a package or crypto code, leaves the queue (status FEIL) and is kept in quarantine
-/// (efm_client_quarantine).
+/// `files` (name, path, mime, size), `signer` and `warnings` (schema/opened_message.schema.json;
+/// documents whose names could not be files here are saved under safe names, `name` keeps the
+/// sender's). Calling it again after an interruption finds the files already there and succeeds.
+/// A damaged or tampered package fails with a package or crypto code, leaves the queue (status
+/// FEIL) and is kept in quarantine (efm_client_quarantine()).
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_pop(
     client: *const efm_client,
@@ -154,10 +198,13 @@ pub unsafe extern "C" fn efm_client_pop(
     opened_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    answer(client, opened_json_out, "opened_json_out", error, |c| {
-        let id = str_arg(message_id, "message_id")?;
-        c.pop(id, Path::new(str_arg(target_dir, "target_dir")?))
-    })
+    // SAFETY: pointers as the header documents them.
+    unsafe {
+        answer(client, opened_json_out, "opened_json_out", error, |c| {
+            let id = str_arg(message_id, "message_id")?;
+            c.pop(id, Path::new(str_arg(target_dir, "target_dir")?))
+        })
+    }
 }
 
 /// Remove a message from the incoming queue once the archive has it: INNKOMMENDE_LEVERT, and
@@ -169,19 +216,22 @@ pub unsafe extern "C" fn efm_client_delete(
     message_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    guard(error, || {
-        let client = client_ref(client)?;
-        let id = str_arg(message_id, "message_id")?;
-        let info = client.flows()?.delete(id)?;
-        if !message_json_out.is_null() {
-            *message_json_out = give(&to_json(&info)?);
-        }
-        Ok(())
-    })
+    // SAFETY: pointers as the header documents them.
+    unsafe {
+        guard(error, || {
+            let client = client_ref(client)?;
+            let id = str_arg(message_id, "message_id")?;
+            let info = client.flows()?.delete(id)?;
+            if !message_json_out.is_null() {
+                put(message_json_out, give(&to_json(&info)?));
+            }
+            Ok(())
+        })
+    }
 }
 
 /// The status history of a message (oldest first): `[{"status": "OPPRETTET", "time": ...,
-/// "description": ...}, ...]`.
+/// "description": ...}, ...]` (schema/status_history.schema.json).
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_status(
     client: *const efm_client,
@@ -189,13 +239,18 @@ pub unsafe extern "C" fn efm_client_status(
     history_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    answer(client, history_json_out, "history_json_out", error, |c| {
-        c.status(str_arg(message_id, "message_id")?)
-    })
+    // SAFETY: pointers as the header documents them.
+    unsafe {
+        answer(client, history_json_out, "history_json_out", error, |c| {
+            c.status(str_arg(message_id, "message_id")?)
+        })
+    }
 }
 
 /// Messages matching `filter_json` (`{"direction": "outgoing"|"incoming", "conversation_id",
-/// "message_id", "status": "LEVERT", "limit": 50}`, all optional; NULL for all), newest first.
+/// "message_id", "status": "LEVERT", "limit": 50}`, all optional; NULL for all;
+/// schema/message_filter.schema.json), newest first. An unknown member or status is
+/// EFM_RESULT_INVALID_ARGUMENT, not a filter that matches everything.
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_messages(
     client: *const efm_client,
@@ -203,25 +258,52 @@ pub unsafe extern "C" fn efm_client_messages(
     messages_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    answer(client, messages_json_out, "messages_json_out", error, |c| {
-        let filter: MessageFilter = if filter_json.is_null() {
-            MessageFilter::default()
-        } else {
-            parse(str_arg(filter_json, "filter_json")?, "filter_json")?
-        };
-        c.messages(&filter)
-    })
+    // SAFETY: pointers as the header documents them.
+    unsafe {
+        answer(client, messages_json_out, "messages_json_out", error, |c| {
+            let filter: MessageFilter = if filter_json.is_null() {
+                MessageFilter::default()
+            } else {
+                json_arg(filter_json, "filter_json")?
+            };
+            c.messages(&filter)
+        })
+    }
 }
 
 /// Mark outgoing messages whose deadline passed without MOTTATT as LEVETID_UTLOPT; writes the
-/// ids marked (a JSON array).
+/// ids marked (a JSON array; schema/expired_ids.schema.json).
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_expire(
     client: *const efm_client,
     expired_json_out: *mut *mut c_char,
     error: *mut *mut efm_error,
 ) -> efm_result {
-    answer(client, expired_json_out, "expired_json_out", error, |c| {
-        c.expire()
-    })
+    // SAFETY: pointers as the header documents them.
+    unsafe {
+        answer(client, expired_json_out, "expired_json_out", error, |c| {
+            c.expire()
+        })
+    }
+}
+
+/// Do what is due for sending: mark messages past their deadline LEVETID_UTLOPT, upload again
+/// the messages a transient failure left pending (backoff with jitter, Retry-After honoured),
+/// follow uploaded transfers until the broker publishes them (or fails them: FEIL), and send the
+/// receipts owed. Call it periodically (`efm_client_poll` does it too). Writes a summary:
+/// `{"sent": [...], "published": [...], "failed": [...], "expired": [...], "retrying": [{"message_id",
+/// "attempts", "next_attempt", "error"}], "receipts_sent": N, "receipt_errors": [...],
+/// "waiting_uploads": N, "waiting_follows": N}` (schema/work_summary.schema.json).
+#[no_mangle]
+pub unsafe extern "C" fn efm_client_run_due(
+    client: *const efm_client,
+    summary_json_out: *mut *mut c_char,
+    error: *mut *mut efm_error,
+) -> efm_result {
+    // SAFETY: pointers as the header documents them.
+    unsafe {
+        answer(client, summary_json_out, "summary_json_out", error, |c| {
+            c.run_due()
+        })
+    }
 }

@@ -18,6 +18,8 @@ pub enum efm_result {
     InvalidOrganisationNumber = 103,
     InvalidIdentifier = 104,
     InvalidMessage = 105,
+    /// The caller stopped the call: its progress callback returned false.
+    Cancelled = 106,
 
     // 2xx configuration
     ConfigInvalid = 200,
@@ -86,6 +88,7 @@ impl From<ErrorKind> for efm_result {
             K::InvalidOrganisationNumber => R::InvalidOrganisationNumber,
             K::InvalidIdentifier => R::InvalidIdentifier,
             K::InvalidMessage => R::InvalidMessage,
+            K::Cancelled => R::Cancelled,
             K::ConfigInvalid => R::ConfigInvalid,
             K::ConfigUnknownEnvironment => R::ConfigUnknownEnvironment,
             K::ConfigMissingFile => R::ConfigMissingFile,

@@ -7,7 +7,7 @@ use std::ffi::c_char;
 
 /// The ABI revision of this header. Bindings compare it with efm_abi_version() when they load the
 /// library and refuse to run against a different one. Bumped on any incompatible change.
-pub const EFM_ABI_VERSION: u32 = 1;
+pub const EFM_ABI_VERSION: u32 = 2;
 
 /// The library version, e.g. "0.1.0". Static; never NULL.
 #[no_mangle]
@@ -26,5 +26,6 @@ pub extern "C" fn efm_abi_version() -> u32 {
 /// host process running. Always returns EFM_RESULT_PANIC.
 #[no_mangle]
 pub unsafe extern "C" fn efm_diagnostic_panic(error: *mut *mut efm_error) -> efm_result {
-    guard(error, || panic!("efm_diagnostic_panic was called"))
+    // SAFETY: `error` is NULL or writable (header contract).
+    unsafe { guard(error, || panic!("efm_diagnostic_panic was called")) }
 }

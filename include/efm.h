@@ -19,7 +19,13 @@
  *   long as the object they came from (static strings: forever). Do not free them.
  * - Every handle has a *_free function that accepts NULL.
  * - All strings are UTF-8 and NUL-terminated. Metadata (configuration, SBDs, capabilities, statuses)
- *   crosses as JSON text.
+ *   crosses as JSON text; the repository's schema/ folder has a JSON Schema for each request and
+ *   answer. Requests are read strictly: an unknown member, a wrong type or an out-of-range number
+ *   is EFM_RESULT_INVALID_ARGUMENT (EFM_RESULT_CONFIG_INVALID for the configuration) with the
+ *   member's path in efm_error_field(). Error messages quote caller input only in part and never
+ *   the value of a member that was refused.
+ * - Values from C that stand for an enumeration (a log level) are checked; an unknown number is
+ *   EFM_RESULT_INVALID_ARGUMENT, never undefined behaviour.
  *
  * Threads
  * -------
@@ -30,8 +36,9 @@
  *
  * Failures inside efm
  * -------------------
- * - A bug in efm (a Rust panic) is caught at the boundary and returned as EFM_RESULT_PANIC; the host
- *   process keeps running.
+ * - A bug in efm (a Rust panic) is caught at the boundary of every function, the accessors and
+ *   *_free functions included, and returned as EFM_RESULT_PANIC (or a documented neutral value
+ *   where a function returns no efm_result); the host process keeps running.
  */
 
 #ifndef EFM_H
@@ -47,7 +54,7 @@
  The ABI revision of this header. Bindings compare it with efm_abi_version() when they load the
  library and refuse to run against a different one. Bumped on any incompatible change.
  */
-#define EFM_ABI_VERSION 1
+#define EFM_ABI_VERSION 2
 
 /*
  Result of every fallible efm function. 0 is success; the hundreds digit gives the group.
@@ -64,6 +71,10 @@ enum efm_result
   EFM_RESULT_INVALID_ORGANISATION_NUMBER = 103,
   EFM_RESULT_INVALID_IDENTIFIER = 104,
   EFM_RESULT_INVALID_MESSAGE = 105,
+  /*
+   The caller stopped the call: its progress callback returned false.
+   */
+  EFM_RESULT_CANCELLED = 106,
   EFM_RESULT_CONFIG_INVALID = 200,
   EFM_RESULT_CONFIG_UNKNOWN_ENVIRONMENT = 201,
   EFM_RESULT_CONFIG_MISSING_FILE = 202,
@@ -113,7 +124,8 @@ typedef uint32_t efm_result;
 #endif // __cplusplus
 
 /*
- Severity of a log line.
+ Severity of a log line. efm passes only these values to the callback; efm_set_logger() takes
+ the level as an integer and refuses any other.
  */
 enum efm_log_level
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -153,9 +165,12 @@ typedef void (*efm_log_callback)(void *userdata, efm_log_level level, const char
 
 /*
  Reports the progress of a long transfer: `done` of `total` bytes (`total` 0 when unknown).
- Called on the thread that made the efm call.
+ Called on the thread that made the efm call. Return true to go on, false to cancel: the call
+ then stops at its next read or write and fails with EFM_RESULT_CANCELLED (a send is recorded
+ as FEIL and can be sent again with efm_client_resend()). A cancel that comes after the last
+ byte has no effect.
  */
-typedef void (*efm_progress_callback)(void *userdata, uint64_t done, uint64_t total);
+typedef bool (*efm_progress_callback)(void *userdata, uint64_t done, uint64_t total);
 
 #ifdef __cplusplus
 extern "C" {
@@ -177,19 +192,20 @@ efm_result efm_client_config_json(const efm_client *client, char **json_out, efm
  the signed answer is verified against the registry's key, and the capabilities are written as
  JSON (`organisation_number`, `organisation_name`, `process`, `signed`, `capabilities[]` with
  `process`, `service_identifier`, `document_types`, `service_code`, `service_edition_code`,
- `certificate`, ...). `process` may be NULL for all processes. Release the JSON with
+ `certificate`, ...; schema/capabilities.schema.json). `process` may be NULL for all processes. Release the JSON with
  efm_string_free(). Errors: EFM_RESULT_RECEIVER_NOT_FOUND, EFM_RESULT_RECEIVER_LACKS_DPO, auth
  and network codes. Safe to call from several threads on one client.
  */
 efm_result efm_client_lookup(const efm_client *client, const char *organisation_number, const char *process, char **capabilities_json_out, efm_error **error);
 
 /*
- Release a client. Accepts NULL.
+ Release a client. Accepts NULL. No other thread may be inside a call on it.
  */
 void efm_client_free(efm_client *client);
 
 /*
- Parse and validate a configuration document (JSON; schema in the README). On success, and when
+ Parse and validate a configuration document (JSON; README "Configuration",
+ schema/config.schema.json). On success, and when
  `summary_json_out` is not NULL, writes the resolved configuration as JSON (absolute paths, URLs of
  the environment, no secrets), to be released with efm_string_free().
  */
@@ -202,7 +218,9 @@ efm_result efm_error_code(const efm_error *error);
 
 /*
  A human-readable message: what failed, with which input, and what to do. Borrowed from the
- error; valid until efm_error_free(). Never NULL (an empty string for a NULL error).
+ error; valid until efm_error_free(). Never NULL (an empty string for a NULL error). Caller
+ input is quoted only in part (at most 64 characters) and values of secret-bearing members
+ never.
  */
 const char *efm_error_message(const efm_error *error);
 
@@ -225,8 +243,9 @@ uint16_t efm_error_http_status(const efm_error *error);
 const char *efm_error_remote_code(const efm_error *error);
 
 /*
- The input field or configuration key at fault (`organisation_number`, `credentials.pkcs12`),
- or NULL. Borrowed from the error; valid until efm_error_free().
+ The input field or configuration key at fault (`organisation_number`, `credentials.pkcs12`,
+ `documents[0].path`), or NULL when the error is not about one field. Borrowed from the error;
+ valid until efm_error_free().
  */
 const char *efm_error_field(const efm_error *error);
 
@@ -242,20 +261,25 @@ void efm_error_free(efm_error *error);
 
 /*
  Install (or, with a NULL callback, remove) the process-wide log callback, and set the most
- verbose level that reaches it. `userdata` is passed back unchanged; it must stay valid, and be
- usable from any thread, until the callback is replaced or removed. Returns
- EFM_RESULT_INTERNAL if another logger already owns the process's Rust `log` facade.
+ verbose level that reaches it: `max_level` is one of the efm_log_level values (0 to 5); any
+ other number returns EFM_RESULT_INVALID_ARGUMENT and changes nothing. Call it again to change
+ only the level. `userdata` is passed back unchanged; it must stay valid, and be usable from
+ any thread, until the callback is replaced or removed. Returns EFM_RESULT_INTERNAL if another
+ logger already owns the process's Rust `log` facade.
  */
-efm_result efm_set_logger(efm_log_callback callback, void *userdata, efm_log_level max_level);
+efm_result efm_set_logger(efm_log_callback callback, void *userdata, uint32_t max_level);
 
 /*
  Send one message. `request_json` is either `{"sbd": {...}, "documents": [...]}` or the fields
  of an arkivmelding: `{"receiver": "910076787", "process": "urn:...", "documents":
  [{"name": "arkivmelding.xml", "path": "/path/arkivmelding.xml"}, {"name": "brev.pdf", "path":
  "..."}], "conversation_id", "message_id", "ttl_secs", "sender_ref", "receiver_ref"}` (all but
- `receiver` and `documents` optional). The receiver is looked up, the message recorded
+ `receiver` and `documents` optional; schema/send_request.schema.json). Unknown members, wrong
+ types and out-of-range numbers (`ttl_secs` beyond ten years) fail with
+ EFM_RESULT_INVALID_ARGUMENT naming the member in efm_error_field(); a document that is not a
+ regular file likewise. The receiver is looked up, the message recorded
  (OPPRETTET), packed, encrypted and uploaded (SENDT). On success `message_json_out` receives the
- message (message_id, conversation_id, status, ...). On failure the message, if it got that far,
+ message (schema/message_info.schema.json). On failure the message, if it got that far,
  is recorded as FEIL and can be sent again with efm_client_resend(). `progress` may be NULL.
  */
 efm_result efm_client_send(const efm_client *client, const char *request_json, efm_progress_callback progress, void *userdata, char **message_json_out, efm_error **error);
@@ -269,23 +293,25 @@ efm_result efm_client_resend(const efm_client *client, const char *message_id, e
  Fetch what waits at the broker: new messages go to the incoming queue (INNKOMMENDE_MOTTATT,
  MOTTATT sent back), statuses and receipts update our outgoing messages. Writes a summary
  (`received` message ids, `statuses`, `ignored`, `duplicates`, `quarantined`, `recovered`,
- `receipts_sent`, `errors`). Quarantined packages are listed by `efm_client_quarantine`.
+ `receipts_sent`, `errors`, `more_waiting`, `retry_after_secs`;
+ schema/poll_summary.schema.json). Quarantined packages are listed by efm_client_quarantine().
  */
 efm_result efm_client_poll(const efm_client *client, char **summary_json_out, efm_error **error);
 
 /*
- The oldest message in the incoming queue, locked for this caller, as JSON (with its SBD); or,
+ The oldest message in the incoming queue, locked for this caller, as JSON (with its SBD;
+ schema/incoming_message.schema.json); or,
  when the queue is empty, success with `*message_json_out` set to NULL.
  */
 efm_result efm_client_peek(const efm_client *client, char **message_json_out, efm_error **error);
 
 /*
  Decrypt, verify and unpack a peeked message into `target_dir`; writes the message with its
- `files` (name, path, mime, size) and `signer`, and `warnings` (documents whose names could
- not be files here are saved under safe names, kept in `name`). Calling it again after an
- interruption finds the files already there and succeeds. A damaged or tampered package fails
- with a package or crypto code, leaves the queue (status FEIL) and is kept in quarantine
- (efm_client_quarantine).
+ `files` (name, path, mime, size), `signer` and `warnings` (schema/opened_message.schema.json;
+ documents whose names could not be files here are saved under safe names, `name` keeps the
+ sender's). Calling it again after an interruption finds the files already there and succeeds.
+ A damaged or tampered package fails with a package or crypto code, leaves the queue (status
+ FEIL) and is kept in quarantine (efm_client_quarantine()).
  */
 efm_result efm_client_pop(const efm_client *client, const char *message_id, const char *target_dir, char **opened_json_out, efm_error **error);
 
@@ -297,26 +323,40 @@ efm_result efm_client_delete(const efm_client *client, const char *message_id, c
 
 /*
  The status history of a message (oldest first): `[{"status": "OPPRETTET", "time": ...,
- "description": ...}, ...]`.
+ "description": ...}, ...]` (schema/status_history.schema.json).
  */
 efm_result efm_client_status(const efm_client *client, const char *message_id, char **history_json_out, efm_error **error);
 
 /*
  Messages matching `filter_json` (`{"direction": "outgoing"|"incoming", "conversation_id",
- "message_id", "status": "LEVERT", "limit": 50}`, all optional; NULL for all), newest first.
+ "message_id", "status": "LEVERT", "limit": 50}`, all optional; NULL for all;
+ schema/message_filter.schema.json), newest first. An unknown member or status is
+ EFM_RESULT_INVALID_ARGUMENT, not a filter that matches everything.
  */
 efm_result efm_client_messages(const efm_client *client, const char *filter_json, char **messages_json_out, efm_error **error);
 
 /*
  Mark outgoing messages whose deadline passed without MOTTATT as LEVETID_UTLOPT; writes the
- ids marked (a JSON array).
+ ids marked (a JSON array; schema/expired_ids.schema.json).
  */
 efm_result efm_client_expire(const efm_client *client, char **expired_json_out, efm_error **error);
 
 /*
+ Do what is due for sending: mark messages past their deadline LEVETID_UTLOPT, upload again
+ the messages a transient failure left pending (backoff with jitter, Retry-After honoured),
+ follow uploaded transfers until the broker publishes them (or fails them: FEIL), and send the
+ receipts owed. Call it periodically (`efm_client_poll` does it too). Writes a summary:
+ `{"sent": [...], "published": [...], "failed": [...], "expired": [...], "retrying": [{"message_id",
+ "attempts", "next_attempt", "error"}], "receipts_sent": N, "receipt_errors": [...],
+ "waiting_uploads": N, "waiting_follows": N}` (schema/work_summary.schema.json).
+ */
+efm_result efm_client_run_due(const efm_client *client, char **summary_json_out, efm_error **error);
+
+/*
  Everything in quarantine, oldest first: `[{"id": 1, "kind": "UNREADABLE"|"UNOPENABLE"|
  "IGNORED", "transfer_id", "message_id", "sender" (as the broker authenticated it), "reason",
- "code", "payload" (the kept package), "size", "created"}, ...]`.
+ "code", "payload" (the kept package), "size", "created"}, ...]`
+ (schema/quarantine.schema.json).
  */
 efm_result efm_client_quarantine(const efm_client *client, char **entries_json_out, efm_error **error);
 
@@ -329,7 +369,7 @@ efm_result efm_client_quarantine_export(const efm_client *client, int64_t id, co
 /*
  Try quarantine entry `id` again: read the package anew, put the message back in the queue,
  or judge the status anew. Writes the outcome: `{"outcome": "received"|"requeued"|"applied"|
- "duplicate"|"still_refused", "message_id" or "reason"}`.
+ "duplicate"|"still_refused", "message_id" or "reason"}` (schema/quarantine_retry.schema.json).
  */
 efm_result efm_client_quarantine_retry(const efm_client *client, int64_t id, char **outcome_json_out, efm_error **error);
 

@@ -13,9 +13,14 @@ mcs -nologo -warnaserror -target:library -out:"$out/Eformidling.dll" -doc:"$out/
     "$src"/Eformidling/*.cs
 mcs -nologo -warnaserror -target:library -out:"$out/Eformidling.Tests.dll" \
     -r:"$out/Eformidling.dll" -r:"$nunit" "$src"/Eformidling.Tests/*.cs
+# The README's C# example, as written (tests/readme/Example.cs is the README block).
+mcs -nologo -warnaserror -out:"$out/Example.exe" -r:"$out/Eformidling.dll" "$root/tests/readme/Example.cs"
 cp "$nunit" "$out/"
 
 export EFM_SANDBOX_BIN="${EFM_SANDBOX_BIN:-$lib/efm-sandbox}"
+export EFM_HEADER="$root/include/efm.h"
+export EFM_LIB_DIR="$lib"
+export EFM_README_EXAMPLE="$out/Example.exe"
 export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 cd "$out"
 nunit-console -nologo -noshadow -labels "$out/Eformidling.Tests.dll" -xml="$out/TestResult.xml" 2>&1 | tee "$out/nunit.log"

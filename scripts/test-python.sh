@@ -13,6 +13,8 @@ cp "$lib/libefm.so" "$pkg/eformidling/_lib/libefm.so"
 rm -rf "$pkg/build" "$pkg"/*.egg-info
 
 cd "$root"
+# The package and its tests type-check under mypy --strict.
+"$venv/bin/python" -m mypy --strict --no-incremental "$pkg/eformidling" "$pkg/tests"
 # Run from outside the source tree so the installed package (not the checkout) is imported.
 # The binding's tests, and the sandbox conformance tests (zeep over the WSDLs, openapi-core over
 # the Altinn 3 OpenAPI, PyJWT against Maskinporten and the registry) on the built efm-sandbox.

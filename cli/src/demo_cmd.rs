@@ -4,18 +4,15 @@
 //! encrypted to the receiver's certificate, the Altinn broker both ways, the durable incoming queue
 //! (peek, pop, delete), and the MOTTATT and LEVERT statuses back to the sender.
 
-use efm_core::auth::Tokens;
 use efm_core::client::{Client, SendDocument, SendRequest};
 use efm_core::config::{Config, TransportKind};
 use efm_core::crypto::keys::subject_line;
-use efm_core::http::Http;
 use efm_core::ident::OrgNumber;
-use efm_core::registry::{Registry, DEFAULT_PROCESS};
+use efm_core::registry::DEFAULT_PROCESS;
 use efm_core::sbd::ReceiptStatus;
 use efm_core::{Error, ErrorKind};
 use efm_sandbox::{Sandbox, SandboxOptions};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const SENDER: &str = "910075918";
@@ -79,7 +76,9 @@ pub struct DemoArgs {
     #[arg(long, value_name = "N", default_value_t = 4)]
     size_mib: u64,
     /// Send over the Altinn 2 SOAP broker (streamed MTOM) to a receiver on Altinn 3, as during
-    /// Altinn's transition (the sandbox's brokers share one store, as Altinn's bridge does)
+    /// Altinn's transition (the sandbox's brokers share one store, as Altinn's bridge did).
+    /// Altinn 2 was switched off in production in June 2026: this is the route of test and
+    /// legacy installations, not a production one
     #[arg(long)]
     altinn2: bool,
 }
@@ -156,14 +155,19 @@ pub fn run(args: DemoArgs) -> Result<(), Error> {
     let a_config = load_config(&sandbox, SENDER, altinn2)?;
     let b_config = load_config(&sandbox, RECEIVER, false)?;
     println!("   sender   {SENDER} on the {}", broker_name(&a_config));
+    if altinn2 {
+        println!(
+            "   (Altinn 2 was switched off in production in June 2026: a test and legacy route only)"
+        );
+    }
     println!("   receiver {RECEIVER} on the {}", broker_name(&b_config));
     let a = Client::new(a_config.clone())?;
     let b = Client::new(b_config.clone())?;
 
     println!("2. {SENDER} looks up {RECEIVER} in the Service Registry (Maskinporten token, signed answer)");
-    let tokens = Arc::new(Tokens::new(&a_config, Http::new(&a_config)?)?);
-    let registry = Registry::new(&a_config, Http::new(&a_config)?, tokens);
-    let record = registry.dpo_record(&OrgNumber::parse(RECEIVER)?, DEFAULT_PROCESS)?;
+    let record = a
+        .registry()
+        .dpo_record(&OrgNumber::parse(RECEIVER)?, DEFAULT_PROCESS)?;
     println!(
         "   DPO for {DEFAULT_PROCESS}: service {}/{}; encrypting to {}",
         record.service_code.as_deref().unwrap_or("-"),

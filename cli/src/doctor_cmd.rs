@@ -162,6 +162,19 @@ pub fn run(args: DoctorArgs) -> Result<(), Error> {
             return finish(report);
         }
     };
+    if config.transport == TransportKind::Altinn2 {
+        report.warn(
+            steps[0],
+            format!(
+                "transport altinn2: Altinn 2 was switched off in production in June 2026; it serves only test (TT02) and legacy installations{}; use \"transport\": \"altinn3\"",
+                if config.environment == efm_core::config::Environment::Production {
+                    ", so this configuration cannot send or receive in production"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
 
     // 2. Key and certificate load and belong together.
     let identity = match Identity::load(&config.credentials.key) {
@@ -242,17 +255,28 @@ pub fn run(args: DoctorArgs) -> Result<(), Error> {
             return finish(report);
         }
     };
-    let registry_request = TokenRequest::for_scopes(&config.registry_scopes);
-    match tokens.maskinporten(&registry_request) {
-        Ok(t) => report.ok(
-            steps[4],
-            format!(
+    // The registry's scopes, with its fallback (eformidling:dpo, else move/dpo.read).
+    let registry = Registry::new(&config, http.clone(), tokens.clone());
+    match registry.token() {
+        Ok((t, request)) => {
+            let detail = format!(
                 "from {} for scopes {:?}, valid {} s more",
                 config.urls.maskinporten_token,
-                t.scope().unwrap_or(&config.registry_scopes.join(" ")),
+                t.scope().unwrap_or(&request.scopes.join(" ")),
                 t.remaining().as_secs()
-            ),
-        ),
+            );
+            if request.scopes == config.registry_scopes {
+                report.ok(steps[4], detail);
+            } else {
+                report.warn(
+                    steps[4],
+                    format!(
+                        "{detail}: the client lacks {:?}, the scope of integration point v4; ask Digdir to add it",
+                        config.registry_scopes.join(" ")
+                    ),
+                );
+            }
+        }
         Err(e) => {
             report.fail(steps[4], e);
             skip_from(&report, 5);
@@ -261,7 +285,6 @@ pub fn run(args: DoctorArgs) -> Result<(), Error> {
     }
 
     // 6. The Service Registry answers, signed, for our own organisation.
-    let registry = Registry::new(&config, http.clone(), tokens.clone());
     match registry.lookup(&config.organisation_number, None) {
         Ok(c) => {
             let dpo = c

@@ -2,12 +2,10 @@
 //! organisation can receive, from a signed answer.
 
 use crate::doctor_cmd::ConfigArg;
-use efm_core::auth::Tokens;
-use efm_core::http::Http;
+use efm_core::client::ClientContext;
 use efm_core::ident::OrgNumber;
-use efm_core::registry::{Capabilities, Registry};
+use efm_core::registry::Capabilities;
 use efm_core::{Error, ErrorKind};
-use std::sync::Arc;
 
 /// A receiver's capabilities from the Service Registry, from a signed answer.
 ///
@@ -38,10 +36,8 @@ pub fn run(args: LookupArgs) -> Result<(), Error> {
     let org = OrgNumber::parse(&orgnr)?;
 
     let config = config.load()?;
-    let http = Http::new(&config)?;
-    let tokens = Arc::new(Tokens::new(&config, http.clone())?);
-    let registry = Registry::new(&config, http, tokens);
-    let capabilities = registry.lookup(&org, process.as_deref())?;
+    let context = ClientContext::new(&config)?;
+    let capabilities = context.registry().lookup(&org, process.as_deref())?;
     if json {
         let text = serde_json::to_string_pretty(&capabilities)
             .map_err(|e| Error::new(ErrorKind::Internal, format!("printing JSON: {e}")))?;

@@ -13,6 +13,7 @@ mod lookup_cmd;
 mod messages_cmd;
 mod package_cmd;
 mod quarantine_cmd;
+mod run_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -38,6 +39,9 @@ enum Command {
     Poll(messages_cmd::PollArgs),
     Inbox(messages_cmd::InboxArgs),
     Status(messages_cmd::StatusArgs),
+    Resend(messages_cmd::ResendArgs),
+    Expire(messages_cmd::ExpireArgs),
+    Run(run_cmd::RunArgs),
     #[command(subcommand)]
     Quarantine(quarantine_cmd::QuarantineCommand),
     Lookup(lookup_cmd::LookupArgs),
@@ -60,6 +64,9 @@ impl Command {
             Command::Poll(_) => "poll",
             Command::Inbox(_) => "inbox",
             Command::Status(_) => "status",
+            Command::Resend(_) => "resend",
+            Command::Expire(_) => "expire",
+            Command::Run(_) => "run",
             Command::Quarantine(_) => "quarantine",
             Command::Lookup(_) => "lookup",
             Command::Doctor(_) => "doctor",
@@ -102,6 +109,9 @@ fn main() -> ExitCode {
         Command::Poll(args) => complete(messages_cmd::poll(args)),
         Command::Inbox(args) => complete(messages_cmd::inbox(args)),
         Command::Status(args) => messages_cmd::status(args).map(Done::from),
+        Command::Resend(args) => messages_cmd::resend(args).map(Done::from),
+        Command::Expire(args) => messages_cmd::expire(args).map(Done::from),
+        Command::Run(args) => run_cmd::run(args).map(Done::from),
         Command::Quarantine(command) => quarantine_cmd::run(command).map(Done::from),
         Command::Lookup(args) => lookup_cmd::run(args).map(Done::from),
         Command::Doctor(args) => doctor_cmd::run(args).map(Done::from),

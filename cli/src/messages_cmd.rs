@@ -1,10 +1,12 @@
-//! The message flow from the command line: `efm send`, `efm poll`, `efm inbox`, `efm status`.
+//! The message flow from the command line: `efm send`, `efm poll`, `efm inbox`, `efm status`,
+//! and for operators `efm resend` and `efm expire`.
 //! Each is one call on efm-core's `client::Client`; state lives in the configuration's data_dir.
 
 use crate::doctor_cmd::ConfigArg;
 use efm_core::client::{Client, SendDocument, SendRequest};
+use efm_core::sbd::ReceiptStatus;
 use efm_core::store::MessageFilter;
-use efm_core::{Error, ErrorGroup};
+use efm_core::{Error, ErrorGroup, ErrorKind};
 use std::path::PathBuf;
 
 /// Send an arkivmelding.
@@ -82,11 +84,34 @@ pub struct StatusArgs {
     config: ConfigArg,
 }
 
-fn client(config: &ConfigArg) -> Result<Client, Error> {
+/// Send a failed (FEIL) or pending (OPPRETTET) message again now.
+///
+/// Prints the message as JSON. Exits non-zero when it could not be sent this time (a message
+/// that failed transiently is tried again later by `efm run` or `efm poll`).
+#[derive(Debug, clap::Args)]
+pub struct ResendArgs {
+    /// The outgoing message
+    #[arg(value_name = "MESSAGE_ID")]
+    message_id: String,
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+/// Mark outgoing messages whose deadline passed unfinished as LEVETID_UTLOPT.
+///
+/// Their sending stops and their packages are removed. Prints the message ids as JSON.
+/// (`efm run` and `efm poll` do this too.)
+#[derive(Debug, clap::Args)]
+pub struct ExpireArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+pub(crate) fn client(config: &ConfigArg) -> Result<Client, Error> {
     Client::new(config.load()?)
 }
 
-fn print_json<T: serde::Serialize>(value: &T) {
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("\"{e}\""))
@@ -198,5 +223,36 @@ pub fn status(args: StatusArgs) -> Result<(), Error> {
             }
         }
     }
+    Ok(())
+}
+
+pub fn resend(args: ResendArgs) -> Result<(), Error> {
+    let client = client(&args.config)?;
+    let info = client.resend(&args.message_id, &mut |_, _| {})?;
+    print_json(&info);
+    if info.status != ReceiptStatus::Opprettet {
+        return Ok(());
+    }
+    let (error, next) = info
+        .sending
+        .as_ref()
+        .map(|s| {
+            (
+                s.last_error.clone().unwrap_or_default(),
+                s.next_attempt.clone().unwrap_or_default(),
+            )
+        })
+        .unwrap_or_default();
+    Err(Error::new(
+        ErrorKind::RemoteUnavailable,
+        format!(
+            "message {} is not sent yet ({error}); `efm run` or the next `efm poll` tries again at {next}",
+            args.message_id
+        ),
+    ))
+}
+
+pub fn expire(args: ExpireArgs) -> Result<(), Error> {
+    print_json(&client(&args.config)?.expire()?);
     Ok(())
 }

@@ -1,8 +1,11 @@
 //! The message flows as a durable, in-process library API: what the integration point's NextMove
 //! REST API does (spec maskinporten-sr-nextmove.md C.5, C.6), without a server.
 //!
-//! - Sending ([`Client::send`], [`Client::resend`]): registry lookup, OPPRETTET, package into a
-//!   spool file, upload, SENDT; FEIL with the reason on failure (the package stays for a resend).
+//! - Sending ([`Client::send`], [`Client::resend`], in `client/sending.rs` [`Client::run_due`]):
+//!   registry lookup, package into a spool file, OPPRETTET, upload, SENDT, then the broker's
+//!   transfer followed until it is published. A transient failure leaves the message pending and
+//!   `run_due` tries again with backoff until its deadline; FEIL only for a permanent refusal or a
+//!   transfer the broker failed, with the reason (the package stays for a resend).
 //! - Receiving ([`Client::poll`], in `client/receive.rs`): download each transfer into a spool
 //!   file, read `sbd.json` without decrypting, store atomically (deduplicated by messageId),
 //!   confirm at the broker, and send MOTTATT back. Incoming `status` and `arkivmelding_kvittering`
@@ -15,12 +18,19 @@
 //! transaction as the state change that causes them and sent until the broker takes them, so a
 //! crash never loses one (a repeat is harmless: statuses are idempotent per value, spec C.5).
 
+mod context;
 mod quarantine;
 mod receive;
+mod request;
+mod sending;
+
+pub use self::context::ClientContext;
+pub use self::request::MAX_TTL_SECS;
 
 pub use self::quarantine::{QuarantineEntry, QuarantineKind, RetryOutcome};
 pub use self::receive::{IncomingMessage, OpenedFile, OpenedMessage, PollError, PollSummary};
-pub use crate::store::{Direction, MessageFilter, MessageInfo, StatusEntry};
+pub use self::sending::{Retrying, SendRetry, WorkSummary};
+pub use crate::store::{Direction, MessageFilter, MessageInfo, SendState, SendStep, StatusEntry};
 
 use crate::asic::DocumentSource;
 use crate::auth::Tokens;
@@ -55,6 +65,8 @@ pub struct ClientOptions {
     pub lock_timeout: Duration,
     /// The clock; `None` means the system clock.
     pub clock: Option<Clock>,
+    /// How failed sends are retried and uploaded transfers followed.
+    pub send_retry: SendRetry,
 }
 
 impl Default for ClientOptions {
@@ -62,6 +74,7 @@ impl Default for ClientOptions {
         ClientOptions {
             lock_timeout: Duration::from_secs(5 * 60),
             clock: None,
+            send_retry: SendRetry::default(),
         }
     }
 }
@@ -71,12 +84,14 @@ impl std::fmt::Debug for ClientOptions {
         f.debug_struct("ClientOptions")
             .field("lock_timeout", &self.lock_timeout)
             .field("clock", &self.clock.as_ref().map(|_| "custom"))
+            .field("send_retry", &self.send_retry)
             .finish()
     }
 }
 
 /// One file to send.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SendDocument {
     /// The name inside the package (`arkivmelding.xml`, `brev.pdf`).
     pub name: String,
@@ -96,11 +111,13 @@ impl From<SendDocument> for DocumentSource {
 }
 
 /// What to send: a complete SBD, or the fields to build an arkivmelding SBD from.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct SendRequest {
-    /// A complete SBD (sender, receiver, ids, process, business message). When given, the fields
-    /// below except `documents` are ignored.
+    /// A complete SBD (sender, receiver, ids, process, business message) in the JSON form of the
+    /// integration point's NextMove API. When given, the fields below except `documents` are
+    /// ignored.
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub sbd: Option<Sbd>,
     /// The receiver's organisation number.
     pub receiver: Option<String>,
@@ -110,7 +127,9 @@ pub struct SendRequest {
     pub message_id: Option<String>,
     /// The primary document's name (default `arkivmelding.xml`).
     pub hoveddokument: Option<String>,
-    /// Lifetime in seconds (default 24 h): expectedResponseDateTime = now + ttl.
+    /// Lifetime in seconds (default 24 h, at most [`MAX_TTL_SECS`]):
+    /// expectedResponseDateTime = now + ttl.
+    #[schemars(range(min = 1, max = 316224000))]
     pub ttl_secs: Option<i64>,
     pub sender_ref: Option<String>,
     pub receiver_ref: Option<String>,
@@ -126,7 +145,7 @@ pub struct Client {
     identity: Identity,
     http: Http,
     tokens: Arc<Tokens>,
-    registry: Registry,
+    registry: Arc<Registry>,
     store: Store,
     options: ClientOptions,
     /// One poll at a time, so two threads never download the same transfer.
@@ -158,21 +177,24 @@ impl Client {
     }
 
     pub fn with_options(config: Config, options: ClientOptions) -> Result<Client> {
-        let identity = Identity::load(&config.credentials.key)?;
-        let http = Http::new(&config)?;
-        let tokens = Arc::new(Tokens::with_identity(
-            &config,
-            Http::new(&config)?,
-            &identity,
-        )?);
-        let registry = Registry::new(&config, Http::new(&config)?, tokens.clone());
+        let context = ClientContext::new(&config)?;
+        Client::with_context(config, &context, options)
+    }
+
+    /// A client on an existing [`ClientContext`] (built from the same `config`), sharing its HTTP
+    /// agent, token cache and registry cache with whoever else holds it (e.g. lookups).
+    pub fn with_context(
+        config: Config,
+        context: &ClientContext,
+        options: ClientOptions,
+    ) -> Result<Client> {
         let store = Store::open(&config.data_dir)?;
         let client = Client {
             config,
-            identity,
-            http,
-            tokens,
-            registry,
+            identity: context.identity().clone(),
+            http: context.http().clone(),
+            tokens: context.tokens().clone(),
+            registry: context.registry().clone(),
             store,
             options,
             poll_lock: Mutex::new(()),
@@ -189,6 +211,11 @@ impl Client {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The Service Registry this client looks receivers up in (shares its cache with sends).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// The state store (read-only use: listing, inspecting).
@@ -228,10 +255,13 @@ impl Client {
     fn build_sbd(&self, req: &SendRequest, now: OffsetDateTime) -> Result<Sbd> {
         if let Some(sbd) = &req.sbd {
             let mut sbd = sbd.clone();
+            let channel = self
+                .reply_channel(&sbd)?
+                .or_else(|| self.config.message_channel.clone());
             sbd.fill_defaults(
                 &self.config.organisation_number,
                 crate::sbd::DEFAULT_TTL,
-                self.config.message_channel.as_deref(),
+                channel.as_deref(),
                 now,
             );
             return Ok(sbd);
@@ -262,30 +292,42 @@ impl Client {
         Ok(b.build(now))
     }
 
-    /// Send one message: look the receiver up (its DPO record for the process), record OPPRETTET,
-    /// package into a spool file, upload, record SENDT. On failure the message gets FEIL with the
-    /// reason and the error is returned; the package stays, so [`Client::resend`] can try again.
-    /// A message whose expectedResponseDateTime has passed is not sent: LEVETID_UTLOPT.
+    /// Send one message: look the receiver up (its DPO record for the process), package it into
+    /// a spool file, record OPPRETTET with the package (one transaction: a crash before it leaves
+    /// nothing, after it a message [`Client::run_due`] finishes), upload, record SENDT.
+    ///
+    /// A transient failure of the upload (5xx, 429, a dropped connection, the token service down)
+    /// is not an error: the message stays OPPRETTET, [`MessageInfo::sending`] shows the attempts,
+    /// the next attempt and the last error, and `run_due` (or `poll`) sends it later, until its
+    /// deadline passes (LEVETID_UTLOPT). A permanent refusal gets FEIL with the reason and is
+    /// returned as the error; the package stays, so [`Client::resend`] can try again. A message
+    /// whose expectedResponseDateTime has passed is not sent: LEVETID_UTLOPT.
     pub fn send(&self, request: SendRequest, progress: Progress<'_>) -> Result<MessageInfo> {
+        request.check()?;
         let now = self.now();
         let sbd = self.build_sbd(&request, now)?;
         sbd.validate(&ValidationOptions::default())
             .map_err(|e| e.context("the message to send"))?;
         self.check_outgoing(&sbd, &request.documents)?;
-        let receiver = sbd.receiver_org()?;
-        let process = sbd.process().unwrap_or_default().to_string();
-        let standard = sbd.header.document_identification.standard.clone();
-        let record = self
-            .registry
-            .dpo_record_for_document(&receiver, &process, &standard)?;
         let message_id = sbd
             .message_id()
             .ok_or_else(|| Error::new(ErrorKind::InvalidMessage, "the SBD has no messageId"))?
             .to_string();
+        if self
+            .store
+            .transaction(|tx| tx.message(Direction::Outgoing, &message_id))?
+            .is_some()
+        {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("an outgoing message with messageId {message_id} is already in the store; use a new messageId (or resend it)"),
+            )
+            .with_field("message_id"));
+        }
         let sbd_json = sbd.to_json();
         let sender = sbd.sender_identifier().unwrap_or_default().to_string();
         let receiver_id = sbd.receiver_identifier().unwrap_or_default().to_string();
-        let new = NewMessage {
+        let mut new = NewMessage {
             direction: Direction::Outgoing,
             message_id: &message_id,
             conversation_id: sbd.conversation_id(),
@@ -299,10 +341,9 @@ impl Client {
             sbd_json: &sbd_json,
             warnings: &[],
         };
-        self.store
-            .transaction(|tx| tx.insert_message(&new, ReceiptStatus::Opprettet, now))?;
         if sbd.is_expired(now) {
             self.store.transaction(|tx| {
+                tx.insert_message(&new, ReceiptStatus::Opprettet, now)?;
                 tx.add_status(
                     Direction::Outgoing,
                     &message_id,
@@ -318,28 +359,107 @@ impl Client {
             ));
         }
 
+        let record = match self.receiver_record(&sbd) {
+            Ok(r) => r,
+            // The registry (or the token service in front of it) is down: the documents are
+            // copied into the spool and packed by a later attempt.
+            Err(e) if sending::transient(&e) => {
+                return self.send_later(&new, &request.documents, e)
+            }
+            Err(e) => return Err(e),
+        };
         let documents = request.documents.into_iter().map(Into::into).collect();
-        // Named for this store: another process never writes or deletes it.
-        let file = self.store.owned_path(
-            &self.store.spool_dir(Direction::Outgoing),
-            &safe_name(&message_id),
-            "zip",
-        );
-        let packed = self.package_to(&file, sbd, documents, &record.certificate);
-        if let Err(e) = packed {
-            self.fail_outgoing(&message_id, &e)?;
+        // A name of its own per send, so two processes sending the same messageId never write
+        // over each other's package (the store keeps the one whose row commits).
+        let file = self.spool_name(&message_id, "zip");
+        if let Err(e) = self.package_to(&file, sbd.clone(), documents, &record.certificate) {
+            let reason = e.to_string();
+            self.store.transaction(|tx| {
+                tx.insert_message(&new, ReceiptStatus::Opprettet, now)?;
+                tx.add_status(
+                    Direction::Outgoing,
+                    &message_id,
+                    ReceiptStatus::Feil,
+                    Some(&reason),
+                    now,
+                    true,
+                )
+            })?;
             return Err(e);
         }
         let relative = self.store.relative(&file);
-        self.store
-            .transaction(|tx| tx.set_payload(Direction::Outgoing, &message_id, Some(&relative)))?;
-        self.upload_outgoing(&message_id, progress)
+        new.payload = Some(&relative);
+        // Claimed by this call for the lease: should the process die in the upload, another
+        // client's run_due takes the message over once the lease has run out.
+        let lease = now + time_span(self.options.send_retry.lease);
+        let stored = self.store.transaction(|tx| {
+            tx.insert_message(&new, ReceiptStatus::Opprettet, now)?;
+            tx.set_send_step(&message_id, SendStep::Upload, lease)
+        });
+        if let Err(e) = stored {
+            let _ = std::fs::remove_file(&file);
+            return Err(e);
+        }
+        match self.attempt_upload(&message_id, progress) {
+            Ok(m) if m.status == ReceiptStatus::Opprettet => {
+                log::warn!(
+                    "outgoing message {message_id}: not sent yet, will be tried again ({})",
+                    m.sending
+                        .as_ref()
+                        .and_then(|s| s.last_error.as_deref())
+                        .unwrap_or("?")
+                );
+                Ok(m)
+            }
+            other => other,
+        }
+    }
+
+    /// An arkivmelding_kvittering goes back on the message channel of the message it answers
+    /// (the IP's `DpoConversationStrategyImpl.ifReceipt`, from the channel it recorded when the
+    /// message arrived), so the installation that sent the original picks the reply up. `None`
+    /// when the SBD names a channel itself, is no kvittering, or the original had none.
+    fn reply_channel(&self, sbd: &Sbd) -> Result<Option<String>> {
+        let crate::sbd::BusinessMessage::ArkivmeldingKvittering(k) = &sbd.message else {
+            return Ok(None);
+        };
+        if sbd.message_channel().is_some() {
+            return Ok(None);
+        }
+        let original = self.store.transaction(|tx| {
+            match tx.message(Direction::Incoming, &k.related_to_message_id)? {
+                Some(_) => tx
+                    .sbd_json(Direction::Incoming, &k.related_to_message_id)
+                    .map(Some),
+                None => Ok(None),
+            }
+        })?;
+        let Some(original) = original else {
+            return Ok(None);
+        };
+        Ok(Sbd::from_json(original.as_bytes())
+            .ok()
+            .and_then(|o| o.message_channel().map(str::to_string)))
     }
 
     /// What the IP refuses before it creates a message (spec C.6): another sender than us, a
     /// duplicate file name, an arkivmelding without its primary document.
     fn check_outgoing(&self, sbd: &Sbd, documents: &[SendDocument]) -> Result<()> {
         let sender = sbd.sender_org()?;
+        // `0192:<own>:<other>`: the IP sends on behalf of `other` with that organisation's own
+        // system user (its `dpo.reportees`) and polls its inbox too. efm does not (yet): a
+        // message sent with our system user would carry a sender the broker did not
+        // authenticate, and its receipts would go to an inbox nobody polls.
+        let identifier = sbd.sender_identifier().unwrap_or_default();
+        if identifier.split(':').count() > 2 {
+            return Err(Error::new(
+                ErrorKind::InvalidMessage,
+                format!(
+                    "sending on behalf of another organisation ({identifier}) is not supported: configure a client for that organisation (its own organisation_number, certificate and system user) and send from it"
+                ),
+            )
+            .with_field("sender"));
+        }
         if sender != self.config.organisation_number {
             return Err(Error::new(
                 ErrorKind::InvalidMessage,
@@ -385,7 +505,9 @@ impl Client {
         Ok(())
     }
 
-    /// Upload again a message whose sending failed (status FEIL or still OPPRETTET, package kept).
+    /// Upload now a message whose sending failed (FEIL, package kept) or is still pending
+    /// (OPPRETTET, waiting for its next attempt). As [`Client::send`]: `Ok` with SENDT, or with
+    /// OPPRETTET and the next attempt scheduled when the broker is still unavailable.
     pub fn resend(&self, message_id: &str, progress: Progress<'_>) -> Result<MessageInfo> {
         let now = self.now();
         let m = self.outgoing(message_id)?;
@@ -393,13 +515,14 @@ impl Client {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
                 format!(
-                    "message {message_id} has status {}; only a message whose sending failed (FEIL) can be sent again",
+                    "message {message_id} has status {}; only a message whose sending failed (FEIL) or is pending (OPPRETTET) can be sent again",
                     m.status.name()
                 ),
             )
             .with_field("message_id"));
         }
-        if m.payload.as_deref().is_none_or(|p| !p.is_file()) {
+        let staged = m.sending.as_ref().is_some_and(|s| s.staged.is_some());
+        if m.payload.as_deref().is_none_or(|p| !p.is_file()) && !staged {
             return Err(Error::new(
                 ErrorKind::NotFound,
                 format!(
@@ -408,25 +531,15 @@ impl Client {
             )
             .with_field("message_id"));
         }
-        let expired = m
-            .expires
-            .as_deref()
-            .and_then(|t| crate::sbd::parse_timestamp(t).ok())
-            .is_some_and(|t| now > t);
-        if expired {
-            self.store.transaction(|tx| {
-                tx.add_status(
-                    Direction::Outgoing,
-                    message_id,
-                    ReceiptStatus::LevetidUtlopt,
-                    Some(EXPIRED_DESCRIPTION),
-                    now,
-                    true,
-                )
-            })?;
-            return Err(expired_error(message_id, m.expires.as_deref()));
-        }
-        self.upload_outgoing(message_id, progress)
+        let lease = now + time_span(self.options.send_retry.lease);
+        self.store.transaction(|tx| {
+            if m.status == ReceiptStatus::Feil {
+                tx.set_send_step(message_id, SendStep::Upload, lease)
+            } else {
+                tx.claim_send(message_id, lease)
+            }
+        })?;
+        self.attempt_upload(message_id, progress)
     }
 
     fn outgoing(&self, message_id: &str) -> Result<MessageInfo> {
@@ -481,64 +594,50 @@ impl Client {
         persist_file(&tmp, file)
     }
 
-    fn fail_outgoing(&self, message_id: &str, e: &Error) -> Result<()> {
-        let now = self.now();
-        let reason = e.to_string();
-        self.store.transaction(|tx| {
-            tx.add_status(
-                Direction::Outgoing,
-                message_id,
-                ReceiptStatus::Feil,
-                Some(&reason),
-                now,
-                true,
-            )
-        })?;
-        Ok(())
+    /// The receiver's DPO record for the message's process (its certificate encrypts the package).
+    fn receiver_record(&self, sbd: &Sbd) -> Result<crate::registry::DpoRecord> {
+        let receiver = sbd.receiver_org()?;
+        let process = sbd.process().unwrap_or_default().to_string();
+        let standard = sbd.header.document_identification.standard.clone();
+        self.registry
+            .dpo_record_for_document(&receiver, &process, &standard)
     }
 
-    fn upload_outgoing(&self, message_id: &str, progress: Progress<'_>) -> Result<MessageInfo> {
-        let m = self.outgoing(message_id)?;
-        let sbd = Sbd::from_json(
+    /// A fresh outgoing spool path for a message (`<id>-<random>.<ext>`): a name of its own per
+    /// writer, so two processes never write over each other's file.
+    fn spool_name(&self, message_id: &str, ext: &str) -> PathBuf {
+        // With this store's owner id: what a crash leaves is collected once the store is gone.
+        self.store.temp_path(
+            &self.store.spool_dir(Direction::Outgoing),
+            &safe_name(message_id),
+            ext,
+        )
+    }
+
+    /// The stored SBD of an outgoing message.
+    fn stored_sbd(&self, message_id: &str) -> Result<Sbd> {
+        Sbd::from_json(
             self.store
                 .transaction(|tx| tx.sbd_json(Direction::Outgoing, message_id))?
                 .as_bytes(),
-        )?;
-        let path = m.payload.clone().ok_or_else(|| {
-            Error::new(
-                ErrorKind::NotFound,
-                format!("message {message_id} has no package to send"),
-            )
-        })?;
-        let uploaded = self.upload_file(&sbd, &path, progress);
-        let transfer_id = match uploaded {
-            Ok(id) => id,
-            Err(e) => {
-                self.fail_outgoing(message_id, &e)?;
-                return Err(e);
-            }
-        };
-        let now = self.now();
-        self.store.transaction(|tx| {
-            tx.set_transfer_id(Direction::Outgoing, message_id, &transfer_id)?;
-            tx.set_payload(Direction::Outgoing, message_id, None)?;
-            // Forced only over our own FEIL (a resend): a MOTTATT that raced ahead of this
-            // commit stays the current status.
-            tx.add_status(
-                Direction::Outgoing,
-                message_id,
-                ReceiptStatus::Sendt,
-                None,
-                now,
-                m.status == ReceiptStatus::Feil,
-            )
-        })?;
-        let _ = std::fs::remove_file(&path);
-        self.outgoing(message_id)
+        )
     }
 
     /// Upload one package file for `sbd`; returns the broker's transfer id.
     fn upload_file(&self, sbd: &Sbd, path: &Path, progress: Progress<'_>) -> Result<String> {
+        self.upload_file_resuming(sbd, path, progress, None, &mut |_| Ok(()))
+    }
+
+    /// [`Client::upload_file`] after an earlier attempt that created transfer `earlier`
+    /// (see [`Transport::upload_resuming`]); `created` learns a new transfer's id.
+    fn upload_file_resuming(
+        &self,
+        sbd: &Sbd,
+        path: &Path,
+        progress: Progress<'_>,
+        earlier: Option<&str>,
+        created: &mut dyn FnMut(&str) -> Result<()>,
+    ) -> Result<String> {
         let recipient = sbd.receiver_org()?;
         let sender = sbd.sender_org()?;
         let reference = package::senders_reference(sbd, self.config.message_channel.as_deref());
@@ -549,7 +648,7 @@ impl Client {
             .map_err(|e| Error::io(format!("reading the size of {}", path.display()), e))?
             .len();
         self.with_transport(|t| {
-            t.upload(
+            t.upload_resuming(
                 Outgoing {
                     sender: &sender,
                     recipient: &recipient,
@@ -558,6 +657,8 @@ impl Client {
                     size,
                 },
                 progress,
+                earlier,
+                created,
             )
         })
     }
@@ -608,12 +709,14 @@ impl Client {
 
     /// Mark outgoing messages that passed expectedResponseDateTime unfinished (no LEVERT, LEST
     /// or FEIL; MOTTATT alone does not finish a message, spec C.5 and dpo-soap 9.4) as
-    /// LEVETID_UTLOPT. Returns their messageIds.
+    /// LEVETID_UTLOPT: no more attempts to send them, their packages removed. Returns their
+    /// messageIds.
     pub fn expire(&self) -> Result<Vec<String>> {
         let now = self.now();
-        self.store.transaction(|tx| {
+        let (ids, packages) = self.store.transaction(|tx| {
             let expired = tx.expired_outgoing(now)?;
             let mut ids = Vec::new();
+            let mut packages = Vec::new();
             for (id, _) in expired {
                 tx.add_status(
                     Direction::Outgoing,
@@ -623,11 +726,31 @@ impl Client {
                     now,
                     false,
                 )?;
+                if let Some(p) = tx
+                    .message(Direction::Outgoing, &id)?
+                    .and_then(|m| m.payload)
+                {
+                    packages.push(p);
+                }
+                tx.finish_send(&id)?;
+                tx.set_payload(Direction::Outgoing, &id, None)?;
                 ids.push(id);
             }
-            Ok(ids)
-        })
+            Ok((ids, packages))
+        })?;
+        for p in packages {
+            let _ = std::fs::remove_file(p);
+        }
+        for id in &ids {
+            self.drop_staged(id)?;
+        }
+        Ok(ids)
     }
+}
+
+/// A `std` duration as a `time` one (saturating at an hour's worth of years).
+fn time_span(d: Duration) -> time::Duration {
+    time::Duration::try_from(d).unwrap_or(time::Duration::days(365 * 100))
 }
 
 fn expired_error(message_id: &str, expires: Option<&str>) -> Error {
@@ -647,7 +770,7 @@ fn parse_uuid(value: Option<&str>, field: &str) -> Result<Option<uuid::Uuid>> {
             uuid::Uuid::parse_str(v).map_err(|_| {
                 Error::new(
                     ErrorKind::InvalidIdentifier,
-                    format!("{field} {v:?} is not a UUID"),
+                    format!("{field} {} is not a UUID", crate::input::quote(v)),
                 )
                 .with_field(field)
             })

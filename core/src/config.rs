@@ -36,7 +36,19 @@ pub enum Environment {
     Sandbox,
 }
 
+/// The DPO service in Altinn 2 (ExternalServiceCode), the same in every environment.
+pub const DPO_SERVICE_CODE: &str = "4192";
+
 impl Environment {
+    /// The DPO service edition in Altinn 2 (ExternalServiceEditionCode): 170101 in production,
+    /// 270815 in TT02 (the integration point's `ManualResourceTest`; the sandbox serves TT02's).
+    pub fn dpo_service_edition(self) -> &'static str {
+        match self {
+            Environment::Production => "170101",
+            Environment::Test | Environment::Sandbox => "270815",
+        }
+    }
+
     fn parse(s: &str) -> Result<Self> {
         match s {
             "production" | "prod" => Ok(Environment::Production),
@@ -45,7 +57,7 @@ impl Environment {
             other => Err(Error::new(
                 ErrorKind::ConfigUnknownEnvironment,
                 format!(
-                    "unknown environment {other:?}: use \"production\", \"test\" or \"sandbox\" (with \"sandbox_url\")"
+                    "unknown environment {}: use \"production\", \"test\" or \"sandbox\" (with \"sandbox_url\")", crate::input::quote(other)
                 ),
             )
             .with_field("environment")),
@@ -219,16 +231,29 @@ pub struct Config {
     pub message_channel: Option<String>,
     pub ca_bundle: Option<PathBuf>,
     pub registry_cache: Duration,
-    /// Maskinporten scopes for the Service Registry lookup.
+    /// Maskinporten scopes for the Service Registry lookup (default `eformidling:dpo`, what the
+    /// integration point asks for since v4).
     pub registry_scopes: Vec<String>,
+    /// Scopes to fall back to when Maskinporten refuses `registry_scopes` (`invalid_scope`): by
+    /// default `move/dpo.read`, the scope of older integration points that clients registered
+    /// before v4 still have; none when `registry_scopes` is configured.
+    pub registry_scopes_fallback: Option<Vec<String>>,
 }
+
+/// The Service Registry scope of integration point v4 and later.
+pub const REGISTRY_SCOPE: &str = "eformidling:dpo";
+/// The Service Registry scope of older integration points.
+pub const REGISTRY_SCOPE_LEGACY: &str = "move/dpo.read";
 
 // ---- the raw JSON shape -------------------------------------------------------------------
 
-#[derive(Deserialize)]
+/// The configuration document (README "Configuration"); its JSON Schema is `schema/config.schema.json`.
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "efm configuration")]
 struct RawConfig {
     organisation_number: Option<String>,
+    #[schemars(extend("enum" = ["production", "test", "sandbox"]))]
     environment: Option<String>,
     sandbox_url: Option<String>,
     #[serde(default)]
@@ -236,6 +261,7 @@ struct RawConfig {
     credentials: Option<RawCredentials>,
     data_dir: Option<String>,
     base_dir: Option<String>,
+    #[schemars(extend("enum" = ["altinn3", "altinn2"]))]
     transport: Option<String>,
     #[serde(default)]
     timeouts: RawTimeouts,
@@ -243,11 +269,12 @@ struct RawConfig {
     altinn2: Option<RawAltinn2>,
     message_channel: Option<String>,
     ca_bundle: Option<String>,
+    #[schemars(range(max = 604800))]
     registry_cache_secs: Option<u64>,
     registry_scopes: Option<Vec<String>>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawUrls {
     maskinporten_token: Option<String>,
@@ -259,7 +286,7 @@ struct RawUrls {
     altinn2_broker_streamed: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawCredentials {
     client_id: Option<String>,
@@ -272,21 +299,23 @@ struct RawCredentials {
     kid: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawTimeouts {
+    #[schemars(range(min = 1, max = 604800))]
     connect_secs: Option<u64>,
+    #[schemars(range(min = 1, max = 604800))]
     request_secs: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawSystemUser {
     org_id: Option<String>,
     name: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawAltinn2 {
     username: String,
@@ -296,6 +325,10 @@ struct RawAltinn2 {
     service_code: Option<String>,
     service_edition_code: Option<String>,
 }
+
+/// The longest timeout or cache lifetime accepted: long enough for any transfer, short enough that
+/// adding it to an `Instant` can never overflow.
+pub const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 60 * 60;
 
 fn invalid(field: &str, message: impl Into<String>) -> Error {
     Error::new(ErrorKind::ConfigInvalid, message).with_field(field)
@@ -401,40 +434,38 @@ fn check_url(field: &str, url: &str) -> Result<()> {
         if !(host == "127.0.0.1" || host == "localhost" || host == "::1") {
             return Err(invalid(
                 field,
-                format!("\"{field}\" is {url:?}: plain http is allowed only to loopback (127.0.0.1, ::1, localhost); use https"),
+                format!("\"{field}\" is {}: plain http is allowed only to loopback (127.0.0.1, ::1, localhost); use https", crate::input::quote(url)),
             ));
         }
         r
     } else {
         return Err(invalid(
             field,
-            format!("\"{field}\" is {url:?}, which is not an http(s) URL"),
+            format!(
+                "\"{field}\" is {}, which is not an http(s) URL",
+                crate::input::quote(url)
+            ),
         ));
     };
     if rest.is_empty() || rest.starts_with('/') {
-        return Err(invalid(field, format!("\"{field}\" is {url:?}: no host")));
+        return Err(invalid(
+            field,
+            format!("\"{field}\" is {}: no host", crate::input::quote(url)),
+        ));
     }
     Ok(())
 }
 
 impl Config {
     /// Parse and validate a configuration document.
+    /// The JSON Schema of the configuration document.
+    pub fn json_schema() -> schemars::Schema {
+        schemars::schema_for!(RawConfig)
+    }
+
     pub fn from_json(json: &str) -> Result<Config> {
-        let raw: RawConfig = serde_json::from_str(json).map_err(|e| {
-            let kind = if e.is_data() {
-                ErrorKind::ConfigInvalid
-            } else {
-                ErrorKind::InvalidJson
-            };
-            Error::new(
-                kind,
-                format!(
-                    "configuration is not valid: {e} (line {}, column {})",
-                    e.line(),
-                    e.column()
-                ),
-            )
-        })?;
+        let raw: RawConfig =
+            crate::input::parse_json(json, "configuration", ErrorKind::ConfigInvalid)?;
         Config::from_raw(raw)
     }
 
@@ -573,7 +604,8 @@ impl Config {
                 return Err(invalid(
                     "transport",
                     format!(
-                        "unknown transport {other:?}: use \"altinn3\" (REST) or \"altinn2\" (SOAP)"
+                        "unknown transport {}: use \"altinn3\" (REST) or \"altinn2\" (SOAP)",
+                        crate::input::quote(other)
                     ),
                 ))
             }
@@ -581,11 +613,13 @@ impl Config {
 
         let secs = |v: Option<u64>, default: u64, field: &str| -> Result<Duration> {
             match v.unwrap_or(default) {
-                0 => Err(invalid(
+                s @ 1..=MAX_TIMEOUT_SECS => Ok(Duration::from_secs(s)),
+                _ => Err(invalid(
                     field,
-                    format!("\"{field}\" must be at least 1 second"),
+                    format!(
+                        "\"{field}\" must be between 1 and {MAX_TIMEOUT_SECS} seconds (7 days)"
+                    ),
                 )),
-                s => Ok(Duration::from_secs(s)),
             }
         };
         let timeouts = Timeouts {
@@ -617,8 +651,10 @@ impl Config {
                     a.password_file,
                     "altinn2.password",
                 )?,
-                service_code: a.service_code.unwrap_or_else(|| "4192".into()),
-                service_edition_code: a.service_edition_code.unwrap_or_else(|| "270815".into()),
+                service_code: a.service_code.unwrap_or_else(|| DPO_SERVICE_CODE.into()),
+                service_edition_code: a
+                    .service_edition_code
+                    .unwrap_or_else(|| environment.dpo_service_edition().into()),
             }),
             None => None,
         };
@@ -637,7 +673,7 @@ impl Config {
             if !ok {
                 return Err(invalid(
                     "message_channel",
-                    format!("message channel {ch:?} must be at most 25 characters of a-z, A-Z, 0-9, '-' and '_'"),
+                    format!("message channel {} must be at most 25 characters of a-z, A-Z, 0-9, '-' and '_'", crate::input::quote(ch)),
                 ));
             }
         }
@@ -659,10 +695,22 @@ impl Config {
             altinn2,
             message_channel: raw.message_channel,
             ca_bundle,
-            registry_cache: Duration::from_secs(raw.registry_cache_secs.unwrap_or(300)),
+            registry_cache: match raw.registry_cache_secs.unwrap_or(300) {
+                s @ 0..=MAX_TIMEOUT_SECS => Duration::from_secs(s),
+                _ => {
+                    return Err(invalid(
+                        "registry_cache_secs",
+                        format!("\"registry_cache_secs\" must be between 0 and {MAX_TIMEOUT_SECS} seconds (7 days)"),
+                    ))
+                }
+            },
+            registry_scopes_fallback: raw
+                .registry_scopes
+                .is_none()
+                .then(|| vec![REGISTRY_SCOPE_LEGACY.to_string()]),
             registry_scopes: raw
                 .registry_scopes
-                .unwrap_or_else(|| vec!["move/dpo.read".to_string()]),
+                .unwrap_or_else(|| vec![REGISTRY_SCOPE.to_string()]),
         })
     }
 
@@ -739,6 +787,38 @@ mod tests {
         );
         assert_eq!(c.transport, TransportKind::Altinn3);
         assert_eq!(c.system_user.org_id, "0192:910075918");
+    }
+
+    #[test]
+    fn production_defaults() {
+        let (_d, base) = dir_with_key();
+        let mut v = good(&base);
+        v["altinn2"] = json!({"username": "u", "password": "p"});
+        let c = Config::from_json(&v.to_string()).unwrap();
+        let a2 = c.altinn2.as_ref().unwrap();
+        assert_eq!(
+            (a2.service_code.as_str(), a2.service_edition_code.as_str()),
+            ("4192", "270815")
+        );
+        assert_eq!(c.registry_scopes, ["eformidling:dpo"]);
+        assert_eq!(
+            c.registry_scopes_fallback.as_deref(),
+            Some(&["move/dpo.read".to_string()][..])
+        );
+        v.as_object_mut().unwrap().remove("sandbox_url");
+        v["environment"] = json!("production");
+        let c = Config::from_json(&v.to_string()).unwrap();
+        assert_eq!(c.altinn2.unwrap().service_edition_code, "170101");
+        v["environment"] = json!("test");
+        let c = Config::from_json(&v.to_string()).unwrap();
+        assert_eq!(c.altinn2.unwrap().service_edition_code, "270815");
+        v["registry_scopes"] = json!(["move/dpo.read"]);
+        let c = Config::from_json(&v.to_string()).unwrap();
+        assert_eq!(c.registry_scopes, ["move/dpo.read"]);
+        assert!(
+            c.registry_scopes_fallback.is_none(),
+            "configured: no fallback"
+        );
     }
 
     #[test]

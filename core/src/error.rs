@@ -14,13 +14,15 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u32)]
 pub enum ErrorKind {
-    // 1xx: the caller passed something unusable.
+    // 1xx: the caller passed something unusable, or stopped the call.
     InvalidArgument = 100,
     InvalidUtf8 = 101,
     InvalidJson = 102,
     InvalidOrganisationNumber = 103,
     InvalidIdentifier = 104,
     InvalidMessage = 105,
+    /// The caller stopped the call (its progress callback asked to cancel).
+    Cancelled = 106,
 
     // 2xx: the configuration is wrong or incomplete.
     ConfigInvalid = 200,

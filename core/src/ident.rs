@@ -40,7 +40,8 @@ impl OrgNumber {
             return Err(Error::new(
                 ErrorKind::InvalidOrganisationNumber,
                 format!(
-                    "organisation number {input:?} is not 9 digits (expected e.g. \"910075918\" or \"0192:910075918\")"
+                    "organisation number {} is not 9 digits (expected e.g. \"910075918\" or \"0192:910075918\")",
+                    crate::input::quote(input)
                 ),
             ));
         }

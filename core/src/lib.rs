@@ -10,7 +10,10 @@
 //! - `sbd`: the StandardBusinessDocument and its business messages.
 //! - `transport`: the brokers (Altinn 3 REST, Altinn 2 SOAP) behind one trait.
 //! - `http`: the one configured HTTP agent; `config`: the configuration document; `ident`:
-//!   organisation numbers; `error`: the error type with stable codes.
+//!   organisation numbers; `error`: the error type with stable codes; `input`: strict reading of
+//!   caller JSON (field paths, no echoed values); `schema`: the JSON Schemas of the C ABI.
+//!
+//! No unsafe code: everything unsafe lives at the C boundary (`ffi/`).
 
 #![forbid(unsafe_code)]
 
@@ -22,9 +25,11 @@ pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod ident;
+pub mod input;
 pub mod package;
 pub mod registry;
 pub mod sbd;
+pub mod schema;
 pub mod store;
 pub mod transport;
 

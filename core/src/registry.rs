@@ -41,7 +41,7 @@ const MAX_JWKS: u64 = 256 * 1024;
 const JWKS_TTL: Duration = Duration::from_secs(3600);
 
 /// The registry's own description of the organisation (`infoRecord`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PostalAddress {
     pub address: Option<String>,
     pub postal_code: Option<String>,
@@ -50,7 +50,7 @@ pub struct PostalAddress {
 }
 
 /// A summary of a receiver's certificate, for people and programs deciding whether to trust it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct CertificateInfo {
     pub subject: String,
     pub issuer: String,
@@ -61,7 +61,7 @@ pub struct CertificateInfo {
 }
 
 /// One service record: a process the organisation can receive, and how.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Capability {
     pub process: String,
     /// `DPO`, `DPV`, `DPF`, `DPE`, `DPI`, `DPH`, or what the registry said.
@@ -80,7 +80,7 @@ pub struct Capability {
 
 /// What the Service Registry says an organisation can receive. Serialises to the JSON the CLI
 /// prints and the C ABI returns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Capabilities {
     pub organisation_number: String,
     pub organisation_name: Option<String>,
@@ -403,6 +403,10 @@ pub struct Registry {
     tokens: Arc<Tokens>,
     base: String,
     token_request: TokenRequest,
+    /// Asked for when Maskinporten refuses `token_request`'s scopes (`invalid_scope`).
+    fallback_request: Option<TokenRequest>,
+    /// Set once the fallback was needed: later lookups ask for it directly.
+    use_fallback: std::sync::atomic::AtomicBool,
     cache_for: Duration,
     retry: RetryPolicy,
     answers: SingleFlight<(String, Option<String>), Arc<Answer>>,
@@ -448,6 +452,11 @@ impl Registry {
                 .trim_end_matches('/')
                 .to_string(),
             token_request: TokenRequest::for_scopes(&config.registry_scopes),
+            fallback_request: config
+                .registry_scopes_fallback
+                .as_deref()
+                .map(TokenRequest::for_scopes),
+            use_fallback: std::sync::atomic::AtomicBool::new(false),
             cache_for: config.registry_cache,
             retry: RetryPolicy::default(),
             answers: SingleFlight::new(),
@@ -641,11 +650,39 @@ impl Registry {
         }
     }
 
+    /// A Maskinporten token for the lookups, and the request it answers: the configured scopes
+    /// (`eformidling:dpo` by default), or, once Maskinporten refused them as `invalid_scope`
+    /// (a client registered before integration point v4), the fallback (`move/dpo.read`).
+    pub fn token(&self) -> Result<(crate::auth::AccessToken, &TokenRequest)> {
+        use std::sync::atomic::Ordering;
+        if let Some(fallback) = &self.fallback_request {
+            if self.use_fallback.load(Ordering::Relaxed) {
+                return Ok((self.tokens.maskinporten(fallback)?, fallback));
+            }
+            return match self.tokens.maskinporten(&self.token_request) {
+                Err(e) if e.kind() == ErrorKind::AuthScopeNotGranted => {
+                    log::info!(
+                        "Maskinporten refused the Service Registry scope(s) of integration point v4 ({e}); using {:?} instead, as older clients are granted",
+                        fallback.scopes
+                    );
+                    let token = self.tokens.maskinporten(fallback)?;
+                    self.use_fallback.store(true, Ordering::Relaxed);
+                    Ok((token, fallback))
+                }
+                other => Ok((other?, &self.token_request)),
+            };
+        }
+        Ok((
+            self.tokens.maskinporten(&self.token_request)?,
+            &self.token_request,
+        ))
+    }
+
     fn fetch(&self, org: &OrgNumber, process: Option<&str>) -> Result<Answer> {
         let url = self.url(org, process);
         let mut refreshed = false;
         loop {
-            let token = self.tokens.maskinporten(&self.token_request)?;
+            let (token, token_request) = self.token()?;
             let (status, retry_after, content_type, body) = with_retries(&self.retry, |_| {
                 let response = self
                     .http
@@ -682,8 +719,7 @@ impl Registry {
             match status {
                 401 if !refreshed => {
                     // The token may have expired early or been revoked: one retry with a new one.
-                    self.tokens
-                        .invalidate_maskinporten(&self.token_request, &token);
+                    self.tokens.invalidate_maskinporten(token_request, &token);
                     refreshed = true;
                     continue;
                 }

@@ -23,10 +23,12 @@ mod leftovers;
 mod migrations;
 mod owner;
 mod quarantine;
+mod sends;
 
 pub use claims::TransferClaim;
 pub use migrations::SCHEMA_VERSION;
 pub use quarantine::{NewQuarantine, QuarantineEntry, QuarantineKind};
+pub use sends::{SendState, SendStep};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::sbd::ReceiptStatus;
@@ -37,11 +39,15 @@ use std::sync::Mutex;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-/// Which way a message went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Which way a message went. Read in either case (`"outgoing"`, `"OUTGOING"`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Direction {
+    #[serde(alias = "outgoing")]
     Outgoing,
+    #[serde(alias = "incoming")]
     Incoming,
 }
 
@@ -55,7 +61,7 @@ impl Direction {
 }
 
 /// One message as the store has it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct MessageInfo {
     pub direction: Direction,
     pub message_id: String,
@@ -74,17 +80,21 @@ pub struct MessageInfo {
     pub expires: Option<String>,
     /// The broker's id of the transfer that carried it.
     pub transfer_id: Option<String>,
-    /// The package file still kept (outgoing: until sent; incoming: until deleted, or kept for
-    /// inspection when it could not be opened).
+    /// The package file still kept (outgoing: until the broker published it, or for a resend
+    /// after FEIL; incoming: until deleted, or kept for inspection when it could not be opened).
     pub payload: Option<PathBuf>,
     /// What was unusual about the message but did not stop it (the integration point accepts
     /// it): an SBD that efm would not send, a document saved under another name, ...
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Outgoing: how sending goes (step, attempts, next attempt, last error); see
+    /// `client::Client::run_due`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sending: Option<SendState>,
 }
 
 /// One entry of a message's status history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct StatusEntry {
     pub status: ReceiptStatus,
     pub time: String,
@@ -92,12 +102,14 @@ pub struct StatusEntry {
 }
 
 /// What to select in [`Tx::messages`]; empty fields match everything.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
-#[serde(default)]
+/// Read strictly: an unknown member or status is an error, not a filter that matches everything.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct MessageFilter {
-    pub direction: Option<String>,
+    pub direction: Option<Direction>,
     pub conversation_id: Option<String>,
     pub message_id: Option<String>,
+    #[serde(deserialize_with = "crate::sbd::strict_status")]
     pub status: Option<ReceiptStatus>,
     /// At most this many, newest first (0 or none: all).
     pub limit: Option<u32>,
@@ -433,6 +445,7 @@ impl Tx<'_> {
                 warnings: warnings
                     .and_then(|w| serde_json::from_str(&w).ok())
                     .unwrap_or_default(),
+                sending: None,
             },
             status,
         ))
@@ -440,6 +453,9 @@ impl Tx<'_> {
 
     fn finish_message(&self, (mut m, status): (MessageInfo, String)) -> Result<MessageInfo> {
         m.status = parse_status(&status)?;
+        if m.direction == Direction::Outgoing {
+            m.sending = self.send_state(&m.message_id)?;
+        }
         Ok(m)
     }
 
@@ -717,7 +733,7 @@ impl Tx<'_> {
     pub fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageInfo>> {
         let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE 1=1");
         let mut args: Vec<String> = Vec::new();
-        let direction = filter.direction.as_ref().map(|d| d.to_uppercase());
+        let direction = filter.direction.map(|d| d.name().to_string());
         let status = filter.status.map(|s| s.name().to_string());
         for (col, value) in [
             ("direction", &direction),

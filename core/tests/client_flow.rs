@@ -121,7 +121,7 @@ fn names(c: &Client, direction: Direction, id: &str) -> Vec<&'static str> {
 
 fn incoming(c: &Client) -> Vec<efm_core::client::MessageInfo> {
     c.messages(&MessageFilter {
-        direction: Some("incoming".into()),
+        direction: Some(Direction::Incoming),
         ..Default::default()
     })
     .unwrap()
@@ -200,8 +200,9 @@ fn a_sends_b_receives_and_both_see_every_status() {
     assert!(last.0 > 0 && last.0 == last.1, "upload progress {last:?}");
     let id = sent.message_id.clone();
     assert_eq!(names(&a, Direction::Outgoing, &id), ["OPPRETTET", "SENDT"]);
-    // The outgoing spool file is gone once the broker has it.
-    assert!(sent.payload.is_none());
+    // The package is kept until the broker has published the transfer (so a transfer the
+    // broker fails can be sent again).
+    let package = sent.payload.clone().expect("kept until published");
 
     // B receives: stored once, queued, MOTTATT goes back.
     let s = poll_until(&b, |s| !s.received.is_empty());
@@ -215,9 +216,11 @@ fn a_sends_b_receives_and_both_see_every_status() {
     let again = b.poll().unwrap();
     assert_eq!(again, PollSummary::default());
 
-    // A sees MOTTATT.
+    // A sees MOTTATT; its package is gone.
     poll_until(&a, |s| s.statuses >= 1);
-    assert_eq!(a.message(&id).unwrap().status, ReceiptStatus::Mottatt);
+    let m = a.message(&id).unwrap();
+    assert_eq!(m.status, ReceiptStatus::Mottatt);
+    assert!(m.payload.is_none() && !package.exists(), "{m:?}");
 
     // Pop and delete need the lock peek takes.
     let e = b.pop(&id, &work.join("early")).unwrap_err();
@@ -452,24 +455,25 @@ fn a_crash_between_download_and_confirm_loses_and_doubles_nothing() {
 }
 
 #[test]
-fn a_broker_error_during_upload_gives_feil_and_resend_succeeds() {
+fn a_broker_refusal_during_upload_gives_feil_and_resend_succeeds() {
     let sb = sandbox("client-resend");
     let a = client(&sb, ORG_A);
     let b = client(&sb, ORG_B);
     let work = work_dir(&sb, "resend");
+    // A refusal no retry fixes (a transient 5xx is retried instead: tests/send_retry.rs).
     fault(
         &sb,
         "/broker/api/v1/filetransfer",
-        json!({"kind": "status", "status": 500, "method": "POST"}),
+        json!({"kind": "status", "status": 400, "method": "POST"}),
         1,
     );
     let e = a
         .send(request_to_b(documents(&work.join("out"))), &mut |_, _| {})
         .unwrap_err();
-    assert_eq!(e.detail().http_status, Some(500), "{e}");
+    assert_eq!(e.detail().http_status, Some(400), "{e}");
     let failed = a
         .messages(&MessageFilter {
-            direction: Some("outgoing".into()),
+            direction: Some(Direction::Outgoing),
             ..Default::default()
         })
         .unwrap();
@@ -478,7 +482,7 @@ fn a_broker_error_during_upload_gives_feil_and_resend_succeeds() {
     assert_eq!(m.status, ReceiptStatus::Feil);
     let history = a.status(&m.message_id).unwrap();
     assert_eq!(history[1].status, ReceiptStatus::Feil);
-    assert!(history[1].description.as_deref().unwrap().contains("500"));
+    assert!(history[1].description.as_deref().unwrap().contains("400"));
     assert!(m.payload.as_ref().unwrap().is_file(), "the package is kept");
 
     let resent = a.resend(&m.message_id, &mut |_, _| {}).unwrap();

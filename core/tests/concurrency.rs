@@ -45,7 +45,7 @@ fn documents(dir: &Path, i: usize) -> Vec<SendDocument> {
 
 fn delivered(c: &Client) -> usize {
     c.messages(&MessageFilter {
-        direction: Some("incoming".into()),
+        direction: Some(Direction::Incoming),
         status: Some(ReceiptStatus::InnkommendeLevert),
         ..Default::default()
     })
@@ -178,7 +178,7 @@ fn three_processes_poll_pop_and_delete_one_directory_and_lose_nothing() {
     let b = Client::new(sandbox_config(&sb, ORG_B)).unwrap();
     let incoming = b
         .messages(&MessageFilter {
-            direction: Some("incoming".into()),
+            direction: Some(Direction::Incoming),
             ..Default::default()
         })
         .unwrap();

@@ -368,7 +368,7 @@ async fn faults(State(shared): State<Arc<Shared>>) -> Response {
     )
 }
 
-/// `{"path": "/broker/api/v1/filetransfer", "method": "GET", "kind": "status"|"rate_limit"|
+/// `{"path": "/broker/api/v1/filetransfer", "path_suffix"?: "/upload", "method": "GET", "kind": "status"|"rate_limit"|
 /// "drop"|"slow"|"malware", "status": 500, "body": "...", "retry_after": 2, "after_bytes": 100,
 /// "delay_ms": 1500, "times": 1}`
 async fn add_fault(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
@@ -418,6 +418,10 @@ async fn add_fault(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     let fault = crate::state::Fault {
         id: st.next_fault_id,
         path_prefix: path,
+        path_suffix: v
+            .get("path_suffix")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         method: v
             .get("method")
             .and_then(Value::as_str)

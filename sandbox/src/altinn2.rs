@@ -1,4 +1,5 @@
-//! The Altinn 2 SOAP broker (spec dpo-soap.md §3-4): BrokerServiceExternalBasic.svc
+//! The Altinn 2 SOAP broker, as its WSDLs (tests/fixtures/altinn-soap) and the integration point's
+//! SOAP client (efm-integrasjonspunkt before v4, `AltinnWsClient`) describe it: BrokerServiceExternalBasic.svc
 //! (InitiateBrokerServiceBasic, GetAvailableFilesBasic, CheckIfAvailableFilesBasic,
 //! ConfirmDownloadedBasic, Test) and BrokerServiceExternalBasicStreamed.svc (UploadFileStreamedBasic
 //! and DownloadFileStreamedBasic with MTOM/XOP, streamed to and from disk). Requests are SOAP 1.1

@@ -1,4 +1,6 @@
-//! Maskinporten's token endpoint (spec maskinporten-sr-nextmove.md part A, altinn3-broker.md §7.1):
+//! Maskinporten's token endpoint (Digdir's Maskinporten documentation at docs.digdir.no; the grant
+//! as github.com/felleslosninger/efm-common's `JwtTokenClient` and the integration point's
+//! `ClaimsFactory` build it, with Altinn's system-user `authorization_details`):
 //! JWT-bearer grants are validated as the real service does and answered with signed access
 //! tokens, or with Maskinporten's OAuth error JSON.
 

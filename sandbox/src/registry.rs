@@ -1,4 +1,5 @@
-//! The eFormidling Service Registry (spec maskinporten-sr-nextmove.md part B): identifier, process
+//! The eFormidling Service Registry (github.com/felleslosninger/efm-service-registry and its API
+//! documentation at docs.digdir.no; example answers in tests/fixtures/nextmove): identifier, process
 //! and info lookups answered as JSON, or as a compact JWS (RS256) for `Accept: application/jose`,
 //! verifiable with the key set at `/jwk`. Bearer Maskinporten tokens are required.
 

@@ -304,8 +304,10 @@ pub enum FaultKind {
 #[derive(Clone, Debug)]
 pub struct Fault {
     pub id: u64,
-    /// Matches a request whose path starts with this.
+    /// Matches a request whose path starts with this...
     pub path_prefix: String,
+    /// ...and, when given, ends with this (`/upload`: the upload of any transfer).
+    pub path_suffix: Option<String>,
     pub method: Option<String>,
     pub kind: FaultKind,
     /// How many more requests it hits; None = until removed.
@@ -328,7 +330,7 @@ impl Fault {
             FaultKind::Slow { delay_ms } => json!({"kind":"slow","delay_ms":delay_ms}),
             FaultKind::Malware => json!({"kind":"malware"}),
         };
-        let mut v = json!({"id": self.id, "path": self.path_prefix, "method": self.method,
+        let mut v = json!({"id": self.id, "path": self.path_prefix, "path_suffix": self.path_suffix, "method": self.method,
             "remaining": self.remaining, "hits": self.hits});
         if let (Some(o), Value::Object(k)) = (v.as_object_mut(), kind) {
             o.extend(k);
@@ -408,6 +410,7 @@ impl State {
     ) -> Option<FaultKind> {
         let idx = self.faults.iter().position(|f| {
             path.starts_with(&f.path_prefix)
+                && f.path_suffix.as_deref().is_none_or(|s| path.ends_with(s))
                 && f.method
                     .as_deref()
                     .is_none_or(|m| m.eq_ignore_ascii_case(method))

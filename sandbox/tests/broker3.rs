@@ -1,4 +1,5 @@
-//! The Altinn 3 broker stand-in and the token exchange, rule by rule (spec altinn3-broker.md §7).
+//! The Altinn 3 broker stand-in and the token exchange, rule by rule, as the broker service
+//! (github.com/Altinn/altinn-broker) and Altinn's authentication service behave.
 
 mod common;
 use common::*;

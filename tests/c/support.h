@@ -19,4 +19,21 @@ static char *read_file(const char *path) {
     fclose(f);
     return buf;
 }
+
+#ifdef EFM_H
+/* A client for one of the sandbox's organisations (SANDBOX_DIR/ORGNR/config.json), or NULL. */
+static inline efm_client *client_for(const char *sandbox, const char *orgnr) {
+    char path[4096];
+    char *config;
+    efm_client *client = NULL;
+    snprintf(path, sizeof path, "%s/%s/config.json", sandbox, orgnr);
+    config = read_file(path);
+    CHECK(config != NULL);
+    if (config) {
+        CHECK(efm_client_new(config, &client, NULL) == EFM_RESULT_OK);
+        free(config);
+    }
+    return client;
+}
+#endif
 #endif

@@ -10,30 +10,17 @@
 #include <string.h>
 #include <time.h>
 
-static efm_client *client_for(const char *sandbox, const char *orgnr) {
-    char path[4096];
-    char *config;
-    efm_client *client = NULL;
-    snprintf(path, sizeof path, "%s/%s/config.json", sandbox, orgnr);
-    config = read_file(path);
-    CHECK(config != NULL);
-    if (config) {
-        CHECK(efm_client_new(config, &client, NULL) == EFM_RESULT_OK);
-        free(config);
-    }
-    return client;
-}
-
 struct progress {
     uint64_t done, total;
     int calls;
 };
 
-static void on_progress(void *userdata, uint64_t done, uint64_t total) {
+static bool on_progress(void *userdata, uint64_t done, uint64_t total) {
     struct progress *p = (struct progress *)userdata;
     p->done = done;
     p->total = total;
     p->calls++;
+    return true;
 }
 
 static void pause_a_little(void) {
@@ -94,6 +81,12 @@ int main(int argc, char **argv) {
     CHECK(json != NULL && strstr(json, "\"status\":\"SENDT\"") != NULL);
     CHECK(json != NULL && json_string(json, "message_id", id, sizeof id));
     CHECK(progress.calls > 0 && progress.total > 0 && progress.done == progress.total);
+    efm_string_free(json);
+    json = NULL;
+
+    /* what is due for sending: nothing left to upload (the transfer may still be followed) */
+    CHECK(efm_client_run_due(a, &json, NULL) == EFM_RESULT_OK);
+    CHECK(json != NULL && strstr(json, "\"waiting_uploads\":0") != NULL);
     efm_string_free(json);
     json = NULL;
 

@@ -1,7 +1,7 @@
 """Altinn 3 broker stand-in: responses validate against the reference OpenAPI (openapi-core).
 
 The reference OpenAPI (the integration point's copy) declares error bodies as application/json;
-the broker itself answers application/problem+json (spec altinn3-broker.md §2.0), so error
+the broker itself answers application/problem+json (Altinn/altinn-broker `ProblemDetailsHelper.cs`), so error
 bodies are checked against the ProblemDetails schema under the declared media type. Confirm is
 documented as 200 while the broker's code answers 204; the sandbox does 204 by default and 200
 when told (setting confirm_status), which is what is validated here.

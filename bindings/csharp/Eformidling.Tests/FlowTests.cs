@@ -63,6 +63,7 @@ namespace Eformidling.Tests
                 Assert.AreEqual("SENDT", Field(sent, "status"));
                 Assert.IsTrue(lastTotal > 0 && lastDone == lastTotal);
                 string id = Field(sent, "message_id");
+                StringAssert.Contains("\"waiting_uploads\":0", a.RunDue());
 
                 PollUntil(b, s => s.Contains(id), "delivery");
                 string peeked = b.Peek();

@@ -1,5 +1,8 @@
-// The client: one configured DPO participant.
+// The client: one configured DPO participant. Typed methods (Send(SendRequest), PollMessages, ...)
+// take and return objects; the *Json-named and string methods keep the library's raw JSON.
 using System;
+using System.Collections.Generic;
+using System.Threading;
 
 namespace Eformidling
 {
@@ -13,7 +16,7 @@ namespace Eformidling
         {
             Efm.EnsureLoaded();
             ErrorHandle error;
-            uint rc = Native.efm_client_new(Utf8.Encode(configJson), out handle, out error);
+            uint rc = Native.efm_client_new(Utf8.Encode(configJson, "config_json"), out handle, out error);
             Check.Result(rc, error);
         }
 
@@ -41,13 +44,13 @@ namespace Eformidling
             ThrowIfDisposed();
             IntPtr json;
             ErrorHandle error;
-            uint rc = Native.efm_client_lookup(handle, Utf8.Encode(organisationNumber), Utf8.Encode(process), out json, out error);
+            uint rc = Native.efm_client_lookup(handle, Utf8.Encode(organisationNumber, "organisation_number"), Utf8.Encode(process, "process"), out json, out error);
             Check.Result(rc, error);
             return Utf8.Take(json);
         }
 
         /// <summary>
-        /// Send a message. <paramref name="requestJson"/> is {"receiver": "910076787", "documents":
+        /// Send a message. <paramref name="request_json"/> is {"receiver": "910076787", "documents":
         /// [{"name": "arkivmelding.xml", "path": "..."}], "process": ..., "conversation_id": ...}
         /// or {"sbd": {...}, "documents": [...]}. Returns the message as JSON (message_id, status).
         /// <paramref name="progress"/> (done, total bytes) is called during the upload.
@@ -58,10 +61,10 @@ namespace Eformidling
             IntPtr json;
             ErrorHandle error;
             // The delegate lives on this stack frame for the whole (synchronous) call.
-            Native.ProgressCallback callback = Forward(progress);
-            uint rc = Native.efm_client_send(handle, Utf8.Encode(requestJson), callback, IntPtr.Zero, out json, out error);
-            GC.KeepAlive(callback);
-            Check.Result(rc, error);
+            var bridge = Forward(progress);
+            uint rc = Native.efm_client_send(handle, Utf8.Encode(requestJson, "request_json"), bridge.Callback, IntPtr.Zero, out json, out error);
+            GC.KeepAlive(bridge);
+            bridge.Finish(rc, error, json);
             return Utf8.Take(json);
         }
 
@@ -71,10 +74,10 @@ namespace Eformidling
             ThrowIfDisposed();
             IntPtr json;
             ErrorHandle error;
-            Native.ProgressCallback callback = Forward(progress);
-            uint rc = Native.efm_client_resend(handle, Utf8.Encode(messageId), callback, IntPtr.Zero, out json, out error);
-            GC.KeepAlive(callback);
-            Check.Result(rc, error);
+            var bridge = Forward(progress);
+            uint rc = Native.efm_client_resend(handle, Utf8.Encode(messageId, "message_id"), bridge.Callback, IntPtr.Zero, out json, out error);
+            GC.KeepAlive(bridge);
+            bridge.Finish(rc, error, json);
             return Utf8.Take(json);
         }
 
@@ -98,13 +101,13 @@ namespace Eformidling
             return json == IntPtr.Zero ? null : Utf8.Take(json);
         }
 
-        /// <summary>Decrypt, verify and unpack a peeked message into <paramref name="targetDir"/>; JSON with "files".</summary>
+        /// <summary>Decrypt, verify and unpack a peeked message into <paramref name="target_dir"/>; JSON with "files".</summary>
         public string Pop(string messageId, string targetDir)
         {
             ThrowIfDisposed();
             IntPtr json;
             ErrorHandle error;
-            Check.Result(Native.efm_client_pop(handle, Utf8.Encode(messageId), Utf8.Encode(targetDir), out json, out error), error);
+            Check.Result(Native.efm_client_pop(handle, Utf8.Encode(messageId, "message_id"), Utf8.Encode(targetDir, "target_dir"), out json, out error), error);
             return Utf8.Take(json);
         }
 
@@ -114,7 +117,7 @@ namespace Eformidling
             ThrowIfDisposed();
             IntPtr json;
             ErrorHandle error;
-            Check.Result(Native.efm_client_delete(handle, Utf8.Encode(messageId), out json, out error), error);
+            Check.Result(Native.efm_client_delete(handle, Utf8.Encode(messageId, "message_id"), out json, out error), error);
             return Utf8.Take(json);
         }
 
@@ -124,7 +127,7 @@ namespace Eformidling
             ThrowIfDisposed();
             IntPtr json;
             ErrorHandle error;
-            Check.Result(Native.efm_client_status(handle, Utf8.Encode(messageId), out json, out error), error);
+            Check.Result(Native.efm_client_status(handle, Utf8.Encode(messageId, "message_id"), out json, out error), error);
             return Utf8.Take(json);
         }
 
@@ -134,7 +137,7 @@ namespace Eformidling
             ThrowIfDisposed();
             IntPtr json;
             ErrorHandle error;
-            Check.Result(Native.efm_client_messages(handle, Utf8.Encode(filterJson), out json, out error), error);
+            Check.Result(Native.efm_client_messages(handle, Utf8.Encode(filterJson, "filter_json"), out json, out error), error);
             return Utf8.Take(json);
         }
 
@@ -145,6 +148,18 @@ namespace Eformidling
             IntPtr json;
             ErrorHandle error;
             Check.Result(Native.efm_client_expire(handle, out json, out error), error);
+            return Utf8.Take(json);
+        }
+
+        /// <summary>Does what is due for sending (retries of pending messages, following uploaded
+        /// transfers to Published or Failed, expiry, owed receipts); call it periodically
+        /// (<see cref="Poll"/> does too). Returns a JSON summary.</summary>
+        public string RunDue()
+        {
+            ThrowIfDisposed();
+            IntPtr json;
+            ErrorHandle error;
+            Check.Result(Native.efm_client_run_due(handle, out json, out error), error);
             return Utf8.Take(json);
         }
 
@@ -165,7 +180,7 @@ namespace Eformidling
         {
             ThrowIfDisposed();
             ErrorHandle error;
-            Check.Result(Native.efm_client_quarantine_export(handle, id, Utf8.Encode(destPath), out error), error);
+            Check.Result(Native.efm_client_quarantine_export(handle, id, Utf8.Encode(destPath, "dest_path"), out error), error);
         }
 
         /// <summary>Try an entry again; returns the outcome as JSON ({"outcome": "received"|"requeued"|"applied"|"duplicate"|"still_refused", ...}).</summary>
@@ -186,14 +201,149 @@ namespace Eformidling
             Check.Result(Native.efm_client_quarantine_delete(handle, id, out error), error);
         }
 
-        static Native.ProgressCallback Forward(Action<ulong, ulong> progress)
+        static ProgressBridge Forward(Action<ulong, ulong> progress)
         {
-            if (progress == null) return null;
-            return (userdata, done, total) =>
+            return new ProgressBridge(progress, CancellationToken.None);
+        }
+
+        /// <summary>
+        /// The caller's progress and cancellation as a native callback. An exception from the caller's
+        /// code never unwinds into native frames: it is kept, the call is cancelled, and it is thrown
+        /// again (as InnerException of a CancelledException) when the call returns.
+        /// </summary>
+        sealed class ProgressBridge
+        {
+            readonly Action<ulong, ulong> report;
+            readonly CancellationToken token;
+            internal Exception Thrown;
+            internal readonly Native.ProgressCallback Callback;
+
+            internal ProgressBridge(Action<ulong, ulong> report, CancellationToken token)
             {
-                // Never let an exception unwind into native frames.
-                try { progress(done, total); } catch (Exception) { }
-            };
+                this.report = report;
+                this.token = token;
+                Callback = OnProgress;
+            }
+
+            bool OnProgress(IntPtr userdata, ulong done, ulong total)
+            {
+                if (Thrown != null || token.IsCancellationRequested) return false;
+                try
+                {
+                    if (report != null) report(done, total);
+                    return !token.IsCancellationRequested;
+                }
+                catch (Exception e)
+                {
+                    Thrown = e;
+                    return false;
+                }
+            }
+
+            /// <summary>Throw what the call's outcome means, given how the callback ended.</summary>
+            internal void Finish(uint rc, ErrorHandle error, IntPtr json)
+            {
+                if (Thrown != null)
+                {
+                    if (error != null) error.Dispose();
+                    if (json != IntPtr.Zero) Native.efm_string_free(json); // sent after all; the exception wins
+                    throw new CancelledException((uint)ResultCode.Cancelled,
+                        "the progress callback threw " + Thrown.GetType().Name + ": " + Thrown.Message + "; the call was cancelled",
+                        Thrown);
+                }
+                if (rc == (uint)ResultCode.Cancelled && token.IsCancellationRequested)
+                {
+                    EfmException inner = null;
+                    try { Check.Result(rc, error); } catch (EfmException e) { inner = e; }
+                    throw new OperationCanceledException("the efm call was cancelled; a send is kept as FEIL and can be resent", inner, token);
+                }
+                Check.Result(rc, error);
+            }
+        }
+
+        static ProgressBridge Bridge(IProgress<TransferProgress> progress, CancellationToken token)
+        {
+            token.ThrowIfCancellationRequested();
+            Action<ulong, ulong> report = null;
+            if (progress != null) report = (done, total) => progress.Report(new TransferProgress(done, total));
+            return new ProgressBridge(report, token);
+        }
+
+        // ---- typed API ----
+
+        /// <summary>
+        /// Send a message. Reports upload progress to <paramref name="progress"/>; when
+        /// <paramref name="cancellationToken"/> is cancelled the upload stops at its next block and
+        /// OperationCanceledException is thrown (the message is kept as FEIL: ResendMessage sends it
+        /// again). An exception thrown by the progress handler cancels the call and comes back as the
+        /// InnerException of a CancelledException.
+        /// </summary>
+        public MessageInfo Send(SendRequest request, IProgress<TransferProgress> progress = null,
+            CancellationToken cancellationToken = default(CancellationToken))
+        {
+            if (request == null) throw new ArgumentNullException("request");
+            ThrowIfDisposed();
+            var bridge = Bridge(progress, cancellationToken);
+            IntPtr json;
+            ErrorHandle error;
+            uint rc = Native.efm_client_send(handle, Utf8.Encode(request.ToJson(), "request"), bridge.Callback, IntPtr.Zero, out json, out error);
+            GC.KeepAlive(bridge);
+            bridge.Finish(rc, error, json);
+            return MessageInfo.Read(Utf8.Take(json));
+        }
+
+        /// <summary>Send a failed message again from its stored package (progress and cancellation as for Send).</summary>
+        public MessageInfo ResendMessage(string messageId, IProgress<TransferProgress> progress = null,
+            CancellationToken cancellationToken = default(CancellationToken))
+        {
+            ThrowIfDisposed();
+            var bridge = Bridge(progress, cancellationToken);
+            IntPtr json;
+            ErrorHandle error;
+            uint rc = Native.efm_client_resend(handle, Utf8.Encode(messageId, "message_id"), bridge.Callback, IntPtr.Zero, out json, out error);
+            GC.KeepAlive(bridge);
+            bridge.Finish(rc, error, json);
+            return MessageInfo.Read(Utf8.Take(json));
+        }
+
+        /// <summary>An organisation's capabilities from the Service Registry (signed answer, verified).</summary>
+        public Capabilities LookupCapabilities(string organisationNumber, string process = null)
+        {
+            return Capabilities.Read(Lookup(organisationNumber, process));
+        }
+
+        /// <summary>Fetch what waits at the broker: new messages, statuses and receipts.</summary>
+        public PollSummary PollMessages() { return PollSummary.Read(Poll()); }
+
+        /// <summary>The oldest incoming message, locked for us, or null when the queue is empty.</summary>
+        public IncomingMessage PeekMessage() { return IncomingMessage.Read(Peek()); }
+
+        /// <summary>Decrypt, verify and unpack a peeked message into <paramref name="target_dir"/>.</summary>
+        public OpenedMessage PopMessage(string messageId, string targetDir) { return OpenedMessage.Read(Pop(messageId, targetDir)); }
+
+        /// <summary>Remove a message from the incoming queue; LEVERT goes back to the sender.</summary>
+        public MessageInfo DeleteMessage(string messageId) { return MessageInfo.Read(Delete(messageId)); }
+
+        /// <summary>The status history of a message, oldest first.</summary>
+        public IList<StatusEntry> StatusHistory(string messageId) { return StatusEntry.ReadAll(Status(messageId)); }
+
+        /// <summary>Messages matching <paramref name="filter"/> (null for all), newest first.</summary>
+        public IList<MessageInfo> Messages(MessageFilter filter)
+        {
+            var list = new List<MessageInfo>();
+            string json = Messages(filter == null ? null : filter.ToJson());
+            foreach (var o in (List<object>)JsonReader.Parse(json))
+            {
+                var obj = Record.Obj(o);
+                list.Add(new MessageInfo(obj, null));
+            }
+            return list;
+        }
+
+        /// <summary>Mark outgoing messages past their deadline as LEVETID_UTLOPT; returns their ids.</summary>
+        public IList<string> ExpireMessages()
+        {
+            return ((List<object>)JsonReader.Parse(Expire())).ConvertAll(o => (string)o);
         }
 
         void ThrowIfDisposed()

@@ -1,5 +1,6 @@
 // Library-wide entry points: version, ABI check, configuration validation, logging.
 using System;
+using System.Runtime.InteropServices;
 
 namespace Eformidling
 {
@@ -23,30 +24,74 @@ namespace Eformidling
         static EventHandler<LogEventArgs> log;
         static LogLevel level = LogLevel.Info;
 
-        static Efm()
+        static volatile bool loaded;
+        static string loadedFrom;
+
+        /// <summary>
+        /// Load the native library from <paramref name="path"/> (libefm.so, libefm.dylib or efm.dll)
+        /// instead of searching the native library path. Call it before anything else; a second
+        /// call with another path throws InvalidOperationException.
+        /// </summary>
+        public static void Load(string path)
         {
-            uint found = Native.efm_abi_version();
-            if (found != Native.AbiVersion)
-                throw new InternalException(900,
-                    "libefm implements ABI " + found + " but this Eformidling assembly needs ABI " + Native.AbiVersion +
-                    "; deploy matching versions of the assembly and the library", null, 0, null, false, "{}");
+            if (path == null) throw new ArgumentNullException("path");
+            string full = System.IO.Path.GetFullPath(path);
+            lock (Gate)
+            {
+                if (loadedFrom != null && loadedFrom != full)
+                    throw new InvalidOperationException("the efm library was already loaded from " + loadedFrom);
+                if (!System.IO.File.Exists(full))
+                    throw new LibraryLoadException("the efm native library " + full + " does not exist");
+                Preload.Open(full);
+                loadedFrom = full;
+            }
+            EnsureLoaded();
         }
 
-        /// <summary>Make sure the native library is loaded and ABI-compatible (throws otherwise).</summary>
-        public static void EnsureLoaded() { }
+        /// <summary>
+        /// Make sure the native library is loaded and ABI-compatible. Throws LibraryLoadException
+        /// (not TypeInitializationException) when it is missing or does not match, and may be called
+        /// again once that is fixed.
+        /// </summary>
+        public static void EnsureLoaded()
+        {
+            if (loaded) return;
+            uint found;
+            try
+            {
+                found = Native.efm_abi_version();
+            }
+            catch (DllNotFoundException e)
+            {
+                throw new LibraryLoadException(
+                    "the efm native library (libefm.so, libefm.dylib or efm.dll) was not found: put it beside the " +
+                    "application or on the native library path (LD_LIBRARY_PATH, PATH), or call Efm.Load(path)", e);
+            }
+            catch (EntryPointNotFoundException e)
+            {
+                throw new LibraryLoadException("the library loaded as efm is not libefm (no efm_abi_version)", e);
+            }
+            if (found != Native.AbiVersion)
+                throw new LibraryLoadException(
+                    "libefm " + Utf8.Decode(Native.efm_version()) + " implements ABI " + found +
+                    " but this Eformidling assembly needs ABI " + Native.AbiVersion +
+                    "; deploy matching versions of the assembly and the library");
+            loaded = true;
+        }
 
         /// <summary>The version of the loaded native library.</summary>
-        public static string Version { get { return Utf8.Decode(Native.efm_version()); } }
+        public static string Version { get { EnsureLoaded(); return Utf8.Decode(Native.efm_version()); } }
 
         /// <summary>The ABI revision of the loaded native library.</summary>
-        public static uint AbiVersion { get { return Native.efm_abi_version(); } }
+        public static uint AbiVersion { get { EnsureLoaded(); return Native.efm_abi_version(); } }
 
         /// <summary>Validate a configuration (JSON); returns the resolved configuration as JSON (no secrets).</summary>
         public static string ValidateConfig(string configJson)
         {
+            EnsureLoaded();
             IntPtr summary;
             ErrorHandle error;
-            uint rc = Native.efm_config_validate(Utf8.Encode(configJson), out summary, out error);
+            uint rc = Native.efm_config_validate(Utf8.Encode(configJson, "config_json"), out summary, out error);
             Check.Result(rc, error);
             return Utf8.Take(summary);
         }
@@ -54,6 +99,7 @@ namespace Eformidling
         /// <summary>Make the library panic behind its boundary: throws PanicException, the process survives.</summary>
         public static void DiagnosticPanic()
         {
+            EnsureLoaded();
             ErrorHandle error;
             uint rc = Native.efm_diagnostic_panic(out error);
             Check.Result(rc, error);
@@ -75,6 +121,7 @@ namespace Eformidling
 
         static void Install()
         {
+            EnsureLoaded();
             if (log == null) Native.efm_set_logger(null, IntPtr.Zero, 0);
             else Native.efm_set_logger(Forwarder, IntPtr.Zero, (uint)level);
         }
@@ -91,6 +138,46 @@ namespace Eformidling
             catch (Exception)
             {
             }
+        }
+    }
+
+    /// <summary>Opens a native library by path, so a later DllImport("efm") finds it loaded. The
+    /// Linux library's SONAME is libefm.so (build.rs), which is what the runtime then asks for.</summary>
+    internal static class Preload
+    {
+        [DllImport("kernel32", CharSet = CharSet.Unicode, SetLastError = true)]
+        static extern IntPtr LoadLibraryW(string path);
+
+        [DllImport("libdl.so.2", EntryPoint = "dlopen")]
+        static extern IntPtr dlopen2(string path, int flags);
+
+        [DllImport("libc", EntryPoint = "dlopen")]
+        static extern IntPtr dlopenC(string path, int flags);
+
+        [DllImport("libdl.so.2", EntryPoint = "dlerror")]
+        static extern IntPtr dlerror();
+
+        const int RtldNow = 2, RtldGlobal = 0x100;
+
+        internal static void Open(string path)
+        {
+            IntPtr handle;
+            string why = null;
+            if (Environment.OSVersion.Platform == PlatformID.Win32NT)
+            {
+                handle = LoadLibraryW(path);
+                if (handle == IntPtr.Zero) why = "error " + Marshal.GetLastWin32Error();
+            }
+            else
+            {
+                try { handle = dlopen2(path, RtldNow | RtldGlobal); }
+                catch (DllNotFoundException) { handle = dlopenC(path, RtldNow | RtldGlobal); }
+                if (handle == IntPtr.Zero)
+                {
+                    try { why = Marshal.PtrToStringAnsi(dlerror()); } catch (DllNotFoundException) { why = "dlopen failed"; }
+                }
+            }
+            if (handle == IntPtr.Zero) throw new LibraryLoadException("cannot load the efm native library " + path + ": " + why);
         }
     }
 }

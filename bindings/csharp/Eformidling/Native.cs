@@ -11,7 +11,7 @@ namespace Eformidling
         internal const string Library = "efm";
 
         /// <summary>The ABI revision these declarations were written for (EFM_ABI_VERSION).</summary>
-        internal const uint AbiVersion = 1;
+        internal const uint AbiVersion = 2;
 
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
         internal delegate void LogCallback(IntPtr userdata, uint level, IntPtr message, UIntPtr len);
@@ -71,8 +71,10 @@ namespace Eformidling
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern uint efm_client_lookup(ClientHandle client, byte[] organisationNumber, byte[] process, out IntPtr capabilitiesJson, out ErrorHandle error);
 
+        /// <summary>Returns true to go on, false to cancel the call (EFM_RESULT_CANCELLED).</summary>
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-        internal delegate void ProgressCallback(IntPtr userdata, ulong done, ulong total);
+        [return: MarshalAs(UnmanagedType.I1)]
+        internal delegate bool ProgressCallback(IntPtr userdata, ulong done, ulong total);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern uint efm_client_send(ClientHandle client, byte[] requestJson, ProgressCallback progress, IntPtr userdata, out IntPtr messageJson, out ErrorHandle error);
@@ -102,6 +104,9 @@ namespace Eformidling
         internal static extern uint efm_client_expire(ClientHandle client, out IntPtr expiredJson, out ErrorHandle error);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern uint efm_client_run_due(ClientHandle client, out IntPtr summaryJson, out ErrorHandle error);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern uint efm_client_quarantine(ClientHandle client, out IntPtr entriesJson, out ErrorHandle error);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
@@ -120,10 +125,13 @@ namespace Eformidling
     /// <summary>UTF-8 conversions for strings crossing the C ABI.</summary>
     internal static class Utf8
     {
-        /// <summary>A NUL-terminated UTF-8 copy of <paramref name="s"/>.</summary>
-        internal static byte[] Encode(string s)
+        /// <summary>A NUL-terminated UTF-8 copy of <paramref name="s"/>; a NUL inside is refused (C would
+        /// see the string end there and act on a shorter id).</summary>
+        internal static byte[] Encode(string s, string name = "argument")
         {
             if (s == null) return null;
+            if (s.IndexOf('\0') >= 0)
+                throw new InvalidInputException((uint)ResultCode.InvalidArgument, name + " contains a NUL character", name, 0, null, false, "{}");
             var bytes = System.Text.Encoding.UTF8.GetBytes(s);
             var z = new byte[bytes.Length + 1];
             Buffer.BlockCopy(bytes, 0, z, 0, bytes.Length);

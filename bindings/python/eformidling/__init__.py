@@ -2,7 +2,11 @@
 
     import eformidling
     with eformidling.Client(config) as client:
-        print(client.config["organisation_number"])
+        sent = client.send("910076787", [("arkivmelding.xml", "arkivmelding.xml")])
+        print(sent.message_id, sent.status)
+
+Results are typed (``eformidling.types``), errors are exceptions per result group with a symbolic
+``code`` (``ResultCode``), and library log lines arrive in the logger "eformidling".
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ import ctypes
 
 from . import _logging
 from ._native import ABI_VERSION, lib
-from .client import Client, validate_config
+from .client import Client, Document, Progress, validate_config
+from .codes import ResultCode
 from .errors import (
     AuthError,
+    CancelledError,
     ConfigError,
     CryptoError,
     EfmError,
@@ -27,20 +33,48 @@ from .errors import (
     check,
     new_error_slot,
 )
+from .types import (
+    Capabilities,
+    Capability,
+    Direction,
+    IncomingMessage,
+    MessageInfo,
+    OpenedFile,
+    OpenedMessage,
+    PollError,
+    PollSummary,
+    Status,
+    StatusEntry,
+)
 
 __all__ = [
     "ABI_VERSION",
     "AuthError",
+    "CancelledError",
+    "Capabilities",
+    "Capability",
     "Client",
     "ConfigError",
     "CryptoError",
+    "Direction",
+    "Document",
     "EfmError",
+    "IncomingMessage",
     "InternalError",
     "InvalidInputError",
+    "MessageInfo",
     "NetworkError",
+    "OpenedFile",
+    "OpenedMessage",
     "PackageError",
     "PanicError",
+    "PollError",
+    "PollSummary",
+    "Progress",
     "RemoteServiceError",
+    "ResultCode",
+    "Status",
+    "StatusEntry",
     "StorageError",
     "diagnostic_panic",
     "library_version",
@@ -53,7 +87,8 @@ set_log_level = _logging.set_log_level
 
 def library_version() -> str:
     """The version of the loaded native library."""
-    return lib.efm_version().decode("ascii")
+    version: bytes = lib.efm_version()
+    return version.decode("ascii")
 
 
 def diagnostic_panic() -> None:

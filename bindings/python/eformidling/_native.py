@@ -11,9 +11,10 @@ import os
 import sys
 from ctypes import POINTER, c_char_p, c_int64, c_size_t, c_uint32, c_void_p
 from pathlib import Path
+from typing import Any, Dict, List, Tuple
 
 #: The ABI revision these declarations were written for (EFM_ABI_VERSION in include/efm.h).
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 
 class _Error(ctypes.Structure):
@@ -27,8 +28,8 @@ class _Client(ctypes.Structure):
 ErrorPtr = POINTER(_Error)
 ClientPtr = POINTER(_Client)
 
-#: void (*efm_progress_callback)(void *userdata, uint64_t done, uint64_t total)
-PROGRESS_CALLBACK = ctypes.CFUNCTYPE(None, c_void_p, ctypes.c_uint64, ctypes.c_uint64)
+#: bool (*efm_progress_callback)(void *userdata, uint64_t done, uint64_t total); false cancels
+PROGRESS_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_bool, c_void_p, ctypes.c_uint64, ctypes.c_uint64)
 
 #: void (*efm_log_callback)(void *userdata, efm_log_level level, const char *message, size_t len)
 LOG_CALLBACK = ctypes.CFUNCTYPE(None, c_void_p, c_uint32, ctypes.POINTER(ctypes.c_char), c_size_t)
@@ -58,9 +59,10 @@ def _find_library() -> str:
     )
 
 
-def _declare(lib: ctypes.CDLL) -> None:
+def declarations() -> Dict[str, Tuple[List[Any], Any]]:
+    """Every export's (argtypes, restype); tests compare these with include/efm.h."""
     u32 = c_uint32
-    decls = {
+    return {
         "efm_version": ([], c_char_p),
         "efm_abi_version": ([], u32),
         "efm_result_group": ([u32], c_char_p),
@@ -68,6 +70,10 @@ def _declare(lib: ctypes.CDLL) -> None:
         "efm_error_code": ([ErrorPtr], u32),
         "efm_error_message": ([ErrorPtr], c_char_p),
         "efm_error_detail_json": ([ErrorPtr], c_char_p),
+        "efm_error_http_status": ([ErrorPtr], ctypes.c_uint16),
+        "efm_error_remote_code": ([ErrorPtr], c_char_p),
+        "efm_error_field": ([ErrorPtr], c_char_p),
+        "efm_error_retryable": ([ErrorPtr], ctypes.c_bool),
         "efm_error_free": ([ErrorPtr], None),
         # char ** outputs are declared as c_void_p so ctypes does not copy and lose the pointer we
         # must hand back to efm_string_free.
@@ -98,6 +104,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         "efm_client_status": ([ClientPtr, c_char_p, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
         "efm_client_messages": ([ClientPtr, c_char_p, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
         "efm_client_expire": ([ClientPtr, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
+        "efm_client_run_due": ([ClientPtr, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
         "efm_client_quarantine": ([ClientPtr, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
         "efm_client_quarantine_export": ([ClientPtr, c_int64, c_char_p, POINTER(ErrorPtr)], u32),
         "efm_client_quarantine_retry": (
@@ -107,7 +114,10 @@ def _declare(lib: ctypes.CDLL) -> None:
         "efm_client_quarantine_delete": ([ClientPtr, c_int64, POINTER(ErrorPtr)], u32),
         "efm_client_free": ([ClientPtr], None),
     }
-    for name, (argtypes, restype) in decls.items():
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    for name, (argtypes, restype) in declarations().items():
         fn = getattr(lib, name)
         fn.argtypes = argtypes
         fn.restype = restype
@@ -119,8 +129,10 @@ def _load() -> ctypes.CDLL:
     found = lib.efm_abi_version()
     if found != ABI_VERSION:
         raise ImportError(
-            f"libefm implements ABI {found}, but this eformidling package needs ABI {ABI_VERSION}; "
-            "install matching versions of the package and the library"
+            f"the efm library at {lib._name} implements ABI {found} (library version "
+            f"{lib.efm_version().decode()}), but this eformidling package needs ABI {ABI_VERSION}; "
+            "install matching versions of the package and the library, or point EFM_LIBRARY at "
+            "a matching libefm"
         )
     return lib
 
@@ -128,7 +140,7 @@ def _load() -> ctypes.CDLL:
 lib = _load()
 
 
-def take_string(ptr: c_void_p) -> str:
+def take_string(ptr: Any) -> str:
     """Copy a library-owned string and release it."""
     try:
         return ctypes.string_at(ptr).decode("utf-8")

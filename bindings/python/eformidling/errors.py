@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ctypes
 import json
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Type, Union
+
+from .codes import ResultCode
 
 
 class EfmError(Exception):
@@ -16,7 +18,7 @@ class EfmError(Exception):
 
     def __init__(self, code: int, message: str, detail: Optional[Dict[str, Any]] = None) -> None:
         super().__init__(message)
-        self.code = code
+        self.code: Union[ResultCode, int] = _symbolic(code)
         self.message = message
         self.detail: Dict[str, Any] = detail or {}
 
@@ -26,15 +28,18 @@ class EfmError(Exception):
 
     @property
     def field(self) -> Optional[str]:
-        return self.detail.get("field")
+        value = self.detail.get("field")
+        return None if value is None else str(value)
 
     @property
     def http_status(self) -> Optional[int]:
-        return self.detail.get("http_status")
+        value = self.detail.get("http_status")
+        return None if value is None else int(value)
 
     @property
     def remote_code(self) -> Optional[str]:
-        return self.detail.get("remote_code")
+        value = self.detail.get("remote_code")
+        return None if value is None else str(value)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code}, message={self.message!r})"
@@ -42,6 +47,10 @@ class EfmError(Exception):
 
 class InvalidInputError(EfmError, ValueError):
     """1xx: an argument was unusable (NULL, bad UTF-8, malformed JSON, bad organisation number)."""
+
+
+class CancelledError(InvalidInputError):
+    """106: the call was stopped by its progress callback (it returned False or raised)."""
 
 
 class ConfigError(EfmError):
@@ -80,7 +89,7 @@ class PanicError(InternalError):
     """901: efm panicked; the panic was caught and this process is unaffected."""
 
 
-_GROUPS = {
+_GROUPS: Dict[int, Type[EfmError]] = {
     1: InvalidInputError,
     2: ConfigError,
     3: AuthError,
@@ -92,12 +101,21 @@ _GROUPS = {
     9: InternalError,
 }
 
-PANIC = 901
+PANIC = ResultCode.PANIC
 
 
-def error_class(code: int) -> type:
-    if code == PANIC:
+def _symbolic(code: int) -> Union[ResultCode, int]:
+    try:
+        return ResultCode(code)
+    except ValueError:
+        return code
+
+
+def error_class(code: int) -> Type[EfmError]:
+    if code == ResultCode.PANIC:
         return PanicError
+    if code == ResultCode.CANCELLED:
+        return CancelledError
     return _GROUPS.get(code // 100, InternalError)
 
 
@@ -107,6 +125,7 @@ def raise_for(code: int, err: Any) -> None:
 
     if code == 0:
         return
+    detail: Dict[str, Any]
     if err:
         try:
             message = lib.efm_error_message(err).decode("utf-8", "replace")

@@ -3,12 +3,13 @@
 import os
 import subprocess
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 
 @pytest.fixture(scope="session")
-def sandbox_dir(tmp_path_factory):
+def sandbox_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     binary = Path(os.environ.get("EFM_SANDBOX_BIN", "target/debug/efm-sandbox"))
     assert binary.exists(), f"efm-sandbox not found at {binary}; build it or set EFM_SANDBOX_BIN"
     directory = tmp_path_factory.mktemp("sandbox")
@@ -20,6 +21,7 @@ def sandbox_dir(tmp_path_factory):
         stderr=log,
         text=True,
     )
+    assert proc.stdout is not None and proc.stdin is not None
     line = proc.stdout.readline()
     assert line.startswith("efm-sandbox listening on "), line
     try:

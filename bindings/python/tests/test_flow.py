@@ -2,17 +2,21 @@
 
 import hashlib
 import time
+from pathlib import Path
+from typing import Callable, List, Tuple
 
 import pytest
 
-from eformidling import Client, CryptoError, PackageError, RemoteServiceError
+from eformidling import Client, CryptoError, PackageError, PollSummary, RemoteServiceError
 
 
-def client_for(sandbox_dir, orgnr):
+def client_for(sandbox_dir: Path, orgnr: str) -> Client:
     return Client((sandbox_dir / orgnr / "config.json").read_text())
 
 
-def poll_until(client, predicate, what, seconds=20):
+def poll_until(
+    client: Client, predicate: Callable[[PollSummary], bool], what: str, seconds: float = 20
+) -> PollSummary:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         summary = client.poll()
@@ -22,30 +26,32 @@ def poll_until(client, predicate, what, seconds=20):
     pytest.fail(f"{what} did not happen within {seconds} s")
 
 
-def test_send_receive_and_statuses(sandbox_dir, tmp_path):
+def test_send_receive_and_statuses(sandbox_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "arkivmelding.xml").write_text("<arkivmelding/>")
     pdf = tmp_path / "vedtak.pdf"
     pdf.write_bytes(bytes(range(256)) * 4000)
-    progress = []
+    progress: List[Tuple[int, int]] = []
     with client_for(sandbox_dir, "910075918") as a, client_for(sandbox_dir, "984661185") as b:
         sent = a.send(
             "984661185",
             [("arkivmelding.xml", tmp_path / "arkivmelding.xml"), ("vedtak.pdf", pdf)],
             progress=lambda done, total: progress.append((done, total)),
         )
-        assert sent["status"] == "SENDT"
+        assert sent.status == "SENDT"
         assert progress and progress[-1][0] == progress[-1][1] > 0
-        mid = sent["message_id"]
+        mid = sent.message_id
+        due = a.run_due()  # nothing left to upload; the transfer is followed or already published
+        assert due["failed"] == [] and due["waiting_uploads"] == 0, due
 
-        poll_until(b, lambda s: mid in s["received"], "delivery to 984661185")
+        poll_until(b, lambda s: mid in s.received, "delivery to 984661185")
         peeked = b.peek()
-        assert peeked["message_id"] == mid
-        assert peeked["sbd"]["standardBusinessDocumentHeader"]["sender"][0]["identifier"]["value"] == "0192:910075918"
+        assert peeked is not None and peeked.message_id == mid
+        assert peeked.sbd["standardBusinessDocumentHeader"]["sender"][0]["identifier"]["value"] == "0192:910075918"
         opened = b.pop(mid, tmp_path / "inbox")
-        files = {f["name"]: f for f in opened["files"]}
-        got = open(files["vedtak.pdf"]["path"], "rb").read()
+        files = {f.name: f for f in opened.files}
+        got = open(files["vedtak.pdf"].path, "rb").read()
         assert hashlib.sha256(got).digest() == hashlib.sha256(pdf.read_bytes()).digest()
-        assert "910075918" in opened["signer"]
+        assert opened.signer is not None and "910075918" in opened.signer
         b.delete(mid)
         assert b.peek() is None
         assert [s["status"] for s in b.status(mid)][-1] == "INNKOMMENDE_LEVERT"
@@ -61,7 +67,7 @@ def test_send_receive_and_statuses(sandbox_dir, tmp_path):
         assert len(outgoing) == 1 and outgoing[0]["status"] == "LEVERT"
 
 
-def test_unknown_receiver_is_refused_before_upload(sandbox_dir, tmp_path):
+def test_unknown_receiver_is_refused_before_upload(sandbox_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "arkivmelding.xml").write_text("<arkivmelding/>")
     with client_for(sandbox_dir, "910075918") as a:
         with pytest.raises(RemoteServiceError) as e:
@@ -69,14 +75,21 @@ def test_unknown_receiver_is_refused_before_upload(sandbox_dir, tmp_path):
         assert e.value.code == 503
 
 
-def test_a_message_that_cannot_be_opened_is_quarantined_and_managed(sandbox_dir, tmp_path):
+def test_a_message_that_cannot_be_opened_is_quarantined_and_managed(
+    sandbox_dir: Path, tmp_path: Path
+) -> None:
     (tmp_path / "arkivmelding.xml").write_text("<arkivmelding/>")
     with client_for(sandbox_dir, "910075918") as a, client_for(sandbox_dir, "910076787") as b:
-        mid = a.send("910076787", [("arkivmelding.xml", tmp_path / "arkivmelding.xml")])["message_id"]
-        poll_until(b, lambda s: mid in s["received"], "delivery to 910076787")
+        # Earlier tests may have left messages in this queue: take them out, so ours comes next.
+        b.poll()
+        while (left := b.peek()) is not None:
+            b.delete(left.message_id)
+        mid = a.send("910076787", [("arkivmelding.xml", tmp_path / "arkivmelding.xml")]).message_id
+        poll_until(b, lambda s: mid in s.received, "delivery to 910076787")
         peeked = b.peek()
+        assert peeked is not None and peeked.payload is not None
         # Damage the stored package inside its encrypted part.
-        package = peeked["payload"]
+        package = peeked.payload
         data = bytearray(open(package, "rb").read())
         data[len(data) // 2] ^= 0x55
         open(package, "wb").write(bytes(data))
@@ -89,10 +102,11 @@ def test_a_message_that_cannot_be_opened_is_quarantined_and_managed(sandbox_dir,
         b.quarantine_export(entries[0]["id"], tmp_path / "kept.zip")
         assert (tmp_path / "kept.zip").read_bytes() == bytes(data)
         assert b.quarantine_retry(entries[0]["id"]) == {"outcome": "requeued", "message_id": mid}
-        assert b.peek()["message_id"] == mid
+        again = b.peek()
+        assert again is not None and again.message_id == mid
         with pytest.raises((PackageError, CryptoError)):
             b.pop(mid, tmp_path / "inbox")
         (entry,) = b.quarantine()
         b.quarantine_delete(entry["id"])
         assert b.quarantine() == []
-        assert [s["status"] for s in b.status(mid)][-1] == "FEIL"
+        assert b.status(mid)[-1].status.value == "FEIL"

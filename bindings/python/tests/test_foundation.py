@@ -3,6 +3,8 @@ a caught panic, log lines reaching `logging`, configuration rejection, the clien
 
 import json
 import logging
+from pathlib import Path
+from typing import Any, Dict
 
 import pytest
 
@@ -19,7 +21,7 @@ from eformidling import (
 
 
 @pytest.fixture
-def config(tmp_path):
+def config(tmp_path: Path) -> Dict[str, Any]:
     (tmp_path / "cert.pem").write_text("placeholder")
     (tmp_path / "key.pem").write_text("placeholder")
     return {
@@ -32,19 +34,19 @@ def config(tmp_path):
     }
 
 
-def test_loads_with_matching_abi():
+def test_loads_with_matching_abi() -> None:
     assert eformidling._native.lib.efm_abi_version() == eformidling.ABI_VERSION
     assert eformidling.library_version().count(".") == 2
 
 
-def test_valid_config_summary(config, tmp_path):
+def test_valid_config_summary(config: Dict[str, Any], tmp_path: Path) -> None:
     summary = validate_config(config)
     assert summary["organisation_number"] == "910075918"
     assert summary["urls"]["maskinporten_audience"] == "http://127.0.0.1:7450/maskinporten/"
     assert summary["data_dir"] == str(tmp_path / "data")
 
 
-def test_bad_orgnr_names_field(config):
+def test_bad_orgnr_names_field(config: Dict[str, Any]) -> None:
     config["organisation_number"] = "910075919"
     with pytest.raises(InvalidInputError) as e:
         validate_config(config)
@@ -55,7 +57,7 @@ def test_bad_orgnr_names_field(config):
     assert e.value.retryable is False
 
 
-def test_unknown_environment(config):
+def test_unknown_environment(config: Dict[str, Any]) -> None:
     config["environment"] = "moon"
     with pytest.raises(ConfigError) as e:
         validate_config(config)
@@ -63,7 +65,7 @@ def test_unknown_environment(config):
     assert "moon" in str(e.value)
 
 
-def test_missing_credential_file(config):
+def test_missing_credential_file(config: Dict[str, Any]) -> None:
     config["credentials"]["private_key_pem"] = "nope.pem"
     with pytest.raises(ConfigError) as e:
         validate_config(config)
@@ -72,19 +74,19 @@ def test_missing_credential_file(config):
     assert e.value.field == "credentials.private_key_pem"
 
 
-def test_malformed_json():
+def test_malformed_json() -> None:
     with pytest.raises(InvalidInputError) as e:
         validate_config('{"organisation_number": ')
     assert e.value.code == 102
 
 
-def test_password_never_in_summary(config, tmp_path):
+def test_password_never_in_summary(config: Dict[str, Any], tmp_path: Path) -> None:
     (tmp_path / "k.p12").write_bytes(b"x")
     config["credentials"] = {"client_id": "c", "pkcs12": "k.p12", "pkcs12_password": "s3cret-hunter2"}
     assert "s3cret-hunter2" not in json.dumps(validate_config(config))
 
 
-def test_panic_is_caught_and_process_survives():
+def test_panic_is_caught_and_process_survives() -> None:
     for _ in range(2):
         with pytest.raises(PanicError) as e:
             eformidling.diagnostic_panic()
@@ -94,7 +96,7 @@ def test_panic_is_caught_and_process_survives():
     assert eformidling.library_version()
 
 
-def test_log_lines_reach_logging(config, caplog):
+def test_log_lines_reach_logging(config: Dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
     eformidling.set_log_level(logging.DEBUG)
     with caplog.at_level(logging.DEBUG, logger="eformidling"):
         with Client(config) as client:
@@ -104,9 +106,9 @@ def test_log_lines_reach_logging(config, caplog):
     assert all(r.levelno == logging.INFO for r in lines if "client created" in r.getMessage())
 
 
-def test_client_closed_is_an_error(config):
+def test_client_closed_is_an_error(config: Dict[str, Any]) -> None:
     client = Client(config)
     client.close()
     client.close()  # idempotent
-    with pytest.raises(InternalError):
+    with pytest.raises(ValueError, match="closed"):
         _ = client.config

@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::path::Path;
 
 /// What [`Client::quarantine_retry`] achieved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
 pub enum RetryOutcome {
     /// The package now reads: the message is in the incoming queue (MOTTATT goes back).

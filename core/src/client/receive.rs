@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 pub(super) use trust::primary_org;
 
 /// What one [`Client::poll`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PollSummary {
     /// messageIds of new messages put in the incoming queue.
     pub received: Vec<String>,
@@ -56,7 +56,7 @@ pub struct PollSummary {
     /// or new transfers kept arriving. Poll again (after `retry_after_secs`, when given).
     pub more_waiting: bool,
     /// The broker's Retry-After, when it rate-limited this poll.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u64>,
 }
 
@@ -68,7 +68,7 @@ impl PollSummary {
 }
 
 /// One transfer that [`Client::poll`] could not finish, or one receipt it could not send.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PollError {
     /// The broker transfer, for a failed download or confirm.
     pub transfer_id: Option<String>,
@@ -84,7 +84,7 @@ pub struct PollError {
 }
 
 /// A message in the incoming queue, as [`Client::peek`] returns it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct IncomingMessage {
     #[serde(flatten)]
     pub info: MessageInfo,
@@ -95,7 +95,7 @@ pub struct IncomingMessage {
 }
 
 /// One extracted document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct OpenedFile {
     /// The name the sender gave it (inside the ASiC-E).
     pub name: String,
@@ -107,7 +107,7 @@ pub struct OpenedFile {
 }
 
 /// A message [`Client::pop`] decrypted, verified and extracted.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct OpenedMessage {
     pub message_id: String,
     pub conversation_id: Option<String>,
@@ -117,7 +117,7 @@ pub struct OpenedMessage {
     pub signer: Option<String>,
     /// The message's warnings (also in [`MessageInfo::warnings`]): what was unusual about it,
     /// including documents saved under another name.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
 
@@ -216,6 +216,10 @@ impl Client {
         let (sent, errors) = self.flush_outbox()?;
         summary.receipts_sent += sent;
         summary.errors.extend(errors);
+        // Our own sends that are due (retries, transfers to follow, expiry) go along.
+        let mut sends = super::WorkSummary::default();
+        self.work_sends(&mut sends)?;
+        summary.errors.extend(sends.send_errors());
         Ok(summary)
     }
 
@@ -612,7 +616,7 @@ impl Client {
 
     /// Send the receipts owed (oldest first); each leaves the outbox only after the broker took
     /// it. Returns how many went.
-    fn flush_outbox(&self) -> Result<(usize, Vec<PollError>)> {
+    pub(super) fn flush_outbox(&self) -> Result<(usize, Vec<PollError>)> {
         let _one = self
             .outbox_lock
             .lock()

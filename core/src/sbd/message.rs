@@ -78,7 +78,7 @@ fn int_or_string<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<
 }
 
 /// The statuses of `ReceiptStatus`; on the wire only MOTTATT and LEVERT travel in `status` SBDs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ReceiptStatus {
     Opprettet,
@@ -111,6 +111,43 @@ impl ReceiptStatus {
             ReceiptStatus::LevetidUtlopt => "LEVETID_UTLOPT",
         }
     }
+}
+
+impl ReceiptStatus {
+    /// Every status with a name of its own (all but `Annet`, the catch-all for unknown text).
+    pub const NAMED: [ReceiptStatus; 9] = [
+        ReceiptStatus::Opprettet,
+        ReceiptStatus::Sendt,
+        ReceiptStatus::Mottatt,
+        ReceiptStatus::Levert,
+        ReceiptStatus::Lest,
+        ReceiptStatus::Feil,
+        ReceiptStatus::InnkommendeMottatt,
+        ReceiptStatus::InnkommendeLevert,
+        ReceiptStatus::LevetidUtlopt,
+    ];
+}
+
+/// Read a status that a caller gives (a filter), refusing unknown text instead of reading it as
+/// `ANNET` as a received SBD must.
+pub fn strict_status<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<ReceiptStatus>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    ReceiptStatus::NAMED
+        .into_iter()
+        .chain([ReceiptStatus::Annet])
+        .find(|s| s.name() == text)
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown status {}, expected one of {}",
+                crate::input::quote(&text),
+                ReceiptStatus::NAMED.map(|s| s.name()).join(", ")
+            ))
+        })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -47,6 +47,7 @@ impl Store {
                 "SELECT payload FROM messages WHERE payload IS NOT NULL",
                 "SELECT spool FROM transfers WHERE spool IS NOT NULL AND state != 'CONFIRMED'",
                 "SELECT payload FROM quarantine WHERE payload IS NOT NULL",
+                "SELECT staged_dir FROM sends WHERE staged_dir IS NOT NULL",
             ] {
                 let mut stmt = tx.tx.prepare(sql).map_err(db_err("listing files"))?;
                 let rows = stmt

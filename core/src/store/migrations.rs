@@ -96,6 +96,10 @@ CREATE TABLE quarantine (
 CREATE INDEX quarantine_by_transfer ON quarantine (transfer_id);
 ",
     },
+    Migration {
+        name: "send queue: steps, attempts, backoff, staged documents",
+        sql: super::sends::MIGRATION,
+    },
 ];
 
 /// The schema version this efm writes.

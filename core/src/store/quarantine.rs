@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use time::OffsetDateTime;
 
 /// Why something is in quarantine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum QuarantineKind {
     /// A downloaded package whose SBD could not be read (not a zip, no `sbd.json`, an SBD the
@@ -43,7 +43,7 @@ impl QuarantineKind {
 }
 
 /// One quarantined item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct QuarantineEntry {
     pub id: i64,
     pub kind: QuarantineKind,

@@ -8,7 +8,8 @@
 //! `altinn:broker.read` for the rest; on a 401 the token is dropped and the call tried once more.
 
 use super::{
-    Available, CountingReader, CountingWriter, Outgoing, Progress, TokenSource, Transport,
+    Available, CountingReader, CountingWriter, Outgoing, Progress, SentState, TokenSource,
+    Transport,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{encode_path_segment, Http, Response};
@@ -138,8 +139,9 @@ impl<'a> Altinn3Broker<'a> {
     }
 }
 
-impl Transport for Altinn3Broker<'_> {
-    fn upload(&self, out: Outgoing<'_>, progress: Progress<'_>) -> Result<String> {
+impl Altinn3Broker<'_> {
+    /// `POST /filetransfer/`: a new transfer for `out`; returns its id.
+    fn initialize(&self, out: &Outgoing<'_>) -> Result<String> {
         let body = serde_json::json!({
             "fileName": FILE_NAME,
             "resourceId": self.resource,
@@ -176,14 +178,18 @@ impl Transport for Altinn3Broker<'_> {
             "broker transfer {id} initialized; uploading {} bytes",
             out.size
         );
+        Ok(id)
+    }
 
+    /// `POST /filetransfer/{id}/upload`, the body streamed.
+    fn put(&self, id: &str, out: Outgoing<'_>, progress: Progress<'_>) -> Result<String> {
         // The body is a stream and can be sent only once: no 401 retry here. Tokens are fetched
         // fresh enough (the cache keeps a margin) that this does not bite.
         let token = self.tokens.token(SCOPE_WRITE)?;
         let url = format!(
             "{}/filetransfer/{}/upload",
             self.base,
-            encode_path_segment(&id)
+            encode_path_segment(id)
         );
         let mut counting = CountingReader {
             inner: out.body,
@@ -201,8 +207,80 @@ impl Transport for Altinn3Broker<'_> {
         if !r.is_success() {
             return Err(self.fail(r, &format!("uploading transfer {id}")));
         }
+        // Read the answer to its end: a connection lost before it leaves the upload's outcome
+        // unknown (an error), and the next attempt asks the broker instead of guessing.
+        r.read_bytes(MAX_JSON)
+            .map_err(|e| e.context(format!("reading the answer to the upload of transfer {id}")))?;
         log::info!("broker transfer {id} uploaded");
-        Ok(id)
+        Ok(id.to_string())
+    }
+}
+
+impl Transport for Altinn3Broker<'_> {
+    fn upload(&self, out: Outgoing<'_>, progress: Progress<'_>) -> Result<String> {
+        self.upload_resuming(out, progress, None, &mut |_| Ok(()))
+    }
+
+    fn upload_resuming(
+        &self,
+        out: Outgoing<'_>,
+        progress: Progress<'_>,
+        earlier: Option<&str>,
+        created: &mut dyn FnMut(&str) -> Result<()>,
+    ) -> Result<String> {
+        if let Some(id) = earlier {
+            // An upload can be made once per transfer (BRO-00004 after any attempt), so only an
+            // untouched transfer is reused; one the broker received counts as sent.
+            match self.sent_state(id)? {
+                SentState::Initialized => {
+                    log::info!("broker transfer {id}: uploading into the transfer an earlier attempt created");
+                    return self.put(id, out, progress);
+                }
+                SentState::Processing | SentState::Published => {
+                    log::info!(
+                        "broker transfer {id}: the broker received the earlier attempt's upload; not sent again"
+                    );
+                    return Ok(id.to_string());
+                }
+                other => log::info!(
+                    "broker transfer {id} of an earlier attempt is {}; starting a new transfer",
+                    other.name()
+                ),
+            }
+        }
+        let id = self.initialize(&out)?;
+        created(&id)?;
+        self.put(&id, out, progress)
+    }
+
+    fn sent_state(&self, id: &str) -> Result<SentState> {
+        let o = match self.overview(id) {
+            Ok(o) => o,
+            Err(e) if e.detail().http_status == Some(404) => return Ok(SentState::Gone),
+            Err(e) => return Err(e),
+        };
+        let status = o["fileTransferStatus"].as_str().unwrap_or_default();
+        let text = o["fileTransferStatusText"].as_str().unwrap_or_default();
+        Ok(match status {
+            "Initialized" => SentState::Initialized,
+            "UploadStarted" => SentState::UploadStarted,
+            "UploadProcessing" => SentState::Processing,
+            "Published" | "AllConfirmedDownloaded" => SentState::Published,
+            "Failed" | "Cancelled" => SentState::Failed(if text.is_empty() {
+                status.to_string()
+            } else {
+                format!("{status} ({text})")
+            }),
+            "Purged" => SentState::Gone,
+            other => {
+                return Err(Error::new(
+                    ErrorKind::RemoteBadResponse,
+                    format!(
+                        "the broker reports transfer {id} in a status efm does not know: {other:?}"
+                    ),
+                ))
+            }
+        })
     }
 
     fn available(&self) -> Result<Vec<Available>> {

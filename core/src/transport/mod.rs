@@ -10,6 +10,7 @@ use crate::auth::{AccessToken, TokenRequest, Tokens};
 use crate::config::SystemUser;
 use crate::error::Result;
 use crate::ident::OrgNumber;
+use std::cell::Cell;
 use std::io::{Read, Write};
 
 /// Gives bearer tokens for broker calls, one per scope, and forgets one the broker refused.
@@ -62,12 +63,91 @@ pub struct Available {
     pub created: String,
 }
 
-/// Progress of a long transfer: bytes done and bytes in all (0 when unknown).
+/// Progress of a long transfer: bytes done and bytes in all (0 when unknown). Called on the thread
+/// that runs the transfer; to stop the transfer, call [`request_cancel`] from inside it.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+
+thread_local! {
+    /// Set by a progress callback that wants its transfer stopped. Thread-local because progress
+    /// is reported on the transfer's own thread, so no other call can see or clear the request.
+    static CANCEL_REQUESTED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Ask the transfer running on this thread to stop: call it from inside a progress callback. The
+/// transfer then fails at its next read or write with an `Io` error ([`CANCELLED_TEXT`]).
+pub fn request_cancel() {
+    CANCEL_REQUESTED.with(|c| c.set(true));
+}
+
+/// Forget a cancel request that no transfer took (call before starting one).
+pub fn reset_cancel() {
+    CANCEL_REQUESTED.with(|c| c.set(false));
+}
+
+/// What a cancelled transfer's I/O error says.
+pub const CANCELLED_TEXT: &str = "cancelled by the progress callback";
+
+fn cancelled_now() -> Option<std::io::Error> {
+    CANCEL_REQUESTED
+        .with(|c| c.replace(false))
+        .then(|| std::io::Error::other(CANCELLED_TEXT))
+}
+
+/// How far a transfer we sent has got at the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SentState {
+    /// Created; no upload has started.
+    Initialized,
+    /// An upload started and has not finished (still streaming, or interrupted).
+    UploadStarted,
+    /// Uploaded; the broker is checking it (its malware scan).
+    Processing,
+    /// Available to the recipient, or already downloaded.
+    Published,
+    /// The broker gave up on it after the upload (malware scan, checksum) or it was cancelled:
+    /// the broker's status and reason.
+    Failed(String),
+    /// Purged, or unknown to the broker.
+    Gone,
+}
+
+impl SentState {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SentState::Initialized => "Initialized",
+            SentState::UploadStarted => "UploadStarted",
+            SentState::Processing => "UploadProcessing",
+            SentState::Published => "Published",
+            SentState::Failed(_) => "Failed",
+            SentState::Gone => "Gone",
+        }
+    }
+}
 
 pub trait Transport {
     /// Send one package; returns the broker's id for it.
     fn upload(&self, outgoing: Outgoing<'_>, progress: Progress<'_>) -> Result<String>;
+    /// Send one package after an earlier attempt may have got part of the way: `earlier` is the
+    /// transfer that attempt created. A broker that can tell how far it got resumes it (uploads
+    /// into a transfer still empty, or counts one it already received as sent) instead of
+    /// delivering a second copy. `created` learns the id of a new transfer before its upload
+    /// starts, so a crash in the upload leaves it known. Without such a broker: a fresh upload.
+    fn upload_resuming(
+        &self,
+        outgoing: Outgoing<'_>,
+        progress: Progress<'_>,
+        earlier: Option<&str>,
+        created: &mut dyn FnMut(&str) -> Result<()>,
+    ) -> Result<String> {
+        let _ = (earlier, created);
+        self.upload(outgoing, progress)
+    }
+    /// Where a transfer we sent stands. Without a way to ask (Altinn 2 tells a sender nothing
+    /// after the upload): published.
+    fn sent_state(&self, id: &str) -> Result<SentState> {
+        let _ = id;
+        Ok(SentState::Published)
+    }
     /// Packages waiting for us, oldest first.
     fn available(&self) -> Result<Vec<Available>>;
     /// Stream one package into `out`; returns its size.
@@ -89,7 +169,10 @@ impl<R: Read + ?Sized> Read for CountingReader<'_, R> {
         let n = self.inner.read(buf)?;
         self.done += n as u64;
         (self.progress)(self.done, self.total);
-        Ok(n)
+        match cancelled_now() {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
     }
 }
 
@@ -106,7 +189,10 @@ impl<W: Write + ?Sized> Write for CountingWriter<'_, W> {
         let n = self.inner.write(buf)?;
         self.done += n as u64;
         (self.progress)(self.done, self.total);
-        Ok(n)
+        match cancelled_now() {
+            Some(e) => Err(e),
+            None => Ok(n),
+        }
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()

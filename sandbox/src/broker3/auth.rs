@@ -30,8 +30,8 @@ impl Caller {
     }
 }
 
-/// Token, scope and system user checks common to all broker endpoints.
-/// Per-minute limits per Maskinporten client and endpoint (spec altinn3-broker.md §6), applied
+/// Per-minute limits per Maskinporten client and endpoint (Altinn's broker documentation,
+/// github.com/Altinn/altinn-studio-docs `content/broker/reference/rate-limits`), applied
 /// when the `rate_limits` setting is on.
 fn rate_limit(endpoint: &str) -> u32 {
     match endpoint {
@@ -70,6 +70,7 @@ fn check_rate(shared: &Shared, client_id: &str, endpoint: &'static str) -> Resul
     Ok(())
 }
 
+/// Token, scope and system user checks common to all broker endpoints.
 pub(super) fn authenticate(
     shared: &Shared,
     headers: &HeaderMap,

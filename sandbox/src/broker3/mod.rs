@@ -1,5 +1,6 @@
 //! The Altinn 3 broker (`/broker/api/v1/filetransfer...`) and Altinn's Maskinporten token exchange,
-//! enforcing what spec altinn3-broker.md §7 lists: scopes, party checks, initialize validation,
+//! enforcing what the broker service does (github.com/Altinn/altinn-broker: `FileTransferController.cs`,
+//! its handlers and `Errors.cs`; the OpenAPI in tests/fixtures/altinn-broker-v3): scopes, party checks, initialize validation,
 //! streamed uploads with a size limit, virus-scan delay, search semantics and the 100-row cap,
 //! download gating, confirm semantics, expiry, and problem+json errors with BRO codes.
 

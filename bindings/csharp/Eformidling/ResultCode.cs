@@ -1,0 +1,58 @@
+// Symbolic names of the library's result codes (efm_result in include/efm.h). The numbers are
+// stable and grouped by hundreds (1xx invalid input, 2xx configuration, 3xx authentication,
+// 4xx network, 5xx remote service, 6xx cryptography, 7xx package, 8xx storage, 9xx internal), so
+// 503 is ReceiverNotFound, not an HTTP status. A test checks them against the header.
+namespace Eformidling
+{
+    /// <summary>An efm_result: what <see cref="EfmException.Code"/> holds.</summary>
+    public enum ResultCode : uint
+    {
+        Ok = 0,
+        InvalidArgument = 100,
+        InvalidUtf8 = 101,
+        InvalidJson = 102,
+        InvalidOrganisationNumber = 103,
+        InvalidIdentifier = 104,
+        InvalidMessage = 105,
+        Cancelled = 106,
+        ConfigInvalid = 200,
+        ConfigUnknownEnvironment = 201,
+        ConfigMissingFile = 202,
+        ConfigCredential = 203,
+        AuthFailed = 300,
+        AuthInvalidClient = 301,
+        AuthCertificateNotRegistered = 302,
+        AuthClockSkew = 303,
+        AuthScopeNotGranted = 304,
+        AuthTokenExpired = 305,
+        AuthForbidden = 306,
+        Network = 400,
+        Timeout = 401,
+        Tls = 402,
+        ConnectionDropped = 403,
+        RemoteService = 500,
+        RemoteRateLimited = 501,
+        RemoteUnavailable = 502,
+        ReceiverNotFound = 503,
+        ReceiverLacksDpo = 504,
+        RemoteBadResponse = 505,
+        RemoteNotFound = 506,
+        Crypto = 600,
+        CertificateInvalid = 601,
+        SignatureInvalid = 602,
+        DecryptFailed = 603,
+        NotForUs = 604,
+        KeyInvalid = 605,
+        PackageInvalid = 700,
+        DigestMismatch = 701,
+        UnsafeEntry = 702,
+        EntryTooLarge = 703,
+        SbdInvalid = 704,
+        Storage = 800,
+        NotFound = 801,
+        Io = 802,
+        AlreadyExists = 803,
+        Internal = 900,
+        Panic = 901,
+    }
+}
