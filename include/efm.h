@@ -29,8 +29,9 @@
  *
  * Threads
  * -------
- * - A function taking a `const` handle only reads it and may be called from several threads at once.
- *   A function taking a non-const handle needs exclusive access to that handle for the call.
+ * - A function taking a `const` handle may be called from several threads at once on the same handle:
+ *   the handle synchronises internally (it may still change state, e.g. its caches and data directory).
+ *   Only a function taking a non-const handle (efm_client_free, efm_error_free) needs exclusive access.
  * - The log callback may be invoked from any thread that is inside an efm call, and concurrently from
  *   several. It must not unwind (C++ exceptions, longjmp) through efm frames.
  *
@@ -313,11 +314,11 @@ efm_result efm_client_peek(const efm_client *client, char **message_json_out, ef
 
 /*
  Decrypt, verify and unpack a peeked message into `target_dir`; writes the message with its
- `files` (name, path, mime, size) and `signer`, and `warnings` (schema/opened_message.schema.json; documents whose names could
- not be files here are saved under safe names, kept in `name`). Calling it again after an
- interruption finds the files already there and succeeds. A damaged or tampered package fails
- with a package or crypto code, leaves the queue (status FEIL) and is kept in quarantine
- (efm_client_quarantine).
+ `files` (name, path, mime, size), `signer` and `warnings` (schema/opened_message.schema.json;
+ documents whose names cannot be files here are saved under safe names, kept in `name`).
+ Calling it again after an interruption finds the files already there and succeeds. A package
+ that cannot be opened (damaged, tampered, not for us) fails with a package or crypto code, gets
+ status FEIL, leaves the queue and is kept in quarantine (efm_client_quarantine).
  */
 efm_result efm_client_pop(const efm_client *client, const char *message_id, const char *target_dir, char **opened_json_out, efm_error **error);
 
