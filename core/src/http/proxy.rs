@@ -1,10 +1,9 @@
 //! Which HTTP proxy the agent uses: the configuration's `proxy` setting decides.
 //!
 //! - `"system"` (the default outside the sandbox): `HTTPS_PROXY` / `ALL_PROXY` (with `NO_PROXY`)
-//!   from the environment; on Windows, when those are unset, the machine's WinHTTP proxy
-//!   (`netsh winhttp set proxy`, what services use) and then the user's Internet Options proxy.
-//!   Windows proxy auto-configuration (a PAC script or WPAD) is not evaluated: efm logs a warning
-//!   saying to set `proxy` explicitly.
+//!   from the environment. Windows' own proxy settings (WinHTTP, Internet Options, PAC/WPAD) are
+//!   not read: that needs WinHTTP calls, i.e. unsafe code, which the core forbids; a Windows
+//!   host sets `proxy` (or `HTTPS_PROXY`) instead.
 //! - `"none"`: connect directly (the default in the sandbox, which lives on loopback).
 //! - a URL such as `"http://proxy.example:8080"` (or `socks5://`): that proxy for every request.
 //!   Credentials in the URL are refused: efm does not authenticate to proxies (NTLM/Kerberos
@@ -15,7 +14,7 @@ use crate::error::{Error, ErrorKind, Result};
 /// The configured proxy choice.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ProxySetting {
-    /// Environment variables, then (Windows) the system settings.
+    /// The environment's proxy variables.
     #[default]
     System,
     /// Direct connections.
@@ -72,154 +71,7 @@ impl ProxySetting {
                 Error::new(ErrorKind::ConfigInvalid, format!("proxy {u:?}: {e}"))
                     .with_field("proxy")
             }),
-            ProxySetting::System => Ok(ureq::Proxy::try_from_env().or_else(system_proxy)),
-        }
-    }
-}
-
-/// A proxy from Windows' settings, as WinHTTP and Internet Options write them.
-#[cfg(windows)]
-fn system_proxy() -> Option<ureq::Proxy> {
-    let found = windows::winhttp_default()
-        .or_else(windows::internet_options)
-        .and_then(|(list, bypass)| from_windows_list(&list, &bypass));
-    match found {
-        Some((url, no_proxy)) => {
-            log::info!("using the Windows system proxy {url}");
-            let mut b = ureq::Proxy::builder(proxy_protocol(&url)?);
-            let (host, port) = host_port(&url)?;
-            b = b.host(&host).port(port);
-            for n in &no_proxy {
-                b = b.no_proxy(n);
-            }
-            b.build().ok()
-        }
-        None => None,
-    }
-}
-
-#[cfg(not(windows))]
-fn system_proxy() -> Option<ureq::Proxy> {
-    None
-}
-
-#[cfg(windows)]
-fn proxy_protocol(url: &str) -> Option<ureq::ProxyProtocol> {
-    match url.split_once("://")?.0 {
-        "http" => Some(ureq::ProxyProtocol::Http),
-        "https" => Some(ureq::ProxyProtocol::Https),
-        "socks4" => Some(ureq::ProxyProtocol::Socks4),
-        "socks5" => Some(ureq::ProxyProtocol::Socks5),
-        _ => None,
-    }
-}
-
-#[cfg(windows)]
-fn host_port(url: &str) -> Option<(String, u16)> {
-    let authority = url.split_once("://")?.1.split('/').next()?;
-    let (host, port) = authority.rsplit_once(':')?;
-    Some((host.to_string(), port.parse().ok()?))
-}
-
-/// The proxy for https requests from a Windows proxy list (`host:port`, or per-scheme entries
-/// such as `http=h:80;https=h:443;socks=h:1080`), with the bypass list (`*.corp;<local>`) as
-/// NO_PROXY expressions. `<local>` (dotless names) has no NO_PROXY form and is left out.
-#[cfg_attr(not(windows), allow(dead_code))]
-fn from_windows_list(list: &str, bypass: &str) -> Option<(String, Vec<String>)> {
-    let entries: Vec<&str> = list
-        .split([';', ' '])
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .collect();
-    let chosen = entries
-        .iter()
-        .find_map(|e| e.strip_prefix("https="))
-        .map(|p| with_scheme(p, "http"))
-        .or_else(|| {
-            entries
-                .iter()
-                .find(|e| !e.contains('='))
-                .map(|p| with_scheme(p, "http"))
-        })
-        .or_else(|| {
-            entries
-                .iter()
-                .find_map(|e| e.strip_prefix("socks="))
-                .map(|p| with_scheme(p, "socks4"))
-        })?;
-    let no_proxy = bypass
-        .split([';', ' ', ','])
-        .map(str::trim)
-        .filter(|b| !b.is_empty() && *b != "<local>" && *b != "<-loopback>")
-        .map(str::to_string)
-        .collect();
-    Some((chosen, no_proxy))
-}
-
-#[cfg_attr(not(windows), allow(dead_code))]
-fn with_scheme(proxy: &str, default: &str) -> String {
-    if proxy.contains("://") {
-        proxy.to_string()
-    } else {
-        format!("{default}://{proxy}")
-    }
-}
-
-#[cfg(windows)]
-mod windows {
-    //! Reading the proxy settings through WinHTTP (winhttp.dll, part of every Windows).
-    use windows_sys::Win32::Foundation::GlobalFree;
-    use windows_sys::Win32::Networking::WinHttp::{
-        WinHttpGetDefaultProxyConfiguration, WinHttpGetIEProxyConfigForCurrentUser,
-        WINHTTP_ACCESS_TYPE_NAMED_PROXY, WINHTTP_CURRENT_USER_IE_PROXY_CONFIG, WINHTTP_PROXY_INFO,
-    };
-
-    /// Takes ownership of a WinHTTP-allocated string: returns it and frees it.
-    unsafe fn take(p: *mut u16) -> String {
-        if p.is_null() {
-            return String::new();
-        }
-        let mut n = 0;
-        while *p.add(n) != 0 {
-            n += 1;
-        }
-        let s = String::from_utf16_lossy(std::slice::from_raw_parts(p, n));
-        GlobalFree(p.cast());
-        s
-    }
-
-    /// The machine-wide WinHTTP proxy (`netsh winhttp show proxy`).
-    pub fn winhttp_default() -> Option<(String, String)> {
-        let mut info = WINHTTP_PROXY_INFO::default();
-        // SAFETY: info is a valid out-structure; the strings it receives are freed by `take`.
-        unsafe {
-            if WinHttpGetDefaultProxyConfiguration(&mut info) == 0 {
-                return None;
-            }
-            let (list, bypass) = (take(info.lpszProxy), take(info.lpszProxyBypass));
-            (info.dwAccessType == WINHTTP_ACCESS_TYPE_NAMED_PROXY && !list.is_empty())
-                .then_some((list, bypass))
-        }
-    }
-
-    /// The current user's Internet Options proxy; warns about auto-configuration it cannot use.
-    pub fn internet_options() -> Option<(String, String)> {
-        let mut cfg = WINHTTP_CURRENT_USER_IE_PROXY_CONFIG::default();
-        // SAFETY: as above.
-        unsafe {
-            if WinHttpGetIEProxyConfigForCurrentUser(&mut cfg) == 0 {
-                return None;
-            }
-            let pac = take(cfg.lpszAutoConfigUrl);
-            let (list, bypass) = (take(cfg.lpszProxy), take(cfg.lpszProxyBypass));
-            if !pac.is_empty() || cfg.fAutoDetect != 0 {
-                log::warn!(
-                    "Windows uses proxy auto-configuration ({}), which efm does not evaluate; \
-                     if connections fail, set \"proxy\" in the configuration",
-                    if pac.is_empty() { "WPAD" } else { pac.as_str() }
-                );
-            }
-            (!list.is_empty()).then_some((list, bypass))
+            ProxySetting::System => Ok(ureq::Proxy::try_from_env()),
         }
     }
 }
@@ -258,25 +110,5 @@ mod tests {
             assert!(e.message().contains(says), "{value}: {e}");
             assert!(!e.message().contains("secret"), "{e}");
         }
-    }
-
-    #[test]
-    fn windows_lists_pick_the_https_proxy_and_translate_the_bypass_list() {
-        assert_eq!(
-            from_windows_list("proxy.corp:8080", "<local>;*.corp.example;10.*"),
-            Some((
-                "http://proxy.corp:8080".into(),
-                vec!["*.corp.example".into(), "10.*".into()]
-            ))
-        );
-        assert_eq!(
-            from_windows_list("http=a:80;https=b:3128;socks=c:1080", ""),
-            Some(("http://b:3128".into(), vec![]))
-        );
-        assert_eq!(
-            from_windows_list("socks=c:1080", ""),
-            Some(("socks4://c:1080".into(), vec![]))
-        );
-        assert_eq!(from_windows_list("", "<local>"), None);
     }
 }
