@@ -171,10 +171,13 @@ fn three_processes_poll_pop_and_delete_one_directory_and_lose_nothing() {
             }
         }
     }
-    // Every message delivered exactly once, by one process or another.
+    // No message deleted twice. The killed process may have committed a delete and died before
+    // printing its line, so the lines may miss one of its deliveries: the store below is the
+    // judge of "every message delivered" (all N INNKOMMENDE_LEVERT, each extracted intact).
     let unique: HashSet<_> = deliveries.iter().cloned().collect();
-    assert_eq!(deliveries.len(), N, "{deliveries:?}");
-    assert_eq!(unique, sent);
+    assert_eq!(deliveries.len(), unique.len(), "doubled: {deliveries:?}");
+    assert!(unique.is_subset(&sent), "{deliveries:?}");
+    assert!(deliveries.len() >= N - 1, "{deliveries:?}");
     let b = Client::new(sandbox_config(&sb, ORG_B)).unwrap();
     let incoming = b
         .messages(&MessageFilter {
@@ -183,6 +186,8 @@ fn three_processes_poll_pop_and_delete_one_directory_and_lose_nothing() {
         })
         .unwrap();
     assert_eq!(incoming.len(), N);
+    let stored: HashSet<_> = incoming.iter().map(|m| m.message_id.clone()).collect();
+    assert_eq!(stored, sent, "the receiver's store has every message sent");
     for m in &incoming {
         assert_eq!(m.status, ReceiptStatus::InnkommendeLevert, "{m:?}");
         let i: usize = std::fs::read_to_string(inbox.join(&m.message_id).join("arkivmelding.xml"))
