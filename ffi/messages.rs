@@ -20,8 +20,8 @@ use std::path::Path;
 /// Reports the progress of a long transfer: `done` of `total` bytes (`total` 0 when unknown).
 /// Called on the thread that made the efm call. Return true to go on, false to cancel: the call
 /// then stops at its next read or write and fails with EFM_RESULT_CANCELLED (a send is recorded
-/// as FEIL and can be sent again with efm_client_resend()). Every report comes from inside a read
-/// or write, so even the last one (`done == total`) can still cancel.
+/// as FEIL and can be sent again with efm_client_resend()); no further report follows a false. Every
+/// report comes from inside a read or write, so even the last one (`done == total`) can still cancel.
 pub type efm_progress_callback =
     Option<unsafe extern "C" fn(userdata: *mut c_void, done: u64, total: u64) -> bool>;
 
@@ -34,6 +34,11 @@ fn reporter<'a>(
 ) -> impl FnMut(u64, u64) + 'a {
     reset_cancel();
     move |done, total| {
+        // Once the caller asked to stop, it hears no more reports (packing may report again
+        // before the stop takes effect at its next read or write).
+        if cancelled.get() {
+            return;
+        }
         if let Some(cb) = progress {
             // SAFETY: the caller promised a callback valid for the duration of this call, and
             // it runs on the caller's own thread.
