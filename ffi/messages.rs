@@ -20,7 +20,8 @@ use std::path::Path;
 /// Reports the progress of a long transfer: `done` of `total` bytes (`total` 0 when unknown).
 /// Called on the thread that made the efm call. Return true to go on, false to cancel: the call
 /// then stops at its next read or write and fails with EFM_RESULT_CANCELLED (a send is recorded
-/// as FEIL and can be sent again with efm_client_resend()); no further report follows a false. Every
+/// as FEIL; cancelled while uploading it can be sent again with efm_client_resend(), while packing,
+/// the first part of a send's progress, it has no package and is sent anew); no further report follows a false. Every
 /// report comes from inside a read or write, so even the last one (`done == total`) can still cancel.
 pub type efm_progress_callback =
     Option<unsafe extern "C" fn(userdata: *mut c_void, done: u64, total: u64) -> bool>;

@@ -612,14 +612,21 @@ impl Client {
             own_message_channel: self.config.message_channel.clone(),
             ..CreateOptions::default()
         };
-        let created = package::create_file_reporting(
-            &tmp,
-            &PackageInput { sbd, documents },
-            &self.identity,
-            receiver_cert,
-            &opts,
-            progress,
-        );
+        // Written straight into the owner-named file (not a library temp file beside it), so a
+        // crash leaves only names the leftover collector can attribute.
+        let created = std::fs::File::create_new(&tmp)
+            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))
+            .and_then(|out| {
+                package::create_reporting(
+                    &PackageInput { sbd, documents },
+                    &self.identity,
+                    receiver_cert,
+                    out,
+                    &opts,
+                    progress,
+                )
+            })
+            .map(|_| ());
         if let Err(e) = created {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);

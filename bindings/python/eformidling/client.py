@@ -190,7 +190,9 @@ class Client:
 
         ``progress(done, total)`` is called during the upload; returning False cancels the send
         (CancelledError), and an exception it raises (KeyboardInterrupt too) cancels the send and
-        is raised from here. A cancelled message is kept as FEIL: ``resend`` sends it again.
+        is raised from here. A message cancelled while uploading is kept as FEIL: ``resend`` sends it
+        again; one cancelled while packing (the first part of the progress) is FEIL without a package
+        and is sent anew.
         """
         request: Dict[str, Any] = dict(fields)
         request["documents"] = [{"name": n, "path": os.fspath(p)} for n, p in documents]
