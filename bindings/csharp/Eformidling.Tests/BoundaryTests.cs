@@ -95,11 +95,24 @@ namespace Eformidling.Tests
             using (var a = sandbox.ClientFor("910075918"))
             using (var cts = new CancellationTokenSource())
             {
-                var progress = new Collect { Then = p => cts.Cancel() };
+                // A send reports the document bytes packed, then the package bytes uploaded:
+                // cancel once the upload has begun, so the package exists and can be resent.
+                ulong packed = (ulong)(new FileInfo(Path.Combine(docs, "arkivmelding.xml")).Length
+                    + new FileInfo(Path.Combine(docs, "C:\\Arkiv\\vedtak.pdf")).Length);
+                int reportsAfterCancel = 0;
+                var progress = new Collect
+                {
+                    Then = p =>
+                    {
+                        if (cts.IsCancellationRequested) reportsAfterCancel++;
+                        else if (p.Done > packed) cts.Cancel();
+                    }
+                };
                 var e = Assert.Throws<OperationCanceledException>(() => a.Send(Request(), progress, cts.Token));
                 Assert.AreEqual(cts.Token, e.CancellationToken);
                 Assert.IsInstanceOf<CancelledException>(e.InnerException);
-                Assert.AreEqual(1, progress.Seen.Count);
+                Assert.IsTrue(cts.IsCancellationRequested);
+                Assert.AreEqual(0, reportsAfterCancel);
                 var failed = a.Messages(new MessageFilter { Direction = Direction.Outgoing, Status = MessageStatus.Feil, Limit = 1 });
                 Assert.AreEqual(1, failed.Count);
                 Assert.AreEqual(MessageStatus.Sendt, a.ResendMessage(failed[0].MessageId).Status);
