@@ -155,6 +155,33 @@ typedef uint32_t efm_log_level;
 #endif // __cplusplus
 
 /*
+ What a send is busy with, as efm_phase_callback reports it.
+ */
+enum efm_phase
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /*
+   Building the package: documents read, hashed, compressed where it pays, signed and
+   encrypted. Encryption streams behind the packing in the same pass, so it is part of this
+   phase. `done`/`total` count document bytes.
+   */
+  EFM_PHASE_PACKING = 1,
+  /*
+   Sending the package to the broker. `done`/`total` count package bytes.
+   */
+  EFM_PHASE_UPLOADING = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum efm_phase efm_phase;
+#else
+typedef uint32_t efm_phase;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/*
  A configured client. Create with efm_client_new(), release with efm_client_free().
  */
 typedef struct efm_client efm_client;
@@ -179,6 +206,13 @@ typedef void (*efm_log_callback)(void *userdata, efm_log_level level, const char
  report comes from inside a read or write, so even the last one (`done == total`) can still cancel.
  */
 typedef bool (*efm_progress_callback)(void *userdata, uint64_t done, uint64_t total);
+
+/*
+ Reports the progress of a send by phase: first EFM_PHASE_PACKING, then EFM_PHASE_UPLOADING,
+ each with its own `done` of `total` bytes (`total` 0 when unknown). Called on the thread that
+ made the efm call. Return true to go on, false to cancel, as with efm_progress_callback.
+ */
+typedef bool (*efm_phase_callback)(void *userdata, efm_phase phase, uint64_t done, uint64_t total);
 
 #ifdef __cplusplus
 extern "C" {
@@ -291,6 +325,12 @@ efm_result efm_set_logger(efm_log_callback callback, void *userdata, uint32_t ma
  is recorded as FEIL and can be sent again with efm_client_resend(). `progress` may be NULL.
  */
 efm_result efm_client_send(const efm_client *client, const char *request_json, efm_progress_callback progress, void *userdata, char **message_json_out, efm_error **error);
+
+/*
+ efm_client_send() with progress by phase (efm_phase_callback: packing, then uploading), so a
+ long send shows what it is doing. `progress` may be NULL.
+ */
+efm_result efm_client_send_by_phase(const efm_client *client, const char *request_json, efm_phase_callback progress, void *userdata, char **message_json_out, efm_error **error);
 
 /*
  Send again a message that failed (FEIL) or was never uploaded, from its stored package.
