@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod broker;
 pub mod pki;
 pub mod sandbox;
 
