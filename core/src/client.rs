@@ -468,9 +468,10 @@ impl Client {
             .and_then(|o| o.message_channel().map(str::to_string)))
     }
 
-    /// What the IP refuses before it sends a message: a duplicate file name and an arkivmelding
-    /// without its documents (IP `NextMoveValidator`), a sender with no system user of ours
-    /// (IP `AltinnDPOUploadService`; we have none for other organisations).
+    /// What the IP refuses before it sends a message: a duplicate file name, an arkivmelding
+    /// without `arkivmelding.xml` (IP `NextMoveValidator`), a sender with no system user of ours
+    /// (IP `AltinnDPOUploadService`; we have none for other organisations). Stricter than the IP:
+    /// a `hoveddokument` that names none of the documents (the IP makes the first one the main).
     fn check_outgoing(&self, sbd: &Sbd, documents: &[SendDocument]) -> Result<()> {
         let sender = sbd.sender_org()?;
         // `0192:<own>:<other>`: the IP sends on behalf of `other` with that organisation's own

@@ -36,8 +36,8 @@ pub const MASKINPORTEN_MARGIN: Duration = Duration::from_secs(30);
 /// caches Altinn tokens for a fixed 25 min, `CacheConfig`).
 pub const ALTINN_MARGIN: Duration = Duration::from_secs(60);
 
-/// Scopes of the Altinn 3 broker (IP `BrokerApiClient`: read to search, download and confirm,
-/// write to initialize and upload).
+/// Scopes of the Altinn 3 broker (IP `BrokerApiClient`: read to search, look up, download and
+/// confirm, write to initialize and upload).
 pub const SCOPE_BROKER_READ: &str = "altinn:broker.read";
 pub const SCOPE_BROKER_WRITE: &str = "altinn:broker.write";
 

@@ -5,11 +5,11 @@
 //! Send: InitiateBrokerServiceBasic on the Basic port (service code and edition from the
 //! configuration, Reportee = the sender, the SendersReference, FileList `sbd.zip`, one recipient),
 //! then UploadFileStreamedBasic on the Streamed port: an MTOM request whose binary part is pulled
-//! from the caller's reader while it is sent (never buffered), with `Content-Length`. Receive:
-//! CheckIfAvailableFilesBasic, then GetAvailableFilesBasic (`FileStatus=Uploaded`, Reportee = us),
-//! the message-channel filter of IP v3 `AltinnWsClient.availableFiles`, DownloadFileStreamedBasic
-//! (an MTOM answer whose binary part is streamed into the caller's writer; a cut answer is an
-//! error), and ConfirmDownloadedBasic.
+//! from the caller's reader while it is sent (never buffered), with `Content-Length`.
+//! Receive: CheckIfAvailableFilesBasic, then GetAvailableFilesBasic (`FileStatus=Uploaded`,
+//! Reportee = us), the message-channel filter of IP v3 `AltinnWsClient.availableFiles`,
+//! DownloadFileStreamedBasic (an MTOM answer whose binary part is streamed into the caller's
+//! writer; a cut answer is an error), and ConfirmDownloadedBasic.
 //!
 //! Credentials travel in every request (body fields, or SOAP headers for the upload); the
 //! password never reaches a log line or an error message.
