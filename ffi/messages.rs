@@ -177,9 +177,31 @@ pub unsafe extern "C" fn efm_client_send(
 ) -> efm_result {
     // SAFETY: pointers as the header documents them.
     unsafe {
-        answer(client, message_json_out, "message_json_out", error, |c| {
-            let request: SendRequest = json_arg(request_json, "request_json")?;
-            with_progress(progress, userdata, |p| c.send(request, p))
+        send_answer(
+            client,
+            request_json,
+            message_json_out,
+            error,
+            |c, request| with_progress(progress, userdata, |p| c.send(request, p)),
+        )
+    }
+}
+
+/// The common shape of the two send exports: read the request, send, answer the message.
+///
+/// # Safety
+/// As [`answer`]; `request_json` NULL or a NUL-terminated string.
+unsafe fn send_answer(
+    client: *const efm_client,
+    request_json: *const c_char,
+    out: *mut *mut c_char,
+    error: *mut *mut efm_error,
+    send: impl FnOnce(&Client, SendRequest) -> Result<efm_core::client::MessageInfo, Error>,
+) -> efm_result {
+    // SAFETY: forwarded contract of this function.
+    unsafe {
+        answer(client, out, "message_json_out", error, |c| {
+            send(c, json_arg(request_json, "request_json")?)
         })
     }
 }
@@ -197,10 +219,13 @@ pub unsafe extern "C" fn efm_client_send_by_phase(
 ) -> efm_result {
     // SAFETY: pointers as the header documents them.
     unsafe {
-        answer(client, message_json_out, "message_json_out", error, |c| {
-            let request: SendRequest = json_arg(request_json, "request_json")?;
-            with_phases(progress, userdata, |p| c.send_by_phase(request, p))
-        })
+        send_answer(
+            client,
+            request_json,
+            message_json_out,
+            error,
+            |c, request| with_phases(progress, userdata, |p| c.send_by_phase(request, p)),
+        )
     }
 }
 
