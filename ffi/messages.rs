@@ -161,11 +161,14 @@ fn to_json<T: Serialize>(value: &T) -> Result<String, Error> {
 /// "..."}], "conversation_id", "message_id", "ttl_secs", "sender_ref", "receiver_ref"}` (all but
 /// `receiver` and `documents` optional; schema/send_request.schema.json). Unknown members, wrong
 /// types and out-of-range numbers (`ttl_secs` beyond ten years) fail with
-/// EFM_RESULT_INVALID_ARGUMENT naming the member in efm_error_field(); a document that is not a
-/// regular file likewise. The receiver is looked up, the message recorded
-/// (OPPRETTET), packed, encrypted and uploaded (SENDT). On success `message_json_out` receives the
-/// message (schema/message_info.schema.json). On failure the message, if it got that far,
-/// is recorded as FEIL and can be sent again with efm_client_resend(). `progress` may be NULL.
+/// EFM_RESULT_INVALID_ARGUMENT naming the member in efm_error_field()
+/// (`sbd.standardBusinessDocumentHeader.businessScope.scope[0].identifier`: the `sbd` is read
+/// strictly too); a document that is not a regular file likewise. The receiver is looked up, the
+/// message recorded (OPPRETTET), packed, encrypted and uploaded (SENDT). On success
+/// `message_json_out` receives the message (schema/message_info.schema.json). A transient failure
+/// of the upload (network, 5xx, 429) is not an error: the message stays OPPRETTET with its
+/// `sending` attempts and is sent later by efm_client_run_due(). A permanent refusal fails and
+/// records the message as FEIL; efm_client_resend() sends it again. `progress` may be NULL.
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_send(
     client: *const efm_client,
