@@ -24,6 +24,14 @@ cargo build --workspace --all-targets
 step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "PostgreSQL (a throwaway server for the shared-store tests)"
+# The Rust tests and the soak run against it as well as against SQLite (EFM_TEST_POSTGRES).
+source scripts/postgres-lib.sh
+postgres_scratch=$(mktemp -d "${TMPDIR:-/tmp}/efm-pg.XXXXXX")
+chmod 755 "$postgres_scratch"   # the server's user (efm-pg, when run as root) must reach it
+trap 'stop_postgres; rm -rf "$postgres_scratch"' EXIT
+start_postgres "$postgres_scratch/pg"
+
 step "rust tests"
 cargo test --workspace
 
