@@ -189,7 +189,7 @@ impl Client {
         context: &ClientContext,
         options: ClientOptions,
     ) -> Result<Client> {
-        let store = Store::open(&config.data_dir)?;
+        let store = Store::open_with(&config.data_dir, &config.store)?;
         let client = Client {
             config,
             identity: context.identity().clone(),
