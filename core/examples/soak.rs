@@ -37,6 +37,9 @@ struct Args {
     seconds: u64,
     dir: Option<PathBuf>,
     seed: u64,
+    /// Each organisation's state in the PostgreSQL server `EFM_TEST_POSTGRES` names (a schema
+    /// each) instead of SQLite; the data directory keeps the payload files.
+    postgres: bool,
 }
 
 fn args() -> Args {
@@ -48,6 +51,7 @@ fn args() -> Args {
         faults: true,
         seconds: 170,
         dir: None,
+        postgres: false,
         seed: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -76,6 +80,7 @@ fn args() -> Args {
             "--seed" => a.seed = value().parse().unwrap_or_else(|_| usage("--seed N")),
             "--dir" => a.dir = Some(PathBuf::from(value())),
             "--no-faults" => a.faults = false,
+            "--postgres" => a.postgres = true,
             _ => usage(&format!("unknown argument {flag}")),
         }
     }
@@ -84,7 +89,7 @@ fn args() -> Args {
 
 fn usage(why: &str) -> ! {
     eprintln!(
-        "{why}\nusage: soak [--messages N] [--processes N] [--kills N] [--kill-every-ms N] [--seconds N] [--seed N] [--dir DIR] [--no-faults]"
+        "{why}\nusage: soak [--messages N] [--processes N] [--kills N] [--kill-every-ms N] [--seconds N] [--seed N] [--dir DIR] [--no-faults] [--postgres]"
     );
     std::process::exit(2)
 }
@@ -249,11 +254,36 @@ struct Worker {
     child: Child,
 }
 
+/// The configuration the workers of organisation `org` use: the sandbox's, or with `--postgres`
+/// the same with `"store"` naming a schema of its own in the test PostgreSQL server.
+fn config_path(sb: &Sandbox, org: usize, args: &Args) -> PathBuf {
+    let path = sb.config_path(ORGS[org]);
+    if !args.postgres {
+        return path;
+    }
+    let url = std::env::var("EFM_TEST_POSTGRES").unwrap_or_else(|_| {
+        usage("--postgres needs EFM_TEST_POSTGRES (and EFM_TEST_POSTGRES_PASSWORD_FILE); scripts/postgres-lib.sh starts a server")
+    });
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut store = serde_json::json!({
+        "postgres": url,
+        "schema": format!("soak_{}_{}", ORGS[org], args.seed % 1_000_000_007),
+    });
+    if let Ok(f) = std::env::var("EFM_TEST_POSTGRES_PASSWORD_FILE") {
+        store["password_file"] = serde_json::json!(f);
+    }
+    config["store"] = store;
+    let out = path.with_file_name("config-postgres.json");
+    std::fs::write(&out, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    out
+}
+
 fn spawn(sb: &Sandbox, run: &Path, org: usize, index: usize, args: &Args) -> Worker {
     let per_org = args.messages / 2;
     let child = Command::new(std::env::current_exe().unwrap())
         .arg("worker")
-        .env("SOAK_CONFIG", sb.config_path(ORGS[org]))
+        .env("SOAK_CONFIG", config_path(sb, org, args))
         .env("SOAK_ORG", ORGS[org])
         .env("SOAK_PEER", ORGS[1 - org])
         .env("SOAK_COUNT", per_org.to_string())
@@ -381,9 +411,10 @@ fn main() {
     std::fs::create_dir_all(run.join("archive")).unwrap();
     let _ = std::fs::remove_file(run.join("stop"));
     println!(
-        "soak: {} messages ({per_org} each way), {} processes per data directory, {} kills, faults {}, seed {}, in {}",
+        "soak: {} messages ({per_org} each way), {} processes per organisation on {}, {} kills, faults {}, seed {}, in {}",
         per_org * 2,
         args.processes,
+        if args.postgres { "PostgreSQL" } else { "SQLite" },
         args.kills,
         if args.faults { "on" } else { "off" },
         args.seed,
@@ -403,9 +434,8 @@ fn main() {
         .flat_map(|org| (0..args.processes).map(move |i| (org, i)))
         .map(|(org, i)| spawn(&sb, &run, org, i, &args))
         .collect();
-    let watchers: Vec<Client> = ORGS
-        .iter()
-        .map(|o| Client::with_options(load(&sb.config_path(o)), client_options()).unwrap())
+    let watchers: Vec<Client> = (0..ORGS.len())
+        .map(|o| Client::with_options(load(&config_path(&sb, o, &args)), client_options()).unwrap())
         .collect();
 
     // A kill every --kill-every-ms until --kills were made; a fault every 100 ms for the first
@@ -467,7 +497,8 @@ fn main() {
     let mut counts = Vec::new();
     for (o, org) in ORGS.iter().enumerate() {
         let peer = ORGS[1 - o];
-        let c = Client::with_options(load(&sb.config_path(org)), client_options()).unwrap();
+        let config = load(&config_path(&sb, o, &args));
+        let c = Client::with_options(config.clone(), client_options()).unwrap();
         let all = c.messages(&MessageFilter::default()).unwrap();
         let outgoing: Vec<_> = all
             .iter()
@@ -519,7 +550,14 @@ fn main() {
             ));
         }
         drop(c);
-        let data = load(&sb.config_path(org)).data_dir;
+        // No work left open and no lease held (a killed worker's claims were taken over).
+        let store = efm_core::store::Store::open_with(&config.data_dir, &config.store).unwrap();
+        let open = store.transaction(|tx| tx.open_work()).unwrap();
+        drop(store);
+        if open != efm_core::store::OpenWork::default() {
+            problems.push(format!("{org}: work left open or held: {open:?}"));
+        }
+        let data = config.data_dir;
         let mut left = Vec::new();
         for sub in ["spool/out", "spool/in", "staging", "locks", "owners"] {
             left.extend(entries(&data.join(sub)));
@@ -528,10 +566,11 @@ fn main() {
             problems.push(format!("{org}: left in the data directory: {left:?}"));
         }
         counts.push(format!(
-            "{org}: sent {} (LEVERT {levert}), received {} (byte-identical {identical}), left behind {}",
+            "{org}: sent {} (LEVERT {levert}), received {} (byte-identical {identical}), left behind {}, leases held {}",
             outgoing.len(),
             incoming.len(),
-            left.len()
+            left.len(),
+            open.transfer_claims + open.queue_locks
         ));
     }
     println!(

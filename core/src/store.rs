@@ -175,6 +175,22 @@ pub struct TransferRecord {
     pub sender: Option<String>,
 }
 
+/// Counts of unfinished or held work ([`Tx::open_work`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OpenWork {
+    /// Broker transfers seen but not confirmed.
+    pub unconfirmed_transfers: i64,
+    /// Transfers some worker holds a claim (lease) on.
+    pub transfer_claims: i64,
+    /// Status receipts still owed to senders.
+    pub owed_receipts: i64,
+    /// Incoming messages waiting in the queue, and how many of them are locked by a peek.
+    pub queued: i64,
+    pub queue_locks: i64,
+    /// Outgoing messages whose upload or follow-up is not done.
+    pub unfinished_sends: i64,
+}
+
 /// A status receipt owed to a sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxItem {
@@ -872,6 +888,28 @@ impl Tx<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// Work still open or held in the store: what a finished, quiet installation has none of.
+    pub fn open_work(&self) -> Result<OpenWork> {
+        let r = self.tx.query_one(
+            "counting open work",
+            "SELECT (SELECT COUNT(*) FROM transfers WHERE state != 'CONFIRMED'), \
+                    (SELECT COUNT(*) FROM transfers WHERE claimed_by IS NOT NULL), \
+                    (SELECT COUNT(*) FROM outbox), \
+                    (SELECT COUNT(*) FROM incoming_queue), \
+                    (SELECT COUNT(*) FROM incoming_queue WHERE locked_until IS NOT NULL), \
+                    (SELECT COUNT(*) FROM sends WHERE step != 'DONE')",
+            args![],
+        )?;
+        Ok(OpenWork {
+            unconfirmed_transfers: r.get(0)?,
+            transfer_claims: r.get(1)?,
+            owed_receipts: r.get(2)?,
+            queued: r.get(3)?,
+            queue_locks: r.get(4)?,
+            unfinished_sends: r.get(5)?,
+        })
     }
 
     // ---- the incoming queue -------------------------------------------------------------
