@@ -35,6 +35,9 @@ start_postgres "$postgres_scratch/pg"
 step "rust tests"
 cargo test --workspace
 
+step "client tests again on the PostgreSQL store"
+EFM_TEST_STORE=postgres cargo test -p efm-core --test client_flow --test concurrency --test send_retry
+
 step "soak (100 messages both ways, a fault every 100 ms on every endpoint)"
 # A bigger run: cargo run --release -p efm-core --example soak -- --messages 400 --processes 3 --kills 30 --seconds 900
 target/debug/examples/soak --messages 100 --processes 1 --kills 0 --seconds 170

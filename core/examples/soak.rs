@@ -40,6 +40,8 @@ struct Args {
     /// Each organisation's state in the PostgreSQL server `EFM_TEST_POSTGRES` names (a schema
     /// each) instead of SQLite; the data directory keeps the payload files.
     postgres: bool,
+    /// Run the benchmark instead (`bench`).
+    bench: bool,
 }
 
 fn args() -> Args {
@@ -52,6 +54,7 @@ fn args() -> Args {
         seconds: 170,
         dir: None,
         postgres: false,
+        bench: false,
         seed: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -81,6 +84,7 @@ fn args() -> Args {
             "--dir" => a.dir = Some(PathBuf::from(value())),
             "--no-faults" => a.faults = false,
             "--postgres" => a.postgres = true,
+            "--bench" => a.bench = true,
             _ => usage(&format!("unknown argument {flag}")),
         }
     }
@@ -89,7 +93,7 @@ fn args() -> Args {
 
 fn usage(why: &str) -> ! {
     eprintln!(
-        "{why}\nusage: soak [--messages N] [--processes N] [--kills N] [--kill-every-ms N] [--seconds N] [--seed N] [--dir DIR] [--no-faults] [--postgres]"
+        "{why}\nusage: soak [--messages N] [--processes N] [--kills N] [--kill-every-ms N] [--seconds N] [--seed N] [--dir DIR] [--no-faults] [--postgres] [--bench]"
     );
     std::process::exit(2)
 }
@@ -405,6 +409,52 @@ fn main() {
         return;
     }
     let args = args();
+    if args.bench {
+        bench(&args);
+        return;
+    }
+    if soak(&args).is_none() {
+        std::process::exit(1);
+    }
+}
+
+/// `--bench`: messages per second through the sandbox (both ways, sent until LEVERT and
+/// delivered into the archive), no faults and no kills, with 1, 2 and 4 workers per
+/// organisation on PostgreSQL and one process on SQLite, in one run.
+fn bench(base: &Args) {
+    let runs: [(bool, usize); 4] = [(false, 1), (true, 1), (true, 2), (true, 4)];
+    let mut rows = Vec::new();
+    for (i, (postgres, processes)) in runs.into_iter().enumerate() {
+        let args = Args {
+            postgres,
+            processes,
+            kills: 0,
+            faults: false,
+            bench: false,
+            dir: None,
+            seed: base.seed.wrapping_add(i as u64 * 7919),
+            ..*base
+        };
+        let Some(secs) = soak(&args) else {
+            eprintln!("bench: the run with {processes} workers failed its checks");
+            std::process::exit(1);
+        };
+        rows.push((postgres, processes, secs));
+    }
+    println!("\n| store | workers per organisation | messages | seconds | messages/s |");
+    println!("|---|---|---|---|---|");
+    for (postgres, processes, secs) in rows {
+        let n = base.messages / 2 * 2;
+        println!(
+            "| {} | {processes} | {n} | {secs:.1} | {:.1} |",
+            if postgres { "PostgreSQL" } else { "SQLite" },
+            n as f64 / secs
+        );
+    }
+}
+
+/// One soak run; the seconds it took, or `None` when a check failed.
+fn soak(args: &Args) -> Option<f64> {
     let per_org = args.messages / 2;
     let tmp = tempfile::tempdir().unwrap();
     let run = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
@@ -432,10 +482,10 @@ fn main() {
     let deadline = started + Duration::from_secs(args.seconds);
     let mut workers: Vec<Worker> = (0..2)
         .flat_map(|org| (0..args.processes).map(move |i| (org, i)))
-        .map(|(org, i)| spawn(&sb, &run, org, i, &args))
+        .map(|(org, i)| spawn(&sb, &run, org, i, args))
         .collect();
     let watchers: Vec<Client> = (0..ORGS.len())
-        .map(|o| Client::with_options(load(&config_path(&sb, o, &args)), client_options()).unwrap())
+        .map(|o| Client::with_options(load(&config_path(&sb, o, args)), client_options()).unwrap())
         .collect();
 
     // A kill every --kill-every-ms until --kills were made; a fault every 100 ms for the first
@@ -473,7 +523,7 @@ fn main() {
             let (org, index) = (workers[w].org, workers[w].index);
             let _ = workers[w].child.kill(); // SIGKILL
             let _ = workers[w].child.wait();
-            workers[w] = spawn(&sb, &run, org, index, &args);
+            workers[w] = spawn(&sb, &run, org, index, args);
             kills += 1;
             next_kill += kill_every;
         }
@@ -497,7 +547,7 @@ fn main() {
     let mut counts = Vec::new();
     for (o, org) in ORGS.iter().enumerate() {
         let peer = ORGS[1 - o];
-        let config = load(&config_path(&sb, o, &args));
+        let config = load(&config_path(&sb, o, args));
         let c = Client::with_options(config.clone(), client_options()).unwrap();
         let all = c.messages(&MessageFilter::default()).unwrap();
         let outgoing: Vec<_> = all
@@ -596,6 +646,7 @@ fn main() {
             let kept = tmp.keep();
             println!("soak: kept {}", kept.display());
         }
-        std::process::exit(1);
+        return None;
     }
+    Some(started.elapsed().as_secs_f64())
 }
