@@ -278,8 +278,13 @@ fn config_path(sb: &Sandbox, org: usize, args: &Args) -> PathBuf {
         store["password_file"] = serde_json::json!(f);
     }
     config["store"] = store;
+    // Written once per run, complete before anyone reads it (workers start while it is asked for).
     let out = path.with_file_name("config-postgres.json");
-    std::fs::write(&out, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    if !out.exists() {
+        let tmp = path.with_file_name(format!("config-postgres.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        std::fs::rename(&tmp, &out).unwrap();
+    }
     out
 }
 

@@ -180,7 +180,7 @@ pub struct TransferRecord {
 pub struct OpenWork {
     /// Broker transfers seen but not confirmed.
     pub unconfirmed_transfers: i64,
-    /// Transfers some worker holds a claim (lease) on.
+    /// Unconfirmed transfers some worker holds a claim (lease) on (a confirmed one needs none).
     pub transfer_claims: i64,
     /// Status receipts still owed to senders.
     pub owed_receipts: i64,
@@ -895,7 +895,7 @@ impl Tx<'_> {
         let r = self.tx.query_one(
             "counting open work",
             "SELECT (SELECT COUNT(*) FROM transfers WHERE state != 'CONFIRMED'), \
-                    (SELECT COUNT(*) FROM transfers WHERE claimed_by IS NOT NULL), \
+                    (SELECT COUNT(*) FROM transfers WHERE claimed_by IS NOT NULL AND state != 'CONFIRMED'), \
                     (SELECT COUNT(*) FROM outbox), \
                     (SELECT COUNT(*) FROM incoming_queue), \
                     (SELECT COUNT(*) FROM incoming_queue WHERE locked_until IS NOT NULL), \
