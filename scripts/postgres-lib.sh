@@ -22,12 +22,12 @@ start_postgres() {
     bin=$(postgres_bin) || return 1
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
-    [ "$(id -u)" -eq 0 ] && chown efm-pg "$dir"
+    if [ "$(id -u)" -eq 0 ]; then chown efm-pg "$dir"; fi
     # A free port: bind to port 0 and read what the kernel chose.
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$dir/password"
     chmod 600 "$dir/password"
-    [ "$(id -u)" -eq 0 ] && chown efm-pg "$dir/password"
+    if [ "$(id -u)" -eq 0 ]; then chown efm-pg "$dir/password"; fi
     postgres_as "$bin/initdb" -D "$dir/data" -U efm --pwfile="$dir/password" \
         --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; return 1; }
