@@ -34,6 +34,8 @@ ls /usr/lib/mono/gac/Mono.Cecil/0.11.*/Mono.Cecil.dll >/dev/null 2>&1 || need+=(
 command -v xbuild >/dev/null || need+=(mono-xbuild)
 command -v nuget >/dev/null || need+=(nuget)
 command -v zip >/dev/null || need+=(zip)
+# A throwaway PostgreSQL server for the shared-store tests (scripts/postgres-lib.sh).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing system packages: ${need[*]}"
@@ -41,6 +43,11 @@ if [ ${#need[@]} -gt 0 ]; then
     [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
     "${sudo_cmd[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# initdb and postgres refuse to run as root: as root, the test server runs as this system user.
+if [ "$(id -u)" -eq 0 ] && ! id efm-pg >/dev/null 2>&1; then
+    useradd --system --no-create-home --shell /usr/sbin/nologin efm-pg
 fi
 
 # The Rust standard library for the Windows cross-build.

@@ -24,8 +24,19 @@ cargo build --workspace --all-targets
 step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "PostgreSQL (a throwaway server for the shared-store tests)"
+# The Rust tests and the soak run against it as well as against SQLite (EFM_TEST_POSTGRES).
+source scripts/postgres-lib.sh
+postgres_scratch=$(mktemp -d "${TMPDIR:-/tmp}/efm-pg.XXXXXX")
+chmod 755 "$postgres_scratch"   # the server's user (efm-pg, when run as root) must reach it
+trap 'stop_postgres; rm -rf "$postgres_scratch"' EXIT
+start_postgres "$postgres_scratch/pg"
+
 step "rust tests"
 cargo test --workspace
+
+step "client tests again on the PostgreSQL store"
+EFM_TEST_STORE=postgres cargo test -p efm-core --test client_flow --test concurrency --test send_retry
 
 if [ "${EFM_FUZZ_SECONDS:-0}" -gt 0 ]; then
     # Opt-in: nightly + cargo-fuzz + an ASan build cost ~10 min on a fresh 2-core machine before
@@ -37,6 +48,10 @@ fi
 step "soak (100 messages both ways, a fault every 100 ms on every endpoint)"
 # A bigger run: cargo run --release -p efm-core --example soak -- --messages 400 --processes 3 --kills 30 --seconds 900
 target/debug/examples/soak --messages 100 --processes 1 --kills 0 --seconds 170
+
+step "soak on PostgreSQL (60 messages both ways, 2 workers per organisation on one server, 6 SIGKILLs, faults)"
+# A bigger run: ... --example soak -- --postgres --messages 400 --processes 4 --kills 30 --seconds 900
+target/debug/examples/soak --postgres --messages 60 --processes 2 --kills 6 --seconds 170
 
 step "C tests (strict header, valgrind)"
 scripts/test-c.sh

@@ -1,9 +1,10 @@
-//! `efm run`: efm as a long-running service for one organisation. Every interval it does what is
+//! `efm run`: efm as a long-running service for one organisation, or several (`--also`: one
+//! configuration each, each with its own store or PostgreSQL schema). Every interval it does what is
 //! due for sending (retries with backoff, transfers followed to Published or Failed, expiry,
 //! receipts owed) and polls the broker, logging one line per state change, until SIGINT or
 //! SIGTERM stops it between two steps.
 
-use crate::doctor_cmd::ConfigArg;
+use crate::doctor_cmd::{load_config, ConfigArg};
 use crate::messages_cmd::client;
 use efm_core::Error;
 use std::io::Write;
@@ -23,6 +24,10 @@ pub struct RunArgs {
     /// One round, then exit (for cron and scripts)
     #[arg(long)]
     once: bool,
+    /// Another organisation's configuration file, served by this process too (repeatable); each
+    /// keeps its own state (its data_dir, or its own PostgreSQL schema)
+    #[arg(long = "also", value_name = "PATH")]
+    also: Vec<std::path::PathBuf>,
     #[command(flatten)]
     config: ConfigArg,
 }
@@ -95,33 +100,27 @@ pub fn run(args: RunArgs) -> Result<(), Error> {
     let _ = log::set_logger(&LOG);
     log::set_max_level(log::LevelFilter::Info);
     catch_stop_signals();
-    let client = client(&args.config)?;
+    let mut clients = vec![client(&args.config)?];
+    for path in &args.also {
+        clients.push(efm_core::client::Client::new(load_config(path)?)?);
+    }
+    let orgs: Vec<String> = clients
+        .iter()
+        .map(|c| c.config().organisation_number.to_string())
+        .collect();
     let interval = Duration::from_secs(args.interval.max(1));
     line(&format!(
         "INFO  efm run for {}: every {} s, until SIGINT or SIGTERM",
-        client.config().organisation_number,
+        orgs.join(", "),
         interval.as_secs()
     ));
     loop {
         let started = Instant::now();
-        // Sends first: they do not depend on the broker's listing, which may be what is down.
-        match client.run_due() {
-            Ok(w) if !w.retrying.is_empty() => line(&format!(
-                "INFO  {} outgoing message(s) waiting for their next attempt",
-                w.retrying.len()
-            )),
-            Ok(_) => {}
-            Err(e) => line(&format!("ERROR sending: error {}: {e}", e.code())),
-        }
-        if !STOP.load(Ordering::SeqCst) {
-            match client.poll() {
-                Ok(s) => {
-                    for e in &s.errors {
-                        line(&format!("WARN  poll: error {}: {}", e.code, e.message));
-                    }
-                }
-                Err(e) => line(&format!("ERROR poll: error {}: {e}", e.code())),
+        for client in &clients {
+            if STOP.load(Ordering::SeqCst) {
+                break;
             }
+            round(client, clients.len() > 1);
         }
         if args.once || STOP.load(Ordering::SeqCst) {
             break;
@@ -135,4 +134,38 @@ pub fn run(args: RunArgs) -> Result<(), Error> {
     }
     line("INFO  efm run stopped");
     Ok(())
+}
+
+/// One organisation's round: what is due for sending, then the broker's new messages. With
+/// several organisations, each line names the one it is about.
+fn round(client: &efm_core::client::Client, name_org: bool) {
+    let org = if name_org {
+        format!("[{}] ", client.config().organisation_number)
+    } else {
+        String::new()
+    };
+    // "LEVEL text" -> "LEVEL [org] text".
+    let say = |level: &str, text: String| line(&format!("{level:<5} {org}{text}"));
+    // Sends first: they do not depend on the broker's listing, which may be what is down.
+    match client.run_due() {
+        Ok(w) if !w.retrying.is_empty() => say(
+            "INFO",
+            format!(
+                "{} outgoing message(s) waiting for their next attempt",
+                w.retrying.len()
+            ),
+        ),
+        Ok(_) => {}
+        Err(e) => say("ERROR", format!("sending: error {}: {e}", e.code())),
+    }
+    if !STOP.load(Ordering::SeqCst) {
+        match client.poll() {
+            Ok(s) => {
+                for e in &s.errors {
+                    say("WARN", format!("poll: error {}: {}", e.code, e.message));
+                }
+            }
+            Err(e) => say("ERROR", format!("poll: error {}: {e}", e.code())),
+        }
+    }
 }

@@ -109,56 +109,41 @@ fn resend_expire_and_run_until_stopped() {
     assert!(o.status.success());
     assert_eq!(stdout(&o), serde_json::json!([]));
 
-    // efm run for both organisations: A's message goes out, B receives it and MOTTATT comes
-    // back, each state change logged; SIGTERM stops A's service cleanly.
-    let spawn = |config: &Path| {
-        Command::new(env!("CARGO_BIN_EXE_efm"))
-            .args(["run", "--interval", "1"])
-            .env("EFM_CONFIG", config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let mut run_a = spawn(&a);
-    let mut run_b = spawn(&b);
+    // efm run serving both organisations in one process (--also): A's message goes out, B
+    // receives it and MOTTATT comes back, each state change logged; SIGTERM stops it cleanly.
+    let mut run = Command::new(env!("CARGO_BIN_EXE_efm"))
+        .args(["run", "--interval", "1", "--also"])
+        .arg(&b)
+        .env("EFM_CONFIG", &a)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !status_of(&a, &id).contains(&"MOTTATT".to_string()) {
         assert!(Instant::now() < deadline, "{:?}", status_of(&a, &id));
         std::thread::sleep(Duration::from_millis(300));
     }
-    for child in [&mut run_a, &mut run_b] {
-        let ok = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-    let mut logs = Vec::new();
-    for mut child in [run_a, run_b] {
-        let status = child.wait().unwrap();
-        let mut out = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        assert!(status.success(), "efm run exited with {status}: {out}");
-        assert!(out.contains("efm run stopped"), "{out}");
-        logs.push(out);
-    }
+    let ok = Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let status = run.wait().unwrap();
+    let mut out = String::new();
+    run.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(status.success(), "efm run exited with {status}: {out}");
     assert!(
-        logs[0].contains(&format!("outgoing message {id}: SENDT"))
-            && logs[0].contains(&format!("outgoing message {id}: MOTTATT")),
-        "{}",
-        logs[0]
+        out.contains("efm run for 910075918, 910076787") && out.contains("efm run stopped"),
+        "{out}"
     );
     assert!(
-        logs[1].contains(&format!("incoming message {id}: INNKOMMENDE_MOTTATT")),
-        "{}",
-        logs[1]
+        out.contains(&format!("outgoing message {id}: SENDT"))
+            && out.contains(&format!("outgoing message {id}: MOTTATT"))
+            && out.contains(&format!("incoming message {id}: INNKOMMENDE_MOTTATT")),
+        "{out}"
     );
+    let logs = [out];
     for log in &logs {
         assert!(!log.contains("eyJ"), "a token in the log: {log}");
     }

@@ -37,6 +37,11 @@ struct Args {
     seconds: u64,
     dir: Option<PathBuf>,
     seed: u64,
+    /// Each organisation's state in the PostgreSQL server `EFM_TEST_POSTGRES` names (a schema
+    /// each) instead of SQLite; the data directory keeps the payload files.
+    postgres: bool,
+    /// Run the benchmark instead (`bench`).
+    bench: bool,
 }
 
 fn args() -> Args {
@@ -48,6 +53,8 @@ fn args() -> Args {
         faults: true,
         seconds: 170,
         dir: None,
+        postgres: false,
+        bench: false,
         seed: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -76,6 +83,8 @@ fn args() -> Args {
             "--seed" => a.seed = value().parse().unwrap_or_else(|_| usage("--seed N")),
             "--dir" => a.dir = Some(PathBuf::from(value())),
             "--no-faults" => a.faults = false,
+            "--postgres" => a.postgres = true,
+            "--bench" => a.bench = true,
             _ => usage(&format!("unknown argument {flag}")),
         }
     }
@@ -84,7 +93,7 @@ fn args() -> Args {
 
 fn usage(why: &str) -> ! {
     eprintln!(
-        "{why}\nusage: soak [--messages N] [--processes N] [--kills N] [--kill-every-ms N] [--seconds N] [--seed N] [--dir DIR] [--no-faults]"
+        "{why}\nusage: soak [--messages N] [--processes N] [--kills N] [--kill-every-ms N] [--seconds N] [--seed N] [--dir DIR] [--no-faults] [--postgres] [--bench]"
     );
     std::process::exit(2)
 }
@@ -249,11 +258,41 @@ struct Worker {
     child: Child,
 }
 
+/// The configuration the workers of organisation `org` use: the sandbox's, or with `--postgres`
+/// the same with `"store"` naming a schema of its own in the test PostgreSQL server.
+fn config_path(sb: &Sandbox, org: usize, args: &Args) -> PathBuf {
+    let path = sb.config_path(ORGS[org]);
+    if !args.postgres {
+        return path;
+    }
+    let url = std::env::var("EFM_TEST_POSTGRES").unwrap_or_else(|_| {
+        usage("--postgres needs EFM_TEST_POSTGRES (and EFM_TEST_POSTGRES_PASSWORD_FILE); scripts/postgres-lib.sh starts a server")
+    });
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut store = serde_json::json!({
+        "postgres": url,
+        "schema": format!("soak_{}_{}", ORGS[org], args.seed % 1_000_000_007),
+    });
+    if let Ok(f) = std::env::var("EFM_TEST_POSTGRES_PASSWORD_FILE") {
+        store["password_file"] = serde_json::json!(f);
+    }
+    config["store"] = store;
+    // Written once per run, complete before anyone reads it (workers start while it is asked for).
+    let out = path.with_file_name("config-postgres.json");
+    if !out.exists() {
+        let tmp = path.with_file_name(format!("config-postgres.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        std::fs::rename(&tmp, &out).unwrap();
+    }
+    out
+}
+
 fn spawn(sb: &Sandbox, run: &Path, org: usize, index: usize, args: &Args) -> Worker {
     let per_org = args.messages / 2;
     let child = Command::new(std::env::current_exe().unwrap())
         .arg("worker")
-        .env("SOAK_CONFIG", sb.config_path(ORGS[org]))
+        .env("SOAK_CONFIG", config_path(sb, org, args))
         .env("SOAK_ORG", ORGS[org])
         .env("SOAK_PEER", ORGS[1 - org])
         .env("SOAK_COUNT", per_org.to_string())
@@ -375,15 +414,62 @@ fn main() {
         return;
     }
     let args = args();
+    if args.bench {
+        bench(&args);
+        return;
+    }
+    if soak(&args).is_none() {
+        std::process::exit(1);
+    }
+}
+
+/// `--bench`: messages per second through the sandbox (both ways, sent until LEVERT and
+/// delivered into the archive), no faults and no kills, with 1, 2 and 4 workers per
+/// organisation on PostgreSQL and one process on SQLite, in one run.
+fn bench(base: &Args) {
+    let runs: [(bool, usize); 4] = [(false, 1), (true, 1), (true, 2), (true, 4)];
+    let mut rows = Vec::new();
+    for (i, (postgres, processes)) in runs.into_iter().enumerate() {
+        let args = Args {
+            postgres,
+            processes,
+            kills: 0,
+            faults: false,
+            bench: false,
+            dir: None,
+            seed: base.seed.wrapping_add(i as u64 * 7919),
+            ..*base
+        };
+        let Some(secs) = soak(&args) else {
+            eprintln!("bench: the run with {processes} workers failed its checks");
+            std::process::exit(1);
+        };
+        rows.push((postgres, processes, secs));
+    }
+    println!("\n| store | workers per organisation | messages | seconds | messages/s |");
+    println!("|---|---|---|---|---|");
+    for (postgres, processes, secs) in rows {
+        let n = base.messages / 2 * 2;
+        println!(
+            "| {} | {processes} | {n} | {secs:.1} | {:.1} |",
+            if postgres { "PostgreSQL" } else { "SQLite" },
+            n as f64 / secs
+        );
+    }
+}
+
+/// One soak run; the seconds it took, or `None` when a check failed.
+fn soak(args: &Args) -> Option<f64> {
     let per_org = args.messages / 2;
     let tmp = tempfile::tempdir().unwrap();
     let run = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(run.join("archive")).unwrap();
     let _ = std::fs::remove_file(run.join("stop"));
     println!(
-        "soak: {} messages ({per_org} each way), {} processes per data directory, {} kills, faults {}, seed {}, in {}",
+        "soak: {} messages ({per_org} each way), {} processes per organisation on {}, {} kills, faults {}, seed {}, in {}",
         per_org * 2,
         args.processes,
+        if args.postgres { "PostgreSQL" } else { "SQLite" },
         args.kills,
         if args.faults { "on" } else { "off" },
         args.seed,
@@ -401,11 +487,10 @@ fn main() {
     let deadline = started + Duration::from_secs(args.seconds);
     let mut workers: Vec<Worker> = (0..2)
         .flat_map(|org| (0..args.processes).map(move |i| (org, i)))
-        .map(|(org, i)| spawn(&sb, &run, org, i, &args))
+        .map(|(org, i)| spawn(&sb, &run, org, i, args))
         .collect();
-    let watchers: Vec<Client> = ORGS
-        .iter()
-        .map(|o| Client::with_options(load(&sb.config_path(o)), client_options()).unwrap())
+    let watchers: Vec<Client> = (0..ORGS.len())
+        .map(|o| Client::with_options(load(&config_path(&sb, o, args)), client_options()).unwrap())
         .collect();
 
     // A kill every --kill-every-ms until --kills were made; a fault every 100 ms for the first
@@ -443,7 +528,7 @@ fn main() {
             let (org, index) = (workers[w].org, workers[w].index);
             let _ = workers[w].child.kill(); // SIGKILL
             let _ = workers[w].child.wait();
-            workers[w] = spawn(&sb, &run, org, index, &args);
+            workers[w] = spawn(&sb, &run, org, index, args);
             kills += 1;
             next_kill += kill_every;
         }
@@ -467,7 +552,8 @@ fn main() {
     let mut counts = Vec::new();
     for (o, org) in ORGS.iter().enumerate() {
         let peer = ORGS[1 - o];
-        let c = Client::with_options(load(&sb.config_path(org)), client_options()).unwrap();
+        let config = load(&config_path(&sb, o, args));
+        let c = Client::with_options(config.clone(), client_options()).unwrap();
         let all = c.messages(&MessageFilter::default()).unwrap();
         let outgoing: Vec<_> = all
             .iter()
@@ -519,7 +605,14 @@ fn main() {
             ));
         }
         drop(c);
-        let data = load(&sb.config_path(org)).data_dir;
+        // No work left open and no lease held (a killed worker's claims were taken over).
+        let store = efm_core::store::Store::open_with(&config.data_dir, &config.store).unwrap();
+        let open = store.transaction(|tx| tx.open_work()).unwrap();
+        drop(store);
+        if open != efm_core::store::OpenWork::default() {
+            problems.push(format!("{org}: work left open or held: {open:?}"));
+        }
+        let data = config.data_dir;
         let mut left = Vec::new();
         for sub in ["spool/out", "spool/in", "staging", "locks", "owners"] {
             left.extend(entries(&data.join(sub)));
@@ -528,10 +621,11 @@ fn main() {
             problems.push(format!("{org}: left in the data directory: {left:?}"));
         }
         counts.push(format!(
-            "{org}: sent {} (LEVERT {levert}), received {} (byte-identical {identical}), left behind {}",
+            "{org}: sent {} (LEVERT {levert}), received {} (byte-identical {identical}), left behind {}, leases held {}",
             outgoing.len(),
             incoming.len(),
-            left.len()
+            left.len(),
+            open.transfer_claims + open.queue_locks
         ));
     }
     println!(
@@ -557,6 +651,7 @@ fn main() {
             let kept = tmp.keep();
             println!("soak: kept {}", kept.display());
         }
-        std::process::exit(1);
+        return None;
     }
+    Some(started.elapsed().as_secs_f64())
 }

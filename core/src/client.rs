@@ -192,7 +192,7 @@ impl Client {
         context: &ClientContext,
         options: ClientOptions,
     ) -> Result<Client> {
-        let store = Store::open(&config.data_dir)?;
+        let store = Store::open_with(&config.data_dir, &config.store)?;
         let client = Client {
             config,
             identity: context.identity().clone(),
@@ -417,8 +417,9 @@ impl Client {
         let relative = self.store.relative(&file);
         new.payload = Some(&relative);
         // Claimed by this call for the lease: should the process die in the upload, another
-        // client's run_due takes the message over once the lease has run out.
-        let lease = now + time_span(self.options.send_retry.lease);
+        // client's run_due takes the message over once the lease has run out. Counted from
+        // now, not from before packing: packing a large message may take longer than the lease.
+        let lease = self.now() + time_span(self.options.send_retry.lease);
         let stored = self.store.transaction(|tx| {
             tx.insert_message(&new, ReceiptStatus::Opprettet, now)?;
             tx.set_send_step(&message_id, SendStep::Upload, lease)

@@ -158,6 +158,13 @@ pub struct Secret {
 }
 
 impl Secret {
+    /// A secret the caller read itself; `source` says from where (shown instead of the value).
+    pub fn new(value: String, source: impl Into<String>) -> Secret {
+        Secret {
+            value,
+            source: source.into(),
+        }
+    }
     pub fn expose(&self) -> &str {
         &self.value
     }
@@ -228,6 +235,8 @@ pub struct Config {
     pub urls: Urls,
     pub credentials: Credentials,
     pub data_dir: PathBuf,
+    /// Where the state lives: SQLite in `data_dir` (default) or a shared PostgreSQL database.
+    pub store: crate::store::StoreSetting,
     pub transport: TransportKind,
     pub timeouts: Timeouts,
     pub system_user: SystemUser,
@@ -266,6 +275,7 @@ struct RawConfig {
     urls: RawUrls,
     credentials: Option<RawCredentials>,
     data_dir: Option<String>,
+    store: Option<RawStore>,
     base_dir: Option<String>,
     #[schemars(extend("enum" = ["altinn3", "altinn2"]))]
     transport: Option<String>,
@@ -304,6 +314,18 @@ struct RawCredentials {
     certificate_pem: Option<String>,
     private_key_pem: Option<String>,
     kid: Option<String>,
+}
+
+/// `"store": {"postgres": "postgresql://efm@db.example/efm", "password_env": "EFM_PG_PASSWORD"}`:
+/// the state in a PostgreSQL database shared by several workers (absent: SQLite in `data_dir`).
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    postgres: String,
+    schema: Option<String>,
+    password: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<String>,
 }
 
 #[derive(Deserialize, Default, schemars::JsonSchema)]
@@ -697,12 +719,31 @@ impl Config {
             (None, false) => crate::http::ProxySetting::System,
         };
 
+        let store = match raw.store {
+            None => crate::store::StoreSetting::Sqlite,
+            Some(s) => crate::store::StoreSetting::Postgres {
+                url: s.postgres,
+                schema: s.schema,
+                // No password: the server trusts the connection (a Unix socket, peer auth).
+                password: match (&s.password, &s.password_env, &s.password_file) {
+                    (None, None, None) => None,
+                    _ => Some(r.secret(
+                        s.password,
+                        s.password_env,
+                        s.password_file,
+                        "store.password",
+                    )?),
+                },
+            },
+        };
+
         Ok(Config {
             organisation_number,
             environment,
             urls,
             credentials,
             data_dir,
+            store,
             transport,
             timeouts,
             system_user,

@@ -19,9 +19,11 @@
 //! message.
 
 mod claims;
+mod db;
 mod leftovers;
 mod migrations;
 mod owner;
+mod pg;
 mod quarantine;
 mod sends;
 
@@ -32,7 +34,8 @@ pub use sends::{SendState, SendStep};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::sbd::ReceiptStatus;
-use rusqlite::{params, Connection, OptionalExtension};
+use db::{args, Row, TxConn};
+use rusqlite::Connection;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -173,6 +176,22 @@ pub struct TransferRecord {
     pub sender: Option<String>,
 }
 
+/// Counts of unfinished or held work ([`Tx::open_work`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OpenWork {
+    /// Broker transfers seen but not confirmed.
+    pub unconfirmed_transfers: i64,
+    /// Unconfirmed transfers some worker holds a claim (lease) on (a confirmed one needs none).
+    pub transfer_claims: i64,
+    /// Status receipts still owed to senders.
+    pub owed_receipts: i64,
+    /// Incoming messages waiting in the queue, and how many of them are locked by a peek.
+    pub queued: i64,
+    pub queue_locks: i64,
+    /// Outgoing messages whose upload or follow-up is not done.
+    pub unfinished_sends: i64,
+}
+
 /// A status receipt owed to a sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxItem {
@@ -268,7 +287,7 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 
 /// The state database and spool folders of one data directory.
 pub struct Store {
-    conn: Mutex<Connection>,
+    engine: Engine,
     data_dir: PathBuf,
     /// This store's identity for the files it writes and the claims it takes (`owner.rs`).
     owner: owner::Owner,
@@ -289,13 +308,76 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Which database engine holds the state.
+enum Engine {
+    /// `efm.sqlite` in the data directory: one machine, nothing to run.
+    Sqlite(Mutex<Connection>),
+    /// A PostgreSQL database shared by every worker (`pg.rs`).
+    Postgres(Box<pg::Postgres>),
+}
+
+/// Where a store keeps its state (the configuration's `"store"`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StoreSetting {
+    /// `efm.sqlite` in the data directory (the default).
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database every worker reaches; payload files stay in the data directory,
+    /// which every worker must share (see README, "Several workers").
+    Postgres {
+        /// `postgresql://user@host:port/database` (or key=value form), without a password.
+        url: String,
+        password: Option<crate::config::Secret>,
+        /// The PostgreSQL schema holding efm's tables (created when missing); several
+        /// installations can share one database, each in its own. `None`: the server's default
+        /// (`public`).
+        schema: Option<String>,
+    },
+}
+
+/// The stores the tests run against: SQLite, and PostgreSQL in a fresh schema when
+/// `EFM_TEST_POSTGRES` names a server (a URL without password; the password in the file
+/// `EFM_TEST_POSTGRES_PASSWORD_FILE`). `scripts/test.sh` starts one and always sets it; without
+/// it the PostgreSQL runs are skipped with a note on stderr.
+#[doc(hidden)]
+pub fn test_settings() -> Vec<StoreSetting> {
+    let mut out = vec![StoreSetting::Sqlite];
+    match std::env::var("EFM_TEST_POSTGRES") {
+        Ok(url) => {
+            let password = std::env::var("EFM_TEST_POSTGRES_PASSWORD_FILE")
+                .ok()
+                .map(|f| {
+                    let value =
+                        std::fs::read_to_string(&f).expect("EFM_TEST_POSTGRES_PASSWORD_FILE");
+                    crate::config::Secret::new(value.trim().to_string(), format!("file {f}"))
+                });
+            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+            out.push(StoreSetting::Postgres {
+                url,
+                password,
+                schema: Some(schema),
+            });
+        }
+        Err(_) => eprintln!(
+            "NOTE: EFM_TEST_POSTGRES is unset, so the PostgreSQL store is NOT tested here \
+             (scripts/test.sh starts a server and sets it)"
+        ),
+    }
+    out
+}
+
 pub const DATABASE_FILE: &str = "efm.sqlite";
 /// Where extracted files wait, inside the data directory, until they are verified and moved.
 pub const STAGING_DIR: &str = "staging";
 
 impl Store {
-    /// Open (creating on first use) the database and spool folders in `data_dir`.
+    /// Open (creating on first use) the SQLite database and spool folders in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Store> {
+        Store::open_with(data_dir, &StoreSetting::Sqlite)
+    }
+
+    /// Open the store `setting` names, with the spool folders in `data_dir`.
+    pub fn open_with(data_dir: &Path, setting: &StoreSetting) -> Result<Store> {
         for sub in ["", "spool/out", "spool/in"] {
             let d = data_dir.join(sub);
             std::fs::create_dir_all(&d).map_err(|e| {
@@ -303,6 +385,29 @@ impl Store {
                     .with_field("data_dir")
             })?;
         }
+        let engine = match setting {
+            StoreSetting::Sqlite => Engine::Sqlite(Mutex::new(Store::open_sqlite(data_dir)?)),
+            StoreSetting::Postgres {
+                url,
+                password,
+                schema,
+            } => Engine::Postgres(Box::new(pg::Postgres::connect(
+                url,
+                password.as_ref(),
+                schema.as_deref(),
+            )?)),
+        };
+        let store = Store {
+            engine,
+            data_dir: data_dir.to_path_buf(),
+            owner: owner::Owner::acquire(data_dir)?,
+        };
+        store.collect_leftovers()?;
+        Ok(store)
+    }
+
+    /// The SQLite database of a data directory, brought to the current schema.
+    fn open_sqlite(data_dir: &Path) -> Result<Connection> {
         let path = data_dir.join(DATABASE_FILE);
         let mut conn = Connection::open(&path).map_err(|e| {
             Error::new(
@@ -321,15 +426,9 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(db_err("enabling foreign keys"))?;
         migrations::migrate(&mut conn)?;
-        // Room for every statement the store runs (see `Tx::exec`).
+        // Room for every statement the store runs (prepared once per connection, see db.rs).
         conn.set_prepared_statement_cache_capacity(128);
-        let store = Store {
-            conn: Mutex::new(conn),
-            data_dir: data_dir.to_path_buf(),
-            owner: owner::Owner::acquire(data_dir)?,
-        };
-        store.collect_leftovers()?;
-        Ok(store)
+        Ok(conn)
     }
 
     /// This store's owner id (in the names of the files it writes and in its claims).
@@ -387,31 +486,53 @@ impl Store {
         self.data_dir.join(stored)
     }
 
+    /// Whether the state lives in a PostgreSQL database (shared by many workers).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.engine, Engine::Postgres(_))
+    }
+
     /// Run `f` in one transaction: all of its changes commit together, or none (on error).
     pub fn transaction<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self
-            .conn
-            .lock()
-            .map_err(|_| Error::new(ErrorKind::Internal, "the state database lock is poisoned"))?;
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db_err("starting a transaction"))?;
+        match &self.engine {
+            Engine::Sqlite(conn) => {
+                let mut conn = conn.lock().map_err(|_| {
+                    Error::new(ErrorKind::Internal, "the state database lock is poisoned")
+                })?;
+                let tx = conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(db_err("starting a transaction"))?;
+                self.run(TxConn::Sqlite(tx), f)
+            }
+            Engine::Postgres(pg) => {
+                let mut client = pg.client()?;
+                let tx = pg::Postgres::begin(&mut client)?;
+                // Bound to a local: the transaction borrows `client`, which a tail expression's
+                // temporaries would outlive.
+                #[allow(clippy::let_and_return)]
+                let value = self.run(tx, f);
+                value
+            }
+        }
+    }
+
+    fn run<'s: 'c, 'c, T>(
+        &'s self,
+        tx: TxConn<'c>,
+        f: impl FnOnce(&Tx<'_>) -> Result<T>,
+    ) -> Result<T> {
         let wrapped = Tx {
             tx,
             data_dir: &self.data_dir,
         };
         let value = f(&wrapped)?;
-        wrapped
-            .tx
-            .commit()
-            .map_err(db_err("committing a transaction"))?;
+        wrapped.tx.commit()?;
         Ok(value)
     }
 }
 
 /// One open transaction.
 pub struct Tx<'a> {
-    tx: rusqlite::Transaction<'a>,
+    tx: TxConn<'a>,
     data_dir: &'a Path,
 }
 
@@ -420,23 +541,7 @@ const MESSAGE_COLUMNS: &str =
      status, created, last_update, expires, transfer_id, payload, warnings";
 
 impl Tx<'_> {
-    /// Run one statement, prepared once per connection (a send or poll runs the same few dozen
-    /// statements for every message; parsing them each time was a tenth of its CPU time).
-    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
-        self.tx.prepare_cached(sql)?.execute(params)
-    }
-
-    /// One row of a query, prepared once per connection (see [`Tx::exec`]).
-    fn row<T, P: rusqlite::Params>(
-        &self,
-        sql: &str,
-        params: P,
-        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<T> {
-        self.tx.prepare_cached(sql)?.query_row(params, f)
-    }
-
-    fn row_to_message(&self, r: &rusqlite::Row<'_>) -> rusqlite::Result<(MessageInfo, String)> {
+    fn row_to_message(&self, r: &Row) -> Result<(MessageInfo, String)> {
         let direction: String = r.get(0)?;
         let status: String = r.get(7)?;
         let payload: Option<String> = r.get(12)?;
@@ -478,13 +583,14 @@ impl Tx<'_> {
     }
 
     fn row_id(&self, direction: Direction, message_id: &str) -> Result<Option<i64>> {
-        self.row(
-            "SELECT id FROM messages WHERE direction = ?1 AND message_id = ?2",
-            params![direction.name(), message_id],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(db_err("looking up a message"))
+        self.tx
+            .query_opt(
+                "looking up a message",
+                "SELECT id FROM messages WHERE direction = ?1 AND message_id = ?2",
+                args![direction.name(), message_id],
+            )?
+            .map(|r| r.get(0))
+            .transpose()
     }
 
     fn require_row(&self, direction: Direction, message_id: &str) -> Result<i64> {
@@ -524,9 +630,12 @@ impl Tx<'_> {
             .with_field("message_id"));
         }
         let now_s = format_time(now);
-        self.exec(
-                &format!("INSERT INTO messages ({MESSAGE_COLUMNS}, sbd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?14, ?13)"),
-                params![
+        let id: i64 = self
+            .tx
+            .query_one(
+                "storing a message",
+                &format!("INSERT INTO messages ({MESSAGE_COLUMNS}, sbd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?14, ?13) RETURNING id"),
+                args![
                     m.direction.name(),
                     m.message_id,
                     m.conversation_id,
@@ -535,21 +644,20 @@ impl Tx<'_> {
                     m.sender,
                     m.receiver,
                     status.name(),
-                    now_s,
+                    &now_s,
                     m.expires,
                     m.transfer_id,
                     m.payload,
                     m.sbd_json,
                     warnings_json(m.warnings)
                 ],
-            )
-            .map_err(db_err("storing a message"))?;
-        let id = self.tx.last_insert_rowid();
-        self.exec(
+            )?
+            .get(0)?;
+        self.tx.execute(
+            "storing a status",
             "INSERT INTO status_history (message, status, time) VALUES (?1, ?2, ?3)",
-            params![id, status.name(), now_s],
-        )
-        .map_err(db_err("storing a status"))?;
+            args![id, status.name(), &now_s],
+        )?;
         log::info!(
             "{} message {}: {}",
             m.direction.name().to_lowercase(),
@@ -560,21 +668,28 @@ impl Tx<'_> {
     }
 
     pub fn message(&self, direction: Direction, message_id: &str) -> Result<Option<MessageInfo>> {
-        let found = self.row(
-                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE direction = ?1 AND message_id = ?2"),
-                params![direction.name(), message_id],
-                |r| self.row_to_message(r),
-            )
-            .optional()
-            .map_err(db_err("reading a message"))?;
-        found.map(|m| self.finish_message(m)).transpose()
+        let found = self.tx.query_opt(
+            "reading a message",
+            &format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE direction = ?1 AND message_id = ?2"
+            ),
+            args![direction.name(), message_id],
+        )?;
+        found
+            .map(|r| self.finish_message(self.row_to_message(&r)?))
+            .transpose()
     }
 
     /// The stored SBD (JSON text) of a message.
     pub fn sbd_json(&self, direction: Direction, message_id: &str) -> Result<String> {
         let id = self.require_row(direction, message_id)?;
-        self.row("SELECT sbd FROM messages WHERE id = ?1", [id], |r| r.get(0))
-            .map_err(db_err("reading a stored SBD"))
+        self.tx
+            .query_one(
+                "reading a stored SBD",
+                "SELECT sbd FROM messages WHERE id = ?1",
+                args![id],
+            )?
+            .get(0)
     }
 
     /// Record a status. Idempotent per status value (IP `DefaultConversationService`): a status the
@@ -592,11 +707,12 @@ impl Tx<'_> {
     ) -> Result<bool> {
         let id = self.require_row(direction, message_id)?;
         let now_s = format_time(now);
-        let inserted = self.exec(
-                "INSERT OR IGNORE INTO status_history (message, status, time, description) VALUES (?1, ?2, ?3, ?4)",
-                params![id, status.name(), now_s, description],
-            )
-            .map_err(db_err("storing a status"))?;
+        let inserted = self.tx.execute(
+            "storing a status",
+            "INSERT INTO status_history (message, status, time, description) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT DO NOTHING",
+            args![id, status.name(), &now_s, description],
+        )?;
         if inserted == 0 && !force {
             log::debug!(
                 "message {message_id} already has status {}; ignored",
@@ -605,20 +721,26 @@ impl Tx<'_> {
             return Ok(false);
         }
         let current: String = self
-            .row("SELECT status FROM messages WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .map_err(db_err("reading a status"))?;
+            .tx
+            .query_one(
+                "reading a status",
+                &format!(
+                    "SELECT status FROM messages WHERE id = ?1{}",
+                    self.tx.for_update()
+                ),
+                args![id],
+            )?
+            .get(0)?;
         let current = parse_status(&current)?;
         let moves = force
             || (!is_terminal(current) && rank(status) >= rank(current))
             || (rank(status) == 9 && rank(current) < 9);
         if moves {
-            self.exec(
+            self.tx.execute(
+                "updating a status",
                 "UPDATE messages SET status = ?2, last_update = ?3 WHERE id = ?1",
-                params![id, status.name(), now_s],
-            )
-            .map_err(db_err("updating a status"))?;
+                args![id, status.name(), &now_s],
+            )?;
         }
         match description {
             Some(d) => log::info!(
@@ -637,29 +759,20 @@ impl Tx<'_> {
 
     pub fn history(&self, direction: Direction, message_id: &str) -> Result<Vec<StatusEntry>> {
         let id = self.require_row(direction, message_id)?;
-        let mut stmt = self.tx.prepare_cached(
-                "SELECT status, time, description FROM status_history WHERE message = ?1 ORDER BY id",
-            )
-            .map_err(db_err("reading statuses"))?;
-        let rows = stmt
-            .query_map([id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                ))
+        let rows = self.tx.query(
+            "reading statuses",
+            "SELECT status, time, description FROM status_history WHERE message = ?1 ORDER BY id",
+            args![id],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(StatusEntry {
+                    status: parse_status(&r.get::<String>(0)?)?,
+                    time: r.get(1)?,
+                    description: r.get(2)?,
+                })
             })
-            .map_err(db_err("reading statuses"))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (s, time, description) = row.map_err(db_err("reading statuses"))?;
-            out.push(StatusEntry {
-                status: parse_status(&s)?,
-                time,
-                description,
-            });
-        }
-        Ok(out)
+            .collect()
     }
 
     /// Which direction(s) hold this messageId (outgoing first).
@@ -680,11 +793,11 @@ impl Tx<'_> {
         transfer_id: &str,
     ) -> Result<()> {
         let id = self.require_row(direction, message_id)?;
-        self.exec(
+        self.tx.execute(
+            "storing a transfer id",
             "UPDATE messages SET transfer_id = ?2 WHERE id = ?1",
-            params![id, transfer_id],
-        )
-        .map_err(db_err("storing a transfer id"))?;
+            args![id, transfer_id],
+        )?;
         Ok(())
     }
 
@@ -696,11 +809,11 @@ impl Tx<'_> {
         payload: Option<&str>,
     ) -> Result<()> {
         let id = self.require_row(direction, message_id)?;
-        self.exec(
+        self.tx.execute(
+            "storing a payload path",
             "UPDATE messages SET payload = ?2 WHERE id = ?1",
-            params![id, payload],
-        )
-        .map_err(db_err("storing a payload path"))?;
+            args![id, payload],
+        )?;
         Ok(())
     }
 
@@ -726,17 +839,17 @@ impl Tx<'_> {
                 m.warnings.push(w.clone());
             }
         }
-        self.exec(
+        self.tx.execute(
+            "storing warnings",
             "UPDATE messages SET warnings = ?3 WHERE direction = ?1 AND message_id = ?2",
-            params![direction.name(), message_id, warnings_json(&m.warnings)],
-        )
-        .map_err(db_err("storing warnings"))?;
+            args![direction.name(), message_id, warnings_json(&m.warnings)],
+        )?;
         Ok(())
     }
 
     pub fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageInfo>> {
         let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE 1=1");
-        let mut args: Vec<String> = Vec::new();
+        let mut args: Vec<db::Value> = Vec::new();
         let direction = filter.direction.map(|d| d.name().to_string());
         let status = filter.status.map(|s| s.name().to_string());
         for (col, value) in [
@@ -746,7 +859,7 @@ impl Tx<'_> {
             ("status", &status),
         ] {
             if let Some(v) = value {
-                args.push(v.clone());
+                args.push(v.into());
                 sql.push_str(&format!(" AND {col} = ?{}", args.len()));
             }
         }
@@ -754,37 +867,25 @@ impl Tx<'_> {
         if let Some(n) = filter.limit.filter(|n| *n > 0) {
             sql.push_str(&format!(" LIMIT {n}"));
         }
-        let mut stmt = self
-            .tx
-            .prepare_cached(&sql)
-            .map_err(db_err("listing messages"))?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                self.row_to_message(r)
-            })
-            .map_err(db_err("listing messages"))?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(self.finish_message(r.map_err(db_err("listing messages"))?)?);
-        }
-        Ok(out)
+        let rows = self.tx.query("listing messages", &sql, &args)?;
+        rows.iter()
+            .map(|r| self.finish_message(self.row_to_message(r)?))
+            .collect()
     }
 
     /// Outgoing messages whose deadline is before `now` and which are not finished (IP
     /// `DefaultConversationService`: LEVERT, LEST, FEIL and LEVETID_UTLOPT finish a message;
     /// MOTTATT does not).
     pub fn expired_outgoing(&self, now: OffsetDateTime) -> Result<Vec<(String, String)>> {
-        let mut stmt = self.tx.prepare_cached(
-                "SELECT message_id, expires FROM messages WHERE direction = 'OUTGOING' AND expires IS NOT NULL \
-                 AND status IN ('OPPRETTET', 'SENDT', 'MOTTATT')",
-            )
-            .map_err(db_err("searching expired messages"))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .map_err(db_err("searching expired messages"))?;
+        let rows = self.tx.query(
+            "searching expired messages",
+            "SELECT message_id, expires FROM messages WHERE direction = 'OUTGOING' AND expires IS NOT NULL \
+             AND status IN ('OPPRETTET', 'SENDT', 'MOTTATT')",
+            args![],
+        )?;
         let mut out = Vec::new();
         for r in rows {
-            let (id, expires) = r.map_err(db_err("searching expired messages"))?;
+            let (id, expires): (String, String) = (r.get(0)?, r.get(1)?);
             match crate::sbd::parse_timestamp(&expires) {
                 Ok(t) if now > t => out.push((id, expires)),
                 Ok(_) => {}
@@ -794,15 +895,37 @@ impl Tx<'_> {
         Ok(out)
     }
 
+    /// Work still open or held in the store: what a finished, quiet installation has none of.
+    pub fn open_work(&self) -> Result<OpenWork> {
+        let r = self.tx.query_one(
+            "counting open work",
+            "SELECT (SELECT COUNT(*) FROM transfers WHERE state != 'CONFIRMED'), \
+                    (SELECT COUNT(*) FROM transfers WHERE claimed_by IS NOT NULL AND state != 'CONFIRMED'), \
+                    (SELECT COUNT(*) FROM outbox), \
+                    (SELECT COUNT(*) FROM incoming_queue), \
+                    (SELECT COUNT(*) FROM incoming_queue WHERE locked_until IS NOT NULL), \
+                    (SELECT COUNT(*) FROM sends WHERE step != 'DONE')",
+            args![],
+        )?;
+        Ok(OpenWork {
+            unconfirmed_transfers: r.get(0)?,
+            transfer_claims: r.get(1)?,
+            owed_receipts: r.get(2)?,
+            queued: r.get(3)?,
+            queue_locks: r.get(4)?,
+            unfinished_sends: r.get(5)?,
+        })
+    }
+
     // ---- the incoming queue -------------------------------------------------------------
 
     pub fn enqueue(&self, message_id: &str, now: OffsetDateTime) -> Result<()> {
         let id = self.require_row(Direction::Incoming, message_id)?;
-        self.exec(
-            "INSERT OR IGNORE INTO incoming_queue (message, enqueued) VALUES (?1, ?2)",
-            params![id, format_time(now)],
-        )
-        .map_err(db_err("queueing a message"))?;
+        self.tx.execute(
+            "queueing a message",
+            "INSERT INTO incoming_queue (message, enqueued) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            args![id, format_time(now)],
+        )?;
         Ok(())
     }
 
@@ -811,9 +934,11 @@ impl Tx<'_> {
         let Some(id) = self.row_id(Direction::Incoming, message_id)? else {
             return Ok(false);
         };
-        let n = self
-            .exec("DELETE FROM incoming_queue WHERE message = ?1", [id])
-            .map_err(db_err("removing a message from the queue"))?;
+        let n = self.tx.execute(
+            "removing a message from the queue",
+            "DELETE FROM incoming_queue WHERE message = ?1",
+            args![id],
+        )?;
         Ok(n > 0)
     }
 
@@ -824,22 +949,25 @@ impl Tx<'_> {
         until: OffsetDateTime,
     ) -> Result<Option<MessageInfo>> {
         let now_s = format_time(now);
-        let found: Option<(i64, String)> = self.row(
+        // A worker that is taking another message passes it over instead of waiting.
+        let found = self.tx.query_opt(
+            "searching the queue",
+            &format!(
                 "SELECT q.message, m.message_id FROM incoming_queue q JOIN messages m ON m.id = q.message \
-                 WHERE q.locked_until IS NULL OR q.locked_until <= ?1 ORDER BY q.enqueued, q.message LIMIT 1",
-                [&now_s],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(db_err("searching the queue"))?;
-        let Some((row, message_id)) = found else {
+                 WHERE q.locked_until IS NULL OR q.locked_until <= ?1 ORDER BY q.enqueued, q.message LIMIT 1{}",
+                self.tx.skip_locked("q")
+            ),
+            args![&now_s],
+        )?;
+        let Some(found) = found else {
             return Ok(None);
         };
-        self.exec(
+        let (row, message_id): (i64, String) = (found.get(0)?, found.get(1)?);
+        self.tx.execute(
+            "locking a message",
             "UPDATE incoming_queue SET locked_until = ?2 WHERE message = ?1",
-            params![row, format_time(until)],
-        )
-        .map_err(db_err("locking a message"))?;
+            args![row, format_time(until)],
+        )?;
         log::info!(
             "incoming message {message_id}: locked until {}",
             format_time(until)
@@ -853,40 +981,32 @@ impl Tx<'_> {
             return Ok(None);
         };
         let lock: Option<Option<String>> = self
-            .row(
+            .tx
+            .query_opt(
+                "reading a queue lock",
                 "SELECT locked_until FROM incoming_queue WHERE message = ?1",
-                [id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db_err("reading a queue lock"))?;
+                args![id],
+            )?
+            .map(|r| r.get(0))
+            .transpose()?;
         Ok(lock.map(|l| l.is_some_and(|until| until > format_time(now))))
     }
 
     // ---- broker transfers ---------------------------------------------------------------
 
     pub fn transfer(&self, transfer_id: &str) -> Result<Option<TransferRecord>> {
-        type Row = (
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
-        let row: Option<Row> = self.row(
-                "SELECT transfer_id, state, spool, message_id, sender FROM transfers WHERE transfer_id = ?1",
-                [transfer_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )
-            .optional()
-            .map_err(db_err("reading a transfer"))?;
-        row.map(|(transfer_id, state, spool, message_id, sender)| {
+        let row = self.tx.query_opt(
+            "reading a transfer",
+            "SELECT transfer_id, state, spool, message_id, sender FROM transfers WHERE transfer_id = ?1",
+            args![transfer_id],
+        )?;
+        row.map(|r| {
             Ok(TransferRecord {
-                transfer_id,
-                state: TransferState::parse(&state)?,
-                spool,
-                message_id,
-                sender,
+                transfer_id: r.get(0)?,
+                state: TransferState::parse(&r.get::<String>(1)?)?,
+                spool: r.get(2)?,
+                message_id: r.get(3)?,
+                sender: r.get(4)?,
             })
         })
         .transpose()
@@ -894,20 +1014,14 @@ impl Tx<'_> {
 
     /// Transfers not yet confirmed at the broker, oldest first.
     pub fn unfinished_transfers(&self) -> Result<Vec<TransferRecord>> {
-        let mut stmt = self
-            .tx
-            .prepare_cached(
-                "SELECT transfer_id FROM transfers WHERE state != 'CONFIRMED' ORDER BY seen, rowid",
-            )
-            .map_err(db_err("listing transfers"))?;
-        let ids: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
-            .map_err(db_err("listing transfers"))?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(db_err("listing transfers"))?;
+        let ids = self.tx.query(
+            "listing transfers",
+            "SELECT transfer_id FROM transfers WHERE state != 'CONFIRMED' ORDER BY seen, transfer_id",
+            args![],
+        )?;
         let mut out = Vec::new();
         for id in ids {
-            if let Some(t) = self.transfer(&id)? {
+            if let Some(t) = self.transfer(&id.get::<String>(0)?)? {
                 out.push(t);
             }
         }
@@ -922,27 +1036,27 @@ impl Tx<'_> {
         message_id: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<()> {
-        self.exec(
+        self.tx.execute(
+                "storing a transfer",
                 "INSERT INTO transfers (transfer_id, state, spool, message_id, seen) VALUES (?1, ?2, ?3, ?4, ?5) \
                  ON CONFLICT (transfer_id) DO UPDATE SET \
                  state = CASE WHEN transfers.state = 'CONFIRMED' THEN 'CONFIRMED' ELSE ?2 END, \
                  spool = ?3, message_id = COALESCE(?4, transfers.message_id), \
                  claimed_by = CASE WHEN ?2 = 'CONFIRMED' THEN NULL ELSE transfers.claimed_by END, \
                  claim_until = CASE WHEN ?2 = 'CONFIRMED' THEN NULL ELSE transfers.claim_until END",
-                params![transfer_id, state.name(), spool, message_id, format_time(now)],
-            )
-            .map_err(db_err("storing a transfer"))?;
+                args![transfer_id, state.name(), spool, message_id, format_time(now)],
+            )?;
         log::debug!("transfer {transfer_id}: {}", state.name());
         Ok(())
     }
 
     /// Remember who sent a transfer, as the broker authenticated the sender.
     pub fn set_transfer_sender(&self, transfer_id: &str, sender: &str) -> Result<()> {
-        self.exec(
+        self.tx.execute(
+            "storing a transfer's sender",
             "UPDATE transfers SET sender = ?2 WHERE transfer_id = ?1",
-            params![transfer_id, sender],
-        )
-        .map_err(db_err("storing a transfer's sender"))?;
+            args![transfer_id, sender],
+        )?;
         Ok(())
     }
 
@@ -950,38 +1064,37 @@ impl Tx<'_> {
 
     pub fn add_outbox(&self, message_id: &str, status: ReceiptStatus) -> Result<()> {
         let id = self.require_row(Direction::Incoming, message_id)?;
-        self.exec(
-            "INSERT OR IGNORE INTO outbox (message, status) VALUES (?1, ?2)",
-            params![id, status.name()],
-        )
-        .map_err(db_err("queueing a receipt"))?;
+        self.tx.execute(
+            "queueing a receipt",
+            "INSERT INTO outbox (message, status) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            args![id, status.name()],
+        )?;
         Ok(())
     }
 
     pub fn outbox(&self) -> Result<Vec<OutboxItem>> {
-        let mut stmt = self.tx.prepare_cached(
-                "SELECT o.id, m.message_id, o.status FROM outbox o JOIN messages m ON m.id = o.message ORDER BY o.id",
-            )
-            .map_err(db_err("listing receipts"))?;
-        let rows: Vec<(i64, String, String)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(db_err("listing receipts"))?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(db_err("listing receipts"))?;
-        rows.into_iter()
-            .map(|(id, message_id, s)| {
+        let rows = self.tx.query(
+            "listing receipts",
+            "SELECT o.id, m.message_id, o.status FROM outbox o JOIN messages m ON m.id = o.message ORDER BY o.id",
+            args![],
+        )?;
+        rows.iter()
+            .map(|r| {
                 Ok(OutboxItem {
-                    id,
-                    message_id,
-                    status: parse_status(&s)?,
+                    id: r.get(0)?,
+                    message_id: r.get(1)?,
+                    status: parse_status(&r.get::<String>(2)?)?,
                 })
             })
             .collect()
     }
 
     pub fn remove_outbox(&self, id: i64) -> Result<()> {
-        self.exec("DELETE FROM outbox WHERE id = ?1", [id])
-            .map_err(db_err("removing a receipt"))?;
+        self.tx.execute(
+            "removing a receipt",
+            "DELETE FROM outbox WHERE id = ?1",
+            args![id],
+        )?;
         Ok(())
     }
 }
@@ -1013,8 +1126,14 @@ mod tests {
 
     #[test]
     fn statuses_are_idempotent_and_ranked() {
+        for setting in test_settings() {
+            statuses_are_idempotent_and_ranked_in(&setting);
+        }
+    }
+
+    fn statuses_are_idempotent_and_ranked_in(setting: &StoreSetting) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_with(dir.path(), setting).unwrap();
         store
             .transaction(|tx| {
                 tx.insert_message(
@@ -1059,8 +1178,14 @@ mod tests {
 
     #[test]
     fn a_failed_transaction_leaves_nothing() {
+        for setting in test_settings() {
+            a_failed_transaction_leaves_nothing_in(&setting);
+        }
+    }
+
+    fn a_failed_transaction_leaves_nothing_in(setting: &StoreSetting) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_with(dir.path(), setting).unwrap();
         let r: Result<()> = store.transaction(|tx| {
             tx.insert_message(
                 &new_msg("m2", Direction::Incoming),
@@ -1072,7 +1197,7 @@ mod tests {
         });
         assert!(r.is_err());
         drop(store);
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_with(dir.path(), setting).unwrap();
         assert!(store
             .transaction(|tx| tx.message(Direction::Incoming, "m2"))
             .unwrap()
@@ -1081,8 +1206,14 @@ mod tests {
 
     #[test]
     fn queue_locks_expire() {
+        for setting in test_settings() {
+            queue_locks_expire_in(&setting);
+        }
+    }
+
+    fn queue_locks_expire_in(setting: &StoreSetting) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_with(dir.path(), setting).unwrap();
         let t0 = now();
         store
             .transaction(|tx| {

@@ -268,8 +268,9 @@ fn pop_after_a_crash_between_pop_and_delete_finishes() {
             &mut |_, _| {},
         )
         .unwrap();
+    // Long enough for peek-then-pop on a busy machine with the PostgreSQL store too.
     let short = ClientOptions {
-        lock_timeout: Duration::from_millis(300),
+        lock_timeout: Duration::from_millis(1000),
         ..Default::default()
     };
     let b = Client::with_options(sandbox_config(&sb, ORG_B), short.clone()).unwrap();
@@ -284,7 +285,7 @@ fn pop_after_a_crash_between_pop_and_delete_finishes() {
     // Half of what a pop does, as a crash would leave it: one file moved, the rest not.
     std::fs::remove_file(inbox.join("brev.pdf")).unwrap();
     drop(b);
-    std::thread::sleep(Duration::from_millis(400));
+    std::thread::sleep(Duration::from_millis(1100));
     let b = Client::with_options(sandbox_config(&sb, ORG_B), short).unwrap();
     let m = b.peek().unwrap().expect("still queued");
     assert_eq!(m.info.message_id, sent.message_id);

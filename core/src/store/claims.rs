@@ -8,9 +8,9 @@
 //! while the claim is still held ([`Tx::holds_transfer`]); a claimer that lost its claim throws
 //! away its own download and nothing else.
 
-use super::{db_err, format_time, parse_status, OutboxItem, TransferState, Tx};
+use super::db::args;
+use super::{format_time, parse_status, OutboxItem, TransferState, Tx};
 use crate::error::Result;
-use rusqlite::{params, OptionalExtension};
 use time::OffsetDateTime;
 
 /// The outcome of [`Tx::claim_transfer`].
@@ -48,61 +48,72 @@ impl Tx<'_> {
         alive: &dyn Fn(&str) -> bool,
     ) -> Result<TransferClaim> {
         let now_s = format_time(now);
-        let row: Option<(String, Option<String>, Option<String>)> = self
-            .row(
-                "SELECT state, claimed_by, claim_until FROM transfers WHERE transfer_id = ?1",
-                [transfer_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(db_err("reading a transfer"))?;
-        let state = match &row {
-            None => {
-                self.exec(
-                        "INSERT INTO transfers (transfer_id, state, seen, claimed_by, claim_until) VALUES (?1, 'DOWNLOADING', ?2, ?3, ?4)",
-                        params![transfer_id, now_s, owner, format_time(until)],
-                    )
-                    .map_err(db_err("claiming a transfer"))?;
-                return Ok(TransferClaim::Claimed(None));
-            }
-            Some((state, by, claim_until)) => {
-                if !free(by.as_deref(), claim_until.as_deref(), owner, &now_s, alive) {
-                    return Ok(TransferClaim::Busy);
-                }
-                TransferState::parse(state)?
-            }
+        // New: ours at once. Two workers seeing it together: the database lets one insert
+        // (PostgreSQL makes the other wait for that commit, then reports the conflict).
+        let inserted = self.tx.execute(
+            "claiming a transfer",
+            "INSERT INTO transfers (transfer_id, state, seen, claimed_by, claim_until) VALUES (?1, 'DOWNLOADING', ?2, ?3, ?4) \
+             ON CONFLICT (transfer_id) DO NOTHING",
+            args![transfer_id, &now_s, owner, format_time(until)],
+        )?;
+        if inserted == 1 {
+            return Ok(TransferClaim::Claimed(None));
+        }
+        // Known: the row stays locked (PostgreSQL) until this transaction ends, so the claim is
+        // decided by one worker at a time; one that finds it locked passes it over.
+        let Some(row) = self.tx.query_opt(
+            "reading a transfer",
+            &format!(
+                "SELECT state, claimed_by, claim_until FROM transfers t WHERE transfer_id = ?1{}",
+                self.tx.skip_locked("t")
+            ),
+            args![transfer_id],
+        )?
+        else {
+            return Ok(TransferClaim::Busy);
         };
-        self.exec(
+        let (state, by, claim_until): (String, Option<String>, Option<String>) =
+            (row.get(0)?, row.get(1)?, row.get(2)?);
+        if !free(by.as_deref(), claim_until.as_deref(), owner, &now_s, alive) {
+            return Ok(TransferClaim::Busy);
+        }
+        let state = TransferState::parse(&state)?;
+        self.tx.execute(
+            "claiming a transfer",
             "UPDATE transfers SET claimed_by = ?2, claim_until = ?3 WHERE transfer_id = ?1",
-            params![transfer_id, owner, format_time(until)],
-        )
-        .map_err(db_err("claiming a transfer"))?;
+            args![transfer_id, owner, format_time(until)],
+        )?;
         Ok(TransferClaim::Claimed(Some(state)))
     }
 
     /// Whether `owner` still holds the claim on a transfer (a confirmed one needs none).
     pub fn holds_transfer(&self, transfer_id: &str, owner: &str) -> Result<bool> {
-        let row: Option<(String, Option<String>)> = self
-            .row(
-                "SELECT state, claimed_by FROM transfers WHERE transfer_id = ?1",
-                [transfer_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(db_err("reading a transfer"))?;
+        // Locked until this transaction (which stores the transfer's content) ends: nobody
+        // takes the claim over between this check and the commit.
+        let row = self.tx.query_opt(
+            "reading a transfer",
+            &format!(
+                "SELECT state, claimed_by FROM transfers WHERE transfer_id = ?1{}",
+                self.tx.for_update()
+            ),
+            args![transfer_id],
+        )?;
         Ok(match row {
-            Some((state, by)) => state == "CONFIRMED" || by.as_deref() == Some(owner),
+            Some(r) => {
+                let (state, by): (String, Option<String>) = (r.get(0)?, r.get(1)?);
+                state == "CONFIRMED" || by.as_deref() == Some(owner)
+            }
             None => false,
         })
     }
 
     /// Give up `owner`'s claim on a transfer (after a failure, so that others may try at once).
     pub fn release_transfer(&self, transfer_id: &str, owner: &str) -> Result<()> {
-        self.exec(
-                "UPDATE transfers SET claimed_by = NULL, claim_until = NULL WHERE transfer_id = ?1 AND claimed_by = ?2",
-                params![transfer_id, owner],
-            )
-            .map_err(db_err("releasing a transfer"))?;
+        self.tx.execute(
+            "releasing a transfer",
+            "UPDATE transfers SET claimed_by = NULL, claim_until = NULL WHERE transfer_id = ?1 AND claimed_by = ?2",
+            args![transfer_id, owner],
+        )?;
         Ok(())
     }
 
@@ -115,36 +126,32 @@ impl Tx<'_> {
         alive: &dyn Fn(&str) -> bool,
     ) -> Result<Vec<OutboxItem>> {
         let now_s = format_time(now);
-        type Row = (i64, String, String, Option<String>, Option<String>);
-        let rows: Vec<Row> = {
-            let mut stmt = self.tx.prepare_cached(
-                    "SELECT o.id, m.message_id, o.status, o.claimed_by, o.claim_until FROM outbox o \
-                     JOIN messages m ON m.id = o.message ORDER BY o.id",
-                )
-                .map_err(db_err("listing receipts"))?;
-            let mapped = stmt
-                .query_map([], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                })
-                .map_err(db_err("listing receipts"))?;
-            mapped
-                .collect::<rusqlite::Result<_>>()
-                .map_err(db_err("listing receipts"))?
-        };
+        // Receipts another worker is claiming right now are passed over (PostgreSQL).
+        let rows = self.tx.query(
+            "listing receipts",
+            &format!(
+                "SELECT o.id, m.message_id, o.status, o.claimed_by, o.claim_until FROM outbox o \
+                 JOIN messages m ON m.id = o.message ORDER BY o.id{}",
+                self.tx.skip_locked("o")
+            ),
+            args![],
+        )?;
         let mut out = Vec::new();
-        for (id, message_id, status, by, claim_until) in rows {
+        for r in rows {
+            let (by, claim_until): (Option<String>, Option<String>) = (r.get(3)?, r.get(4)?);
             if !free(by.as_deref(), claim_until.as_deref(), owner, &now_s, alive) {
                 continue;
             }
-            self.exec(
+            let id: i64 = r.get(0)?;
+            self.tx.execute(
+                "claiming a receipt",
                 "UPDATE outbox SET claimed_by = ?2, claim_until = ?3 WHERE id = ?1",
-                params![id, owner, format_time(until)],
-            )
-            .map_err(db_err("claiming a receipt"))?;
+                args![id, owner, format_time(until)],
+            )?;
             out.push(OutboxItem {
                 id,
-                message_id,
-                status: parse_status(&status)?,
+                message_id: r.get(1)?,
+                status: parse_status(&r.get::<String>(2)?)?,
             });
         }
         Ok(out)
@@ -152,11 +159,11 @@ impl Tx<'_> {
 
     /// Give up `owner`'s claim on an owed receipt (it stays owed).
     pub fn release_outbox(&self, id: i64, owner: &str) -> Result<()> {
-        self.exec(
-                "UPDATE outbox SET claimed_by = NULL, claim_until = NULL WHERE id = ?1 AND claimed_by = ?2",
-                params![id, owner],
-            )
-            .map_err(db_err("releasing a receipt"))?;
+        self.tx.execute(
+            "releasing a receipt",
+            "UPDATE outbox SET claimed_by = NULL, claim_until = NULL WHERE id = ?1 AND claimed_by = ?2",
+            args![id, owner],
+        )?;
         Ok(())
     }
 }

@@ -8,8 +8,9 @@
 //! another, are never touched, however fresh. Files from before owners were named (older efm)
 //! go when unreferenced and a day old, as they always did.
 
+use super::db::args;
 use super::owner::{self, owner_in_name};
-use super::{db_err, Store, STAGING_DIR};
+use super::{Store, STAGING_DIR};
 use crate::error::Result;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -50,12 +51,8 @@ impl Store {
                 // Documents copied for a send that waits for the registry (a folder).
                 "SELECT staged_dir FROM sends WHERE staged_dir IS NOT NULL",
             ] {
-                let mut stmt = tx.tx.prepare_cached(sql).map_err(db_err("listing files"))?;
-                let rows = stmt
-                    .query_map([], |r| r.get::<_, String>(0))
-                    .map_err(db_err("listing files"))?;
-                for r in rows {
-                    out.insert(r.map_err(db_err("listing files"))?);
+                for r in tx.tx.query("listing files", sql, args![])? {
+                    out.insert(r.get(0)?);
                 }
             }
             Ok(out)

@@ -2,9 +2,9 @@
 //! until the application decides (retry, export, delete). Nothing the broker handed over is
 //! dropped without a trace.
 
-use super::{db_err, format_time, Tx};
+use super::db::{args, Row};
+use super::{format_time, Tx};
 use crate::error::Result;
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use std::path::PathBuf;
 use time::OffsetDateTime;
@@ -80,7 +80,7 @@ const COLUMNS: &str =
     "id, kind, transfer_id, message_id, sender, reason, code, payload, size, created";
 
 impl Tx<'_> {
-    fn row_to_quarantine(&self, r: &rusqlite::Row<'_>) -> rusqlite::Result<QuarantineEntry> {
+    fn row_to_quarantine(&self, r: &Row) -> Result<QuarantineEntry> {
         let kind: String = r.get(1)?;
         let payload: Option<String> = r.get(7)?;
         let size: Option<i64> = r.get(8)?;
@@ -100,9 +100,13 @@ impl Tx<'_> {
 
     /// Record a quarantined item; returns its id.
     pub fn add_quarantine(&self, q: &NewQuarantine<'_>, now: OffsetDateTime) -> Result<i64> {
-        self.exec(
-                &format!("INSERT INTO quarantine ({COLUMNS}) VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
-                params![
+        let id: i64 = self
+            .tx
+            .query_one(
+                "quarantining",
+                "INSERT INTO quarantine (kind, transfer_id, message_id, sender, reason, code, payload, size, created) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
+                args![
                     q.kind.name(),
                     q.transfer_id,
                     q.message_id,
@@ -113,9 +117,8 @@ impl Tx<'_> {
                     q.size.map(|s| s as i64),
                     format_time(now)
                 ],
-            )
-            .map_err(db_err("quarantining"))?;
-        let id = self.tx.last_insert_rowid();
+            )?
+            .get(0)?;
         log::warn!(
             "quarantined ({}) as #{id}{}{}: {}",
             q.kind.name(),
@@ -132,31 +135,31 @@ impl Tx<'_> {
 
     /// Everything in quarantine, oldest first.
     pub fn quarantined(&self) -> Result<Vec<QuarantineEntry>> {
-        let mut stmt = self
-            .tx
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM quarantine ORDER BY id"))
-            .map_err(db_err("listing the quarantine"))?;
-        let rows = stmt
-            .query_map([], |r| self.row_to_quarantine(r))
-            .map_err(db_err("listing the quarantine"))?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(db_err("listing the quarantine"))
+        let rows = self.tx.query(
+            "listing the quarantine",
+            &format!("SELECT {COLUMNS} FROM quarantine ORDER BY id"),
+            args![],
+        )?;
+        rows.iter().map(|r| self.row_to_quarantine(r)).collect()
     }
 
     pub fn quarantine_entry(&self, id: i64) -> Result<Option<QuarantineEntry>> {
-        self.row(
-            &format!("SELECT {COLUMNS} FROM quarantine WHERE id = ?1"),
-            [id],
-            |r| self.row_to_quarantine(r),
-        )
-        .optional()
-        .map_err(db_err("reading the quarantine"))
+        self.tx
+            .query_opt(
+                "reading the quarantine",
+                &format!("SELECT {COLUMNS} FROM quarantine WHERE id = ?1"),
+                args![id],
+            )?
+            .map(|r| self.row_to_quarantine(&r))
+            .transpose()
     }
 
     pub fn remove_quarantine(&self, id: i64) -> Result<bool> {
-        let n = self
-            .exec("DELETE FROM quarantine WHERE id = ?1", [id])
-            .map_err(db_err("removing from the quarantine"))?;
+        let n = self.tx.execute(
+            "removing from the quarantine",
+            "DELETE FROM quarantine WHERE id = ?1",
+            args![id],
+        )?;
         Ok(n > 0)
     }
 }

@@ -15,9 +15,9 @@
 //! at once, and a process killed mid-attempt leaves a row that another picks up once the lease
 //! has run out.
 
-use super::{db_err, Direction, Tx};
+use super::db::args;
+use super::{Direction, Tx};
 use crate::error::Result;
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -111,23 +111,23 @@ impl Tx<'_> {
         due: OffsetDateTime,
     ) -> Result<()> {
         let id = self.require_row(Direction::Outgoing, message_id)?;
-        self.exec(
-                "INSERT INTO sends (message, step, attempts, next_attempt) VALUES (?1, ?2, 0, ?3) \
-                 ON CONFLICT (message) DO UPDATE SET step = ?2, attempts = 0, next_attempt = ?3, last_error = NULL",
-                params![id, step.name(), millis(due)],
-            )
-            .map_err(db_err("queueing a send"))?;
+        self.tx.execute(
+            "queueing a send",
+            "INSERT INTO sends (message, step, attempts, next_attempt) VALUES (?1, ?2, 0, ?3) \
+             ON CONFLICT (message) DO UPDATE SET step = ?2, attempts = 0, next_attempt = ?3, last_error = NULL",
+            args![id, step.name(), millis(due)],
+        )?;
         Ok(())
     }
 
     /// End the message's work in the send queue (keeping its attempt count and last error).
     pub fn finish_send(&self, message_id: &str) -> Result<()> {
         let id = self.require_row(Direction::Outgoing, message_id)?;
-        self.exec(
+        self.tx.execute(
+            "finishing a send",
             "UPDATE sends SET step = 'DONE', transfer_id = NULL WHERE message = ?1",
-            [id],
-        )
-        .map_err(db_err("finishing a send"))?;
+            args![id],
+        )?;
         Ok(())
     }
 
@@ -139,23 +139,24 @@ impl Tx<'_> {
         next: OffsetDateTime,
     ) -> Result<u32> {
         let id = self.require_row(Direction::Outgoing, message_id)?;
-        self.row(
-            "UPDATE sends SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3 \
+        self.tx
+            .query_one(
+                "recording a send attempt",
+                "UPDATE sends SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3 \
                  WHERE message = ?1 RETURNING attempts",
-            params![id, millis(next), error],
-            |r| r.get(0),
-        )
-        .map_err(db_err("recording a send attempt"))
+                args![id, millis(next), error],
+            )?
+            .get(0)
     }
 
     /// Remember (or forget) the broker transfer an attempt initialized.
     pub fn set_send_transfer(&self, message_id: &str, transfer_id: Option<&str>) -> Result<()> {
         let id = self.require_row(Direction::Outgoing, message_id)?;
-        self.exec(
+        self.tx.execute(
+            "recording a broker transfer",
             "UPDATE sends SET transfer_id = ?2 WHERE message = ?1",
-            params![id, transfer_id],
-        )
-        .map_err(db_err("recording a broker transfer"))?;
+            args![id, transfer_id],
+        )?;
         Ok(())
     }
 
@@ -164,11 +165,11 @@ impl Tx<'_> {
     pub fn set_send_staged(&self, message_id: &str, staged: Option<(&str, &str)>) -> Result<()> {
         let id = self.require_row(Direction::Outgoing, message_id)?;
         let (list, dir) = staged.unzip();
-        self.exec(
+        self.tx.execute(
+            "recording staged documents",
             "UPDATE sends SET staged = ?2, staged_dir = ?3 WHERE message = ?1",
-            params![id, list, dir],
-        )
-        .map_err(db_err("recording staged documents"))?;
+            args![id, list, dir],
+        )?;
         Ok(())
     }
 
@@ -180,25 +181,24 @@ impl Tx<'_> {
     }
 
     pub(super) fn send_state_of_row(&self, row: i64) -> Result<Option<SendState>> {
-        self.row(
-                "SELECT step, attempts, next_attempt, last_error, transfer_id, staged, staged_dir FROM sends WHERE message = ?1",
-                [row],
-                |r| {
-                    let step = SendStep::parse(&r.get::<_, String>(0)?);
-                    Ok(SendState {
-                        step,
-                        attempts: r.get(1)?,
-                        next_attempt: (step != SendStep::Done)
-                            .then(|| from_millis(r.get(2).unwrap_or(0))),
-                        last_error: r.get(3)?,
-                        pending_transfer: r.get(4)?,
-                        staged: r.get(5)?,
-                        staged_dir: r.get(6)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(db_err("reading a send"))
+        let Some(r) = self.tx.query_opt(
+            "reading a send",
+            "SELECT step, attempts, next_attempt, last_error, transfer_id, staged, staged_dir FROM sends WHERE message = ?1",
+            args![row],
+        )?
+        else {
+            return Ok(None);
+        };
+        let step = SendStep::parse(&r.get::<String>(0)?);
+        Ok(Some(SendState {
+            step,
+            attempts: r.get(1)?,
+            next_attempt: (step != SendStep::Done).then(|| from_millis(r.get(2).unwrap_or(0))),
+            last_error: r.get(3)?,
+            pending_transfer: r.get(4)?,
+            staged: r.get(5)?,
+            staged_dir: r.get(6)?,
+        }))
     }
 
     /// Claim up to `limit` rows at `step` that are due at `now`: their next attempt moves to
@@ -210,47 +210,47 @@ impl Tx<'_> {
         lease_until: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<String>> {
-        let mut stmt = self.tx.prepare_cached(
+        // Rows another worker is claiming right now are passed over (PostgreSQL).
+        let rows = self.tx.query(
+            "searching due sends",
+            &format!(
                 "SELECT s.message, m.message_id FROM sends s JOIN messages m ON m.id = s.message \
-                 WHERE s.step = ?1 AND s.next_attempt <= ?2 ORDER BY s.next_attempt, s.message LIMIT ?3",
-            )
-            .map_err(db_err("searching due sends"))?;
-        let rows: Vec<(i64, String)> = stmt
-            .query_map(params![step.name(), millis(now), limit], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .map_err(db_err("searching due sends"))?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(db_err("searching due sends"))?;
-        for (row, _) in &rows {
-            self.exec(
+                 WHERE s.step = ?1 AND s.next_attempt <= ?2 ORDER BY s.next_attempt, s.message LIMIT ?3{}",
+                self.tx.skip_locked("s")
+            ),
+            args![step.name(), millis(now), limit],
+        )?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            self.tx.execute(
+                "claiming a send",
                 "UPDATE sends SET next_attempt = ?2 WHERE message = ?1",
-                params![row, millis(lease_until)],
-            )
-            .map_err(db_err("claiming a send"))?;
+                args![r.get::<i64>(0)?, millis(lease_until)],
+            )?;
+            out.push(r.get(1)?);
         }
-        Ok(rows.into_iter().map(|(_, id)| id).collect())
+        Ok(out)
     }
 
     /// Claim one message for an attempt now (an explicit resend, or the first attempt of a send),
     /// whatever its schedule: its next attempt moves to `lease_until`.
     pub fn claim_send(&self, message_id: &str, lease_until: OffsetDateTime) -> Result<()> {
         let id = self.require_row(Direction::Outgoing, message_id)?;
-        self.exec(
+        self.tx.execute(
+            "claiming a send",
             "UPDATE sends SET next_attempt = ?2 WHERE message = ?1",
-            params![id, millis(lease_until)],
-        )
-        .map_err(db_err("claiming a send"))?;
+            args![id, millis(lease_until)],
+        )?;
         Ok(())
     }
 
     /// How many outgoing messages wait at each unfinished step: (upload, follow).
     pub fn send_backlog(&self) -> Result<(u32, u32)> {
-        self.row(
-                "SELECT COALESCE(SUM(step = 'UPLOAD'), 0), COALESCE(SUM(step = 'FOLLOW'), 0) FROM sends",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(db_err("counting sends"))
+        let r = self.tx.query_one(
+            "counting sends",
+            "SELECT COUNT(*) FILTER (WHERE step = 'UPLOAD'), COUNT(*) FILTER (WHERE step = 'FOLLOW') FROM sends",
+            args![],
+        )?;
+        Ok((r.get(0)?, r.get(1)?))
     }
 }

@@ -18,9 +18,33 @@ pub fn sandbox(name: &str) -> Sandbox {
 }
 
 /// The configuration the sandbox wrote for `orgnr`, as JSON (to adjust before parsing).
+/// With `EFM_TEST_STORE=postgres` the state goes to the PostgreSQL server `EFM_TEST_POSTGRES`
+/// names, in a schema of this sandbox and organisation's own (scripts/test.sh runs the client
+/// tests that way too).
 pub fn sandbox_config_json(sb: &Sandbox, orgnr: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(sb.config_path(orgnr)).unwrap();
-    serde_json::from_str(&text).unwrap()
+    let path = sb.config_path(orgnr);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&text).unwrap();
+    if std::env::var("EFM_TEST_STORE").as_deref() == Ok("postgres") {
+        let url = std::env::var("EFM_TEST_POSTGRES")
+            .expect("EFM_TEST_STORE=postgres needs EFM_TEST_POSTGRES (scripts/postgres-lib.sh)");
+        // The same schema for every call of one test, another for the next test.
+        let hash = path
+            .to_string_lossy()
+            .bytes()
+            .fold(0xcbf29ce484222325u64, |h, b| {
+                (h ^ b as u64).wrapping_mul(0x100000001b3)
+            });
+        let mut store = serde_json::json!({
+            "postgres": url,
+            "schema": format!("t_{hash:016x}_{orgnr}"),
+        });
+        if let Ok(f) = std::env::var("EFM_TEST_POSTGRES_PASSWORD_FILE") {
+            store["password_file"] = serde_json::json!(f);
+        }
+        config["store"] = store;
+    }
+    config
 }
 
 pub fn sandbox_config(sb: &Sandbox, orgnr: &str) -> efm_core::config::Config {
