@@ -7,7 +7,8 @@
 //! the TLS and signature settings, or make OpenSSL load a DLL into the host process: on an archive
 //! system's server that is privilege escalation. efm needs nothing from a configuration file (its
 //! settings come from its own configuration), so on Windows it never reads one, whatever the
-//! environment says. Loading code from a directory is also compiled out (`no-dso`, Cargo.toml).
+//! environment says. Without a configuration file nothing in efm asks OpenSSL to load an engine or
+//! provider module, so its compiled-in directories are never used.
 //!
 //! On Linux the library uses the system's OpenSSL and its configuration, which belongs to root and
 //! carries the system's crypto policy; nothing changes there.

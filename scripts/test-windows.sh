@@ -102,12 +102,12 @@ openssl x509 -in "$tls/store-ca.pem" -outform DER -out "$tls/store-ca.der"
 winrun "$out/test_tls.exe" "$(winpath "$tls/store-ca.der")" "$(winpath "$tls/private-ca.pem")" \
     "$(winpath "$scratch/sandbox/910075918/config.json")" "$private_url" "$store_url"
 
-# OpenSSL inside efm.dll reads no configuration file (ffi/openssl_init.rs) and cannot load code
-# from a directory (built with no-dso; check_pe.py finds no LoadLibrary import). Proof under Wine:
-# an openssl.cnf named by OPENSSL_CONF (the one place it could come from: the OPENSSLDIR compiled
-# in, "SYS$MANAGER:[OPENSSL]", is no valid Windows path) that activates only the null provider,
-# which would make every signature and decryption fail, and that names a planted DLL as engine
-# and as provider module, which would write a marker file when loaded. The lookup (JWT signing,
+# OpenSSL inside efm.dll reads no configuration file (ffi/openssl_init.rs), so it loads no engine or
+# provider module from its compiled-in directories (check_pe.py prints them). Proof under Wine: an
+# openssl.cnf named by OPENSSL_CONF (the default, under the OPENSSLDIR compiled in,
+# "<build dir>/SYSANAGER:[OPENSSL]", holds a colon: no ordinary Windows directory) that activates
+# only the null provider, which would make every signature and decryption fail, and that names a
+# planted DLL as engine and as provider module, which would write a marker file when loaded. The lookup (JWT signing,
 # signed registry answer) and the message flow (CMS, ASiC-E) must pass and the marker must not
 # appear.
 planted="$scratch/planted"
