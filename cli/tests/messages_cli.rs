@@ -1,6 +1,7 @@
 //! `efm send`, `efm poll`, `efm inbox` and `efm status` between two sandbox organisations.
 
 use efm_sandbox::{Sandbox, SandboxOptions};
+use efm_test_support::broker::upload_raw;
 use std::path::Path;
 use std::process::Command;
 
@@ -98,39 +99,6 @@ fn efm_run(config: &Path, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).to_string(),
         String::from_utf8_lossy(&out.stderr).to_string(),
     )
-}
-
-/// Upload a raw package from one sandbox organisation to another, below the client.
-fn upload_raw(sb: &Sandbox, from: &str, to: &str, file: &Path) {
-    use efm_core::auth::Tokens;
-    use efm_core::crypto::keys::Identity;
-    use efm_core::http::Http;
-    use efm_core::transport::altinn3::Altinn3Broker;
-    use efm_core::transport::{Outgoing, SystemUserTokens, Transport};
-    let text = std::fs::read_to_string(sb.config_path(from)).unwrap();
-    let cfg = efm_core::config::Config::from_json(&text).unwrap();
-    let identity = Identity::load(&cfg.credentials.key).unwrap();
-    let http = Http::new(&cfg).unwrap();
-    let tokens = Tokens::with_identity(&cfg, Http::new(&cfg).unwrap(), &identity).unwrap();
-    let source = SystemUserTokens {
-        tokens: &tokens,
-        user: cfg.system_user.clone(),
-    };
-    let broker = Altinn3Broker::new(&http, &cfg.urls.altinn3_broker, &source, None);
-    let mut body = std::fs::File::open(file).unwrap();
-    let size = body.metadata().unwrap().len();
-    broker
-        .upload(
-            Outgoing {
-                sender: &cfg.organisation_number,
-                recipient: &efm_core::ident::OrgNumber::parse(to).unwrap(),
-                senders_reference: "2b1bb3b6-7f4c-4a84-a8c1-0c1b0e4a9d11",
-                body: &mut body,
-                size,
-            },
-            &mut |_, _| {},
-        )
-        .unwrap();
 }
 
 /// A package that cannot be read: `efm poll` exits 1 and says it is in quarantine; `efm

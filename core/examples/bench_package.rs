@@ -4,7 +4,7 @@
 //!
 //! Makes a throw-away PKI and one incompressible document (`document.pdf`, so it is STORED in the
 //! ASiC as a PDF would be), then runs each phase as a child process so that its peak RSS (VmHWM)
-//! is its own: `openssl cms -encrypt` and `-decrypt` with the spec's parameters (AES-256-CBC,
+//! is its own: `openssl cms -encrypt` and `-decrypt` with the IP's parameters (AES-256-CBC,
 //! RSAES-OAEP SHA-256, -stream, -binary, DER), then `package::create` (ASiC-E + signature + CMS +
 //! wire zip) and `package::open` (decrypt + verify + extract). MB/s are document bytes per
 //! wall-clock second; each phase's best of EFM_BENCH_ROUNDS (default 3) alternating rounds is

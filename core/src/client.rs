@@ -1,5 +1,6 @@
 //! The message flows as a durable, in-process library API: what the integration point's NextMove
-//! REST API does (spec maskinporten-sr-nextmove.md C.5, C.6), without a server.
+//! REST API does (IP `NextMoveMessageOutController`, `NextMoveMessageInController`,
+//! `DefaultConversationService`), without a server.
 //!
 //! - Sending ([`Client::send`], [`Client::resend`], in `client/sending.rs` [`Client::run_due`]):
 //!   registry lookup, package into a spool file, OPPRETTET, upload, SENDT, then the broker's
@@ -16,7 +17,8 @@
 //!
 //! Receipts owed to senders (MOTTATT, LEVERT) are written to the store's outbox in the same
 //! transaction as the state change that causes them and sent until the broker takes them, so a
-//! crash never loses one (a repeat is harmless: statuses are idempotent per value, spec C.5).
+//! crash never loses one (a repeat is harmless: statuses are idempotent per value, IP
+//! `DefaultConversationService.registerStatus`).
 
 mod context;
 mod quarantine;
@@ -466,8 +468,10 @@ impl Client {
             .and_then(|o| o.message_channel().map(str::to_string)))
     }
 
-    /// What the IP refuses before it creates a message (spec C.6): another sender than us, a
-    /// duplicate file name, an arkivmelding without its primary document.
+    /// What the IP refuses before it sends a message: a duplicate file name, an arkivmelding
+    /// without `arkivmelding.xml` (IP `NextMoveValidator`), a sender with no system user of ours
+    /// (IP `AltinnDPOUploadService`; we have none for other organisations). Stricter than the IP:
+    /// a `hoveddokument` that names none of the documents (the IP makes the first one the main).
     fn check_outgoing(&self, sbd: &Sbd, documents: &[SendDocument]) -> Result<()> {
         let sender = sbd.sender_org()?;
         // `0192:<own>:<other>`: the IP sends on behalf of `other` with that organisation's own
@@ -607,7 +611,7 @@ impl Client {
             .unwrap_or_default();
         let tmp = self.store.temp_path(dir, &base, "part");
         let opts = CreateOptions {
-            // Altinn 3 carries sbd.json and asic.zip only (spec altinn3-broker.md 3.4).
+            // Altinn 3 carries sbd.json and asic.zip only (IP v4 `AltinnPackage.write`).
             legacy_xml: self.config.transport == TransportKind::Altinn2,
             own_message_channel: self.config.message_channel.clone(),
             ..CreateOptions::default()
@@ -748,7 +752,7 @@ impl Client {
     }
 
     /// Mark outgoing messages that passed expectedResponseDateTime unfinished (no LEVERT, LEST
-    /// or FEIL; MOTTATT alone does not finish a message, spec C.5 and dpo-soap 9.4) as
+    /// or FEIL; MOTTATT alone does not finish a message, IP `DefaultConversationService`) as
     /// LEVETID_UTLOPT: no more attempts to send them, their packages removed. Returns their
     /// messageIds.
     pub fn expire(&self) -> Result<Vec<String>> {

@@ -192,7 +192,8 @@ pub struct Credentials {
     pub kid: Option<String>,
 }
 
-/// The Altinn system user a token acts as (`authorization_details`, spec altinn3-broker.md 1.2).
+/// The Altinn system user a token acts as (`authorization_details`, Maskinporten docs: system
+/// user; IP `ClaimsFactory`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SystemUser {
     /// `0192:<orgnr>`.

@@ -1,5 +1,6 @@
 //! Organisation numbers (9 digits with a mod-11 check digit) and the ISO 6523 `0192:` identifiers
-//! that SBDs, Altinn and Maskinporten use for them (spec maskinporten-sr-nextmove.md part D).
+//! that SBDs, Altinn and Maskinporten use for them (Brønnøysundregistrene's check-digit rule;
+//! efm-common `Iso6523`).
 //!
 //! The integration point only checks `^\d{9}$`; the check digit is our addition. Parsing the shape
 //! and checking the digit are separate so that synthetic test identifiers can still be carried.

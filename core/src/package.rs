@@ -1,6 +1,7 @@
-//! The DPO package on the wire (spec dpo-soap.md 2.1-2.3, 6.1): a zip with `sbd.json` and, when
-//! the message has files, `asic.zip`, which is the CMS EnvelopedData of the signed ASiC-E; the
-//! SOAP-era IP also writes `manifest.xml` and `recipients.xml` first.
+//! The DPO package on the wire (IP `AltinnPackage`, v4 in `altinn-v3-client`; before v4 in
+//! `altinn-client`): a zip with `sbd.json` and, when the message has files, `asic.zip`, which is
+//! the CMS EnvelopedData of the signed ASiC-E; the SOAP-era IP also writes `manifest.xml` and
+//! `recipients.xml` first.
 //!
 //! Creating streams documents -> ASiC-E -> CMS -> zip entry without holding any of them: one
 //! thread packs and hashes the ASiC-E, the calling thread encrypts and writes, joined by a bounded
@@ -46,7 +47,8 @@ pub struct CreateOptions {
     pub signature_digest: SignatureDigest,
     /// Deflate level for documents that are deflated (those whose sample shrinks).
     pub deflate_level: u32,
-    /// Write the SOAP-era `manifest.xml` and `recipients.xml` (spec 2.2, 2.3). IP v4 omits them.
+    /// Write the SOAP-era `manifest.xml` and `recipients.xml` (IP v3
+    /// `BrokerServiceManifestBuilder`, `RecipientBuilder`). IP v4 omits them.
     pub legacy_xml: bool,
     /// SendersReference for the legacy `manifest.xml` (must equal the one sent to Altinn); when
     /// `None`, [`senders_reference`] chooses it.
@@ -225,7 +227,8 @@ fn join<T>(h: std::thread::ScopedJoinHandle<'_, Result<T>>, what: &str) -> Resul
 }
 
 // ---------------------------------------------------------------------------------------------
-// Legacy in-zip XML (spec 2.2, 2.3), exactly as the IP's MOXy writes it.
+// Legacy in-zip XML (Altinn's `BrokerServiceManifest.xsd`, `BrokerServiceRecipientList.xsd`),
+// exactly as the IP's MOXy writes it.
 
 pub fn broker_manifest_xml(senders_reference: &str, reportee: &str) -> String {
     use crate::asic::manifests::xml_escape;
@@ -247,9 +250,10 @@ pub fn recipients_xml(party_number: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // Creating
 
-/// The SendersReference for sending `sbd` (spec 2.4): for a `status` or a receipt carrying a
-/// MessageChannel scope that differs from our own channel, that channel (so only the originating
-/// installation picks the reply up); otherwise a UUID.
+/// The SendersReference for sending `sbd` (IP `AltinnDPOUploadService.getSendersReference`; before
+/// v4 `AltinnTransport.getSendersReference`): for a `status` or a receipt carrying a MessageChannel
+/// scope that differs from our own channel, that channel (so only the originating installation
+/// picks the reply up); otherwise a UUID.
 ///
 /// The IP draws a random UUID on every attempt. We derive it (UUID v5) from the SBD instead: still
 /// a 36-character UUID that can never match the channel pattern, but the same whenever it is

@@ -1,5 +1,5 @@
-//! The eFormidling Service Registry (spec maskinporten-sr-nextmove.md part B): who can receive what,
-//! and the receiver's certificate.
+//! The eFormidling Service Registry (Digdir docs: eFormidling service registry API; IP
+//! `ServiceRegistryClient`): who can receive what, and the receiver's certificate.
 //!
 //! - `GET {service_registry}/identifier/{orgnr}[/process/{process}]` with `Accept: application/jose`
 //!   and a Maskinporten token (scopes `Config::registry_scopes`).
@@ -519,7 +519,8 @@ impl Registry {
     }
 
     /// The first DPO record for `process` whose document types include `standard` (the SBD's
-    /// `documentIdentification.standard`), as the integration point chooses it (spec B.7).
+    /// `documentIdentification.standard`), as the integration point chooses it (IP
+    /// `ServiceRegistryLookup.getServiceRecord`).
     pub fn dpo_record_for_document(
         &self,
         org: &OrgNumber,

@@ -2,8 +2,8 @@
 //! files under `spool/`.
 //!
 //! Tables: `messages` (one row per messageId and direction, with the SBD, current status and the
-//! spool file holding the package), `status_history` (each status once per message, spec C.5:
-//! registration is idempotent per status value), `incoming_queue` (what `peek` hands out, with its
+//! spool file holding the package), `status_history` (each status once per message, idempotent
+//! per value, IP `DefaultConversationService`), `incoming_queue` (what `peek` hands out, with its
 //! lock), `transfers` (broker transfers we have started to download, so a crash between download
 //! and confirm is finished on the next poll and a transfer delivered twice is stored once) and
 //! `outbox` (status receipts owed to senders, sent until the broker takes them), and
@@ -72,7 +72,8 @@ pub struct MessageInfo {
     /// `0192:<orgnr>` as in the SBD.
     pub sender: String,
     pub receiver: String,
-    /// The current status (spec C.5: the highest reached, terminal ones overriding).
+    /// The current status (efm's rule: the highest reached, terminal ones overriding; the IP keeps
+    /// only the set of statuses and a `finished` flag).
     pub status: ReceiptStatus,
     pub created: String,
     pub last_update: String,
@@ -210,7 +211,7 @@ fn parse_status(s: &str) -> Result<ReceiptStatus> {
         .map_err(|_| corrupt(format!("unknown status {s:?}")))
 }
 
-/// Order of the statuses for "current status" (spec C.5); terminal ones override.
+/// Order of the statuses for "current status" (ours; the IP has none); terminal ones override.
 fn rank(s: ReceiptStatus) -> u8 {
     match s {
         ReceiptStatus::Opprettet | ReceiptStatus::Annet => 0,
@@ -222,7 +223,7 @@ fn rank(s: ReceiptStatus) -> u8 {
     }
 }
 
-/// Statuses after which a message changes no more (spec C.5, `finished`).
+/// Statuses after which a message changes no more (IP `DefaultConversationService.COMPLETABLES`).
 pub fn is_terminal(s: ReceiptStatus) -> bool {
     matches!(
         s,
@@ -564,9 +565,10 @@ impl Tx<'_> {
             .map_err(db_err("reading a stored SBD"))
     }
 
-    /// Record a status. Idempotent per status value (spec C.5): a status the message already has
-    /// is ignored (returns false). The current status moves when the new one ranks at least as
-    /// high and the message is not finished, or always when `force` (a resend after FEIL).
+    /// Record a status. Idempotent per status value (IP `DefaultConversationService`): a status the
+    /// message already has is ignored (returns false). The current status moves when the new one
+    /// ranks at least as high and the message is not finished, or always when `force` (a resend
+    /// after FEIL).
     pub fn add_status(
         &self,
         direction: Direction,
@@ -762,8 +764,9 @@ impl Tx<'_> {
         Ok(out)
     }
 
-    /// Outgoing messages whose deadline is before `now` and which are not finished (spec C.5:
-    /// LEVERT, LEST, FEIL and LEVETID_UTLOPT finish a message; MOTTATT does not).
+    /// Outgoing messages whose deadline is before `now` and which are not finished (IP
+    /// `DefaultConversationService`: LEVERT, LEST, FEIL and LEVETID_UTLOPT finish a message;
+    /// MOTTATT does not).
     pub fn expired_outgoing(&self, now: OffsetDateTime) -> Result<Vec<(String, String)>> {
         let mut stmt = self
             .tx

@@ -198,7 +198,7 @@ fn manifests_validate_against_reference_xsds() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    // The eFormidling manifest.xml is exactly the IP's shape (spec 7.3).
+    // The eFormidling manifest.xml is exactly the IP's shape (`nextmove_send_dpo.feature`).
     let x = b.work.join("x");
     let m = std::fs::read_to_string(x.join("manifest.xml")).unwrap();
     assert_eq!(

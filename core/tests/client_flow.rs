@@ -3,7 +3,10 @@
 
 mod common;
 
-use common::{fault, sandbox, sandbox_config, ORG_A, ORG_B};
+use common::{
+    fault, history, sandbox, sandbox_config, transfers, upload_raw, wait_published, work_dir,
+    ORG_A, ORG_B,
+};
 use efm_core::client::{
     Client, ClientOptions, Direction, MessageFilter, PollSummary, QuarantineKind, RetryOutcome,
     SendDocument, SendRequest,
@@ -111,73 +114,12 @@ fn poll_until(c: &Client, done: impl Fn(&PollSummary) -> bool) -> PollSummary {
     }
 }
 
-fn names(c: &Client, direction: Direction, id: &str) -> Vec<&'static str> {
-    c.status_of(direction, id)
-        .unwrap()
-        .iter()
-        .map(|e| e.status.name())
-        .collect()
-}
-
 fn incoming(c: &Client) -> Vec<efm_core::client::MessageInfo> {
     c.messages(&MessageFilter {
         direction: Some(Direction::Incoming),
         ..Default::default()
     })
     .unwrap()
-}
-
-fn admin_get(sb: &Sandbox, path: &str) -> serde_json::Value {
-    let http = efm_core::http::Http::with_settings(&Default::default()).unwrap();
-    let r = http
-        .get(&format!("{}{path}", sb.base_url()))
-        .call()
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    serde_json::from_str(&r.read_text(1 << 22).unwrap()).unwrap()
-}
-
-fn transfer_count(sb: &Sandbox) -> usize {
-    let v = admin_get(sb, "/admin/transfers");
-    v.as_array()
-        .or_else(|| v["transfers"].as_array())
-        .map(|a| a.len())
-        .unwrap_or_else(|| panic!("unexpected /admin/transfers answer: {v}"))
-}
-
-/// Wait until the broker has published transfer `id` (after its virus scan).
-fn wait_published(sb: &Sandbox, id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let v = admin_get(sb, "/admin/transfers");
-        let list = v
-            .as_array()
-            .or_else(|| v["transfers"].as_array())
-            .unwrap()
-            .clone();
-        let status = list
-            .iter()
-            .find(|t| t["fileTransferId"] == json!(id))
-            .map(|t| t["fileTransferStatus"].as_str().unwrap_or("").to_string());
-        if status.as_deref() == Some("Published") {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "transfer {id} not published: {status:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn work_dir(sb: &Sandbox, name: &str) -> PathBuf {
-    let d = sandbox_config(sb, ORG_A)
-        .data_dir
-        .parent()
-        .unwrap()
-        .join(format!("test-{name}"));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 #[test]
@@ -199,7 +141,10 @@ fn a_sends_b_receives_and_both_see_every_status() {
     assert!(sent.transfer_id.is_some());
     assert!(last.0 > 0 && last.0 == last.1, "upload progress {last:?}");
     let id = sent.message_id.clone();
-    assert_eq!(names(&a, Direction::Outgoing, &id), ["OPPRETTET", "SENDT"]);
+    assert_eq!(
+        history(&a, Direction::Outgoing, &id),
+        ["OPPRETTET", "SENDT"]
+    );
     // The package is kept until the broker has published the transfer (so a transfer the
     // broker fails can be sent again).
     let package = sent.payload.clone().expect("kept until published");
@@ -209,7 +154,7 @@ fn a_sends_b_receives_and_both_see_every_status() {
     assert_eq!(s.received, vec![id.clone()]);
     assert_eq!(s.receipts_sent, 1);
     assert_eq!(
-        names(&b, Direction::Incoming, &id),
+        history(&b, Direction::Incoming, &id),
         ["OPPRETTET", "INNKOMMENDE_MOTTATT"]
     );
     // A second poll finds nothing new.
@@ -262,7 +207,7 @@ fn a_sends_b_receives_and_both_see_every_status() {
     assert_eq!(deleted.status, ReceiptStatus::InnkommendeLevert);
     assert!(deleted.payload.is_none());
     assert_eq!(
-        names(&b, Direction::Incoming, &id),
+        history(&b, Direction::Incoming, &id),
         ["OPPRETTET", "INNKOMMENDE_MOTTATT", "INNKOMMENDE_LEVERT"]
     );
     let e = b.delete(&id).unwrap_err();
@@ -273,7 +218,7 @@ fn a_sends_b_receives_and_both_see_every_status() {
     let info = a.message(&id).unwrap();
     assert_eq!(info.status, ReceiptStatus::Levert);
     assert_eq!(
-        names(&a, Direction::Outgoing, &id),
+        history(&a, Direction::Outgoing, &id),
         ["OPPRETTET", "SENDT", "MOTTATT", "LEVERT"]
     );
     let history = a.status(&id).unwrap();
@@ -333,8 +278,8 @@ fn the_same_message_delivered_twice_is_stored_once() {
         },
     )
     .unwrap();
-    upload_raw(&sb, &file);
-    upload_raw(&sb, &file);
+    upload_raw(&sb, ORG_A, ORG_B, &file);
+    upload_raw(&sb, ORG_A, ORG_B, &file);
 
     let s = poll_until(&b, |s| s.received.len() + s.duplicates >= 2);
     assert_eq!(s.received, vec![message_id.clone()]);
@@ -346,42 +291,6 @@ fn the_same_message_delivered_twice_is_stored_once() {
     assert!(broker_offers_nothing(&b));
     assert!(b.peek().unwrap().is_some());
     assert!(b.peek().unwrap().is_none());
-}
-
-/// Upload a package file from A to B by hand, below the client (as another sender would).
-fn upload_raw(sb: &Sandbox, file: &Path) {
-    upload_between(sb, ORG_A, ORG_B, file)
-}
-
-fn upload_between(sb: &Sandbox, from: &str, to: &str, file: &Path) {
-    use efm_core::auth::Tokens;
-    use efm_core::crypto::keys::Identity;
-    use efm_core::http::Http;
-    use efm_core::transport::altinn3::Altinn3Broker;
-    use efm_core::transport::{Outgoing, SystemUserTokens, Transport};
-    let cfg = sandbox_config(sb, from);
-    let identity = Identity::load(&cfg.credentials.key).unwrap();
-    let http = Http::new(&cfg).unwrap();
-    let tokens = Tokens::with_identity(&cfg, Http::new(&cfg).unwrap(), &identity).unwrap();
-    let source = SystemUserTokens {
-        tokens: &tokens,
-        user: cfg.system_user.clone(),
-    };
-    let broker = Altinn3Broker::new(&http, &cfg.urls.altinn3_broker, &source, None);
-    let mut body = std::fs::File::open(file).unwrap();
-    let size = body.metadata().unwrap().len();
-    broker
-        .upload(
-            Outgoing {
-                sender: &cfg.organisation_number,
-                recipient: &efm_core::ident::OrgNumber::parse(to).unwrap(),
-                senders_reference: &uuid::Uuid::new_v4().to_string(),
-                body: &mut body,
-                size,
-            },
-            &mut |_, _| {},
-        )
-        .unwrap();
 }
 
 fn broker_offers_nothing(c: &Client) -> bool {
@@ -480,15 +389,15 @@ fn a_broker_refusal_during_upload_gives_feil_and_resend_succeeds() {
     assert_eq!(failed.len(), 1);
     let m = &failed[0];
     assert_eq!(m.status, ReceiptStatus::Feil);
-    let history = a.status(&m.message_id).unwrap();
-    assert_eq!(history[1].status, ReceiptStatus::Feil);
-    assert!(history[1].description.as_deref().unwrap().contains("400"));
+    let entries = a.status(&m.message_id).unwrap();
+    assert_eq!(entries[1].status, ReceiptStatus::Feil);
+    assert!(entries[1].description.as_deref().unwrap().contains("400"));
     assert!(m.payload.as_ref().unwrap().is_file(), "the package is kept");
 
     let resent = a.resend(&m.message_id, &mut |_, _| {}).unwrap();
     assert_eq!(resent.status, ReceiptStatus::Sendt);
     assert_eq!(
-        names(&a, Direction::Outgoing, &m.message_id),
+        history(&a, Direction::Outgoing, &m.message_id),
         ["OPPRETTET", "FEIL", "SENDT"]
     );
     // Resending a sent message is refused.
@@ -497,7 +406,7 @@ fn a_broker_refusal_during_upload_gives_feil_and_resend_succeeds() {
 
     let s = poll_until(&b, |s| !s.received.is_empty());
     assert_eq!(s.received, vec![m.message_id.clone()]);
-    assert_eq!(transfer_count(&sb), 2, "one message, one MOTTATT");
+    assert_eq!(transfers(&sb).len(), 2, "one message, one MOTTATT");
 }
 
 #[test]
@@ -511,7 +420,7 @@ fn an_unknown_receiver_is_refused_before_anything_is_stored_or_uploaded() {
     let e = a.send(req, &mut |_, _| {}).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ReceiverNotFound, "{e}");
     assert!(a.messages(&MessageFilter::default()).unwrap().is_empty());
-    assert_eq!(transfer_count(&sb), 0);
+    assert_eq!(transfers(&sb).len(), 0);
 
     // Bad input gets a specific error too.
     let mut req = request_to_b(Vec::new());
@@ -530,7 +439,7 @@ fn an_unknown_receiver_is_refused_before_anything_is_stored_or_uploaded() {
     let e = a.send(request_to_b(twice), &mut |_, _| {}).unwrap_err();
     assert_eq!(e.detail().field.as_deref(), Some("documents"), "{e}");
     assert!(a.messages(&MessageFilter::default()).unwrap().is_empty());
-    assert_eq!(transfer_count(&sb), 0);
+    assert_eq!(transfers(&sb).len(), 0);
 }
 
 /// A sends B a message; B polls and peeks it. Returns the sandbox, B, a work folder, the sent
@@ -635,13 +544,13 @@ fn expired_messages_get_levetid_utlopt() {
     let info = a.message(&sent.message_id).unwrap();
     assert_eq!(info.status, ReceiptStatus::LevetidUtlopt);
     assert_eq!(
-        names(&a, Direction::Outgoing, &sent.message_id),
+        history(&a, Direction::Outgoing, &sent.message_id),
         ["OPPRETTET", "SENDT", "LEVETID_UTLOPT"]
     );
     assert!(a.expire().unwrap().is_empty(), "once");
 
     // A message whose deadline is already past is not sent.
-    let before = transfer_count(&sb);
+    let before = transfers(&sb).len();
     offset.store(0, Ordering::SeqCst);
     let sbd = efm_core::sbd::ArkivmeldingSbd::new(
         efm_core::ident::OrgNumber::parse(ORG_A).unwrap(),
@@ -661,7 +570,7 @@ fn expired_messages_get_levetid_utlopt() {
     assert_eq!(e.kind(), ErrorKind::InvalidMessage, "{e}");
     let id = sbd.message_id().unwrap();
     assert_eq!(a.message(id).unwrap().status, ReceiptStatus::LevetidUtlopt);
-    assert_eq!(transfer_count(&sb), before, "nothing uploaded");
+    assert_eq!(transfers(&sb).len(), before, "nothing uploaded");
 }
 
 /// B answers with an arkivmelding_kvittering: A's message becomes LEST (OK) or FEIL (ERROR), and
@@ -725,7 +634,7 @@ fn a_kvittering_marks_the_sent_message_lest_or_feil() {
         a.delete(&k.message_id).unwrap();
         poll_until(&b, |s| s.statuses >= 2);
         assert_eq!(
-            names(&b, Direction::Outgoing, &k.message_id),
+            history(&b, Direction::Outgoing, &k.message_id),
             ["OPPRETTET", "SENDT", "MOTTATT", "LEVERT"]
         );
     }
@@ -791,7 +700,7 @@ fn a_bad_sbd_is_confirmed_and_quarantined() {
             r#"{"standardBusinessDocumentHeader": {"documentIdentification": {"instanceIdentifier": "not-a-uuid"}}}"#,
         ],
     );
-    upload_raw(&sb, &bad);
+    upload_raw(&sb, ORG_A, ORG_B, &bad);
     let sent = a
         .send(request_to_b(documents(&work.join("out"))), &mut |_, _| {})
         .unwrap();
@@ -862,7 +771,7 @@ fn forge_status(sb: &Sandbox, uploader: &str, claimed: &str, message_id: &str, d
         },
     )
     .unwrap();
-    upload_between(sb, uploader, ORG_A, &file);
+    upload_raw(sb, uploader, ORG_A, &file);
 }
 
 /// A status about our message counts only from the organisation we sent it to, as the broker
@@ -885,7 +794,7 @@ fn a_status_from_a_third_party_is_ignored() {
     let m = a.message(&sent.message_id).unwrap();
     assert_eq!(m.status, ReceiptStatus::Sendt);
     assert_eq!(
-        names(&a, Direction::Outgoing, &sent.message_id),
+        history(&a, Direction::Outgoing, &sent.message_id),
         ["OPPRETTET", "SENDT"]
     );
     // Visible: a warning on the message and two IGNORED entries naming the real uploader.
@@ -947,7 +856,7 @@ fn an_altinn2_sender_and_an_altinn3_receiver_complete_the_flow() {
         a.message(&id).unwrap().status == ReceiptStatus::Levert
     });
     assert_eq!(
-        names(&a, Direction::Outgoing, &id),
+        history(&a, Direction::Outgoing, &id),
         ["OPPRETTET", "SENDT", "MOTTATT", "LEVERT"]
     );
 }
@@ -1048,7 +957,7 @@ fn an_ip_style_package_with_free_text_references_arrives() {
         args.push(format!("{n}={}", p.display()));
     }
     java_interop(&args);
-    upload_raw(&sb, &work.join("from-ip.zip"));
+    upload_raw(&sb, ORG_A, ORG_B, &work.join("from-ip.zip"));
 
     let s = poll_until(&b, |s| !s.received.is_empty());
     assert_eq!(s.received, vec![message_id.clone()], "{s:?}");

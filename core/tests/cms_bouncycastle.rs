@@ -35,7 +35,7 @@ public class BcCms {
         X509Certificate cert = (X509Certificate) CertificateFactory.getInstance("X.509")
             .generateCertificate(new FileInputStream(a[1]));
         if (a[0].startsWith("encrypt")) {
-            // As the IP's CmsAlgorithm.RSAES_OAEP and CreateCMSDocument (spec dpo-soap.md 6.2).
+            // As efm-common's CmsAlgorithm.RSAES_OAEP and CreateCMSDocument, which the IP uses.
             AlgorithmIdentifier sha256 = new AlgorithmIdentifier(NISTObjectIdentifiers.id_sha256, DERNull.INSTANCE);
             AlgorithmIdentifier oaep = new AlgorithmIdentifier(PKCSObjectIdentifiers.id_RSAES_OAEP,
                 new RSAESOAEPparams(sha256, new AlgorithmIdentifier(PKCSObjectIdentifiers.id_mgf1, sha256),
@@ -150,8 +150,9 @@ fn random(n: usize) -> Vec<u8> {
     v
 }
 
-/// The RSAES-OAEP AlgorithmIdentifier as spec 6.2 gives it: SHA-256 and MGF1-SHA-256 with NULL
-/// parameters, the default pSource left out.
+/// The RSAES-OAEP AlgorithmIdentifier as efm-common's `CmsAlgorithm.RSAES_OAEP` encodes it:
+/// SHA-256 and MGF1-SHA-256 with NULL parameters, the default pSource left out (BouncyCastle's
+/// `RSAESOAEPparams` omits members equal to their defaults).
 const OAEP_SHA256_ALG_ID: &str = "303c06092a864886f70d010107302fa00f300d06096086480165030402010500\
                                   a11c301a06092a864886f70d010108300d06096086480165030402010500";
 

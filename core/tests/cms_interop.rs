@@ -830,8 +830,8 @@ fn a_receiver_certificate_without_rsa_is_refused() {
 }
 
 /// The integration point opens the first RecipientInfo without comparing its id with its own
-/// certificate (spec dpo-soap.md 6.4). A sender that encrypted to a re-issued certificate of ours
-/// (same key, new serial) must therefore not lock us out of the message.
+/// certificate (efm-common `DecryptCMSDocument`). A sender that encrypted to a re-issued
+/// certificate of ours (same key, new serial) must therefore not lock us out of the message.
 #[test]
 fn a_reissued_certificate_with_our_key_still_opens() {
     let pki = pki();

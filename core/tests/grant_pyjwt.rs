@@ -1,6 +1,6 @@
 //! Maskinporten grants checked by an independent implementation: PyJWT verifies the signature
-//! with the certificate's public key, and each claim is checked one by one against the spec
-//! (maskinporten-sr-nextmove.md A.3, altinn3-broker.md 1.2).
+//! with the certificate's public key, and each claim is checked one by one against Maskinporten's
+//! JWT grant docs and what the IP sends (efm-common `JwtTokenClient`, IP `ClaimsFactory`).
 
 mod common;
 

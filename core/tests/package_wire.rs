@@ -98,7 +98,7 @@ fn wire_zip_layout_and_legacy_xml() {
             "asic.zip 0 2048"
         ]
     );
-    // Exactly the shape of spec 2.2/2.3 (the IP's own test expectation).
+    // Exactly the shape the SOAP-era IP's own test expects (`nextmove_send_dpo.feature`).
     assert_eq!(
         std::fs::read_to_string(x.join("manifest.xml")).unwrap(),
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<BrokerServiceManifest xmlns=\"http://schema.altinn.no/services/ServiceEngine/Broker/2015/06\">\n   <ExternalServiceCode>v3888</ExternalServiceCode>\n   <ExternalServiceEditionCode>70515</ExternalServiceEditionCode>\n   <SendersReference>19efbd4c-413d-4e2c-bbc5-257ef4a65b38</SendersReference>\n   <Reportee>910077473</Reportee>\n   <FileList>\n      <File>\n         <FileName>sbd.json</FileName>\n      </File>\n   </FileList>\n</BrokerServiceManifest>\n"
@@ -347,7 +347,7 @@ z.close()
 #[test]
 fn opens_a_package_whose_cms_was_made_by_openssl() {
     let c = case();
-    // Our ASiC-E, encrypted by the openssl CLI with the spec's parameters, zipped by Python.
+    // Our ASiC-E, encrypted by the openssl CLI with the IP's parameters, zipped by Python.
     let asice = c.dir.path().join("a.asice");
     let file = std::fs::File::create(&asice).unwrap();
     efm_core::asic::write_asic(

@@ -1,4 +1,4 @@
-//! The SBD model against the reference examples (IP cucumber data, docs) and the spec's rules.
+//! The SBD model against the reference examples (IP cucumber data, docs) and the IP's rules.
 
 use efm_core::ident::OrgNumber;
 use efm_core::sbd::*;
@@ -200,7 +200,8 @@ fn structural_and_field_rules() {
 
 #[test]
 fn serialisation_order_matches_the_ip() {
-    // Spec 8.4: the member order the IP writes; parse the cucumber example (alphabetical input)
+    // The member order the IP writes (efm-common's SBD model and
+    // `StandardBusinessDocumentSerializer`); parse the cucumber example (alphabetical input)
     // and check the output keys come out in the IP's order.
     let sbd = example("ip-out-create-arkivmelding-request-cucumber.json");
     let text = sbd.to_json_pretty();

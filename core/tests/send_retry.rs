@@ -9,7 +9,9 @@
 
 mod common;
 
-use common::{fault, sandbox, sandbox_config, ORG_A, ORG_B};
+use common::{
+    admin_get, fault, history, sandbox, sandbox_config, transfers, work_dir, ORG_A, ORG_B,
+};
 use efm_core::client::{
     Client, ClientOptions, Direction, MessageFilter, SendDocument, SendRequest, SendRetry,
 };
@@ -17,7 +19,7 @@ use efm_core::sbd::ReceiptStatus;
 use efm_core::ErrorKind;
 use efm_sandbox::Sandbox;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -62,16 +64,6 @@ fn client(sb: &Sandbox, org: &str) -> Client {
     client_with_clock(sb, org, Arc::new(AtomicI64::new(0)))
 }
 
-fn work_dir(sb: &Sandbox, name: &str) -> PathBuf {
-    let d = sandbox_config(sb, ORG_A)
-        .data_dir
-        .parent()
-        .unwrap()
-        .join(format!("test-{name}"));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 /// An arkivmelding and a document whose bytes say which message they belong to.
 fn request(dir: &Path, tag: &str) -> (SendRequest, Vec<u8>) {
     std::fs::create_dir_all(dir).unwrap();
@@ -97,35 +89,9 @@ fn request(dir: &Path, tag: &str) -> (SendRequest, Vec<u8>) {
     )
 }
 
-fn history(c: &Client, id: &str) -> Vec<&'static str> {
-    c.status_of(Direction::Outgoing, id)
-        .unwrap()
-        .iter()
-        .map(|e| e.status.name())
-        .collect()
-}
-
-fn admin_get(sb: &Sandbox, path: &str) -> serde_json::Value {
-    let http = efm_core::http::Http::with_settings(&Default::default()).unwrap();
-    let r = http
-        .get(&format!("{}{path}", sb.base_url()))
-        .call()
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    serde_json::from_str(&r.read_text(1 << 22).unwrap()).unwrap()
-}
-
-fn admin_transfers(sb: &Sandbox) -> Vec<serde_json::Value> {
-    let v = admin_get(sb, "/admin/transfers");
-    v.as_array()
-        .or_else(|| v["transfers"].as_array())
-        .cloned()
-        .unwrap()
-}
-
 /// Transfers from `from` to `to` whose upload the broker received and accepted.
 fn uploaded_transfers(sb: &Sandbox, from: &str, to: &str) -> usize {
-    admin_transfers(sb)
+    transfers(sb)
         .iter()
         .filter(|t| {
             t["sender"] == json!(format!("0192:{from}"))
@@ -167,7 +133,7 @@ fn operate_until_levert(a: &Client, b: &Client, id: &str, into: &Path) -> Vec<(S
         assert!(
             Instant::now() < deadline,
             "message {id} not LEVERT: {:?} {:?}",
-            history(a, id),
+            history(a, Direction::Outgoing, id),
             a.message(id).unwrap().sending
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -326,7 +292,7 @@ fn every_sending_step_faulted_once_ends_delivered_once_and_levert() {
             1,
             "{name}: one upload reached the broker"
         );
-        let h = history(&a, &id);
+        let h = history(&a, Direction::Outgoing, &id);
         assert_eq!(h.first(), Some(&"OPPRETTET"), "{name}: {h:?}");
         assert!(!h.contains(&"FEIL"), "{name}: {h:?}");
         assert_eq!(
@@ -360,7 +326,10 @@ fn a_failing_broker_leaves_the_message_pending_with_its_attempts_visible() {
     assert_eq!(s.attempts, 1);
     assert!(s.next_attempt.is_some());
     assert!(s.last_error.as_deref().unwrap().contains("503"), "{s:?}");
-    assert_eq!(history(&a, &sent.message_id), ["OPPRETTET"]);
+    assert_eq!(
+        history(&a, Direction::Outgoing, &sent.message_id),
+        ["OPPRETTET"]
+    );
 
     let deadline = Instant::now() + Duration::from_secs(20);
     while a.message(&sent.message_id).unwrap().status == ReceiptStatus::Opprettet {
@@ -375,7 +344,7 @@ fn a_failing_broker_leaves_the_message_pending_with_its_attempts_visible() {
     assert_ne!(m.sending.as_ref().unwrap().step.name(), "UPLOAD");
     operate_until_levert(&a, &b, &sent.message_id, &work.join("in"));
     assert_eq!(
-        history(&a, &sent.message_id),
+        history(&a, Direction::Outgoing, &sent.message_id),
         ["OPPRETTET", "SENDT", "MOTTATT", "LEVERT"]
     );
 }
@@ -415,7 +384,7 @@ fn a_permanent_refusal_is_feil_with_the_reason_and_resend_delivers() {
     assert_eq!(resent.status, ReceiptStatus::Sendt);
     operate_until_levert(&a, &b, &m.message_id, &work.join("in"));
     assert_eq!(
-        history(&a, &m.message_id),
+        history(&a, Direction::Outgoing, &m.message_id),
         ["OPPRETTET", "FEIL", "SENDT", "MOTTATT", "LEVERT"]
     );
     let e = a.resend(&m.message_id, &mut |_, _| {}).unwrap_err();
@@ -461,7 +430,7 @@ fn a_malware_failed_transfer_ends_feil() {
     );
     assert_eq!(b.poll().unwrap().received, Vec::<String>::new());
     assert_eq!(
-        history(&a, &sent.message_id),
+        history(&a, Direction::Outgoing, &sent.message_id),
         ["OPPRETTET", "SENDT", "FEIL"]
     );
 }
@@ -498,7 +467,7 @@ fn a_message_not_sent_before_its_deadline_expires() {
         "{w:?}"
     );
     assert_eq!(
-        history(&a, &sent.message_id),
+        history(&a, Direction::Outgoing, &sent.message_id),
         ["OPPRETTET", "LEVETID_UTLOPT"]
     );
 }

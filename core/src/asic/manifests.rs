@@ -1,5 +1,6 @@
-//! The three XML files of a DPO ASiC-E (spec 7.3, 7.4, 7.6), formatted as the IP writes them, and
-//! a parser for `META-INF/ASiCManifest.xml` on the receiving side.
+//! The three XML files of a DPO ASiC-E (IP `ManifestFactory`; efm-asic `CadesAsicManifest`,
+//! `OasisManifest`), formatted as the IP writes them, and a parser for `META-INF/ASiCManifest.xml`
+//! on the receiving side.
 //!
 //! The parser uses quick-xml, which never resolves DTDs or external entities; a DOCTYPE is refused
 //! outright.
@@ -26,7 +27,8 @@ pub struct DataObject {
     pub sha256: [u8; 32],
 }
 
-/// The eFormidling `manifest.xml` (no namespace, 3-space indentation, spec 7.3).
+/// The eFormidling `manifest.xml` (no namespace, 3-space indentation; IP `ManifestFactory`, as
+/// the IP's `nextmove_send_dpo.feature` expects it).
 pub fn eformidling_manifest(
     receiver: &str,
     sender: &str,
@@ -52,7 +54,8 @@ pub fn eformidling_manifest(
     s
 }
 
-/// `META-INF/ASiCManifest.xml` (spec 7.4): SigReference, then one DataObjectReference per file.
+/// `META-INF/ASiCManifest.xml` (ETSI TS 102 918; efm-asic `CadesAsicManifest`): SigReference,
+/// then one DataObjectReference per file.
 pub fn asic_manifest(signature_uri: &str, objects: &[DataObject]) -> String {
     use base64::Engine;
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n");
@@ -75,7 +78,7 @@ pub fn asic_manifest(signature_uri: &str, objects: &[DataObject]) -> String {
     s
 }
 
-/// `META-INF/manifest.xml`, the OASIS OpenDocument manifest (spec 7.6).
+/// `META-INF/manifest.xml`, the OASIS OpenDocument manifest (efm-asic `OasisManifest`).
 pub fn oasis_manifest(objects: &[DataObject]) -> String {
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n");
     s.push_str(&format!("<ns1:manifest xmlns:ns1=\"{OASIS_NS}\">\n"));

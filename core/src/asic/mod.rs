@@ -1,6 +1,7 @@
-//! ASiC-E containers as DPO uses them (spec dpo-soap.md section 7): a zip with `mimetype`, the
-//! eFormidling `manifest.xml`, the documents, a CAdES `META-INF/ASiCManifest.xml` with SHA-256
-//! digests, its detached CMS signature and the OASIS `META-INF/manifest.xml`.
+//! ASiC-E containers as DPO uses them (efm-common `CreateAsice` on efm-asic, which the IP's
+//! `AsicHandlerImpl` calls): a zip with `mimetype`, the eFormidling `manifest.xml`, the documents,
+//! a CAdES `META-INF/ASiCManifest.xml` with SHA-256 digests, its detached CMS signature and the
+//! OASIS `META-INF/manifest.xml`.
 //!
 //! `writer` streams documents into a signed container; `reader` verifies and extracts one in a
 //! single pass; `manifests` holds the XML; `signature` the CMS signature; `zipfmt` the zip format

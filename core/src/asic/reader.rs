@@ -1,4 +1,4 @@
-//! Reading, verifying and extracting a received ASiC-E (spec 7.7) in one pass over a stream.
+//! Reading, verifying and extracting a received ASiC-E in one pass over a stream.
 //!
 //! What is accepted is what the ASiC library the integration point ships (difi/asic, now
 //! felleslosninger/efm-asic, `AbstractAsicReader`) accepts, so an archive system behind efm

@@ -1,13 +1,15 @@
-//! The detached CAdES-BES-like CMS signature over `META-INF/ASiCManifest.xml` (spec 7.5).
+//! The detached CAdES-BES-like CMS signature over `META-INF/ASiCManifest.xml` (efm-asic
+//! `SignatureHelper`, which signs `"SHA1with" + key algorithm` through BouncyCastle).
 //!
 //! Signing encodes the SignedData in DER by hand because OpenSSL's `CMS_sign` as exposed by the
 //! `openssl` crate neither lets us choose SHA-1 (what the IP writes) nor add the
 //! cmsAlgorithmProtect attribute the IP's BouncyCastle writes. The structure is small and fixed:
 //! version 1, one SignerInfo identified by issuerAndSerialNumber, signed attributes contentType,
-//! signingTime, messageDigest and cmsAlgorithmProtect (sorted as DER SET OF, Appendix C),
-//! signatureAlgorithm rsaEncryption, the signer certificate and its chain. The RSA signature itself
-//! comes from OpenSSL. Verification of RSA PKCS#1 v1.5 signatures is done by hand (`verify.rs`,
-//! so SHA-1 works under any crypto policy); others go to OpenSSL's PKCS#7 verifier.
+//! signingTime, messageDigest and cmsAlgorithmProtect (sorted as DER SET OF, X.690 11.6, the
+//! encoding BouncyCastle verifies against), signatureAlgorithm rsaEncryption, the signer
+//! certificate and its chain. The RSA signature itself comes from OpenSSL. Verification of RSA
+//! PKCS#1 v1.5 signatures is done by hand (`verify.rs`, so SHA-1 works under any crypto policy);
+//! others go to OpenSSL's PKCS#7 verifier.
 
 use crate::crypto::keys::{subject_line, Identity};
 use crate::error::{Error, ErrorKind, Result};

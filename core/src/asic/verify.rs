@@ -1,4 +1,4 @@
-//! Verifying the detached CMS signature over `META-INF/ASiCManifest.xml` (spec 7.5) by hand for
+//! Verifying the detached CMS signature over `META-INF/ASiCManifest.xml` by hand for
 //! RSA PKCS#1 v1.5, the only kind DPO senders write (the IP: SHA1withRSA; efm: SHA256withRSA).
 //!
 //! Why not OpenSSL's CMS/PKCS7 verifier: hosts in the RHEL 9 family forbid SHA-1 in signatures

@@ -1,5 +1,6 @@
-//! Writing a DPO ASiC-E (spec 7.1) as a stream: documents are read in 256 KiB blocks, hashed and
-//! zipped on the way to `out`, so memory stays flat whatever their size.
+//! Writing a DPO ASiC-E (as efm-asic's `AsicOutputStream` and `CadesAsicWriter` lay it out) as a
+//! stream: documents are read in 256 KiB blocks, hashed and zipped on the way to `out`, so memory
+//! stays flat whatever their size.
 //!
 //! Entry order: `mimetype` (STORED, with the entry comment), the eFormidling `manifest.xml`, the
 //! main document, the other documents in the order given, `META-INF/ASiCManifest.xml`,
@@ -344,7 +345,8 @@ pub fn write_asic<W: Write>(
         .with_field("documents"));
     }
     check_document_names(docs)?;
-    // Main document first, then the rest in the order given (spec 7.1).
+    // Main document first, then the rest in the order given (IP
+    // `NextMoveMessageService.getDocuments`: primary first, then by upload order).
     let main_index = match hoveddokument {
         Some(h) => docs.iter().position(|d| d.name == h).unwrap_or_else(|| {
             log::warn!("hoveddokument {h:?} is not among the documents; the first document becomes the main document");

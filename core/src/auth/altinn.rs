@@ -1,4 +1,5 @@
-//! The Altinn token exchange (spec altinn3-broker.md 1.3): `GET {altinn_token_exchange}` with the
+//! The Altinn token exchange (IP `AltinnTokenExchangeService`; Altinn Authentication API `GET
+//! /authentication/api/v1/exchange/maskinporten`): `GET {altinn_token_exchange}` with the
 //! Maskinporten token as bearer; the answer is the Altinn JWT as text. We ask for `text/plain` and
 //! still strip quotes, since with a JSON Accept ASP.NET wraps the string in them.
 //!

@@ -1,5 +1,5 @@
-//! The Maskinporten JWT grant (RFC 7523 assertion), spec maskinporten-sr-nextmove.md A.3 and
-//! altinn3-broker.md 1.2.
+//! The Maskinporten JWT grant (RFC 7523 assertion; Maskinporten docs: JWT grant), as efm-common's
+//! `JwtTokenClient` and `JwtHeaderAndSignerFactory` build it for the IP.
 //!
 //! Header: `alg` RS256 and exactly one of `x5c` (our enterprise certificate, standard base64 DER,
 //! leaf only) or `kid` (a key registered at Maskinporten). No `typ`.
@@ -21,7 +21,7 @@ use std::fmt;
 /// `exp - iat`: Maskinporten refuses more than 120 s.
 pub const GRANT_LIFETIME_SECS: u64 = 120;
 
-/// The RAR type of an Altinn system user (altinn3-broker.md 1.2).
+/// The RAR type of an Altinn system user (Maskinporten docs: system user; IP `ClaimsFactory`).
 pub const SYSTEM_USER_TYPE: &str = "urn:altinn:systemuser";
 
 /// How the grant identifies our key to Maskinporten.

@@ -1,6 +1,6 @@
-//! The Maskinporten token request (spec maskinporten-sr-nextmove.md A.4-A.6): a form POST of the
-//! grant, the JSON answer, and errors turned into advice (wrong client id, certificate not
-//! registered, clock off, scope not granted).
+//! The Maskinporten token request (Maskinporten docs: token endpoint and error codes; efm-common
+//! `JwtTokenClient`): a form POST of the grant, the JSON answer, and errors turned into advice
+//! (wrong client id, certificate not registered, clock off, scope not granted).
 
 use super::grant::Grant;
 use super::AccessToken;
@@ -14,7 +14,7 @@ pub const GRANT_TYPE_JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-be
 /// Maskinporten's answers are small; anything bigger is not one.
 const MAX_TOKEN_RESPONSE: u64 = 256 * 1024;
 
-/// Used when the answer has no `expires_in` (the integration point's note: 120 s).
+/// Used when the answer has no `expires_in` (a comment in the IP's `DpoTokenProducer`: 120 s).
 const DEFAULT_EXPIRES_IN: u64 = 120;
 
 #[derive(Deserialize)]

@@ -1,9 +1,9 @@
 //! Who we are to the services: Maskinporten tokens from a JWT grant, Altinn tokens from the token
 //! exchange, both cached per identity until shortly before they expire.
 //!
-//! - [`grant`]: the signed JWT grant (x5c or kid), spec maskinporten-sr-nextmove.md A.3.
-//! - [`maskinporten`]: the token request and its errors, A.4-A.6.
-//! - [`altinn`]: the Altinn token exchange, altinn3-broker.md 1.3.
+//! - [`grant`]: the signed JWT grant (x5c or kid; RFC 7523, Maskinporten docs: JWT grant).
+//! - [`maskinporten`]: the token request and its errors (Maskinporten docs: token endpoint).
+//! - [`altinn`]: the Altinn token exchange (IP `AltinnTokenExchangeService`).
 //! - [`cache`]: the keyed single-flight cache.
 //! - [`jws`]: RS256 signing and verification on OpenSSL (also used by the registry).
 //!
@@ -28,13 +28,16 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Reuse a Maskinporten token until this long before it expires (spec A.7: 30 s).
+/// Reuse a Maskinporten token until this long before it expires (30 s, the clock skew of
+/// efm-common's `JwtBearerOAuth2AuthorizedClientProvider`).
 pub const MASKINPORTEN_MARGIN: Duration = Duration::from_secs(30);
-/// Reuse an Altinn token until this long before it expires (altinn3-broker.md 1.6: at least 60 s;
-/// the broker allows no clock skew).
+/// Reuse an Altinn token until this long before it expires (our choice: the broker allows no
+/// clock skew, `ClockSkew = TimeSpan.Zero` in altinn-broker's `Program.cs`; the IP instead
+/// caches Altinn tokens for a fixed 25 min, `CacheConfig`).
 pub const ALTINN_MARGIN: Duration = Duration::from_secs(60);
 
-/// Scopes of the Altinn 3 broker (altinn3-broker.md 1.4).
+/// Scopes of the Altinn 3 broker (IP `BrokerApiClient`: read to search, look up, download and
+/// confirm, write to initialize and upload).
 pub const SCOPE_BROKER_READ: &str = "altinn:broker.read";
 pub const SCOPE_BROKER_WRITE: &str = "altinn:broker.write";
 

@@ -1,12 +1,12 @@
 //! Receiving: poll the broker, store what arrives, hand it out through the in-queue
-//! (spec maskinporten-sr-nextmove.md C.6, dpo-soap.md 5 and 9, altinn3-broker.md 4).
+//! (as the IP's `DefaultDpoPolling`, `NextMoveQueueImpl` and `NextMoveMessageInService` do).
 //!
 //! One transfer goes DOWNLOADING (row written before the first byte is asked for) → STORED (the
-//! package is fsynced under its final name and the message row, queue entry and owed MOTTATT
-//! commit in one transaction) → CONFIRMED (after the broker took the confirm). The broker lists
-//! only transfers nobody has started to download (recipientStatus=Initialized, altinn3 4.4), so
-//! the DOWNLOADING and STORED rows are what lets the next poll, possibly in a new process, finish
-//! a transfer a crash interrupted.
+//! package is fsynced under its final name and the message row, queue entry and owed MOTTATT commit
+//! in one transaction) → CONFIRMED (after the broker took the confirm). The broker lists only
+//! transfers nobody has started to download (recipientStatus=Initialized, the search the IP's
+//! `BrokerApiClient.getAvailableFiles` makes too), so the DOWNLOADING and STORED rows are what lets
+//! the next poll, possibly in a new process, finish a transfer a crash interrupted.
 //!
 //! What is stored follows the integration point: a package is refused only where the IP refuses
 //! it ([`Sbd::check_received`]); everything else efm would not have sent becomes a warning on the
@@ -365,7 +365,8 @@ impl Client {
         let n = self.with_transport(|t| t.download(transfer_id, &mut out, &mut |_, _| {}));
         drop(out);
         let n = n.and_then(|n| {
-            // The overview's fileTransferSize, checked as spec altinn3 4 recommends.
+            // The overview's fileTransferSize (Altinn 3 Broker OpenAPI,
+            // `FileTransferOverviewExt`); the IP does not check it.
             if size != 0 && n != size {
                 return Err(Error::new(
                     ErrorKind::ConnectionDropped,
@@ -528,7 +529,7 @@ impl Client {
         };
         let expired = sbd.is_expired(now);
         // A kvittering is an ordinary incoming message that also settles our outgoing one
-        // (spec dpo-soap 5.3, 9.3): LEST, or FEIL for ERROR and NOTSUPPORTED.
+        // (IP `AltinnNextMoveMessageHandler`): LEST, or FEIL for ERROR and NOTSUPPORTED.
         let settles = match &sbd.message {
             BusinessMessage::ArkivmeldingKvittering(k) => Some((
                 k.related_to_message_id.clone(),
@@ -575,7 +576,8 @@ impl Client {
                     false,
                 )?;
                 tx.enqueue(message_id, now)?;
-                // Every stored non-status message gets MOTTATT back (spec dpo-soap 5.3).
+                // Every stored non-status message gets MOTTATT back (IP
+                // `NextMoveQueueImpl.enqueueIncomingMessage`).
                 tx.add_outbox(message_id, ReceiptStatus::Mottatt)?;
             }
             if let Some((related, status, description)) = &settles {

@@ -2,7 +2,8 @@
 
 use super::*;
 
-/// What an outgoing arkivmelding SBD needs; the rest gets the IP's defaults (8.2).
+/// What an outgoing arkivmelding SBD needs; the rest gets the IP's defaults
+/// (`NextMoveOutMessageFactory`).
 #[derive(Debug, Clone)]
 pub struct ArkivmeldingSbd {
     pub sender: OrgNumber,
@@ -107,7 +108,7 @@ fn channel_scope(channel: &str) -> Scope {
     }
 }
 
-/// The response process for a message of this process (C.4).
+/// The response process for a message of this process (as IP `SBDFactory` picks it).
 pub fn response_process(process: &str) -> &'static str {
     if process.contains(":avtalt:") {
         PROCESS_AVTALT_RESPONSE
@@ -165,9 +166,9 @@ impl Sbd {
         })
     }
 
-    /// The `status` SBD a receiver sends back about this message (C.4): sender and receiver
-    /// swapped, the SAME messageId, the same conversationId, the response process, the
-    /// MessageChannel scope copied.
+    /// The `status` SBD a receiver sends back about this message (IP
+    /// `SBDFactory.createStatusFrom`): sender and receiver swapped, the SAME messageId, the same
+    /// conversationId, the response process, the MessageChannel scope copied.
     pub fn status_reply(&self, status: ReceiptStatus, now: OffsetDateTime) -> Result<Sbd> {
         let message_id = self
             .message_id()
@@ -220,7 +221,7 @@ impl Sbd {
     }
 
     /// On the DPO wire an on-behalf-of sender `0192:<own>:<other>` travels as `0192:<other>`
-    /// (spec 2.4, `DpoConversationStrategyImpl.send`). Returns whether the sender was rewritten.
+    /// (IP `DpoConversationStrategyImpl.send`). Returns whether the sender was rewritten.
     pub fn normalize_on_behalf_of(&mut self) -> bool {
         let Some(p) = self.header.sender.first_mut() else {
             return false;
@@ -241,8 +242,8 @@ impl Sbd {
         }
     }
 
-    /// Fill what the IP fills on an outgoing message (8.2): sender, ids, creation time, TTL and
-    /// the message channel scope.
+    /// Fill what the IP fills on an outgoing message (`NextMoveOutMessageFactory`): sender, ids,
+    /// creation time, TTL and the message channel scope.
     pub fn fill_defaults(
         &mut self,
         own: &OrgNumber,

@@ -3,8 +3,9 @@
 use super::*;
 
 impl Sbd {
-    /// Parse `sbd.json` with the IP's structural rules (8.1). Call [`Sbd::validate`] afterwards to
-    /// apply a receiver's checks.
+    /// Parse `sbd.json` with the IP's structural rules (efm-common
+    /// `StandardBusinessDocumentDeserializer`). Call [`Sbd::validate`] afterwards to apply a
+    /// receiver's checks.
     pub fn from_json(json: &[u8]) -> Result<Sbd> {
         let value: Value = serde_json::from_slice(json).map_err(|e| {
             Error::new(

@@ -91,7 +91,8 @@ pub enum ReceiptStatus {
     InnkommendeLevert,
     LevetidUtlopt,
     /// Also what an unknown status text becomes: a newer sender must not make the whole package
-    /// unreadable (a failed parse on receive means endless redelivery, spec 8.1).
+    /// unreadable (the IP's `DefaultDpoPolling` discards a package it cannot parse, or before v4
+    /// fetched it again on every poll).
     #[serde(other)]
     Annet,
 }
@@ -160,7 +161,8 @@ pub struct StatusMessage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ArkivmeldingKvittering {
-    /// OK, WARNING, ERROR or NOTSUPPORTED (kept as text: unknown values mean LEST, spec 9.3).
+    /// OK, WARNING, ERROR or NOTSUPPORTED (kept as text: unknown values mean LEST, IP
+    /// `AltinnNextMoveMessageHandler`).
     pub receipt_type: String,
     pub related_to_message_id: String,
     #[serde(default)]
@@ -179,7 +181,7 @@ pub struct KvitteringText {
 
 impl ArkivmeldingKvittering {
     /// The status the original sender records for this receipt: FEIL for ERROR and NOTSUPPORTED,
-    /// LEST for anything else (spec 9.3).
+    /// LEST for anything else (IP `AltinnNextMoveMessageHandler`).
     pub fn resulting_status(&self) -> ReceiptStatus {
         match self.receipt_type.as_str() {
             "ERROR" | "NOTSUPPORTED" => ReceiptStatus::Feil,

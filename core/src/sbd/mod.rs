@@ -1,9 +1,9 @@
 //! The StandardBusinessDocument as eFormidling writes it in JSON (`sbd.json`), with the business
-//! messages DPO uses: `arkivmelding`, `status` and `arkivmelding_kvittering` (spec dpo-soap.md
-//! section 8, maskinporten-sr-nextmove.md C.2-C.4).
+//! messages DPO uses: `arkivmelding`, `status` and `arkivmelding_kvittering` (efm-common's SBD
+//! model and its Jackson (de)serializer; the IP's `nextmove` message classes and `SBDFactory`).
 //!
 //! Parsing follows the IP's deserializer: exactly two top-level members, the header and one
-//! business message whose key equals `documentIdentification.type` (8.1). Anything past the shape
+//! business message whose key equals `documentIdentification.type`. Anything past the shape
 //! (UUIDs, `0192:` identifiers, check digits, the TTL) is checked by [`Sbd::validate`], which
 //! receivers run and which names the offending field, so one bad value is reported precisely
 //! instead of as a serde error deep in the document.

@@ -84,7 +84,8 @@ fn check_party(partners: &[Partner], which: &str, opts: &ValidationOptions) -> R
 }
 
 impl Sbd {
-    /// Validate strictly, as efm sends (spec 5.3, 8.1-8.2, 10): the first problem, naming the
+    /// Validate strictly, as efm sends (the IP's rules: efm-common's SBD deserializer,
+    /// `NextMoveValidator`, the UUID checks of `DefaultDpoPolling`): the first problem, naming the
     /// field. Receivers use [`Sbd::check_received`], which refuses only what the IP refuses.
     pub fn validate(&self, opts: &ValidationOptions) -> Result<()> {
         match self.issues(opts).into_iter().next() {
@@ -107,7 +108,8 @@ impl Sbd {
         out.extend(check_party(&h.sender, "sender", opts).err());
         out.extend(check_party(&h.receiver, "receiver", opts).err());
         let di_field = "standardBusinessDocumentHeader.documentIdentification";
-        // Types are matched without regard to case (spec C.2), as when parsing.
+        // Types are matched without regard to case (IP `BusinessMessageType.fromType`), as when
+        // parsing.
         if !di
             .standard
             .to_ascii_lowercase()

@@ -1,23 +1,25 @@
 //! The Altinn 2 SOAP broker ("formidlingstjeneste") as the SOAP-era integration point used it
-//! (spec dpo-soap.md sections 2-5).
+//! (IP v3 `AltinnWsClient`, `DefaultDpoPolling`; Altinn's `BrokerServiceExternalBasic` and
+//! `BrokerServiceExternalBasicStreamed` WSDLs).
 //!
 //! Send: InitiateBrokerServiceBasic on the Basic port (service code and edition from the
 //! configuration, Reportee = the sender, the SendersReference, FileList `sbd.zip`, one recipient),
 //! then UploadFileStreamedBasic on the Streamed port: an MTOM request whose binary part is pulled
 //! from the caller's reader while it is sent (never buffered), with `Content-Length`.
 //! Receive: CheckIfAvailableFilesBasic, then GetAvailableFilesBasic (`FileStatus=Uploaded`,
-//! Reportee = us), the message-channel filter of spec 5.2, DownloadFileStreamedBasic (an MTOM
-//! answer whose binary part is streamed into the caller's writer; a cut answer is an error), and
-//! ConfirmDownloadedBasic.
+//! Reportee = us), the message-channel filter of IP v3 `AltinnWsClient.availableFiles`,
+//! DownloadFileStreamedBasic (an MTOM answer whose binary part is streamed into the caller's
+//! writer; a cut answer is an error), and ConfirmDownloadedBasic.
 //!
 //! Credentials travel in every request (body fields, or SOAP headers for the upload); the
 //! password never reaches a log line or an error message.
 //!
 //! **What the caller must pass as the package:** the Altinn 2 wire zip carries the legacy
-//! `manifest.xml` and `recipients.xml` (spec 2.1-2.3), whose SendersReference must equal the one
-//! sent to Altinn. Build it with `package::CreateOptions { legacy_xml: true, senders_reference:
-//! Some(r.clone()), .. }` and pass the same `r` as [`Outgoing::senders_reference`] (choose `r` with
-//! `package::senders_reference`). `Outgoing::size` must be the package's exact length.
+//! `manifest.xml` and `recipients.xml` (IP v3 `AltinnPackage`), whose SendersReference must equal
+//! the one sent to Altinn. Build it with `package::CreateOptions { legacy_xml: true,
+//! senders_reference: Some(r.clone()), .. }` and pass the same `r` as
+//! [`Outgoing::senders_reference`] (choose `r` with `package::senders_reference`). `Outgoing::size`
+//! must be the package's exact length.
 
 pub mod mtom;
 pub mod soap;
@@ -41,7 +43,8 @@ const MAX_INLINE_DOWNLOAD: u64 = 64 * 1024 * 1024;
 const MAX_PARTS: usize = 16;
 const SERVICE: &str = "the Altinn 2 broker";
 
-/// `^[a-zA-Z0-9-_]{0,25}$`: what a message channel looks like (spec 5.2).
+/// `^[a-zA-Z0-9-_]{0,25}$`: what a message channel looks like (IP v3
+/// `AltinnWsClient.availableFiles`).
 fn is_channel(reference: &str) -> bool {
     reference.len() <= 25
         && reference
@@ -266,8 +269,9 @@ impl<'a> Altinn2Broker<'a> {
         self.answer(soap::available_files(&text), what, code)
     }
 
-    /// The channel filter of spec 5.2: with our own channel, only files carrying it; without,
-    /// only files whose reference is absent or not channel-shaped (UUIDs).
+    /// The channel filter of IP v3 `AltinnWsClient.availableFiles`: with our own channel, only
+    /// files carrying it; without, only files whose reference is absent or not channel-shaped
+    /// (UUIDs).
     fn wanted(&self, reference: Option<&str>) -> bool {
         match (&self.message_channel, reference) {
             (Some(own), Some(r)) => r == own,
@@ -400,7 +404,8 @@ impl Transport for Altinn2Broker<'_> {
         let status = r.status();
         let text = self.envelope_text(r, &what)?;
         let receipt = self.answer(soap::upload_receipt(&text), &what, status)?;
-        // Success is "no fault" (spec 3.4.1); the receipt is only worth a log line.
+        // Success is "no fault" (IP v3 `AltinnWsClient` only logs the receipt, `markerFrom`);
+        // the receipt is only worth a log line.
         log::info!(
             "Altinn 2 shipment {reference} uploaded (receipt {}, status {})",
             receipt.receipt_id.as_deref().unwrap_or("-"),
@@ -450,8 +455,8 @@ impl Transport for Altinn2Broker<'_> {
         let what = format!("downloading file {id}");
         let boundary = mtom::new_boundary();
         let envelope = soap::download(self.login(), id, self.reportee.as_str());
-        // Sent as MTOM like the IP's JAX-WS client (whether Altinn takes text/xml here is open,
-        // spec 12.4).
+        // Sent as MTOM like the IP's JAX-WS client (`MTOMFeature(true)`); whether Altinn would
+        // also take a plain text/xml request here is unknown: the IP never sent one.
         let r = self
             .http
             .post(&self.streamed_url)
@@ -545,7 +550,8 @@ impl Transport for Altinn2Broker<'_> {
             Err(e) => e,
         };
         // Idempotence: if Altinn refuses a repeated confirm, the file is listed as Downloaded
-        // for us (spec 3.3.3) and the earlier confirm went through.
+        // for us (FileStatus `Downloaded`, BrokerServiceExternalBasic WSDL) and the earlier
+        // confirm went through.
         if err.kind() == ErrorKind::RemoteService && err.detail().remote_code.is_some() {
             if let Ok(done) = self.search(FileStatus::Downloaded) {
                 if done.iter().any(|f| f.file_reference == id) {

@@ -1,4 +1,5 @@
-//! The Altinn 3 Broker REST API as DPO uses it (spec altinn3-broker.md sections 2-4).
+//! The Altinn 3 Broker REST API as DPO uses it (Altinn 3 Broker OpenAPI; IP `BrokerApiClient`,
+//! `AltinnDPOUploadService`, `AltinnDPODownloadService`).
 //!
 //! Send: initialize (`POST /filetransfer/`, trailing slash as the IP sends it) then upload the wire
 //! zip as `application/octet-stream`, streamed. Receive: search `status=Published` and
@@ -127,8 +128,9 @@ impl<'a> Altinn3Broker<'a> {
         self.get_json(&url, &format!("reading the overview of transfer {id}"))
     }
 
-    /// The channel filter of spec 3.3: with our own channel, only transfers carrying it; without,
-    /// only transfers whose reference is not a channel (UUIDs and nulls).
+    /// The channel filter of the IP (`AltinnDPODownloadService`,
+    /// `filterBasedUponSendersFileTransferReference`): with our own channel, only transfers
+    /// carrying it; without, only transfers whose reference is not a channel (UUIDs and nulls).
     fn wanted(&self, reference: Option<&str>) -> bool {
         match (&self.message_channel, reference) {
             (Some(own), Some(r)) => r == own,

@@ -3,6 +3,7 @@
 // Each test binary uses a different part of these helpers.
 #![allow(dead_code, unused_imports)]
 
+pub use efm_test_support::broker::{admin_get, transfers, upload_raw, wait_published};
 pub use efm_test_support::pki::{rsa_key, write_pem, Ca, Issue};
 pub use efm_test_support::{fixture, python, temp_dir, ORG_A, ORG_B, ORG_C};
 
@@ -47,4 +48,29 @@ pub fn fault(sb: &Sandbox, path: &str, mut spec: serde_json::Value, times: u32) 
     spec["path"] = serde_json::json!(path);
     spec["times"] = serde_json::json!(times);
     admin(sb, "/admin/faults", spec);
+}
+
+// ---- the client ------------------------------------------------------------------------------
+
+use efm_core::client::{Client, Direction};
+use std::path::PathBuf;
+
+/// A fresh folder for a test's documents and inboxes, beside the sandbox's data directories.
+pub fn work_dir(sb: &Sandbox, name: &str) -> PathBuf {
+    let d = sandbox_config(sb, ORG_A)
+        .data_dir
+        .parent()
+        .unwrap()
+        .join(format!("test-{name}"));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The names of the statuses message `id` went through, oldest first.
+pub fn history(c: &Client, direction: Direction, id: &str) -> Vec<&'static str> {
+    c.status_of(direction, id)
+        .unwrap()
+        .iter()
+        .map(|e| e.status.name())
+        .collect()
 }

@@ -1,5 +1,6 @@
 // BouncyCastle + java.util.zip counterpart of the DPO package code, doing what the Java
-// integration point does (spec dpo-soap.md 6, 7, Appendix C). Run as a single-file program:
+// integration point does (efm-common `CreateCMSDocument`, `DecryptCMSDocument`, `CreateAsice`;
+// efm-asic; Java's `ZipInputStream`). Run as a single-file program:
 //   java -cp bcprov.jar:bcpkix.jar:bcutil.jar Interop.java <command> ...
 // Commands:
 //   check-asic FILE                       read an ASiC-E with ZipInputStream, verify its CAdES signature

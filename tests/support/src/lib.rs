@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod broker;
 pub mod pki;
 pub mod sandbox;
 
@@ -34,8 +35,13 @@ pub fn fixture(relative: &str) -> PathBuf {
 }
 
 /// A new, empty directory under the system's temporary directory, unique within this process.
+///
+/// The directories stay after the test (to look into after a failure); the first call in a
+/// process removes those of test processes that have ended, so repeated runs do not fill the disk.
 pub fn temp_dir(name: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(remove_dirs_of_ended_tests);
     let dir = std::env::temp_dir().join(format!(
         "efm-test-{name}-{}-{}",
         std::process::id(),
@@ -44,6 +50,30 @@ pub fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Remove `efm-test-<name>-<pid>-<n>` directories whose process is gone (Linux: no `/proc/<pid>`;
+/// elsewhere nothing is removed).
+fn remove_dirs_of_ended_tests() {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("efm-test-") else {
+            continue;
+        };
+        let mut parts = rest.rsplitn(3, '-');
+        let (Some(_n), Some(pid), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// Run a command; panics only when it cannot be started (a missing tool fails the test).

@@ -1,14 +1,14 @@
 //! The zip format as DPO needs it: a streaming writer and a streaming, validating reader.
 //!
-//! Written by hand rather than with the `zip` crate because the wire needs control that crate
-//! does not give in streaming mode: STORED entries whose CRC and size are known up front must carry
-//! them in the local header (Java's `ZipInputStream` cannot read a STORED entry with a data
-//! descriptor, spec Appendix C), DEFLATED entries use data descriptors, `mimetype` carries an
-//! entry comment, and a STORED entry of unknown size can be patched in place when the output is
-//! seekable. The reader reads entries as they come (decrypted ASiC bytes never touch the disk as a
-//! zip), counts decompressed bytes against limits, and checks the central directory at the end
-//! against what the local headers said, so a zip that shows different things to different readers
-//! is refused.
+//! Written by hand rather than with the `zip` crate because the wire needs control that crate does
+//! not give in streaming mode: STORED entries whose CRC and size are known up front must carry them
+//! in the local header (Java's `ZipInputStream` cannot read a STORED entry with a data descriptor:
+//! OpenJDK refuses it, "only DEFLATED entries can have EXT descriptor"), DEFLATED entries use data
+//! descriptors, `mimetype` carries an entry comment, and a STORED entry of unknown size can be
+//! patched in place when the output is seekable. The reader reads entries as they come (decrypted
+//! ASiC bytes never touch the disk as a zip), counts decompressed bytes against limits, and checks
+//! the central directory at the end against what the local headers said, so a zip that shows
+//! different things to different readers is refused.
 //!
 //! Zip64 is written when an entry or the archive outgrows 4 GiB (entries whose size is not known
 //! up front must be announced with a size hint) and is read wherever it appears.

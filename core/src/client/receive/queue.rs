@@ -171,7 +171,8 @@ impl Client {
                 now,
                 false,
             )?;
-            // Only non-status messages are queued, and each gets LEVERT (spec dpo-soap 5.5).
+            // Only non-status messages are queued, and each gets LEVERT (IP
+            // `NextMoveMessageInService.deleteMessage`).
             tx.add_outbox(message_id, ReceiptStatus::Levert)?;
             Ok(())
         })?;

@@ -112,9 +112,10 @@ impl<R: Read> CmsDecryptor<R> {
             )
         };
         // The integration point takes the first RecipientInfo without comparing its id with our
-        // certificate (spec dpo-soap.md 6.4), so a sender may have encrypted to an older or
-        // re-issued certificate with our key. When no id names us, try our key on every recipient
-        // before giving up: an OAEP unwrap with the wrong key fails reliably.
+        // certificate (efm-common `DecryptCMSDocument`: `findFirst`), so a sender may have
+        // encrypted to an older or re-issued certificate with our key. When no id names us, try our
+        // key on every recipient before giving up: an OAEP unwrap with the wrong key fails
+        // reliably.
         let fallback = named.is_empty();
         let candidates: Vec<&Recipient> = if fallback {
             env.recipients.iter().collect()

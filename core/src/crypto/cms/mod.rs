@@ -6,11 +6,12 @@
 //! the cryptography to OpenSSL: `PkeyCtx` for the RSA key transport, `Crypter` for AES-CBC,
 //! `rand` for the content key and IV.
 //!
-//! Writing follows the integration point exactly (spec `dpo-soap.md` 6.2: BouncyCastle's
-//! `CMSEnvelopedDataStreamGenerator`): ContentInfo, EnvelopedData and EncryptedContentInfo with
-//! indefinite lengths; one KeyTransRecipientInfo (version 0, issuerAndSerialNumber, RSAES-OAEP with
-//! SHA-256 and MGF1-SHA-256, empty label omitted) in a DER SET; AES-256-CBC with a random IV; the
-//! ciphertext as a constructed `[0]` of 1000-byte primitive OCTET STRING segments.
+//! Writing follows the integration point exactly (efm-common `CreateCMSDocument` and
+//! `CmsAlgorithm.RSAES_OAEP` on BouncyCastle's `CMSEnvelopedDataStreamGenerator`): ContentInfo,
+//! EnvelopedData and EncryptedContentInfo with indefinite lengths; one KeyTransRecipientInfo
+//! (version 0, issuerAndSerialNumber, RSAES-OAEP with SHA-256 and MGF1-SHA-256, empty label
+//! omitted) in a DER SET; AES-256-CBC with a random IV; the ciphertext as a constructed `[0]` of
+//! 1000-byte primitive OCTET STRING segments.
 //!
 //! Reading accepts BER (indefinite lengths, constructed and nested OCTET STRINGs) and DER; RSAES-OAEP
 //! with any SHA-1/SHA-2 hash and MGF1 (SHA-1 when the parameters are absent, as RFC 4055 says) and

@@ -1,6 +1,7 @@
-//! SOAP 1.1 envelopes of the Altinn 2 broker (spec dpo-soap.md 3.3, 3.4): the requests we send,
-//! written element by element in the WSDL's sequence order (DataContractSerializer drops members
-//! out of order), and the answers and `AltinnFault`s we read.
+//! SOAP 1.1 envelopes of the Altinn 2 broker (Altinn's `BrokerServiceExternalBasic` and
+//! `BrokerServiceExternalBasicStreamed` WSDLs): the requests we send, written element by element in
+//! the WSDL's sequence order (DataContractSerializer drops members out of order), and the answers
+//! and `AltinnFault`s we read.
 //!
 //! Answers are parsed with roxmltree, which refuses DTDs (so no entity expansion or external
 //! entities) and is given only bounded input by the caller.
@@ -66,7 +67,7 @@ fn credentials(login: Login<'_>) -> String {
     )
 }
 
-/// What InitiateBrokerServiceBasic announces (spec 2.4).
+/// What InitiateBrokerServiceBasic announces (IP v3 `AltinnWsClient.getManifest`).
 pub struct Initiation<'a> {
     pub service_code: &'a str,
     pub service_edition: i32,
@@ -211,7 +212,7 @@ pub fn upload(
 
 // ---- reading answers ---------------------------------------------------------------------------
 
-/// An `AltinnFault` (3.2), or a bare SOAP fault.
+/// An `AltinnFault` (the WSDLs' `AltinnFaultFault` detail), or a bare SOAP fault.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fault {
     pub fault_code: String,
@@ -234,7 +235,8 @@ impl Fault {
             .unwrap_or(&self.fault_string)
     }
 
-    /// Altinn's answer to a wrong system user name or password (ErrorID 989, spec 3.2).
+    /// Altinn's answer to a wrong system user name or password (ErrorID 989 as a public Altinn
+    /// client records it; the IP's `AltinnAuthenticationAnalyzer` matches the message text).
     pub fn is_bad_credentials(&self) -> bool {
         self.error_id == Some(989)
             || [&self.error_message, &self.localized_message]
@@ -438,7 +440,8 @@ pub fn confirm_result(text: &str) -> Result<(), AnswerError> {
     Ok(())
 }
 
-/// What the upload receipt says (logged only: success is "no fault", spec 3.4.1).
+/// What the upload receipt says (logged only: success is "no fault", as in IP v3
+/// `AltinnWsClient`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Receipt {
     pub receipt_id: Option<String>,
