@@ -104,7 +104,8 @@ pub unsafe extern "C" fn efm_client_new(
     }
 }
 
-/// The client's resolved configuration as JSON (no secrets). Release with efm_string_free().
+/// The client's resolved configuration as JSON (schema/config_summary.schema.json; no secrets).
+/// Release with efm_string_free().
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_config_json(
     client: *const efm_client,

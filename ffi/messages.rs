@@ -9,6 +9,7 @@ use crate::error::efm_error;
 use crate::result::efm_result;
 use crate::strings::give;
 use efm_core::client::{Client, SendRequest};
+use efm_core::progress::Phase;
 use efm_core::store::MessageFilter;
 use efm_core::transport::{request_cancel, reset_cancel};
 use efm_core::{Error, ErrorKind};
@@ -51,6 +52,25 @@ fn reporter<'a>(
     }
 }
 
+/// What a send is busy with, as efm_phase_callback reports it.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum efm_phase {
+    /// Building the package: documents read, hashed, compressed where it pays, signed and
+    /// encrypted. Encryption streams behind the packing in the same pass, so it is part of this
+    /// phase. `done`/`total` count document bytes.
+    Packing = 1,
+    /// Sending the package to the broker. `done`/`total` count package bytes.
+    Uploading = 2,
+}
+
+/// Reports the progress of a send by phase: first EFM_PHASE_PACKING, then EFM_PHASE_UPLOADING,
+/// each with its own `done` of `total` bytes (`total` 0 when unknown). Called on the thread that
+/// made the efm call. Return true to go on, false to cancel, as with efm_progress_callback.
+pub type efm_phase_callback = Option<
+    unsafe extern "C" fn(userdata: *mut c_void, phase: efm_phase, done: u64, total: u64) -> bool,
+>;
+
 /// Run a transfer with the caller's progress callback; a failure after the callback asked to
 /// stop is reported as EFM_RESULT_CANCELLED.
 fn with_progress<T>(
@@ -60,6 +80,42 @@ fn with_progress<T>(
 ) -> Result<T, Error> {
     let cancelled = Cell::new(false);
     let result = call(&mut reporter(progress, userdata, &cancelled));
+    cancelled_as_such(result, &cancelled)
+}
+
+/// [`with_progress`] for a callback by phase.
+fn with_phases<T>(
+    progress: efm_phase_callback,
+    userdata: *mut c_void,
+    call: impl FnOnce(&mut dyn FnMut(Phase, u64, u64)) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let cancelled = Cell::new(false);
+    reset_cancel();
+    let mut report = |phase: Phase, done: u64, total: u64| {
+        let phase = match phase {
+            Phase::Packing => efm_phase::Packing,
+            Phase::Uploading => efm_phase::Uploading,
+            // A send does not download.
+            Phase::Downloading => return,
+        };
+        // As in `reporter`: no report after the caller asked to stop.
+        if cancelled.get() {
+            return;
+        }
+        if let Some(cb) = progress {
+            // SAFETY: as in `reporter`.
+            if !unsafe { cb(userdata, phase, done, total) } {
+                cancelled.set(true);
+                request_cancel();
+            }
+        }
+    };
+    let result = call(&mut report);
+    cancelled_as_such(result, &cancelled)
+}
+
+/// A failure after the callback asked to stop is EFM_RESULT_CANCELLED.
+fn cancelled_as_such<T>(result: Result<T, Error>, cancelled: &Cell<bool>) -> Result<T, Error> {
     reset_cancel();
     match result {
         Err(e) if cancelled.get() => Err(Error::new(
@@ -105,11 +161,14 @@ fn to_json<T: Serialize>(value: &T) -> Result<String, Error> {
 /// "..."}], "conversation_id", "message_id", "ttl_secs", "sender_ref", "receiver_ref"}` (all but
 /// `receiver` and `documents` optional; schema/send_request.schema.json). Unknown members, wrong
 /// types and out-of-range numbers (`ttl_secs` beyond ten years) fail with
-/// EFM_RESULT_INVALID_ARGUMENT naming the member in efm_error_field(); a document that is not a
-/// regular file likewise. The receiver is looked up, the message recorded
-/// (OPPRETTET), packed, encrypted and uploaded (SENDT). On success `message_json_out` receives the
-/// message (schema/message_info.schema.json). On failure the message, if it got that far,
-/// is recorded as FEIL and can be sent again with efm_client_resend(). `progress` may be NULL.
+/// EFM_RESULT_INVALID_ARGUMENT naming the member in efm_error_field()
+/// (`sbd.standardBusinessDocumentHeader.businessScope.scope[0].identifier`: the `sbd` is read
+/// strictly too); a document that is not a regular file likewise. The receiver is looked up, the
+/// message recorded (OPPRETTET), packed, encrypted and uploaded (SENDT). On success
+/// `message_json_out` receives the message (schema/message_info.schema.json). A transient failure
+/// of the upload (network, 5xx, 429) is not an error: the message stays OPPRETTET with its
+/// `sending` attempts and is sent later by efm_client_run_due(). A permanent refusal fails and
+/// records the message as FEIL; efm_client_resend() sends it again. `progress` may be NULL.
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_send(
     client: *const efm_client,
@@ -121,10 +180,55 @@ pub unsafe extern "C" fn efm_client_send(
 ) -> efm_result {
     // SAFETY: pointers as the header documents them.
     unsafe {
-        answer(client, message_json_out, "message_json_out", error, |c| {
-            let request: SendRequest = json_arg(request_json, "request_json")?;
-            with_progress(progress, userdata, |p| c.send(request, p))
+        send_answer(
+            client,
+            request_json,
+            message_json_out,
+            error,
+            |c, request| with_progress(progress, userdata, |p| c.send(request, p)),
+        )
+    }
+}
+
+/// The common shape of the two send exports: read the request, send, answer the message.
+///
+/// # Safety
+/// As [`answer`]; `request_json` NULL or a NUL-terminated string.
+unsafe fn send_answer(
+    client: *const efm_client,
+    request_json: *const c_char,
+    out: *mut *mut c_char,
+    error: *mut *mut efm_error,
+    send: impl FnOnce(&Client, SendRequest) -> Result<efm_core::client::MessageInfo, Error>,
+) -> efm_result {
+    // SAFETY: forwarded contract of this function.
+    unsafe {
+        answer(client, out, "message_json_out", error, |c| {
+            send(c, json_arg(request_json, "request_json")?)
         })
+    }
+}
+
+/// efm_client_send() with progress by phase (efm_phase_callback: packing, then uploading), so a
+/// long send shows what it is doing. `progress` may be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn efm_client_send_by_phase(
+    client: *const efm_client,
+    request_json: *const c_char,
+    progress: efm_phase_callback,
+    userdata: *mut c_void,
+    message_json_out: *mut *mut c_char,
+    error: *mut *mut efm_error,
+) -> efm_result {
+    // SAFETY: pointers as the header documents them.
+    unsafe {
+        send_answer(
+            client,
+            request_json,
+            message_json_out,
+            error,
+            |c, request| with_phases(progress, userdata, |p| c.send_by_phase(request, p)),
+        )
     }
 }
 

@@ -155,6 +155,33 @@ typedef uint32_t efm_log_level;
 #endif // __cplusplus
 
 /*
+ What a send is busy with, as efm_phase_callback reports it.
+ */
+enum efm_phase
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /*
+   Building the package: documents read, hashed, compressed where it pays, signed and
+   encrypted. Encryption streams behind the packing in the same pass, so it is part of this
+   phase. `done`/`total` count document bytes.
+   */
+  EFM_PHASE_PACKING = 1,
+  /*
+   Sending the package to the broker. `done`/`total` count package bytes.
+   */
+  EFM_PHASE_UPLOADING = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum efm_phase efm_phase;
+#else
+typedef uint32_t efm_phase;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/*
  A configured client. Create with efm_client_new(), release with efm_client_free().
  */
 typedef struct efm_client efm_client;
@@ -180,6 +207,13 @@ typedef void (*efm_log_callback)(void *userdata, efm_log_level level, const char
  */
 typedef bool (*efm_progress_callback)(void *userdata, uint64_t done, uint64_t total);
 
+/*
+ Reports the progress of a send by phase: first EFM_PHASE_PACKING, then EFM_PHASE_UPLOADING,
+ each with its own `done` of `total` bytes (`total` 0 when unknown). Called on the thread that
+ made the efm call. Return true to go on, false to cancel, as with efm_progress_callback.
+ */
+typedef bool (*efm_phase_callback)(void *userdata, efm_phase phase, uint64_t done, uint64_t total);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -191,7 +225,8 @@ extern "C" {
 efm_result efm_client_new(const char *config_json, efm_client **client_out, efm_error **error);
 
 /*
- The client's resolved configuration as JSON (no secrets). Release with efm_string_free().
+ The client's resolved configuration as JSON (schema/config_summary.schema.json; no secrets).
+ Release with efm_string_free().
  */
 efm_result efm_client_config_json(const efm_client *client, char **json_out, efm_error **error);
 
@@ -214,8 +249,9 @@ void efm_client_free(efm_client *client);
 /*
  Parse and validate a configuration document (JSON; README "Configuration",
  schema/config.schema.json). On success, and when
- `summary_json_out` is not NULL, writes the resolved configuration as JSON (absolute paths, URLs of
- the environment, no secrets), to be released with efm_string_free().
+ `summary_json_out` is not NULL, writes the resolved configuration as JSON
+ (schema/config_summary.schema.json: absolute paths, URLs of the environment, no secrets), to be
+ released with efm_string_free().
  */
 efm_result efm_config_validate(const char *config_json, char **summary_json_out, efm_error **error);
 
@@ -284,13 +320,22 @@ efm_result efm_set_logger(efm_log_callback callback, void *userdata, uint32_t ma
  "..."}], "conversation_id", "message_id", "ttl_secs", "sender_ref", "receiver_ref"}` (all but
  `receiver` and `documents` optional; schema/send_request.schema.json). Unknown members, wrong
  types and out-of-range numbers (`ttl_secs` beyond ten years) fail with
- EFM_RESULT_INVALID_ARGUMENT naming the member in efm_error_field(); a document that is not a
- regular file likewise. The receiver is looked up, the message recorded
- (OPPRETTET), packed, encrypted and uploaded (SENDT). On success `message_json_out` receives the
- message (schema/message_info.schema.json). On failure the message, if it got that far,
- is recorded as FEIL and can be sent again with efm_client_resend(). `progress` may be NULL.
+ EFM_RESULT_INVALID_ARGUMENT naming the member in efm_error_field()
+ (`sbd.standardBusinessDocumentHeader.businessScope.scope[0].identifier`: the `sbd` is read
+ strictly too); a document that is not a regular file likewise. The receiver is looked up, the
+ message recorded (OPPRETTET), packed, encrypted and uploaded (SENDT). On success
+ `message_json_out` receives the message (schema/message_info.schema.json). A transient failure
+ of the upload (network, 5xx, 429) is not an error: the message stays OPPRETTET with its
+ `sending` attempts and is sent later by efm_client_run_due(). A permanent refusal fails and
+ records the message as FEIL; efm_client_resend() sends it again. `progress` may be NULL.
  */
 efm_result efm_client_send(const efm_client *client, const char *request_json, efm_progress_callback progress, void *userdata, char **message_json_out, efm_error **error);
+
+/*
+ efm_client_send() with progress by phase (efm_phase_callback: packing, then uploading), so a
+ long send shows what it is doing. `progress` may be NULL.
+ */
+efm_result efm_client_send_by_phase(const efm_client *client, const char *request_json, efm_phase_callback progress, void *userdata, char **message_json_out, efm_error **error);
 
 /*
  Send again a message that failed (FEIL) or was never uploaded, from its stored package.

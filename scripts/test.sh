@@ -27,6 +27,13 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "rust tests"
 cargo test --workspace
 
+if [ "${EFM_FUZZ_SECONDS:-0}" -gt 0 ]; then
+    # Opt-in: nightly + cargo-fuzz + an ASan build cost ~10 min on a fresh 2-core machine before
+    # the first input runs. The committed corpora are replayed on stable by `cargo test` anyway.
+    step "fuzz (${EFM_FUZZ_SECONDS} s per target)"
+    scripts/fuzz.sh "$EFM_FUZZ_SECONDS"
+fi
+
 step "soak (100 messages both ways, a fault every 100 ms on every endpoint)"
 # A bigger run: cargo run --release -p efm-core --example soak -- --messages 400 --processes 3 --kills 30 --seconds 900
 target/debug/examples/soak --messages 100 --processes 1 --kills 0 --seconds 170

@@ -118,9 +118,10 @@ impl From<SendDocument> for DocumentSource {
 #[serde(default, deny_unknown_fields)]
 pub struct SendRequest {
     /// A complete SBD (sender, receiver, ids, process, business message) in the JSON form of the
-    /// integration point's NextMove API. When given, the fields below except `documents` are
-    /// ignored.
-    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    /// integration point's NextMove API, read strictly (unknown members and wrong types are
+    /// refused, naming the member). When given, the fields below except `documents` are ignored.
+    #[serde(deserialize_with = "crate::sbd::deserialize_outgoing")]
+    #[schemars(with = "Option<crate::sbd::OutgoingSbd>")]
     pub sbd: Option<Sbd>,
     /// The receiver's organisation number.
     pub receiver: Option<String>,

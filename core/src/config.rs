@@ -27,6 +27,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod summary;
+pub use summary::*;
+
 /// Which set of external services to talk to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -82,7 +85,7 @@ pub enum TransportKind {
 }
 
 /// Every URL the client calls, resolved from the environment preset and any overrides.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Urls {
     pub maskinporten_token: String,
     /// The grant's `aud`: the issuer string exactly, trailing slash included.
@@ -194,7 +197,7 @@ pub struct Credentials {
 
 /// The Altinn system user a token acts as (`authorization_details`, Maskinporten docs: system
 /// user; IP `ClaimsFactory`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct SystemUser {
     /// `0192:<orgnr>`.
     pub org_id: String,
@@ -723,44 +726,6 @@ impl Config {
             registry_scopes: raw
                 .registry_scopes
                 .unwrap_or_else(|| vec![REGISTRY_SCOPE.to_string()]),
-        })
-    }
-
-    /// A JSON summary of the resolved configuration, with secrets left out (for `efm doctor`,
-    /// `efm_config_validate` and logs).
-    pub fn summary_json(&self) -> serde_json::Value {
-        let key = match &self.credentials.key {
-            KeySource::Pkcs12 { path, password } => serde_json::json!({
-                "pkcs12": path, "password_from": password.source(),
-            }),
-            KeySource::Pem {
-                certificate,
-                private_key,
-            } => serde_json::json!({
-                "certificate_pem": certificate, "private_key_pem": private_key,
-            }),
-        };
-        serde_json::json!({
-            "organisation_number": self.organisation_number.as_str(),
-            "environment": self.environment.name(),
-            "transport": match self.transport { TransportKind::Altinn3 => "altinn3", TransportKind::Altinn2 => "altinn2" },
-            "data_dir": self.data_dir,
-            "client_id": self.credentials.client_id,
-            "key": key,
-            "kid": self.credentials.kid,
-            "system_user": {"org_id": self.system_user.org_id, "name": self.system_user.name},
-            "message_channel": self.message_channel,
-            "proxy": self.proxy.describe(),
-            "timeouts": {"connect_secs": self.timeouts.connect.as_secs(), "request_secs": self.timeouts.request.as_secs()},
-            "urls": {
-                "maskinporten_token": self.urls.maskinporten_token,
-                "maskinporten_audience": self.urls.maskinporten_audience,
-                "service_registry": self.urls.service_registry,
-                "altinn3_broker": self.urls.altinn3_broker,
-                "altinn_token_exchange": self.urls.altinn_token_exchange,
-                "altinn2_broker_basic": self.urls.altinn2_broker_basic,
-                "altinn2_broker_streamed": self.urls.altinn2_broker_streamed,
-            },
         })
     }
 }

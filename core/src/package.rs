@@ -372,6 +372,76 @@ pub fn create_file_reporting(
     Ok(summary)
 }
 
+/// Documents smaller than this in all are packed on the calling thread alone: for them the
+/// packer and writer threads of the pipeline cost more to start and hand over to than they save
+/// (a 20 KiB send spent more time waiting for its threads to be scheduled than packing).
+const SERIAL_BELOW: u64 = 1 << 20;
+
+/// The ASiC-E written straight through the CMS encryptor into the zip entry, on this thread.
+/// `progress(done)` hears the document bytes packed before each write; a cancel asked for from
+/// it stops the packing at that write, as in the pipeline.
+#[allow(clippy::too_many_arguments)] // private; the pipeline's arguments, one by one
+fn pack_serially<W: Write>(
+    documents: &[DocumentSource],
+    hoveddokument: Option<&str>,
+    (sender, receiver): (&str, &str),
+    identity: &Identity,
+    opts: &AsicWriteOptions,
+    receiver_cert: &X509,
+    zip: &mut ZipWriter<W>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(AsicSummary, u64)> {
+    /// Reports progress and honours a cancel before each write.
+    struct Watched<'a, W: Write> {
+        inner: W,
+        packed: &'a AtomicU64,
+        progress: &'a mut dyn FnMut(u64),
+    }
+    impl<W: Write> Write for Watched<'_, W> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            (self.progress)(self.packed.load(Ordering::Relaxed));
+            if let Some(cancelled) = crate::transport::cancelled_now() {
+                return Err(cancelled);
+            }
+            self.inner.write(buf)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.inner.flush()
+        }
+    }
+    progress(0);
+    if let Some(cancelled) = crate::transport::cancelled_now() {
+        return Err(Error::io("packing", cancelled));
+    }
+    let packed = opts.packed.clone().unwrap_or_default();
+    let encryptor = cms::CmsEncryptor::new(zip, receiver_cert)?;
+    // Buffered in front, so AES gets whole blocks of work and progress is not reported for
+    // every zip header.
+    let watched = io::BufWriter::with_capacity(
+        64 * 1024,
+        Watched {
+            inner: encryptor,
+            packed: &packed,
+            progress,
+        },
+    );
+    let (summary, watched) = asic::write_asic(
+        documents,
+        hoveddokument,
+        sender,
+        receiver,
+        identity,
+        opts,
+        watched,
+    )?;
+    let watched = watched
+        .into_inner()
+        .map_err(|e| error_from_io(e.into_error(), "packing"))?;
+    let (_, written) = watched.inner.finish_counted()?;
+    (watched.progress)(packed.load(Ordering::Relaxed));
+    Ok((summary, written))
+}
+
 #[allow(clippy::too_many_arguments)] // private; the two ASiC-entry hooks differ per caller
 fn write_package<W: Write + Send>(
     input: &PackageInput,
@@ -447,53 +517,66 @@ fn write_package<W: Write + Send>(
         let sender_id = sbd.sender_identifier().unwrap_or_default().to_string();
         let receiver_id = sbd.receiver_identifier().unwrap_or_default().to_string();
         let hoveddokument = sbd.message.hoveddokument().map(str::to_string);
-        let (summary, written) = std::thread::scope(|s| -> Result<(AsicSummary, u64)> {
-            let (pw, mut pr) = pipe();
-            let producer = s.spawn(move || -> Result<AsicSummary> {
-                let (summary, pw) = asic::write_asic(
-                    &input.documents,
-                    hoveddokument.as_deref(),
-                    &sender_id,
-                    &receiver_id,
-                    identity,
-                    &asic_opts,
-                    pw,
-                )?;
-                pw.finish()
-                    .map_err(|e| Error::io("handing the ASiC-E to the encryptor", e))?;
-                Ok(summary)
-            });
-            let encrypted = (|| -> Result<u64> {
-                progress(0, total);
-                let free = pr.free.clone();
-                let pr = &mut pr;
-                let (_, n) = cms::encrypt_split(
-                    receiver_cert,
-                    &mut zip,
-                    &mut || {
-                        let chunk = pr.next_chunk();
-                        progress(packed.load(Ordering::Relaxed), total);
-                        match crate::transport::cancelled_now() {
-                            Some(cancelled) => Err(cancelled),
-                            None => chunk,
-                        }
-                    },
-                    &mut |spent| {
-                        let _ = free.try_send(spent);
-                    },
-                )?;
-                Ok(n)
-            })();
-            let producer_failed_first = pr.broken;
-            drop(pr);
-            // Whichever side failed first has the error worth reporting.
-            match (join(producer, "ASiC-E"), encrypted) {
-                (Ok(summary), Ok(n)) => Ok((summary, n)),
-                (Err(p), Err(e)) => Err(if producer_failed_first { p } else { e }),
-                (Err(p), Ok(_)) => Err(p),
-                (Ok(_), Err(e)) => Err(e),
-            }
-        })?;
+        let (summary, written) = if total < SERIAL_BELOW {
+            pack_serially(
+                &input.documents,
+                hoveddokument.as_deref(),
+                (&sender_id, &receiver_id),
+                identity,
+                &asic_opts,
+                receiver_cert,
+                &mut zip,
+                &mut |done| progress(done, total),
+            )?
+        } else {
+            std::thread::scope(|s| -> Result<(AsicSummary, u64)> {
+                let (pw, mut pr) = pipe();
+                let producer = s.spawn(move || -> Result<AsicSummary> {
+                    let (summary, pw) = asic::write_asic(
+                        &input.documents,
+                        hoveddokument.as_deref(),
+                        &sender_id,
+                        &receiver_id,
+                        identity,
+                        &asic_opts,
+                        pw,
+                    )?;
+                    pw.finish()
+                        .map_err(|e| Error::io("handing the ASiC-E to the encryptor", e))?;
+                    Ok(summary)
+                });
+                let encrypted = (|| -> Result<u64> {
+                    progress(0, total);
+                    let free = pr.free.clone();
+                    let pr = &mut pr;
+                    let (_, n) = cms::encrypt_split(
+                        receiver_cert,
+                        &mut zip,
+                        &mut || {
+                            let chunk = pr.next_chunk();
+                            progress(packed.load(Ordering::Relaxed), total);
+                            match crate::transport::cancelled_now() {
+                                Some(cancelled) => Err(cancelled),
+                                None => chunk,
+                            }
+                        },
+                        &mut |spent| {
+                            let _ = free.try_send(spent);
+                        },
+                    )?;
+                    Ok(n)
+                })();
+                let producer_failed_first = pr.broken;
+                drop(pr);
+                // Whichever side failed first has the error worth reporting.
+                match (join(producer, "ASiC-E"), encrypted) {
+                    (Ok(summary), Ok(n)) => Ok((summary, n)),
+                    (Err(p), Err(e)) => Err(if producer_failed_first { p } else { e }),
+                    (Err(p), Ok(_)) => Err(p),
+                    (Ok(_), Err(e)) => Err(e),
+                }
+            })?
+        };
         finish_asic(&mut zip)?;
         entries.push(ASIC_ENTRY.to_string());
         asic_summary = Some(summary);

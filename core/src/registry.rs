@@ -400,7 +400,13 @@ pub struct Registry {
     retry: RetryPolicy,
     answers: SingleFlight<(String, Option<String>), Arc<Answer>>,
     jwks: Mutex<Option<Arc<Jwks>>>,
+    /// Certificates already parsed, by their PEM text: a cached answer is read again for every
+    /// message, and decoding the certificate (its public key) was a tenth of a small send's CPU.
+    certificates: Mutex<std::collections::HashMap<String, X509>>,
 }
+
+/// At most this many parsed certificates are kept (then the memo starts over).
+const PARSED_CERTIFICATES: usize = 256;
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -450,6 +456,7 @@ impl Registry {
             retry: RetryPolicy::default(),
             answers: SingleFlight::new(),
             jwks: Mutex::new(None),
+            certificates: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -530,6 +537,24 @@ impl Registry {
         self.select_dpo(org, process, Some(standard))
     }
 
+    /// [`parse_registry_certificate`], remembered (the checks that depend on the time still run
+    /// on every use).
+    fn parsed_certificate(&self, pem: &str) -> Result<X509> {
+        let mut memo = self
+            .certificates
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(c) = memo.get(pem) {
+            return Ok(c.clone());
+        }
+        let parsed = parse_registry_certificate(pem)?;
+        if memo.len() >= PARSED_CERTIFICATES {
+            memo.clear();
+        }
+        memo.insert(pem.to_string(), parsed.clone());
+        Ok(parsed)
+    }
+
     fn select_dpo(
         &self,
         org: &OrgNumber,
@@ -567,7 +592,7 @@ impl Registry {
                     format!("the Service Registry's DPO record for {org} in {process} has no certificate; the receiver's registration is incomplete"),
                 ));
             }
-            let certificate = parse_registry_certificate(pem).map_err(|e| {
+            let certificate = self.parsed_certificate(pem).map_err(|e| {
                 e.context(format!(
                     "the certificate in the Service Registry's DPO record for {org}"
                 ))

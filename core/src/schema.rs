@@ -6,7 +6,7 @@ use crate::client::{
     IncomingMessage, MessageFilter, MessageInfo, OpenedMessage, PollSummary, QuarantineEntry,
     RetryOutcome, SendRequest, StatusEntry, WorkSummary,
 };
-use crate::config::Config;
+use crate::config::{Config, ConfigSummary};
 use crate::error::ErrorDetail;
 use crate::registry::Capabilities;
 use schemars::{schema_for, Schema};
@@ -19,6 +19,7 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("send_request", schema_for!(SendRequest)),
         ("message_filter", schema_for!(MessageFilter)),
         // answers
+        ("config_summary", schema_for!(ConfigSummary)),
         ("capabilities", schema_for!(Capabilities)),
         ("message_info", schema_for!(MessageInfo)),
         ("poll_summary", schema_for!(PollSummary)),

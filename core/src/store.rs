@@ -321,6 +321,8 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(db_err("enabling foreign keys"))?;
         migrations::migrate(&mut conn)?;
+        // Room for every statement the store runs (see `Tx::exec`).
+        conn.set_prepared_statement_cache_capacity(128);
         let store = Store {
             conn: Mutex::new(conn),
             data_dir: data_dir.to_path_buf(),
@@ -418,6 +420,22 @@ const MESSAGE_COLUMNS: &str =
      status, created, last_update, expires, transfer_id, payload, warnings";
 
 impl Tx<'_> {
+    /// Run one statement, prepared once per connection (a send or poll runs the same few dozen
+    /// statements for every message; parsing them each time was a tenth of its CPU time).
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.tx.prepare_cached(sql)?.execute(params)
+    }
+
+    /// One row of a query, prepared once per connection (see [`Tx::exec`]).
+    fn row<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.tx.prepare_cached(sql)?.query_row(params, f)
+    }
+
     fn row_to_message(&self, r: &rusqlite::Row<'_>) -> rusqlite::Result<(MessageInfo, String)> {
         let direction: String = r.get(0)?;
         let status: String = r.get(7)?;
@@ -460,14 +478,13 @@ impl Tx<'_> {
     }
 
     fn row_id(&self, direction: Direction, message_id: &str) -> Result<Option<i64>> {
-        self.tx
-            .query_row(
-                "SELECT id FROM messages WHERE direction = ?1 AND message_id = ?2",
-                params![direction.name(), message_id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db_err("looking up a message"))
+        self.row(
+            "SELECT id FROM messages WHERE direction = ?1 AND message_id = ?2",
+            params![direction.name(), message_id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db_err("looking up a message"))
     }
 
     fn require_row(&self, direction: Direction, message_id: &str) -> Result<i64> {
@@ -507,8 +524,7 @@ impl Tx<'_> {
             .with_field("message_id"));
         }
         let now_s = format_time(now);
-        self.tx
-            .execute(
+        self.exec(
                 &format!("INSERT INTO messages ({MESSAGE_COLUMNS}, sbd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?14, ?13)"),
                 params![
                     m.direction.name(),
@@ -529,12 +545,11 @@ impl Tx<'_> {
             )
             .map_err(db_err("storing a message"))?;
         let id = self.tx.last_insert_rowid();
-        self.tx
-            .execute(
-                "INSERT INTO status_history (message, status, time) VALUES (?1, ?2, ?3)",
-                params![id, status.name(), now_s],
-            )
-            .map_err(db_err("storing a status"))?;
+        self.exec(
+            "INSERT INTO status_history (message, status, time) VALUES (?1, ?2, ?3)",
+            params![id, status.name(), now_s],
+        )
+        .map_err(db_err("storing a status"))?;
         log::info!(
             "{} message {}: {}",
             m.direction.name().to_lowercase(),
@@ -545,9 +560,7 @@ impl Tx<'_> {
     }
 
     pub fn message(&self, direction: Direction, message_id: &str) -> Result<Option<MessageInfo>> {
-        let found = self
-            .tx
-            .query_row(
+        let found = self.row(
                 &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE direction = ?1 AND message_id = ?2"),
                 params![direction.name(), message_id],
                 |r| self.row_to_message(r),
@@ -560,8 +573,7 @@ impl Tx<'_> {
     /// The stored SBD (JSON text) of a message.
     pub fn sbd_json(&self, direction: Direction, message_id: &str) -> Result<String> {
         let id = self.require_row(direction, message_id)?;
-        self.tx
-            .query_row("SELECT sbd FROM messages WHERE id = ?1", [id], |r| r.get(0))
+        self.row("SELECT sbd FROM messages WHERE id = ?1", [id], |r| r.get(0))
             .map_err(db_err("reading a stored SBD"))
     }
 
@@ -580,9 +592,7 @@ impl Tx<'_> {
     ) -> Result<bool> {
         let id = self.require_row(direction, message_id)?;
         let now_s = format_time(now);
-        let inserted = self
-            .tx
-            .execute(
+        let inserted = self.exec(
                 "INSERT OR IGNORE INTO status_history (message, status, time, description) VALUES (?1, ?2, ?3, ?4)",
                 params![id, status.name(), now_s, description],
             )
@@ -595,8 +605,7 @@ impl Tx<'_> {
             return Ok(false);
         }
         let current: String = self
-            .tx
-            .query_row("SELECT status FROM messages WHERE id = ?1", [id], |r| {
+            .row("SELECT status FROM messages WHERE id = ?1", [id], |r| {
                 r.get(0)
             })
             .map_err(db_err("reading a status"))?;
@@ -605,12 +614,11 @@ impl Tx<'_> {
             || (!is_terminal(current) && rank(status) >= rank(current))
             || (rank(status) == 9 && rank(current) < 9);
         if moves {
-            self.tx
-                .execute(
-                    "UPDATE messages SET status = ?2, last_update = ?3 WHERE id = ?1",
-                    params![id, status.name(), now_s],
-                )
-                .map_err(db_err("updating a status"))?;
+            self.exec(
+                "UPDATE messages SET status = ?2, last_update = ?3 WHERE id = ?1",
+                params![id, status.name(), now_s],
+            )
+            .map_err(db_err("updating a status"))?;
         }
         match description {
             Some(d) => log::info!(
@@ -629,9 +637,7 @@ impl Tx<'_> {
 
     pub fn history(&self, direction: Direction, message_id: &str) -> Result<Vec<StatusEntry>> {
         let id = self.require_row(direction, message_id)?;
-        let mut stmt = self
-            .tx
-            .prepare(
+        let mut stmt = self.tx.prepare_cached(
                 "SELECT status, time, description FROM status_history WHERE message = ?1 ORDER BY id",
             )
             .map_err(db_err("reading statuses"))?;
@@ -674,12 +680,11 @@ impl Tx<'_> {
         transfer_id: &str,
     ) -> Result<()> {
         let id = self.require_row(direction, message_id)?;
-        self.tx
-            .execute(
-                "UPDATE messages SET transfer_id = ?2 WHERE id = ?1",
-                params![id, transfer_id],
-            )
-            .map_err(db_err("storing a transfer id"))?;
+        self.exec(
+            "UPDATE messages SET transfer_id = ?2 WHERE id = ?1",
+            params![id, transfer_id],
+        )
+        .map_err(db_err("storing a transfer id"))?;
         Ok(())
     }
 
@@ -691,12 +696,11 @@ impl Tx<'_> {
         payload: Option<&str>,
     ) -> Result<()> {
         let id = self.require_row(direction, message_id)?;
-        self.tx
-            .execute(
-                "UPDATE messages SET payload = ?2 WHERE id = ?1",
-                params![id, payload],
-            )
-            .map_err(db_err("storing a payload path"))?;
+        self.exec(
+            "UPDATE messages SET payload = ?2 WHERE id = ?1",
+            params![id, payload],
+        )
+        .map_err(db_err("storing a payload path"))?;
         Ok(())
     }
 
@@ -722,12 +726,11 @@ impl Tx<'_> {
                 m.warnings.push(w.clone());
             }
         }
-        self.tx
-            .execute(
-                "UPDATE messages SET warnings = ?3 WHERE direction = ?1 AND message_id = ?2",
-                params![direction.name(), message_id, warnings_json(&m.warnings)],
-            )
-            .map_err(db_err("storing warnings"))?;
+        self.exec(
+            "UPDATE messages SET warnings = ?3 WHERE direction = ?1 AND message_id = ?2",
+            params![direction.name(), message_id, warnings_json(&m.warnings)],
+        )
+        .map_err(db_err("storing warnings"))?;
         Ok(())
     }
 
@@ -751,7 +754,10 @@ impl Tx<'_> {
         if let Some(n) = filter.limit.filter(|n| *n > 0) {
             sql.push_str(&format!(" LIMIT {n}"));
         }
-        let mut stmt = self.tx.prepare(&sql).map_err(db_err("listing messages"))?;
+        let mut stmt = self
+            .tx
+            .prepare_cached(&sql)
+            .map_err(db_err("listing messages"))?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args.iter()), |r| {
                 self.row_to_message(r)
@@ -768,9 +774,7 @@ impl Tx<'_> {
     /// `DefaultConversationService`: LEVERT, LEST, FEIL and LEVETID_UTLOPT finish a message;
     /// MOTTATT does not).
     pub fn expired_outgoing(&self, now: OffsetDateTime) -> Result<Vec<(String, String)>> {
-        let mut stmt = self
-            .tx
-            .prepare(
+        let mut stmt = self.tx.prepare_cached(
                 "SELECT message_id, expires FROM messages WHERE direction = 'OUTGOING' AND expires IS NOT NULL \
                  AND status IN ('OPPRETTET', 'SENDT', 'MOTTATT')",
             )
@@ -794,12 +798,11 @@ impl Tx<'_> {
 
     pub fn enqueue(&self, message_id: &str, now: OffsetDateTime) -> Result<()> {
         let id = self.require_row(Direction::Incoming, message_id)?;
-        self.tx
-            .execute(
-                "INSERT OR IGNORE INTO incoming_queue (message, enqueued) VALUES (?1, ?2)",
-                params![id, format_time(now)],
-            )
-            .map_err(db_err("queueing a message"))?;
+        self.exec(
+            "INSERT OR IGNORE INTO incoming_queue (message, enqueued) VALUES (?1, ?2)",
+            params![id, format_time(now)],
+        )
+        .map_err(db_err("queueing a message"))?;
         Ok(())
     }
 
@@ -809,8 +812,7 @@ impl Tx<'_> {
             return Ok(false);
         };
         let n = self
-            .tx
-            .execute("DELETE FROM incoming_queue WHERE message = ?1", [id])
+            .exec("DELETE FROM incoming_queue WHERE message = ?1", [id])
             .map_err(db_err("removing a message from the queue"))?;
         Ok(n > 0)
     }
@@ -822,9 +824,7 @@ impl Tx<'_> {
         until: OffsetDateTime,
     ) -> Result<Option<MessageInfo>> {
         let now_s = format_time(now);
-        let found: Option<(i64, String)> = self
-            .tx
-            .query_row(
+        let found: Option<(i64, String)> = self.row(
                 "SELECT q.message, m.message_id FROM incoming_queue q JOIN messages m ON m.id = q.message \
                  WHERE q.locked_until IS NULL OR q.locked_until <= ?1 ORDER BY q.enqueued, q.message LIMIT 1",
                 [&now_s],
@@ -835,12 +835,11 @@ impl Tx<'_> {
         let Some((row, message_id)) = found else {
             return Ok(None);
         };
-        self.tx
-            .execute(
-                "UPDATE incoming_queue SET locked_until = ?2 WHERE message = ?1",
-                params![row, format_time(until)],
-            )
-            .map_err(db_err("locking a message"))?;
+        self.exec(
+            "UPDATE incoming_queue SET locked_until = ?2 WHERE message = ?1",
+            params![row, format_time(until)],
+        )
+        .map_err(db_err("locking a message"))?;
         log::info!(
             "incoming message {message_id}: locked until {}",
             format_time(until)
@@ -854,8 +853,7 @@ impl Tx<'_> {
             return Ok(None);
         };
         let lock: Option<Option<String>> = self
-            .tx
-            .query_row(
+            .row(
                 "SELECT locked_until FROM incoming_queue WHERE message = ?1",
                 [id],
                 |r| r.get(0),
@@ -875,9 +873,7 @@ impl Tx<'_> {
             Option<String>,
             Option<String>,
         );
-        let row: Option<Row> = self
-            .tx
-            .query_row(
+        let row: Option<Row> = self.row(
                 "SELECT transfer_id, state, spool, message_id, sender FROM transfers WHERE transfer_id = ?1",
                 [transfer_id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
@@ -900,7 +896,7 @@ impl Tx<'_> {
     pub fn unfinished_transfers(&self) -> Result<Vec<TransferRecord>> {
         let mut stmt = self
             .tx
-            .prepare(
+            .prepare_cached(
                 "SELECT transfer_id FROM transfers WHERE state != 'CONFIRMED' ORDER BY seen, rowid",
             )
             .map_err(db_err("listing transfers"))?;
@@ -926,8 +922,7 @@ impl Tx<'_> {
         message_id: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<()> {
-        self.tx
-            .execute(
+        self.exec(
                 "INSERT INTO transfers (transfer_id, state, spool, message_id, seen) VALUES (?1, ?2, ?3, ?4, ?5) \
                  ON CONFLICT (transfer_id) DO UPDATE SET \
                  state = CASE WHEN transfers.state = 'CONFIRMED' THEN 'CONFIRMED' ELSE ?2 END, \
@@ -943,12 +938,11 @@ impl Tx<'_> {
 
     /// Remember who sent a transfer, as the broker authenticated the sender.
     pub fn set_transfer_sender(&self, transfer_id: &str, sender: &str) -> Result<()> {
-        self.tx
-            .execute(
-                "UPDATE transfers SET sender = ?2 WHERE transfer_id = ?1",
-                params![transfer_id, sender],
-            )
-            .map_err(db_err("storing a transfer's sender"))?;
+        self.exec(
+            "UPDATE transfers SET sender = ?2 WHERE transfer_id = ?1",
+            params![transfer_id, sender],
+        )
+        .map_err(db_err("storing a transfer's sender"))?;
         Ok(())
     }
 
@@ -956,19 +950,16 @@ impl Tx<'_> {
 
     pub fn add_outbox(&self, message_id: &str, status: ReceiptStatus) -> Result<()> {
         let id = self.require_row(Direction::Incoming, message_id)?;
-        self.tx
-            .execute(
-                "INSERT OR IGNORE INTO outbox (message, status) VALUES (?1, ?2)",
-                params![id, status.name()],
-            )
-            .map_err(db_err("queueing a receipt"))?;
+        self.exec(
+            "INSERT OR IGNORE INTO outbox (message, status) VALUES (?1, ?2)",
+            params![id, status.name()],
+        )
+        .map_err(db_err("queueing a receipt"))?;
         Ok(())
     }
 
     pub fn outbox(&self) -> Result<Vec<OutboxItem>> {
-        let mut stmt = self
-            .tx
-            .prepare(
+        let mut stmt = self.tx.prepare_cached(
                 "SELECT o.id, m.message_id, o.status FROM outbox o JOIN messages m ON m.id = o.message ORDER BY o.id",
             )
             .map_err(db_err("listing receipts"))?;
@@ -989,8 +980,7 @@ impl Tx<'_> {
     }
 
     pub fn remove_outbox(&self, id: i64) -> Result<()> {
-        self.tx
-            .execute("DELETE FROM outbox WHERE id = ?1", [id])
+        self.exec("DELETE FROM outbox WHERE id = ?1", [id])
             .map_err(db_err("removing a receipt"))?;
         Ok(())
     }

@@ -605,3 +605,95 @@ fn failures_on_either_side_of_the_pipeline_are_reported_not_hung() {
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     assert!(e.message().contains("borte.pdf"), "{e}");
 }
+
+/// Small packages are packed on the calling thread, larger ones in the threaded pipeline (the
+/// switch is at 1 MiB of documents), and deflate streams are reused between entries and
+/// packages: every size around the switch, with an empty document, odd sizes and compressible
+/// and incompressible content, opens to the same bytes.
+#[test]
+fn serial_and_pipelined_packing_round_trip_around_the_switch() {
+    const SWITCH: usize = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let arkiv = std::fs::read(fixture("altinn-soap/arkivmelding.xml")).unwrap();
+    let sbd = ArkivmeldingSbd::new(
+        OrgNumber::parse("910077473").unwrap(),
+        OrgNumber::parse("910075918").unwrap(),
+    )
+    .build(efm_core::sbd::now_oslo());
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    };
+    let text = |n: usize| -> Vec<u8> {
+        b"<post>Vedtak i sak 2026/17</post>\n"
+            .iter()
+            .copied()
+            .cycle()
+            .take(n)
+            .collect()
+    };
+    let fixed = arkiv.len() + 3;
+    for (round, total) in [0, SWITCH - 1, SWITCH, SWITCH + 1, SWITCH + 4093]
+        .into_iter()
+        .enumerate()
+    {
+        // arkivmelding.xml, an empty document, a 3-byte one, and the rest split between
+        // incompressible (sampled, STORED) and compressible (DEFLATED) bytes.
+        let rest = total.saturating_sub(fixed);
+        let docs: Vec<(&str, Vec<u8>)> = vec![
+            ("arkivmelding.xml", arkiv.clone()),
+            ("tom.txt", Vec::new()),
+            ("tre.txt", b"abc".to_vec()),
+            ("data.bin", noise(rest / 2 + 1)),
+            ("vedlegg.xml", text(rest - rest / 2)),
+        ];
+        let mut sources = Vec::new();
+        let src = dir.path().join(format!("src-{round}"));
+        std::fs::create_dir_all(&src).unwrap();
+        for (name, data) in &docs {
+            std::fs::write(src.join(name), data).unwrap();
+            sources.push(DocumentSource::new(name.to_string(), src.join(name)));
+        }
+        let input = PackageInput {
+            sbd: sbd.clone(),
+            documents: sources,
+        };
+        let path = dir.path().join(format!("pkg-{round}.zip"));
+        let mut reports = Vec::new();
+        package::create_file_reporting(
+            &path,
+            &input,
+            &pki().identity("a"),
+            &pki().x509("b"),
+            &CreateOptions::default(),
+            &mut |done, all| reports.push((done, all)),
+        )
+        .unwrap();
+        let size: u64 = docs.iter().map(|(_, d)| d.len() as u64).sum();
+        assert!(!reports.is_empty(), "no progress for {total}");
+        assert!(
+            reports.iter().all(|&(d, t)| t == size && d <= t),
+            "{reports:?}"
+        );
+        assert_eq!(reports.last().unwrap().0, size, "{total}: {reports:?}");
+        let target = dir.path().join(format!("in-{round}"));
+        let mut oo = OpenOptions::default();
+        oo.asic.expected_signer = Some(pki().x509("a"));
+        let opened = package::open(&path, &pki().identity("b"), &target, &oo).unwrap();
+        assert_eq!(opened.sbd, sbd);
+        for (name, data) in &docs {
+            assert_eq!(
+                &std::fs::read(target.join(name)).unwrap(),
+                data,
+                "{name} of {total}"
+            );
+        }
+    }
+}

@@ -83,7 +83,9 @@ async fn state(State(shared): State<Arc<Shared>>) -> Response {
         StatusCode::OK,
         &json!({"base_url": shared.base_url, "dir": shared.dir, "now": iso(st.now()),
             "organisations": orgs, "clients": clients, "altinn2_users": altinn2,
-            "transfers": st.transfers.len(), "faults": st.faults.iter().map(|f| f.to_json()).collect::<Vec<_>>()}),
+            "transfers": st.transfers.len(),
+            "requests": shared.requests.load(std::sync::atomic::Ordering::Relaxed),
+            "faults": st.faults.iter().map(|f| f.to_json()).collect::<Vec<_>>()}),
     )
 }
 

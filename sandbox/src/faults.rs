@@ -16,6 +16,9 @@ pub async fn inject(State(shared): State<Arc<Shared>>, req: Request, next: Next)
     if path.starts_with("/admin") {
         return next.run(req).await;
     }
+    shared
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let fault = shared
         .lock()
         .take_fault(req.method().as_str(), &path, false);

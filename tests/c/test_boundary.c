@@ -59,6 +59,9 @@ static void test_nulls(efm_client *c) {
     EXPECT(efm_client_send(NULL, "{}", NULL, NULL, &out, &err), EFM_RESULT_INVALID_ARGUMENT, "client");
     EXPECT(efm_client_send(c, NULL, NULL, NULL, &out, &err), EFM_RESULT_INVALID_ARGUMENT, "request_json");
     EXPECT(efm_client_send(c, "{}", NULL, NULL, NULL, &err), EFM_RESULT_INVALID_ARGUMENT, "message_json_out");
+    EXPECT(efm_client_send_by_phase(NULL, "{}", NULL, NULL, &out, &err), EFM_RESULT_INVALID_ARGUMENT, "client");
+    EXPECT(efm_client_send_by_phase(c, NULL, NULL, NULL, &out, &err), EFM_RESULT_INVALID_ARGUMENT, "request_json");
+    EXPECT(efm_client_send_by_phase(c, "{}", NULL, NULL, NULL, &err), EFM_RESULT_INVALID_ARGUMENT, "message_json_out");
     EXPECT(efm_client_resend(c, NULL, NULL, NULL, &out, &err), EFM_RESULT_INVALID_ARGUMENT, "message_id");
     EXPECT(efm_client_poll(NULL, &out, &err), EFM_RESULT_INVALID_ARGUMENT, "client");
     EXPECT(efm_client_peek(c, NULL, &err), EFM_RESULT_INVALID_ARGUMENT, "message_json_out");
@@ -214,6 +217,12 @@ static bool cancel_at_once(void *userdata, uint64_t done, uint64_t total) {
     return false;
 }
 
+static bool cancel_phase_at_once(void *userdata, efm_phase phase, uint64_t done, uint64_t total) {
+    (void)done; (void)total;
+    *(efm_phase *)userdata = phase;
+    return false;
+}
+
 static void test_cancel(efm_client *c, const char *xml) {
     char req[8192], *out = NULL, *list = NULL;
     int calls = 0;
@@ -224,6 +233,16 @@ static void test_cancel(efm_client *c, const char *xml) {
     CHECK(out == NULL);
     CHECK(err != NULL && strstr(efm_error_message(err), "cancelled") != NULL);
     efm_error_free(err);
+    err = NULL;
+    /* by phase: the first report is packing, and false there cancels too */
+    {
+        efm_phase phase = 0;
+        CHECK(efm_client_send_by_phase(c, req, cancel_phase_at_once, &phase, &out, &err) == EFM_RESULT_CANCELLED);
+        CHECK(phase == EFM_PHASE_PACKING);
+        CHECK(out == NULL);
+        efm_error_free(err);
+        err = NULL;
+    }
     /* the message is kept as FEIL and can be sent again */
     CHECK(efm_client_messages(c, "{\"direction\":\"outgoing\",\"status\":\"FEIL\",\"limit\":1}", &list, NULL) == EFM_RESULT_OK);
     CHECK(list != NULL && strstr(list, "\"FEIL\"") != NULL);

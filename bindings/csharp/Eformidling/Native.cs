@@ -79,6 +79,15 @@ namespace Eformidling
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern uint efm_client_send(ClientHandle client, byte[] requestJson, ProgressCallback progress, IntPtr userdata, out IntPtr messageJson, out ErrorHandle error);
 
+        /// <summary>`phase`: 1 packing (document bytes), 2 uploading (package bytes). Returns true
+        /// to go on, false to cancel the call (EFM_RESULT_CANCELLED).</summary>
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        [return: MarshalAs(UnmanagedType.I1)]
+        internal delegate bool PhaseCallback(IntPtr userdata, uint phase, ulong done, ulong total);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern uint efm_client_send_by_phase(ClientHandle client, byte[] requestJson, PhaseCallback progress, IntPtr userdata, out IntPtr messageJson, out ErrorHandle error);
+
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern uint efm_client_resend(ClientHandle client, byte[] messageId, ProgressCallback progress, IntPtr userdata, out IntPtr messageJson, out ErrorHandle error);
 

@@ -30,6 +30,8 @@ ClientPtr = POINTER(_Client)
 
 #: bool (*efm_progress_callback)(void *userdata, uint64_t done, uint64_t total); false cancels
 PROGRESS_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_bool, c_void_p, ctypes.c_uint64, ctypes.c_uint64)
+#: bool (*efm_phase_callback)(void *userdata, efm_phase phase, uint64_t done, uint64_t total)
+PHASE_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_bool, c_void_p, c_uint32, ctypes.c_uint64, ctypes.c_uint64)
 
 #: void (*efm_log_callback)(void *userdata, efm_log_level level, const char *message, size_t len)
 LOG_CALLBACK = ctypes.CFUNCTYPE(None, c_void_p, c_uint32, ctypes.POINTER(ctypes.c_char), c_size_t)
@@ -88,6 +90,10 @@ def declarations() -> Dict[str, Tuple[List[Any], Any]]:
         ),
         "efm_client_send": (
             [ClientPtr, c_char_p, PROGRESS_CALLBACK, c_void_p, POINTER(c_void_p), POINTER(ErrorPtr)],
+            u32,
+        ),
+        "efm_client_send_by_phase": (
+            [ClientPtr, c_char_p, PHASE_CALLBACK, c_void_p, POINTER(c_void_p), POINTER(ErrorPtr)],
             u32,
         ),
         "efm_client_resend": (

@@ -9,7 +9,7 @@ import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _logging
-from ._native import PROGRESS_CALLBACK, ClientPtr, lib, take_string
+from ._native import PHASE_CALLBACK, PROGRESS_CALLBACK, ClientPtr, lib, take_string
 from .codes import ResultCode
 from .errors import InvalidInputError, check, new_error_slot
 from .types import (
@@ -29,6 +29,12 @@ PathLike = Union[str, "os.PathLike[str]"]
 Document = Tuple[str, PathLike]
 #: ``progress(done, total)`` during a transfer; return False (or raise) to cancel the call.
 Progress = Callable[[int, int], Optional[bool]]
+#: ``phase_progress(phase, done, total)`` during a send, ``phase`` "packing" (document bytes,
+#: encryption included) then "uploading" (package bytes); return False (or raise) to cancel.
+PhaseProgress = Callable[[str, int, int], Optional[bool]]
+
+#: efm_phase values
+_PHASES = {1: "packing", 2: "uploading"}
 
 
 def _text(value: str, name: str) -> bytes:
@@ -83,6 +89,24 @@ class _ProgressBridge:
         if self.raised is not None:
             raised, self.raised = self.raised, None
             raise raised
+
+
+class _PhaseBridge(_ProgressBridge):
+    """``_ProgressBridge`` for a callback by phase (efm_phase_callback)."""
+
+    def __init__(self, progress: PhaseProgress) -> None:
+        super().__init__(None)
+        self.by_phase = progress
+        self.c = PHASE_CALLBACK(self._forward_phase)
+
+    def _forward_phase(self, _userdata: Any, phase: int, done: int, total: int) -> bool:
+        if self.raised is not None:
+            return False
+        try:
+            return self.by_phase(_PHASES.get(phase, str(phase)), done, total) is not False
+        except BaseException as e:  # noqa: B902 - re-raised by reraise()
+            self.raised = e
+            return False
 
 
 class Client:
@@ -181,6 +205,7 @@ class Client:
         conversation_id: Optional[str] = None,
         sbd: Optional[Dict[str, Any]] = None,
         progress: Optional[Progress] = None,
+        phase_progress: Optional[PhaseProgress] = None,
         **fields: Any,
     ) -> MessageInfo:
         """Send a message: an arkivmelding to ``receiver`` with ``documents`` (name, path) pairs,
@@ -192,7 +217,8 @@ class Client:
         (CancelledError), and an exception it raises (KeyboardInterrupt too) cancels the send and
         is raised from here. A message cancelled while uploading is kept as FEIL: ``resend`` sends it
         again; one cancelled while packing (the first part of the progress) is FEIL without a package
-        and is sent anew.
+        and is sent anew. ``phase_progress(phase, done, total)`` instead tells the phases apart
+        ("packing", then "uploading"), so a long send never looks stuck; it cancels alike.
         """
         request: Dict[str, Any] = dict(fields)
         request["documents"] = [{"name": n, "path": os.fspath(p)} for n, p in documents]
@@ -204,11 +230,24 @@ class Client:
         ):
             if value is not None:
                 request[key] = value
-        return MessageInfo.read(self.send_json(json.dumps(request), progress))
+        return MessageInfo.read(self.send_json(json.dumps(request), progress, phase_progress))
 
-    def send_json(self, request_json: str, progress: Optional[Progress] = None) -> Dict[str, Any]:
+    def send_json(
+        self,
+        request_json: str,
+        progress: Optional[Progress] = None,
+        phase_progress: Optional[PhaseProgress] = None,
+    ) -> Dict[str, Any]:
         """``send`` with the request as JSON text (schema/send_request.schema.json); the answer
         as a dict."""
+        if phase_progress is not None:
+            if progress is not None:
+                raise ValueError("give progress or phase_progress, not both")
+            phases = _PhaseBridge(phase_progress)
+            by_phase: Dict[str, Any] = self._call(
+                lib.efm_client_send_by_phase, _text(request_json, "request_json"), phases.c, None, progress=phases
+            )
+            return by_phase
         bridge = _ProgressBridge(progress)
         answer: Dict[str, Any] = self._call(
             lib.efm_client_send, _text(request_json, "request_json"), bridge.c, None, progress=bridge

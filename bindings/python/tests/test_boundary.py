@@ -73,6 +73,17 @@ def test_unknown_members_and_values_are_named(client: Client, xml: Path) -> None
     with pytest.raises(InvalidInputError) as e:
         client.send(RECEIVER, [("arkivmelding.xml", "/dev/zero")])
     assert e.value.field == "documents[0].path"
+    # A complete SBD is read as strictly: a misspelt member deep inside it is named, its value not.
+    sbd = {
+        "standardBusinessDocumentHeader": {
+            "documentIdentification": {"type": "arkivmelding", "instanceIdentifer": "secret-ish"},
+        },
+        "arkivmelding": {"hoveddokument": "arkivmelding.xml"},
+    }
+    with pytest.raises(InvalidInputError) as e:
+        client.send(RECEIVER, [("arkivmelding.xml", xml)], sbd=sbd)
+    assert e.value.field == "sbd.standardBusinessDocumentHeader.documentIdentification.instanceIdentifer"
+    assert "secret-ish" not in str(e.value)
 
 
 def test_nul_in_an_id_is_refused_not_cut(client: Client) -> None:

@@ -58,6 +58,7 @@ def py_type_for(c_type: str) -> Any:
         "const efm_client*": _native.ClientPtr,
         "efm_client**": ctypes.POINTER(_native.ClientPtr),
         "efm_progress_callback": _native.PROGRESS_CALLBACK,
+        "efm_phase_callback": _native.PHASE_CALLBACK,
         "efm_log_callback": _native.LOG_CALLBACK,
     }
     assert c_type in table, f"no Python mapping for C type {c_type!r}"
@@ -95,6 +96,7 @@ CS_TYPES: Dict[str, Tuple[str, ...]] = {
     "const efm_client*": ("ClientHandle",),
     "efm_client**": ("out ClientHandle",),
     "efm_progress_callback": ("ProgressCallback",),
+    "efm_phase_callback": ("PhaseCallback",),
     "efm_log_callback": ("LogCallback",),
 }
 
@@ -122,6 +124,7 @@ def test_csharp_declares_every_export_as_the_header_does() -> None:
     for m in re.finditer(r"(\[return: MarshalAs\(UnmanagedType\.(\w+)\)\]\s*)?[^\n]*static extern bool (efm_\w+)", NATIVE_CS):
         assert m.group(2) == "I1", f"{m.group(3)} must marshal its bool result as I1"
     assert re.search(r"MarshalAs\(UnmanagedType\.I1\)\]\s*internal delegate bool ProgressCallback", NATIVE_CS)
+    assert re.search(r"MarshalAs\(UnmanagedType\.I1\)\]\s*internal delegate bool PhaseCallback", NATIVE_CS)
 
 
 def test_result_codes_match_the_header() -> None:

@@ -7,7 +7,7 @@ from typing import Callable, List, Tuple
 
 import pytest
 
-from eformidling import Client, CryptoError, PackageError, PollSummary, RemoteServiceError
+from eformidling import CancelledError, Client, CryptoError, PackageError, PollSummary, RemoteServiceError
 
 
 def client_for(sandbox_dir: Path, orgnr: str) -> Client:
@@ -65,6 +65,39 @@ def test_send_receive_and_statuses(sandbox_dir: Path, tmp_path: Path) -> None:
         assert history == ["OPPRETTET", "SENDT", "MOTTATT", "LEVERT"], history
         outgoing = a.messages(direction="outgoing", message_id=mid)
         assert len(outgoing) == 1 and outgoing[0]["status"] == "LEVERT"
+
+
+def test_send_reports_its_phases_and_cancels_in_one(sandbox_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "arkivmelding.xml").write_text("<arkivmelding/>")
+    pdf = tmp_path / "vedtak.pdf"
+    pdf.write_bytes(bytes(range(256)) * 8000)
+    docs = [("arkivmelding.xml", tmp_path / "arkivmelding.xml"), ("vedtak.pdf", pdf)]
+    seen: List[Tuple[str, int, int]] = []
+    with client_for(sandbox_dir, "910075918") as a:
+        sent = a.send("984661185", docs, phase_progress=lambda p, d, t: seen.append((p, d, t)))
+        assert sent.status == "SENDT"
+        phases = [p for p, _, _ in seen]
+        # packing first, then uploading, each ending at its own total
+        assert phases[0] == "packing" and phases[-1] == "uploading", phases
+        assert phases == sorted(phases, key=["packing", "uploading"].index), phases
+        for phase in ("packing", "uploading"):
+            last = [(d, t) for p, d, t in seen if p == phase][-1]
+            assert last[0] == last[1] > 0, (phase, last)
+        packing_total = [t for p, _, t in seen if p == "packing"][-1]
+        assert packing_total == pdf.stat().st_size + len("<arkivmelding/>")
+
+        # false in the upload phase cancels; the message waits as FEIL for a resend
+        stopped: List[str] = []
+
+        def stop_uploading(phase: str, done: int, total: int) -> bool:
+            stopped.append(phase)
+            return phase != "uploading"
+
+        with pytest.raises(CancelledError):
+            a.send("984661185", docs, phase_progress=stop_uploading)
+        assert stopped[-1] == "uploading" and stopped.count("uploading") == 1, stopped
+        with pytest.raises(ValueError):
+            a.send("984661185", docs, progress=lambda d, t: None, phase_progress=lambda p, d, t: None)
 
 
 def test_unknown_receiver_is_refused_before_upload(sandbox_dir: Path, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Dict
 import jsonschema
 import pytest
 
-from eformidling import Client, EfmError
+from eformidling import Client, EfmError, validate_config
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -40,6 +40,13 @@ def test_requests_match_their_schemas(sandbox_dir: Path) -> None:
     check("send_request", request)
     assert refused("send_request", {**request, "ttl": 5})
     assert refused("send_request", {**request, "ttl_secs": 2**62})
+    # A complete SBD as the integration point's documentation writes one; a misspelt member in
+    # it is refused by the schema as by the library.
+    sbd = json.loads((ROOT / "tests/fixtures/nextmove/examples/ip-out-create-arkivmelding-request-cucumber.json").read_text())
+    check("send_request", {"sbd": sbd, "documents": request["documents"]})
+    misspelt = json.loads(json.dumps(sbd))
+    misspelt["standardBusinessDocumentHeader"]["businesScope"] = misspelt["standardBusinessDocumentHeader"].pop("businessScope")
+    assert refused("send_request", {"sbd": misspelt})
     check("message_filter", {"direction": "OUTGOING", "status": "LEVERT", "limit": 5})
     assert refused("message_filter", {"stauts": "LEVERT"})
     assert refused("message_filter", {"status": "LEVRT"})
@@ -50,6 +57,8 @@ def test_answers_of_a_real_flow_match_their_schemas(sandbox_dir: Path, tmp_path:
     with Client((sandbox_dir / "910075918" / "config.json").read_text()) as a, Client(
         (sandbox_dir / "984661185" / "config.json").read_text()
     ) as b:
+        check("config_summary", a.config)
+        check("config_summary", validate_config((sandbox_dir / "910075918" / "config.json").read_text()))
         check("capabilities", a.lookup("984661185").raw)
         sent = a.send("984661185", [("arkivmelding.xml", tmp_path / "arkivmelding.xml")])
         check("message_info", sent.raw)

@@ -15,11 +15,11 @@
 
 use super::manifests::{asic_manifest, eformidling_manifest, oasis_manifest, DataObject};
 use super::signature::{sign_detached, SignatureDigest};
-use super::zipfmt::{check_entry_name, Method, ZipWriter};
+use super::zipfmt::{check_entry_name, deflaters, Method, ZipWriter};
 use super::{ASIC_MIMETYPE, MIMETYPE_COMMENT};
 use crate::crypto::keys::Identity;
 use crate::error::{Error, ErrorKind, Result};
-use flate2::{Compress, FlushCompress, Status};
+use flate2::{FlushCompress, Status};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -246,9 +246,11 @@ fn deflate_pays(file: &mut std::fs::File, size: u64, level: u32, what: &str) -> 
         file.seek(SeekFrom::Start(at))
             .and_then(|_| file.read_exact(&mut input))
             .map_err(read_error(what))?;
-        let mut c = Compress::new(flate2::Compression::new(level), false);
-        let status = c
-            .compress(&input, &mut output, FlushCompress::Finish)
+        let mut c = deflaters::take(level);
+        let compressed = c.compress(&input, &mut output, FlushCompress::Finish);
+        let shrunk = c.total_out();
+        deflaters::give_back(level, c);
+        let status = compressed
             .map_err(|e| Error::new(ErrorKind::Internal, format!("deflating a sample: {e}")))?;
         if status != Status::StreamEnd {
             // Grew past the worst case: certainly no gain.
@@ -258,7 +260,7 @@ fn deflate_pays(file: &mut std::fs::File, size: u64, level: u32, what: &str) -> 
                 .map_err(read_error(what));
         }
         sampled += piece as u64;
-        shrunk_to += c.total_out();
+        shrunk_to += shrunk;
     }
     file.seek(SeekFrom::Start(0)).map_err(read_error(what))?;
     let pays = shrunk_to as f64 <= sampled as f64 * DEFLATE_PAYS;

@@ -23,12 +23,14 @@ mod accessors;
 mod builder;
 mod json;
 mod message;
+mod outgoing;
 mod received;
 mod timestamp;
 mod validate;
 
 pub use builder::*;
 pub use message::*;
+pub use outgoing::{deserialize_outgoing, OutgoingSbd};
 pub use received::*;
 pub use timestamp::*;
 pub use validate::*;

@@ -49,8 +49,7 @@ impl Tx<'_> {
     ) -> Result<TransferClaim> {
         let now_s = format_time(now);
         let row: Option<(String, Option<String>, Option<String>)> = self
-            .tx
-            .query_row(
+            .row(
                 "SELECT state, claimed_by, claim_until FROM transfers WHERE transfer_id = ?1",
                 [transfer_id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -59,8 +58,7 @@ impl Tx<'_> {
             .map_err(db_err("reading a transfer"))?;
         let state = match &row {
             None => {
-                self.tx
-                    .execute(
+                self.exec(
                         "INSERT INTO transfers (transfer_id, state, seen, claimed_by, claim_until) VALUES (?1, 'DOWNLOADING', ?2, ?3, ?4)",
                         params![transfer_id, now_s, owner, format_time(until)],
                     )
@@ -74,20 +72,18 @@ impl Tx<'_> {
                 TransferState::parse(state)?
             }
         };
-        self.tx
-            .execute(
-                "UPDATE transfers SET claimed_by = ?2, claim_until = ?3 WHERE transfer_id = ?1",
-                params![transfer_id, owner, format_time(until)],
-            )
-            .map_err(db_err("claiming a transfer"))?;
+        self.exec(
+            "UPDATE transfers SET claimed_by = ?2, claim_until = ?3 WHERE transfer_id = ?1",
+            params![transfer_id, owner, format_time(until)],
+        )
+        .map_err(db_err("claiming a transfer"))?;
         Ok(TransferClaim::Claimed(Some(state)))
     }
 
     /// Whether `owner` still holds the claim on a transfer (a confirmed one needs none).
     pub fn holds_transfer(&self, transfer_id: &str, owner: &str) -> Result<bool> {
         let row: Option<(String, Option<String>)> = self
-            .tx
-            .query_row(
+            .row(
                 "SELECT state, claimed_by FROM transfers WHERE transfer_id = ?1",
                 [transfer_id],
                 |r| Ok((r.get(0)?, r.get(1)?)),
@@ -102,8 +98,7 @@ impl Tx<'_> {
 
     /// Give up `owner`'s claim on a transfer (after a failure, so that others may try at once).
     pub fn release_transfer(&self, transfer_id: &str, owner: &str) -> Result<()> {
-        self.tx
-            .execute(
+        self.exec(
                 "UPDATE transfers SET claimed_by = NULL, claim_until = NULL WHERE transfer_id = ?1 AND claimed_by = ?2",
                 params![transfer_id, owner],
             )
@@ -122,9 +117,7 @@ impl Tx<'_> {
         let now_s = format_time(now);
         type Row = (i64, String, String, Option<String>, Option<String>);
         let rows: Vec<Row> = {
-            let mut stmt = self
-                .tx
-                .prepare(
+            let mut stmt = self.tx.prepare_cached(
                     "SELECT o.id, m.message_id, o.status, o.claimed_by, o.claim_until FROM outbox o \
                      JOIN messages m ON m.id = o.message ORDER BY o.id",
                 )
@@ -143,12 +136,11 @@ impl Tx<'_> {
             if !free(by.as_deref(), claim_until.as_deref(), owner, &now_s, alive) {
                 continue;
             }
-            self.tx
-                .execute(
-                    "UPDATE outbox SET claimed_by = ?2, claim_until = ?3 WHERE id = ?1",
-                    params![id, owner, format_time(until)],
-                )
-                .map_err(db_err("claiming a receipt"))?;
+            self.exec(
+                "UPDATE outbox SET claimed_by = ?2, claim_until = ?3 WHERE id = ?1",
+                params![id, owner, format_time(until)],
+            )
+            .map_err(db_err("claiming a receipt"))?;
             out.push(OutboxItem {
                 id,
                 message_id,
@@ -160,8 +152,7 @@ impl Tx<'_> {
 
     /// Give up `owner`'s claim on an owed receipt (it stays owed).
     pub fn release_outbox(&self, id: i64, owner: &str) -> Result<()> {
-        self.tx
-            .execute(
+        self.exec(
                 "UPDATE outbox SET claimed_by = NULL, claim_until = NULL WHERE id = ?1 AND claimed_by = ?2",
                 params![id, owner],
             )

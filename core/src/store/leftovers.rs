@@ -50,7 +50,7 @@ impl Store {
                 // Documents copied for a send that waits for the registry (a folder).
                 "SELECT staged_dir FROM sends WHERE staged_dir IS NOT NULL",
             ] {
-                let mut stmt = tx.tx.prepare(sql).map_err(db_err("listing files"))?;
+                let mut stmt = tx.tx.prepare_cached(sql).map_err(db_err("listing files"))?;
                 let rows = stmt
                     .query_map([], |r| r.get::<_, String>(0))
                     .map_err(db_err("listing files"))?;

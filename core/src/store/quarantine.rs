@@ -100,8 +100,7 @@ impl Tx<'_> {
 
     /// Record a quarantined item; returns its id.
     pub fn add_quarantine(&self, q: &NewQuarantine<'_>, now: OffsetDateTime) -> Result<i64> {
-        self.tx
-            .execute(
+        self.exec(
                 &format!("INSERT INTO quarantine ({COLUMNS}) VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
                 params![
                     q.kind.name(),
@@ -135,7 +134,7 @@ impl Tx<'_> {
     pub fn quarantined(&self) -> Result<Vec<QuarantineEntry>> {
         let mut stmt = self
             .tx
-            .prepare(&format!("SELECT {COLUMNS} FROM quarantine ORDER BY id"))
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM quarantine ORDER BY id"))
             .map_err(db_err("listing the quarantine"))?;
         let rows = stmt
             .query_map([], |r| self.row_to_quarantine(r))
@@ -145,20 +144,18 @@ impl Tx<'_> {
     }
 
     pub fn quarantine_entry(&self, id: i64) -> Result<Option<QuarantineEntry>> {
-        self.tx
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM quarantine WHERE id = ?1"),
-                [id],
-                |r| self.row_to_quarantine(r),
-            )
-            .optional()
-            .map_err(db_err("reading the quarantine"))
+        self.row(
+            &format!("SELECT {COLUMNS} FROM quarantine WHERE id = ?1"),
+            [id],
+            |r| self.row_to_quarantine(r),
+        )
+        .optional()
+        .map_err(db_err("reading the quarantine"))
     }
 
     pub fn remove_quarantine(&self, id: i64) -> Result<bool> {
         let n = self
-            .tx
-            .execute("DELETE FROM quarantine WHERE id = ?1", [id])
+            .exec("DELETE FROM quarantine WHERE id = ?1", [id])
             .map_err(db_err("removing from the quarantine"))?;
         Ok(n > 0)
     }

@@ -111,8 +111,7 @@ impl Tx<'_> {
         due: OffsetDateTime,
     ) -> Result<()> {
         let id = self.require_row(Direction::Outgoing, message_id)?;
-        self.tx
-            .execute(
+        self.exec(
                 "INSERT INTO sends (message, step, attempts, next_attempt) VALUES (?1, ?2, 0, ?3) \
                  ON CONFLICT (message) DO UPDATE SET step = ?2, attempts = 0, next_attempt = ?3, last_error = NULL",
                 params![id, step.name(), millis(due)],
@@ -124,12 +123,11 @@ impl Tx<'_> {
     /// End the message's work in the send queue (keeping its attempt count and last error).
     pub fn finish_send(&self, message_id: &str) -> Result<()> {
         let id = self.require_row(Direction::Outgoing, message_id)?;
-        self.tx
-            .execute(
-                "UPDATE sends SET step = 'DONE', transfer_id = NULL WHERE message = ?1",
-                [id],
-            )
-            .map_err(db_err("finishing a send"))?;
+        self.exec(
+            "UPDATE sends SET step = 'DONE', transfer_id = NULL WHERE message = ?1",
+            [id],
+        )
+        .map_err(db_err("finishing a send"))?;
         Ok(())
     }
 
@@ -141,25 +139,23 @@ impl Tx<'_> {
         next: OffsetDateTime,
     ) -> Result<u32> {
         let id = self.require_row(Direction::Outgoing, message_id)?;
-        self.tx
-            .query_row(
-                "UPDATE sends SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3 \
+        self.row(
+            "UPDATE sends SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3 \
                  WHERE message = ?1 RETURNING attempts",
-                params![id, millis(next), error],
-                |r| r.get(0),
-            )
-            .map_err(db_err("recording a send attempt"))
+            params![id, millis(next), error],
+            |r| r.get(0),
+        )
+        .map_err(db_err("recording a send attempt"))
     }
 
     /// Remember (or forget) the broker transfer an attempt initialized.
     pub fn set_send_transfer(&self, message_id: &str, transfer_id: Option<&str>) -> Result<()> {
         let id = self.require_row(Direction::Outgoing, message_id)?;
-        self.tx
-            .execute(
-                "UPDATE sends SET transfer_id = ?2 WHERE message = ?1",
-                params![id, transfer_id],
-            )
-            .map_err(db_err("recording a broker transfer"))?;
+        self.exec(
+            "UPDATE sends SET transfer_id = ?2 WHERE message = ?1",
+            params![id, transfer_id],
+        )
+        .map_err(db_err("recording a broker transfer"))?;
         Ok(())
     }
 
@@ -168,12 +164,11 @@ impl Tx<'_> {
     pub fn set_send_staged(&self, message_id: &str, staged: Option<(&str, &str)>) -> Result<()> {
         let id = self.require_row(Direction::Outgoing, message_id)?;
         let (list, dir) = staged.unzip();
-        self.tx
-            .execute(
-                "UPDATE sends SET staged = ?2, staged_dir = ?3 WHERE message = ?1",
-                params![id, list, dir],
-            )
-            .map_err(db_err("recording staged documents"))?;
+        self.exec(
+            "UPDATE sends SET staged = ?2, staged_dir = ?3 WHERE message = ?1",
+            params![id, list, dir],
+        )
+        .map_err(db_err("recording staged documents"))?;
         Ok(())
     }
 
@@ -185,8 +180,7 @@ impl Tx<'_> {
     }
 
     pub(super) fn send_state_of_row(&self, row: i64) -> Result<Option<SendState>> {
-        self.tx
-            .query_row(
+        self.row(
                 "SELECT step, attempts, next_attempt, last_error, transfer_id, staged, staged_dir FROM sends WHERE message = ?1",
                 [row],
                 |r| {
@@ -216,9 +210,7 @@ impl Tx<'_> {
         lease_until: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<String>> {
-        let mut stmt = self
-            .tx
-            .prepare(
+        let mut stmt = self.tx.prepare_cached(
                 "SELECT s.message, m.message_id FROM sends s JOIN messages m ON m.id = s.message \
                  WHERE s.step = ?1 AND s.next_attempt <= ?2 ORDER BY s.next_attempt, s.message LIMIT ?3",
             )
@@ -231,12 +223,11 @@ impl Tx<'_> {
             .collect::<rusqlite::Result<_>>()
             .map_err(db_err("searching due sends"))?;
         for (row, _) in &rows {
-            self.tx
-                .execute(
-                    "UPDATE sends SET next_attempt = ?2 WHERE message = ?1",
-                    params![row, millis(lease_until)],
-                )
-                .map_err(db_err("claiming a send"))?;
+            self.exec(
+                "UPDATE sends SET next_attempt = ?2 WHERE message = ?1",
+                params![row, millis(lease_until)],
+            )
+            .map_err(db_err("claiming a send"))?;
         }
         Ok(rows.into_iter().map(|(_, id)| id).collect())
     }
@@ -245,19 +236,17 @@ impl Tx<'_> {
     /// whatever its schedule: its next attempt moves to `lease_until`.
     pub fn claim_send(&self, message_id: &str, lease_until: OffsetDateTime) -> Result<()> {
         let id = self.require_row(Direction::Outgoing, message_id)?;
-        self.tx
-            .execute(
-                "UPDATE sends SET next_attempt = ?2 WHERE message = ?1",
-                params![id, millis(lease_until)],
-            )
-            .map_err(db_err("claiming a send"))?;
+        self.exec(
+            "UPDATE sends SET next_attempt = ?2 WHERE message = ?1",
+            params![id, millis(lease_until)],
+        )
+        .map_err(db_err("claiming a send"))?;
         Ok(())
     }
 
     /// How many outgoing messages wait at each unfinished step: (upload, follow).
     pub fn send_backlog(&self) -> Result<(u32, u32)> {
-        self.tx
-            .query_row(
+        self.row(
                 "SELECT COALESCE(SUM(step = 'UPLOAD'), 0), COALESCE(SUM(step = 'FOLLOW'), 0) FROM sends",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),

@@ -14,9 +14,10 @@
 //! up front must be announced with a size hint) and is read wherever it appears.
 
 use crate::error::{Error, ErrorKind, Result};
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Compress, Decompress, FlushCompress, FlushDecompress, Status};
 use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 
+pub(crate) mod deflaters;
 mod names;
 mod reader;
 #[cfg(test)]

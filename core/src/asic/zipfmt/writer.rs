@@ -36,8 +36,12 @@ struct CentralRecord {
 
 enum Current {
     None,
-    Stored { expect_crc: u32, expect_size: u64 },
-    Deflated(Box<Compress>),
+    Stored {
+        expect_crc: u32,
+        expect_size: u64,
+    },
+    /// The stream and its level (it goes back to `deflaters` at the end).
+    Deflated(Box<Compress>, u32),
     Patched,
 }
 
@@ -218,8 +222,7 @@ impl<W: Write> ZipWriter<W> {
                     0,
                     self.force_zip64 || size_hint >= ZIP64_HINT,
                 )?;
-                self.current =
-                    Current::Deflated(Box::new(Compress::new(Compression::new(level), false)));
+                self.current = Current::Deflated(deflaters::take(level), level);
             }
         }
         Ok(())
@@ -249,7 +252,7 @@ impl<W: Write> ZipWriter<W> {
 
     fn deflate_step(&mut self, mut input: &[u8], flush: FlushCompress) -> io::Result<()> {
         loop {
-            let Current::Deflated(c) = &mut self.current else {
+            let Current::Deflated(c, _) = &mut self.current else {
                 unreachable!()
             };
             let before_in = c.total_in();
@@ -297,11 +300,15 @@ impl<W: Write> ZipWriter<W> {
                 }
                 self.compressed = self.size;
             }
-            Current::Deflated(c) => {
-                self.current = Current::Deflated(c);
+            Current::Deflated(c, level) => {
+                self.current = Current::Deflated(c, level);
                 self.deflate_step(&[], FlushCompress::Finish)
                     .map_err(|e| Error::io("writing zip", e))?;
-                self.current = Current::None;
+                if let Current::Deflated(c, level) =
+                    std::mem::replace(&mut self.current, Current::None)
+                {
+                    deflaters::give_back(level, c);
+                }
                 let zip64 = self.records.last().is_some_and(|r| r.local_zip64);
                 let mut d = Vec::with_capacity(24);
                 d.extend_from_slice(&DESCRIPTOR_SIG.to_le_bytes());
@@ -495,7 +502,7 @@ impl<W: Write> Write for ZipWriter<W> {
                 self.out.write_all(data)?;
                 self.pos += data.len() as u64;
             }
-            Current::Deflated(_) => self.deflate_step(data, FlushCompress::None)?,
+            Current::Deflated(..) => self.deflate_step(data, FlushCompress::None)?,
         }
         self.crc.update(data);
         self.size += data.len() as u64;
