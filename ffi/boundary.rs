@@ -14,6 +14,13 @@ use std::sync::Once;
 
 static QUIET_PANICS: Once = Once::new();
 
+/// What every export does first: the process-wide setup of this library.
+fn start() {
+    install_panic_hook();
+    crate::openssl_init::start_without_config();
+    crate::windows_proxy::install();
+}
+
 /// Route panic reports to the log callback instead of the host's stderr. This library carries its
 /// own copy of Rust's std, so the hook affects only panics inside efm, never the host's.
 fn install_panic_hook() {
@@ -36,7 +43,7 @@ pub(crate) unsafe fn guard(
     err_out: *mut *mut efm_error,
     body: impl FnOnce() -> Result<(), Error>,
 ) -> efm_result {
-    install_panic_hook();
+    start();
     let outcome = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => return efm_result::Ok,
         Ok(Err(e)) => e,
@@ -60,7 +67,7 @@ pub(crate) unsafe fn guard(
 
 /// Run the body of an export that has no error out-parameter; a panic yields `fallback`.
 pub(crate) fn shield<T>(fallback: T, body: impl FnOnce() -> T) -> T {
-    install_panic_hook();
+    start();
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
 }
 

@@ -2,7 +2,8 @@
 //! boundary live here; everything that knows eFormidling lives in efm-core.
 //!
 //! Layout: `result` (the stable codes), `error` (owned error objects), `boundary` (catch_unwind and
-//! pointer helpers), `strings`, `log` (the log callback bridge), `version`, `config`, `client`
+//! pointer helpers), `strings`, `log` (the log callback bridge), `openssl_init` (OpenSSL without
+//! configuration files on Windows), `windows_proxy` (Windows' proxy settings for efm-core), `version`, `config`, `client`
 //! (the handle, lookups), `messages` (send, poll, peek/pop/delete, statuses), `quarantine` (what
 //! was downloaded but could not be used).
 #![allow(non_camel_case_types)]
@@ -18,9 +19,11 @@ pub mod config;
 pub mod error;
 pub mod log;
 pub mod messages;
+mod openssl_init;
 pub mod quarantine;
 pub mod result;
 pub mod strings;
 pub mod version;
+mod windows_proxy;
 
 pub use efm_core;

@@ -30,11 +30,12 @@ for t in test_foundation test_lookup test_flow; do
     "$cc" "${flags[@]}" -o "$out/$t.exe" "$root/tests/c/$t.c" "$dll_dir/libefm.dll.a"
 done
 "$cc" "${flags[@]}" -o "$out/test_tls.exe" "$root/tests/windows/test_tls.c" "$dll_dir/libefm.dll.a" -lcrypt32
+"$cc" "${flags[@]}" -o "$out/test_proxy.exe" "$root/tests/windows/test_proxy.c" "$dll_dir/libefm.dll.a"
 echo '#include "efm.h"' | "$cc" "${flags[@]}" -x c -fsyntax-only -
 "$cc" -O2 -Wall -Wextra -Werror -shared -o "$out/bcryptprimitives.dll" "$root/tests/windows/bcryptprimitives.c" -lbcrypt
 cp "$dll_dir/efm.dll" "$out/"
 # The test programs themselves must not need anything beyond efm.dll and system DLLs either.
-for t in test_foundation test_lookup test_flow test_tls; do
+for t in test_foundation test_lookup test_flow test_tls test_proxy; do
     "$objdump" -p "$out/$t.exe" | awk '/DLL Name:/ {print tolower($3)}' | grep -vxE 'efm.dll|kernel32.dll|msvcrt.dll|crypt32.dll|api-ms-win-crt-.*' \
         && { echo "$t.exe imports an unexpected DLL" >&2; exit 1; }
 done
@@ -54,8 +55,14 @@ export WINEPREFIX="${EFM_WINEPREFIX:-$root/target/wine-prefix}"
 export WINEDEBUG=-all WINEDLLOVERRIDES="mscoree=;mshtml=;winemenubuilder.exe="
 unset DISPLAY WAYLAND_DISPLAY
 [ -d "$WINEPREFIX" ] || { echo "creating Wine prefix $WINEPREFIX"; "$wine" wineboot --init >/dev/null 2>&1; }
-# Wine passes the Unix environment on: a CA file named there would stand in for the Windows store.
-winrun() { (cd "$out" && env -u SSL_CERT_FILE -u SSL_CERT_DIR "$wine" "$@"); }
+# Wine passes the Unix environment on: a CA file named there would stand in for the Windows store,
+# a proxy named there for Windows' proxy settings.  winrun [NAME=VALUE...] PROGRAM ARGS...
+winrun() {
+    local vars=()
+    while [[ $# -gt 0 && $1 =~ ^[A-Z_]+= ]]; do vars+=("$1"); shift; done
+    (cd "$out" && env -u SSL_CERT_FILE -u SSL_CERT_DIR -u HTTPS_PROXY -u https_proxy -u ALL_PROXY \
+        -u all_proxy -u HTTP_PROXY -u http_proxy "${vars[@]}" "$wine" "$@")
+}
 # Wine maps the Unix root to drive Z:, so Z:/tmp/x is the Windows name of /tmp/x.
 winpath() { echo "Z:$1"; }
 
@@ -93,4 +100,78 @@ openssl x509 -in "$tls/store-ca.pem" -outform DER -out "$tls/store-ca.der"
 # shellcheck disable=SC2154
 winrun "$out/test_tls.exe" "$(winpath "$tls/store-ca.der")" "$(winpath "$tls/private-ca.pem")" \
     "$(winpath "$scratch/sandbox/910075918/config.json")" "$private_url" "$store_url"
+
+# OpenSSL inside efm.dll reads no configuration file (ffi/openssl_init.rs), so it loads no engine or
+# provider module from its compiled-in directories (check_pe.py prints them). Proof under Wine: an
+# openssl.cnf named by OPENSSL_CONF (the default, under the OPENSSLDIR compiled in,
+# "<build dir>/SYSANAGER:[OPENSSL]", holds a colon: no ordinary Windows directory) that activates
+# only the null provider, which would make every signature and decryption fail. The lookup (JWT
+# signing, signed registry answer) and the message flow (CMS, ASiC-E) must pass. (With the
+# configuration read, the lookup fails: tried by disabling ffi/openssl_init.rs.)
+planted="$scratch/planted"
+mkdir -p "$planted"
+cat >"$planted/openssl.cnf" <<CNF
+openssl_conf = efm_planted
+[efm_planted]
+providers = efm_providers
+[efm_providers]
+null = efm_null
+[efm_null]
+activate = 1
+CNF
+planted_env=(OPENSSL_CONF="$(winpath "$planted/openssl.cnf")")
+winrun "${planted_env[@]}" "$out/test_lookup.exe" "$(winpath "$scratch/sandbox/910075918/config.json")"
+mkdir -p "$scratch/flow-planted"
+winrun "${planted_env[@]}" "$out/test_flow.exe" "$(winpath "$scratch/sandbox")" "$(winpath "$scratch/flow-planted")"
+echo "windows: an openssl.cnf named by OPENSSL_CONF was not read"
+
+# The Windows system proxy ("proxy": "system"; ffi/windows_proxy.rs): proxies on 127.0.0.1 that
+# log what goes through them, named in the Wine prefix's registry the way Internet Options and
+# netsh write it. The sandbox's URLs are loopback ones, which Windows sends past a manual proxy
+# unless the bypass list says <-loopback>.
+proxy_log="$scratch/proxy.log"
+python3 "$root/tests/windows/proxy_server.py" "$proxy_log" "$scratch/proxy.pac" >"$scratch/proxy.port" &
+tls_pids+=($!)
+for _ in $(seq 50); do [ -s "$scratch/proxy.port" ] && break; sleep 0.1; done
+proxy_port=$(cat "$scratch/proxy.port")
+# The PAC script the proxy serves at /proxy.pac (read per request): loopback goes through it.
+printf 'function FindProxyForURL(url, host) {\n  if (host == "127.0.0.1") return "PROXY 127.0.0.1:%s";\n  return "DIRECT";\n}\n' \
+    "$proxy_port" >"$scratch/proxy.pac"
+sandbox_port=$(sed -n 's#.*"http://127\.0\.0\.1:\([0-9][0-9]*\).*#\1#p' "$scratch/sandbox/910075918/config.json" | head -n1)
+[ -n "$sandbox_port" ] || { echo "no sandbox port in the configuration" >&2; exit 1; }
+settings='HKCU\Software\Microsoft\Windows\CurrentVersion\Internet Settings\Connections'
+machine='HKLM\Software\Microsoft\Windows\CurrentVersion\Internet Settings\Connections'
+# The binary settings blobs: version, counter, flags (1 direct, 2 proxy, 4 PAC URL, 8 detect),
+# then length-prefixed proxy list, bypass list and (Internet Options) PAC URL.
+blob() { python3 -c 'import struct, sys
+def s(x): return struct.pack("<I", len(x)) + x.encode()
+magic, flags = int(sys.argv[1], 0), int(sys.argv[2], 0)
+print((struct.pack("<III", magic, 0, flags) + b"".join(s(a) for a in sys.argv[3:])).hex())' "$@"; }
+set_internet_options() { "$wine" reg add "$settings" /v DefaultConnectionSettings /t REG_BINARY /d "$(blob 0x46 "$@")" /f >/dev/null 2>&1; }
+set_winhttp() { "$wine" reg add "$machine" /v WinHttpSettings /t REG_BINARY /d "$(blob 0x18 "$@")" /f >/dev/null 2>&1; }
+proxy_case() {  # proxy_case WHAT through|direct
+    : >"$proxy_log"
+    winrun "$out/test_proxy.exe" "$(winpath "$scratch/sandbox/910075918/config.json")"
+    if [ "$2" = through ]; then
+        grep -qE "^(CONNECT 127.0.0.1:$sandbox_port|[A-Z]+ http://127.0.0.1:$sandbox_port/)" "$proxy_log" \
+            || { echo "$1: the lookup did not go through the proxy; its log:" >&2; cat "$proxy_log" >&2; exit 1; }
+    else
+        ! grep -q "127.0.0.1:$sandbox_port" "$proxy_log" \
+            || { echo "$1: the lookup went through the proxy; its log:" >&2; cat "$proxy_log" >&2; exit 1; }
+    fi
+    echo "windows proxy: $1: $2 ($(grep -c . "$proxy_log") requests seen by the proxy)"
+}
+set_internet_options 0x3 "127.0.0.1:$proxy_port" "<-loopback>" ""
+proxy_case "Internet Options proxy" through
+set_internet_options 0x3 "127.0.0.1:$proxy_port" "*.corp.example" ""
+proxy_case "Internet Options proxy, loopback not listed" direct
+set_internet_options 0x5 "" "" "http://127.0.0.1:$proxy_port/proxy.pac"
+proxy_case "PAC script" through
+grep -q "^GET /proxy.pac" "$proxy_log" || { echo "the PAC script was never fetched" >&2; exit 1; }
+set_internet_options 0x1 "" "" ""
+set_winhttp 0x3 "127.0.0.1:$proxy_port" "<-loopback>"
+proxy_case "WinHTTP machine proxy" through
+set_winhttp 0x1 "" ""
+proxy_case "no proxy configured" direct
+
 echo "windows: C tests passed under $("$wine" --version)"

@@ -8,6 +8,10 @@ Fails (exit 1, one line per problem) unless:
 - it imports only DLLs that ship with Windows (no mingw runtime, no OpenSSL DLLs);
 - it carries a version resource whose FileVersion and ProductVersion are VERSION;
 - with --stripped: it has no DWARF sections left.
+
+It also prints the directories OpenSSL has compiled in. They are the build machine's, which is why
+efm.dll never lets OpenSSL read a configuration file, the route by which they would be used to
+load an engine or provider module (scripts/test-windows.sh proves that under Wine).
 """
 
 from __future__ import annotations
@@ -63,6 +67,11 @@ def check(path: str, header: str, version: str, machine: str, stripped: bool) ->
     for dll in imports:
         if dll not in SYSTEM_DLLS and not dll.startswith(SYSTEM_PREFIXES):
             problems.append(f"imports {dll}, which Windows does not ship")
+
+    data = open(path, "rb").read()
+    for key in (b"OPENSSLDIR", b"ENGINESDIR", b"MODULESDIR"):
+        for m in re.finditer(key + rb': "([^"\0]*)"', data):
+            print(f"{path}: OpenSSL's compiled-in {key.decode()} is {m.group(1).decode(errors='replace')!r}")
 
     strings = {}
     for info in getattr(pe, "FileInfo", []):

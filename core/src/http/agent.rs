@@ -41,6 +41,8 @@ impl Default for HttpSettings {
 #[derive(Clone)]
 pub struct Http {
     pub(super) agent: ureq::Agent,
+    /// Set when the operating system decides the proxy per URL (`"system"`, no environment proxy).
+    pub(super) system_proxy: Option<system_proxy::SystemProxyLookup>,
 }
 
 impl std::fmt::Debug for Http {
@@ -59,7 +61,7 @@ impl Http {
             .provider(TlsProvider::NativeTls)
             .root_certs(roots::root_certs(settings)?)
             .build();
-        let proxy = settings.proxy.resolve()?;
+        let (proxy, system_proxy) = settings.proxy.resolve()?;
         let config = ureq::Agent::config_builder()
             .tls_config(tls)
             .http_status_as_error(false)
@@ -75,6 +77,7 @@ impl Http {
             .build();
         Ok(Http {
             agent: config.new_agent(),
+            system_proxy,
         })
     }
 

@@ -8,8 +8,9 @@
 //!   (the sandbox); everything else must be `https://`. An extra CA bundle (`Config::ca_bundle`) is
 //!   trusted next to the system roots (also on Windows, whose certificate store SChannel uses),
 //!   never instead of the checks ([`roots`]).
-//! - The proxy comes from the configuration's `proxy`: the environment's variables by default, an
-//!   explicit URL, or none ([`ProxySetting`]).
+//! - The proxy comes from the configuration's `proxy`: the environment's variables, else the
+//!   operating system's settings per URL, by default; an explicit URL; or none ([`ProxySetting`],
+//!   [`system_proxy`]).
 //! - Timeouts from `Config::timeouts`: `connect` for the TCP/TLS setup, `request` as an idle limit on
 //!   every read and write and on waiting for the response head, so a large upload or download is
 //!   not cut off as long as bytes keep moving. A per-request total limit can be added.
@@ -58,6 +59,7 @@ mod request;
 mod response;
 mod retry;
 mod roots;
+pub mod system_proxy;
 #[cfg(test)]
 mod tests;
 mod url;

@@ -1,20 +1,21 @@
 //! Which HTTP proxy the agent uses: the configuration's `proxy` setting decides.
 //!
 //! - `"system"` (the default outside the sandbox): `HTTPS_PROXY` / `ALL_PROXY` (with `NO_PROXY`)
-//!   from the environment. Windows' own proxy settings (WinHTTP, Internet Options, PAC/WPAD) are
-//!   not read: that needs WinHTTP calls, i.e. unsafe code, which the core forbids; a Windows
-//!   host sets `proxy` (or `HTTPS_PROXY`) instead.
+//!   from the environment; when those name none, the operating system's proxy for each URL if
+//!   the platform layer installed a lookup ([`super::system_proxy`]: efm.dll asks WinHTTP for the
+//!   Internet Options, PAC/WPAD and `netsh winhttp` settings).
 //! - `"none"`: connect directly (the default in the sandbox, which lives on loopback).
 //! - a URL such as `"http://proxy.example:8080"` (or `socks5://`): that proxy for every request.
 //!   Credentials in the URL are refused: efm does not authenticate to proxies (NTLM/Kerberos
 //!   proxies need an exception for the eFormidling hosts, or a local relay).
 
+use super::system_proxy::SystemProxyLookup;
 use crate::error::{Error, ErrorKind, Result};
 
 /// The configured proxy choice.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ProxySetting {
-    /// The environment's proxy variables.
+    /// The environment's proxy variables, else the operating system's settings.
     #[default]
     System,
     /// Direct connections.
@@ -63,15 +64,34 @@ impl ProxySetting {
         }
     }
 
-    /// The proxy for the agent, or `None` for direct connections.
-    pub fn resolve(&self) -> Result<Option<ureq::Proxy>> {
+    /// The proxy for the agent (`None`: direct), and the operating system's lookup when the
+    /// proxy is decided per request instead.
+    pub fn resolve(&self) -> Result<(Option<ureq::Proxy>, Option<SystemProxyLookup>)> {
         match self {
-            ProxySetting::None => Ok(None),
-            ProxySetting::Url(u) => ureq::Proxy::new(u).map(Some).map_err(|e| {
+            ProxySetting::None => Ok((None, None)),
+            ProxySetting::Url(u) => ureq::Proxy::new(u).map(|p| (Some(p), None)).map_err(|e| {
                 Error::new(ErrorKind::ConfigInvalid, format!("proxy {u:?}: {e}"))
                     .with_field("proxy")
             }),
-            ProxySetting::System => Ok(ureq::Proxy::try_from_env()),
+            ProxySetting::System => Ok(match ureq::Proxy::try_from_env() {
+                Some(p) => (Some(p), None),
+                None => (None, super::system_proxy::installed_lookup()),
+            }),
+        }
+    }
+}
+
+/// The proxy the operating system names for `url`, for one request (`None`: direct).
+pub(super) fn system_proxy_for(lookup: SystemProxyLookup, url: &str) -> Option<ureq::Proxy> {
+    let proxy = lookup(url)?;
+    match ureq::Proxy::new(&proxy) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            log::warn!(
+                "the system proxy {proxy:?} for {} is not usable ({e}); connecting directly",
+                super::url_for_message(url)
+            );
+            None
         }
     }
 }

@@ -94,14 +94,21 @@ impl<'h> Request<'h> {
                 format!("cannot build a request to {shown}: {e}"),
             )
         })?;
-        let request = match self.total_timeout {
-            Some(t) => self
-                .http
-                .agent
-                .configure_request(request)
-                .timeout_per_call(Some(t))
-                .build(),
-            None => request,
+        let system_proxy = self
+            .http
+            .system_proxy
+            .map(|lookup| proxy::system_proxy_for(lookup, &self.url));
+        let request = if self.total_timeout.is_some() || system_proxy.is_some() {
+            let mut config = self.http.agent.configure_request(request);
+            if let Some(t) = self.total_timeout {
+                config = config.timeout_per_call(Some(t));
+            }
+            if let Some(p) = system_proxy {
+                config = config.proxy(p);
+            }
+            config.build()
+        } else {
+            request
         };
         log::debug!("{} {shown}", self.method.as_str());
         let response = self

@@ -8,7 +8,7 @@ pub fn url_for_message(url: &str) -> &str {
     url.split(['?', '#']).next().unwrap_or(url)
 }
 
-fn is_loopback_host(host: &str) -> bool {
+pub(super) fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.eq_ignore_ascii_case("localhost") {
         return true;
@@ -16,6 +16,19 @@ fn is_loopback_host(host: &str) -> bool {
     host.parse::<std::net::IpAddr>()
         .map(|ip| ip.is_loopback())
         .unwrap_or(false)
+}
+
+/// The scheme and host of an absolute URL (an IPv6 host keeps its brackets; empty if none).
+pub(super) fn scheme_and_host(url: &str) -> Option<(&str, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    let host = if authority.starts_with('[') {
+        authority.split(']').next().unwrap_or("").to_string() + "]"
+    } else {
+        authority.split(':').next().unwrap_or("").to_string()
+    };
+    Some((scheme, host))
 }
 
 /// Refuse anything but https, except plain http to a loopback address.
@@ -26,16 +39,7 @@ pub fn check_url(url: &str) -> Result<()> {
             format!("cannot call {}: {why}", url_for_message(url)),
         )
     };
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| bad("not an absolute http(s) URL"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit('@').next().unwrap_or(authority);
-    let host = if authority.starts_with('[') {
-        authority.split(']').next().unwrap_or("").to_string() + "]"
-    } else {
-        authority.split(':').next().unwrap_or("").to_string()
-    };
+    let (scheme, host) = scheme_and_host(url).ok_or_else(|| bad("not an absolute http(s) URL"))?;
     if host.is_empty() || host == "]" {
         return Err(bad("the URL has no host"));
     }
