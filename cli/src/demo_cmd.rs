@@ -37,8 +37,13 @@ fn broker_name(config: &Config) -> &'static str {
 }
 
 /// Poll until `done` holds (the broker publishes a file after its virus scan).
-fn poll_until(client: &Client, what: &str, done: impl Fn(&Client) -> bool) -> Result<(), Error> {
-    let deadline = Instant::now() + Duration::from_secs(30);
+fn poll_until(
+    client: &Client,
+    what: &str,
+    wait: Duration,
+    done: impl Fn(&Client) -> bool,
+) -> Result<(), Error> {
+    let deadline = Instant::now() + wait;
     loop {
         let summary = client.poll()?;
         if let Some(e) = summary.errors.first() {
@@ -50,7 +55,7 @@ fn poll_until(client: &Client, what: &str, done: impl Fn(&Client) -> bool) -> Re
         if Instant::now() > deadline {
             return Err(Error::new(
                 ErrorKind::RemoteService,
-                format!("{what} did not happen within 30 s"),
+                format!("{what} did not happen within {} s", wait.as_secs()),
             ));
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -152,6 +157,13 @@ pub fn run(args: DemoArgs) -> Result<(), Error> {
         "   Maskinporten, Service Registry and Altinn brokers at {}",
         sandbox.base_url()
     );
+    // The sandbox's broker refuses files over 1 GiB by default, as a broker resource has a
+    // limit; a bigger demo raises it rather than showing a refusal.
+    let package_bound = (size_mib + 64) << 20;
+    if package_bound > 1 << 30 {
+        raise_file_size_limit(&sandbox, package_bound)?;
+        println!("   (the sandbox broker's file size limit raised to {package_bound} bytes for this demo)");
+    }
     let a_config = load_config(&sandbox, SENDER, altinn2)?;
     let b_config = load_config(&sandbox, RECEIVER, false)?;
     println!("   sender   {SENDER} on the {}", broker_name(&a_config));
@@ -214,8 +226,26 @@ pub fn run(args: DemoArgs) -> Result<(), Error> {
         sent.status.name()
     );
 
+    if sent.status != ReceiptStatus::Sendt {
+        let reason = sent
+            .sending
+            .as_ref()
+            .and_then(|s| s.last_error.clone())
+            .unwrap_or_else(|| "no reason recorded".into());
+        return Err(Error::new(
+            ErrorKind::RemoteService,
+            format!(
+                "the broker did not take the message ({}): {reason}",
+                sent.status.name()
+            ),
+        ));
+    }
+    // Downloading and opening take time in proportion to the size (about 1 s per 10 MiB on a
+    // slow disk, with room to spare).
+    let wait = Duration::from_secs(30 + size_mib / 10);
+
     println!("4. {RECEIVER} polls, then takes the message from its queue: peek, pop (decrypt, verify, unpack), delete");
-    poll_until(&b, "the delivery", |b| {
+    poll_until(&b, "the delivery", wait, |b| {
         b.message(&id)
             .is_ok_and(|m| m.status == ReceiptStatus::InnkommendeMottatt)
     })?;
@@ -253,7 +283,7 @@ pub fn run(args: DemoArgs) -> Result<(), Error> {
     print_history(&b, &id, RECEIVER)?;
 
     println!("5. {SENDER} polls for the statuses {RECEIVER} sent back");
-    poll_until(&a, "LEVERT", |a| {
+    poll_until(&a, "LEVERT", wait, |a| {
         a.message(&id)
             .is_ok_and(|m| m.status == ReceiptStatus::Levert)
     })?;
@@ -265,6 +295,24 @@ pub fn run(args: DemoArgs) -> Result<(), Error> {
         total.elapsed().as_secs_f64(),
         dir.display()
     );
+    Ok(())
+}
+
+/// Set the sandbox broker's largest accepted file (its admin API, on loopback).
+fn raise_file_size_limit(sandbox: &Sandbox, bytes: u64) -> Result<(), Error> {
+    let http = efm_core::http::Http::with_settings(&Default::default())?;
+    let r = http
+        .post(&format!("{}/admin/settings", sandbox.base_url()))
+        .send_json(&serde_json::json!({ "max_file_size": bytes }))?;
+    if !(200..300).contains(&r.status()) {
+        return Err(Error::new(
+            ErrorKind::Internal,
+            format!(
+                "the sandbox refused the file size limit: HTTP {}",
+                r.status()
+            ),
+        ));
+    }
     Ok(())
 }
 

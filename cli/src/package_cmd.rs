@@ -410,7 +410,8 @@ fn inspect(a: InspectArgs) -> Result<(), Error> {
 fn open(a: OpenArgs) -> Result<(), Error> {
     let (path, into) = (&a.package, &a.into);
     let (identity, _) = load_identity(&a.key)?;
-    let mut opts = OpenOptions::default();
+    let package_len = std::fs::metadata(path).map_or(0, |m| m.len());
+    let mut opts = OpenOptions::for_package_size(package_len);
     if let Some(s) = &a.expect_signer {
         opts.asic.expected_signer = Some(read_cert(s)?);
     }

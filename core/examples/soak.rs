@@ -252,6 +252,13 @@ fn send_one(client: &Client, org: &str, peer: &str, i: usize, scratch: &Path) ->
 
 // ---- orchestrator ------------------------------------------------------------------------
 
+/// Whether the store of `config` has no transfer, receipt, queued message or send in progress.
+fn no_open_work(config: &Config) -> bool {
+    efm_core::store::Store::open_with(&config.data_dir, &config.store)
+        .and_then(|store| store.transaction(|tx| tx.open_work()))
+        .is_ok_and(|open| open == efm_core::store::OpenWork::default())
+}
+
 struct Worker {
     org: usize,
     index: usize,
@@ -500,9 +507,11 @@ fn soak(args: &Args) -> Option<f64> {
     let (mut kills, mut faults) = (0, 0);
     let faults_until = started + Duration::from_secs(args.seconds * 2 / 3);
     let mut last_report = Instant::now();
+    let mut all_settled = false;
     loop {
         let (levert, delivered) = settled(&watchers, per_org);
         if levert == 2 * per_org && delivered == 2 * per_org {
+            all_settled = true;
             break;
         }
         if Instant::now() > deadline {
@@ -535,8 +544,23 @@ fn soak(args: &Args) -> Option<f64> {
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    // Stop: no more faults, workers finish their round and exit.
+    // Every conversation LEVERT does not mean every worker is idle: a follow-up may be due in
+    // a moment, and a killed worker's claims are taken over only when their lease runs out. Keep
+    // the workers running (faults off) until no organisation has work open, for at most a lease
+    // and a follow-up delay with margin; the check below then finds whatever was really left.
     admin(&sb, "DELETE", "/admin/faults", None);
+    if all_settled {
+        let retry = client_options().send_retry;
+        let drain_until =
+            Instant::now() + retry.lease + retry.follow_max_delay + Duration::from_secs(10);
+        while Instant::now() < drain_until
+            && !(0..ORGS.len()).all(|o| no_open_work(&load(&config_path(&sb, o, args))))
+        {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    // Stop: workers finish their round and exit.
     std::fs::write(run.join("stop"), b"").unwrap();
     for w in &mut workers {
         let _ = w.child.wait();

@@ -618,6 +618,21 @@ impl Default for OpenOptions {
     }
 }
 
+impl OpenOptions {
+    /// The limits for a package file of `package_len` bytes: the defaults, raised for a package
+    /// bigger than they allow. A multi-GiB document is legitimate (the broker took it); what the
+    /// limits stop is a small package that unpacks to far more than it carries (a zip bomb), and
+    /// that stays capped at the defaults.
+    pub fn for_package_size(package_len: u64) -> OpenOptions {
+        let mut o = OpenOptions::default();
+        let room = package_len.saturating_mul(2).saturating_add(64 << 20);
+        o.max_package_entry = o.max_package_entry.max(room);
+        o.asic.max_entry_size = o.asic.max_entry_size.max(room);
+        o.asic.max_total_size = o.asic.max_total_size.max(room);
+        o
+    }
+}
+
 #[derive(Debug)]
 pub struct OpenedPackage {
     pub sbd: Sbd,

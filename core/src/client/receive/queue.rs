@@ -70,9 +70,10 @@ impl Client {
             )
         })?;
         // The SBD was judged when the message was stored (`Sbd::check_received`).
+        let package_len = std::fs::metadata(&path).map_or(0, |m| m.len());
         let mut opts = OpenOptions {
             validation: None,
-            ..OpenOptions::default()
+            ..OpenOptions::for_package_size(package_len)
         };
         // Decrypted files wait inside the data directory until verified, so partial plaintext
         // never lands in `target_dir`; a pop repeated after a crash finds its files there.
