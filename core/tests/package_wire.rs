@@ -697,3 +697,25 @@ fn serial_and_pipelined_packing_round_trip_around_the_switch() {
         }
     }
 }
+
+/// The zip-bomb caps stay as they are for ordinary packages and grow with a package of several
+/// GiB (which the broker took, so its documents are legitimate), without overflowing.
+#[test]
+fn open_limits_grow_only_with_a_big_package() {
+    let default = OpenOptions::default();
+    for len in [0, 10 << 20, 512 << 20] {
+        let o = OpenOptions::for_package_size(len);
+        assert_eq!(o.asic.max_entry_size, default.asic.max_entry_size, "{len}");
+        assert_eq!(o.asic.max_total_size, default.asic.max_total_size, "{len}");
+        assert_eq!(o.max_package_entry, default.max_package_entry, "{len}");
+    }
+    let four_gib = 4u64 << 30;
+    let big = OpenOptions::for_package_size(four_gib);
+    assert!(big.asic.max_entry_size > four_gib);
+    assert!(big.asic.max_total_size > four_gib);
+    assert!(big.max_package_entry > four_gib);
+    assert_eq!(
+        OpenOptions::for_package_size(u64::MAX).asic.max_total_size,
+        u64::MAX
+    );
+}
