@@ -208,8 +208,13 @@ impl Client {
         let now = self.now();
         let m = self.outgoing(message_id)?;
         if !matches!(m.status, ReceiptStatus::Opprettet | ReceiptStatus::Feil) {
-            // Another thread or process got there first.
-            self.store.transaction(|tx| tx.finish_send(message_id))?;
+            // Another thread or process got there first (its upload outlived its lease). While
+            // the message is SENDT, that uploader's follow-up stands: finishing the send here
+            // stopped it, so a transfer the broker fails later went unnoticed and the package
+            // stayed in spool/out for good. Once the receiver has answered, nothing is left to do.
+            if m.status != ReceiptStatus::Sendt {
+                self.finish_follow(&m)?;
+            }
             return Ok(m);
         }
         if is_past(m.expires.as_deref(), now) {
