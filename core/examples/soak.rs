@@ -252,10 +252,10 @@ fn send_one(client: &Client, org: &str, peer: &str, i: usize, scratch: &Path) ->
 
 // ---- orchestrator ------------------------------------------------------------------------
 
-/// Whether the store of `config` has no transfer, receipt, queued message or send in progress.
-fn no_open_work(config: &Config) -> bool {
-    efm_core::store::Store::open_with(&config.data_dir, &config.store)
-        .and_then(|store| store.transaction(|tx| tx.open_work()))
+/// Whether `store` has no transfer, receipt, queued message or send in progress.
+fn no_open_work(store: &efm_core::store::Store) -> bool {
+    store
+        .transaction(|tx| tx.open_work())
         .is_ok_and(|open| open == efm_core::store::OpenWork::default())
 }
 
@@ -553,9 +553,14 @@ fn soak(args: &Args) -> Option<f64> {
         let retry = client_options().send_retry;
         let drain_until =
             Instant::now() + retry.lease + retry.follow_max_delay + Duration::from_secs(10);
-        while Instant::now() < drain_until
-            && !(0..ORGS.len()).all(|o| no_open_work(&load(&config_path(&sb, o, args))))
-        {
+        // Each organisation's store is opened once and asked again until it is idle.
+        let stores: Vec<_> = (0..ORGS.len())
+            .map(|o| {
+                let config = load(&config_path(&sb, o, args));
+                efm_core::store::Store::open_with(&config.data_dir, &config.store).unwrap()
+            })
+            .collect();
+        while Instant::now() < drain_until && !stores.iter().all(no_open_work) {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
