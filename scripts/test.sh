@@ -43,8 +43,9 @@ fuzz_secs="${EFM_FUZZ_SECONDS:-30}"
 if [ "$fuzz_secs" -gt 0 ]; then
     # Every cargo-fuzz target from its committed corpus (AddressSanitizer, overflow checks); a
     # crash fails the run and prints the reproducer's path. EFM_FUZZ_SECONDS=0 skips this step
-    # (the corpora are still replayed on stable by `cargo test`); a fresh 2-core machine spends
-    # about 4 min building the targets before the first input runs.
+    # (the corpora are still replayed on stable by `cargo test`). A fresh 2-core machine spends
+    # about 1.5 min installing cargo-fuzz and 5 min building the targets (7 CPU-min) before the
+    # first input runs; with target/ kept, the step takes the 7 x 30 s and a few seconds.
     step "fuzz (${fuzz_secs} s per target)"
     scripts/fuzz.sh "$fuzz_secs"
 fi
