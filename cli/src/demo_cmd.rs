@@ -199,14 +199,7 @@ pub fn run(args: DemoArgs) -> Result<(), Error> {
     let sent = a.send(
         SendRequest {
             receiver: Some(RECEIVER.to_string()),
-            documents: ["arkivmelding.xml", "soknad.pdf"]
-                .iter()
-                .map(|n| SendDocument {
-                    name: n.to_string(),
-                    path: docs.join(n),
-                    mime: None,
-                })
-                .collect(),
+            documents: SendDocument::in_folder(&docs, &["arkivmelding.xml", "soknad.pdf"]),
             ..SendRequest::default()
         },
         &mut |done, total| {

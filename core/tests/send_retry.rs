@@ -71,14 +71,7 @@ fn request(dir: &Path, tag: &str) -> (SendRequest, Vec<u8>) {
     let mut pdf = format!("%PDF-1.4 efm retry test {tag}\n").into_bytes();
     pdf.extend((0..50_000u32).flat_map(|i| i.to_le_bytes()));
     std::fs::write(dir.join("brev.pdf"), &pdf).unwrap();
-    let documents = ["arkivmelding.xml", "brev.pdf"]
-        .iter()
-        .map(|n| SendDocument {
-            name: n.to_string(),
-            path: dir.join(n),
-            mime: None,
-        })
-        .collect();
+    let documents = SendDocument::in_folder(dir, &["arkivmelding.xml", "brev.pdf"]);
     (
         SendRequest {
             receiver: Some(ORG_B.to_string()),
