@@ -493,6 +493,17 @@ impl Store {
         self.data_dir.join(stored)
     }
 
+    /// Where the state is kept, for operators (`efm doctor`); never a password.
+    pub fn describe(&self) -> String {
+        match &self.engine {
+            Engine::Sqlite(_) => format!(
+                "SQLite {} (version {SCHEMA_VERSION})",
+                self.data_dir.join(DATABASE_FILE).display()
+            ),
+            Engine::Postgres(pg) => pg.describe(),
+        }
+    }
+
     /// Whether the state lives in a PostgreSQL database (shared by many workers).
     pub fn is_shared(&self) -> bool {
         matches!(self.engine, Engine::Postgres(_))

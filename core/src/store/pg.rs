@@ -149,6 +149,8 @@ pub struct Postgres {
     tls: super::pg_tls::Connector,
     /// Shown in errors: user, host, port and database, never the password.
     target: String,
+    /// The PostgreSQL schema holding the tables (`None`: the server's default).
+    schema: Option<String>,
     client: Mutex<Option<postgres::Client>>,
 }
 
@@ -206,12 +208,26 @@ impl Postgres {
             config,
             tls,
             target,
+            schema: schema.map(str::to_string),
             client: Mutex::new(None),
         };
         let mut client = pg.new_client()?;
         migrate(&mut client, schema).map_err(|e| e.with_field(field))?;
         *pg.client.lock().expect("fresh mutex") = Some(client);
         Ok(pg)
+    }
+
+    /// Where the state is, for operators (`efm doctor`): never the password.
+    pub fn describe(&self) -> String {
+        format!(
+            "PostgreSQL {}, schema {} (version {PG_SCHEMA_VERSION}), {}",
+            self.target,
+            self.schema.as_deref().unwrap_or("public"),
+            match self.tls {
+                super::pg_tls::Connector::Plain => "plain (this machine)",
+                super::pg_tls::Connector::Tls(_) => "over TLS, certificate verified",
+            }
+        )
     }
 
     fn new_client(&self) -> Result<postgres::Client> {
