@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Every test: lint (rustfmt, clippy), Rust unit/integration tests (incl. header drift and interop
-# with openssl/PyJWT/cryptography/lxml), every fuzz target for 30 s, C tests under valgrind, Python
-# binding + sandbox conformance tests, C# binding tests on Mono; then the release artefacts:
-# efm.dll cross-built and its C tests run under Wine, every package built into dist/ and installed
-# the way its users do.
+# with openssl/PyJWT/cryptography/lxml), every fuzz target for 30 s, C tests under valgrind and
+# against an AddressSanitizer build, Python binding + sandbox conformance tests, C# binding tests
+# on Mono; then the release artefacts: efm.dll cross-built and its C tests run under Wine, every
+# package built into dist/ and installed the way its users do.
 # Installs missing tools first (scripts/install-deps.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -60,6 +60,11 @@ target/debug/examples/soak --postgres --messages 60 --processes 2 --kills 6 --se
 
 step "C tests (strict header, valgrind)"
 scripts/test-c.sh
+
+step "C tests again, against libefm built with AddressSanitizer (scripts/test-c-asan.sh)"
+# ~3 min on a fresh 2-core machine (a debug build of efm with -Zsanitizer=address); the tests
+# themselves run in seconds.
+scripts/test-c-asan.sh
 
 step "Python tests"
 scripts/test-python.sh
