@@ -2,9 +2,9 @@
 //!
 //! `cargo run --release -p efm-core --example bench_package -- [size_mib]` (default 1024)
 //!
-//! Makes a throw-away PKI and one incompressible document (`document.pdf`, so it is STORED in the
-//! ASiC as a PDF would be), then runs each phase as a child process so that its peak RSS (VmHWM)
-//! is its own: `openssl cms -encrypt` and `-decrypt` with the IP's parameters (AES-256-CBC,
+//! Makes a throw-away PKI and one incompressible document (`document.pdf`, so it is not
+//! compressed in the ASiC, as a PDF would not be), then runs each phase as a child process so
+//! that its peak RSS (VmHWM) is its own: `openssl cms -encrypt` and `-decrypt` with the IP's parameters (AES-256-CBC,
 //! RSAES-OAEP SHA-256, -stream, -binary, DER), then `package::create` (ASiC-E + signature + CMS +
 //! wire zip) and `package::open` (decrypt + verify + extract). MB/s are document bytes per
 //! wall-clock second; each phase's best of EFM_BENCH_ROUNDS (default 3) alternating rounds is
@@ -40,7 +40,10 @@ fn main() {
         // For profiling one phase alone: `--prepare DIR [size_mib]`, then `--phase create DIR`
         // or `--phase open DIR` under perf.
         let d = Path::new(&args[2]);
-        let mib = args.get(3).map(|s| s.parse().expect("size in MiB")).unwrap_or(1024);
+        let mib = args
+            .get(3)
+            .map(|s| s.parse().expect("size in MiB"))
+            .unwrap_or(1024);
         std::fs::create_dir_all(d).expect("the directory");
         make_pki(d);
         make_document(&d.join("document.pdf"), mib);

@@ -69,9 +69,10 @@ impl OffloadedFile {
         };
         if tx.send(data).is_err() {
             // The writer stopped: its error says why.
-            return Err(self.join().err().unwrap_or_else(|| {
-                io::Error::other("the file writer stopped before the end")
-            }));
+            return Err(self
+                .join()
+                .err()
+                .unwrap_or_else(|| io::Error::other("the file writer stopped before the end")));
         }
         Ok(())
     }

@@ -555,6 +555,28 @@ impl<W: Write> Write for ZipWriter<W> {
         self.size += data.len() as u64;
         Ok(data.len())
     }
+    /// Vectored for STORED data (the CMS framing writes its segments so); otherwise the first
+    /// non-empty slice, as `Write`'s default does.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        if !matches!(self.current, Current::Stored { .. } | Current::Patched) {
+            let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| b);
+            return self.write(first);
+        }
+        let n = self.out.write_vectored(bufs)?;
+        let mut left = n;
+        for b in bufs {
+            let k = left.min(b.len());
+            self.crc.update(&b[..k]);
+            left -= k;
+            if left == 0 {
+                break;
+            }
+        }
+        self.pos += n as u64;
+        self.size += n as u64;
+        Ok(n)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
