@@ -175,10 +175,20 @@ struct PipeReader {
 
 impl Read for PipeReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.cur.len() {
-            if self.ended {
-                return Ok(0);
-            }
+        let n = {
+            let available = io::BufRead::fill_buf(self)?;
+            let n = out.len().min(available.len());
+            out[..n].copy_from_slice(&available[..n]);
+            n
+        };
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl io::BufRead for PipeReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos == self.cur.len() && !self.ended {
             match self.rx.recv() {
                 Ok(Msg::Data(d)) => {
                     let spent = std::mem::replace(&mut self.cur, d);
@@ -194,10 +204,11 @@ impl Read for PipeReader {
                 }
             }
         }
-        let n = out.len().min(self.cur.len() - self.pos);
-        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        Ok(&self.cur[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.cur.len());
     }
 }
 
@@ -878,7 +889,9 @@ pub fn open(
         });
         let has_asic = started_rx.recv().unwrap_or(false);
         let extracted = if has_asic {
-            Some(asic::extract_asic(pr, target_dir, &opts.asic))
+            Some(asic::reader::extract_asic_buffered(
+                pr, target_dir, &opts.asic,
+            ))
         } else {
             drop(pr);
             None

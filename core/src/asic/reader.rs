@@ -301,6 +301,16 @@ pub fn extract_asic(
     target: &Path,
     opts: &AsicReadOptions,
 ) -> Result<ExtractedAsic> {
+    extract_asic_buffered(BufReader::with_capacity(STAGE_BLOCK, input), target, opts)
+}
+
+/// [`extract_asic`] from an input that buffers already (a pipe of decrypted blocks), so its
+/// blocks are read, and inflated, where they lie rather than copied into a buffer first.
+pub(crate) fn extract_asic_buffered(
+    input: impl std::io::BufRead,
+    target: &Path,
+    opts: &AsicReadOptions,
+) -> Result<ExtractedAsic> {
     std::fs::create_dir_all(target)
         .map_err(|e| Error::io(format!("creating {}", target.display()), e))?;
     let staging_base = opts.staging.as_deref().unwrap_or(target);
@@ -320,7 +330,7 @@ pub fn extract_asic(
         max_total_size: opts.max_total_size,
         max_entries: opts.max_entries,
     };
-    let mut zr = ZipStreamReader::new(BufReader::with_capacity(STAGE_BLOCK, input), limits);
+    let mut zr = ZipStreamReader::new(input, limits);
     let mut warnings = Vec::new();
     let mut manifests: Vec<(String, Vec<u8>)> = Vec::new();
     let mut signatures: BTreeMap<String, Vec<u8>> = BTreeMap::new();
