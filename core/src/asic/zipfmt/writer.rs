@@ -222,7 +222,7 @@ impl<W: Write> ZipWriter<W> {
                     expect_size: size,
                 };
             }
-            Method::Deflated(level) => {
+            Method::Deflated(_) | Method::DeflateStoredBlocks => {
                 self.begin(
                     name,
                     comment,
@@ -232,19 +232,10 @@ impl<W: Write> ZipWriter<W> {
                     0,
                     self.force_zip64 || size_hint >= ZIP64_HINT,
                 )?;
-                self.current = Current::Deflated(deflaters::take(level), level);
-            }
-            Method::DeflateStoredBlocks => {
-                self.begin(
-                    name,
-                    comment,
-                    METHOD_DEFLATED,
-                    FLAG_UTF8 | FLAG_DESCRIPTOR,
-                    0,
-                    0,
-                    self.force_zip64 || size_hint >= ZIP64_HINT,
-                )?;
-                self.current = Current::StoredBlocks;
+                self.current = match method {
+                    Method::Deflated(level) => Current::Deflated(deflaters::take(level), level),
+                    _ => Current::StoredBlocks,
+                };
             }
         }
         Ok(())

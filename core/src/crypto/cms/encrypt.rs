@@ -56,18 +56,25 @@ impl<W: Write> Framer<W> {
         }
     }
 
+    /// Tops a started segment up from the front of `ciphertext`: `None` when none was started,
+    /// else whether it is now whole (if not, all of `ciphertext` went into it).
+    fn top_up(&mut self, ciphertext: &mut &[u8]) -> Option<bool> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let take = (SEGMENT - self.pending.len()).min(ciphertext.len());
+        self.pending.extend_from_slice(&ciphertext[..take]);
+        *ciphertext = &ciphertext[take..];
+        Some(self.pending.len() == SEGMENT)
+    }
+
     fn push_vectored(&mut self, mut ciphertext: &[u8]) -> io::Result<()> {
         // A segment completed from `pending`, moved out so the slices can borrow it.
-        let mut completed = None;
-        if !self.pending.is_empty() {
-            let take = (SEGMENT - self.pending.len()).min(ciphertext.len());
-            self.pending.extend_from_slice(&ciphertext[..take]);
-            ciphertext = &ciphertext[take..];
-            if self.pending.len() < SEGMENT {
-                return Ok(());
-            }
-            completed = Some(std::mem::take(&mut self.pending));
-        }
+        let completed = match self.top_up(&mut ciphertext) {
+            Some(false) => return Ok(()),
+            Some(true) => Some(std::mem::take(&mut self.pending)),
+            None => None,
+        };
         let whole = ciphertext.len() / SEGMENT * SEGMENT;
         let mut slices = Vec::with_capacity(2 * (whole / SEGMENT + 1));
         if let Some(segment) = &completed {
@@ -111,16 +118,14 @@ impl<W: Write> Framer<W> {
         self.framed.clear();
         self.framed
             .reserve(ciphertext.len() + 4 * (ciphertext.len() / SEGMENT + 2));
-        if !self.pending.is_empty() {
-            let take = (SEGMENT - self.pending.len()).min(ciphertext.len());
-            self.pending.extend_from_slice(&ciphertext[..take]);
-            ciphertext = &ciphertext[take..];
-            if self.pending.len() < SEGMENT {
-                return Ok(());
+        match self.top_up(&mut ciphertext) {
+            Some(false) => return Ok(()),
+            Some(true) => {
+                segment_header(SEGMENT, &mut self.framed);
+                self.framed.extend_from_slice(&self.pending);
+                self.pending.clear();
             }
-            segment_header(SEGMENT, &mut self.framed);
-            self.framed.extend_from_slice(&self.pending);
-            self.pending.clear();
+            None => {}
         }
         let whole = ciphertext.len() / SEGMENT * SEGMENT;
         for seg in ciphertext[..whole].chunks(SEGMENT) {
