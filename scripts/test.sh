@@ -45,13 +45,13 @@ if [ "${EFM_FUZZ_SECONDS:-0}" -gt 0 ]; then
     scripts/fuzz.sh "$EFM_FUZZ_SECONDS"
 fi
 
-step "soak (100 messages both ways, a fault every 100 ms on every endpoint)"
+step "soak (100 messages both ways, 2 processes per data directory, faults on every endpoint, 6 SIGKILLs)"
 # A bigger run: cargo run --release -p efm-core --example soak -- --messages 400 --processes 3 --kills 30 --seconds 900
-target/debug/examples/soak --messages 100 --processes 1 --kills 0 --seconds 170
+target/debug/examples/soak --messages 100 --processes 2 --kills 6 --seconds 170
 
-step "soak on PostgreSQL (60 messages both ways, 2 workers per organisation on one server, faults; SIGKILLs only in the bigger run: a killed packer can leave a package file, see CHANGELOG)"
+step "soak on PostgreSQL (60 messages both ways, 2 workers per organisation on one server, faults on every endpoint, 6 SIGKILLs)"
 # A bigger run: ... --example soak -- --postgres --messages 400 --processes 4 --kills 30 --seconds 900
-target/debug/examples/soak --postgres --messages 60 --processes 2 --kills 0 --seconds 170
+target/debug/examples/soak --postgres --messages 60 --processes 2 --kills 6 --seconds 170
 
 step "C tests (strict header, valgrind)"
 scripts/test-c.sh

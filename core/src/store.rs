@@ -24,6 +24,7 @@ mod leftovers;
 mod migrations;
 mod owner;
 mod pg;
+mod pg_tls;
 mod quarantine;
 mod sends;
 
@@ -332,6 +333,9 @@ pub enum StoreSetting {
         /// installations can share one database, each in its own. `None`: the server's default
         /// (`public`).
         schema: Option<String>,
+        /// Certificates trusted besides the system's for the server's TLS certificate (the
+        /// configuration's `ca_bundle`).
+        ca_bundle: Option<PathBuf>,
     },
 }
 
@@ -356,6 +360,7 @@ pub fn test_settings() -> Vec<StoreSetting> {
                 url,
                 password,
                 schema: Some(schema),
+                ca_bundle: std::env::var_os("EFM_TEST_POSTGRES_CA").map(PathBuf::from),
             });
         }
         Err(_) => eprintln!(
@@ -391,10 +396,12 @@ impl Store {
                 url,
                 password,
                 schema,
+                ca_bundle,
             } => Engine::Postgres(Box::new(pg::Postgres::connect(
                 url,
                 password.as_ref(),
                 schema.as_deref(),
+                ca_bundle.as_deref(),
             )?)),
         };
         let store = Store {
@@ -484,6 +491,17 @@ impl Store {
 
     pub fn absolute(&self, stored: &str) -> PathBuf {
         self.data_dir.join(stored)
+    }
+
+    /// Where the state is kept, for operators (`efm doctor`); never a password.
+    pub fn describe(&self) -> String {
+        match &self.engine {
+            Engine::Sqlite(_) => format!(
+                "SQLite {} (version {SCHEMA_VERSION})",
+                self.data_dir.join(DATABASE_FILE).display()
+            ),
+            Engine::Postgres(pg) => pg.describe(),
+        }
     }
 
     /// Whether the state lives in a PostgreSQL database (shared by many workers).
