@@ -63,7 +63,18 @@ namespace Eformidling.Tests
                 Assert.AreEqual("SENDT", Field(sent, "status"));
                 Assert.IsTrue(lastTotal > 0 && lastDone == lastTotal);
                 string id = Field(sent, "message_id");
-                StringAssert.Contains("\"waiting_uploads\":0", a.RunDue());
+                // The broker fails the next look at the transfer once: RunDueWork follows it (nothing
+                // is left to upload) and reports the message as retrying, with its attempt and the error.
+                sandbox.Fault("/broker/api/v1/filetransfer/" + Field(sent, "transfer_id"), 503, "GET");
+                WorkSummary due = a.RunDueWork();
+                Assert.AreEqual(0, due.WaitingUploads);
+                CollectionAssert.IsEmpty(due.Failed);
+                CollectionAssert.IsEmpty(due.Sent);
+                Assert.AreEqual(1, due.Retrying.Count, due.RawJson);
+                Assert.AreEqual(id, due.Retrying[0].MessageId);
+                Assert.GreaterOrEqual(due.Retrying[0].Attempts, 1);
+                StringAssert.Contains("503", due.Retrying[0].Error);
+                StringAssert.Contains("\"waiting_uploads\":0", a.RunDue()); // the raw JSON stays
 
                 PollUntil(b, s => s.Contains(id), "delivery");
                 string peeked = b.Peek();
@@ -101,18 +112,29 @@ namespace Eformidling.Tests
                 var e = Assert.Catch<EfmException>(() => b.Pop(id, Path.Combine(dir, "inbox-q")));
                 Assert.IsTrue(e is PackageException || e is CryptoException, e.ToString());
                 Assert.IsNull(b.Peek());
-                string entries = b.Quarantine();
-                Assert.AreEqual("UNOPENABLE", Field(entries, "kind"));
-                Assert.AreEqual(id, Field(entries, "message_id"));
-                long entry = long.Parse(Regex.Match(entries, "\"id\":(\\d+)").Groups[1].Value);
+                StringAssert.Contains("\"UNOPENABLE\"", b.Quarantine()); // the raw JSON stays
+                var entries = b.QuarantineEntries();
+                Assert.AreEqual(1, entries.Count);
+                QuarantineEntry entry = entries[0];
+                Assert.AreEqual(QuarantineKind.Unopenable, entry.Kind);
+                Assert.AreEqual(id, entry.MessageId);
+                Assert.AreEqual("0192:910075918", entry.Sender);
+                Assert.AreEqual(bytes.Length, entry.Size);
+                Assert.IsNotNull(entry.Payload);
+                Assert.IsNotEmpty(entry.Reason);
                 string kept = Path.Combine(dir, "kept.zip");
-                b.QuarantineExport(entry, kept);
+                b.QuarantineExport(entry.Id, kept);
                 CollectionAssert.AreEqual(bytes, File.ReadAllBytes(kept));
-                StringAssert.Contains("\"requeued\"", b.QuarantineRetry(entry));
+                RetryOutcome outcome = b.RetryQuarantined(entry.Id);
+                Assert.AreEqual(RetryOutcomeKind.Requeued, outcome.Outcome);
+                Assert.AreEqual(id, outcome.MessageId);
+                Assert.IsNull(outcome.Reason);
                 Assert.AreEqual(id, Field(b.Peek(), "message_id"));
                 Assert.Catch<EfmException>(() => b.Pop(id, Path.Combine(dir, "inbox-q")));
-                entry = long.Parse(Regex.Match(b.Quarantine(), "\"id\":(\\d+)").Groups[1].Value);
-                b.QuarantineDelete(entry);
+                entry = b.QuarantineEntries()[0];
+                Assert.AreEqual(QuarantineKind.Unopenable, entry.Kind);
+                b.QuarantineDelete(entry.Id);
+                CollectionAssert.IsEmpty(b.QuarantineEntries());
                 Assert.AreEqual("[]", b.Quarantine());
             }
         }

@@ -25,7 +25,23 @@ namespace Eformidling.Tests
                 RedirectStandardOutput = true,
             };
             process = Process.Start(info);
-            StringAssert.StartsWith("efm-sandbox listening on ", process.StandardOutput.ReadLine());
+            string line = process.StandardOutput.ReadLine();
+            StringAssert.StartsWith("efm-sandbox listening on ", line);
+            baseUrl = line.Substring("efm-sandbox listening on ".Length).Trim();
+        }
+
+        readonly string baseUrl;
+
+        /// <summary>Make the sandbox answer the next <paramref name="method"/> request under
+        /// <paramref name="path"/> with <paramref name="status"/>.</summary>
+        public void Fault(string path, int status, string method)
+        {
+            using (var web = new System.Net.WebClient())
+            {
+                web.Headers[System.Net.HttpRequestHeader.ContentType] = "application/json";
+                web.UploadString(baseUrl + "/admin/faults", "POST",
+                    "{\"kind\":\"status\",\"status\":" + status + ",\"method\":\"" + method + "\",\"path\":\"" + path + "\",\"times\":1}");
+            }
         }
 
         public Client ClientFor(string orgnr)

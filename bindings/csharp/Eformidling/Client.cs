@@ -360,6 +360,15 @@ namespace Eformidling
             return ((List<object>)JsonReader.Parse(Expire())).ConvertAll(o => (string)o);
         }
 
+        /// <summary>Does what is due for sending (see <see cref="RunDue"/>); what it did.</summary>
+        public WorkSummary RunDueWork() { return WorkSummary.Read(RunDue()); }
+
+        /// <summary>What was downloaded but could not be used, oldest first.</summary>
+        public IList<QuarantineEntry> QuarantineEntries() { return QuarantineEntry.ReadAll(Quarantine()); }
+
+        /// <summary>Try a quarantine entry again; what that achieved.</summary>
+        public RetryOutcome RetryQuarantined(long id) { return RetryOutcome.Read(QuarantineRetry(id)); }
+
         void ThrowIfDisposed()
         {
             if (handle.IsClosed) throw new ObjectDisposedException("Client");

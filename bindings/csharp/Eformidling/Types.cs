@@ -176,6 +176,17 @@ namespace Eformidling
                 return value;
             throw new FormatException("unknown " + member + " \"" + text + "\" in the library's answer");
         }
+
+        /// <summary>A snake_case name of the library's JSON (UNOPENABLE, still_refused) as the enum member
+        /// of that name (Unopenable, StillRefused); an unknown name is a FormatException naming the member.</summary>
+        internal static T ReadSnake<T>(string text, string member) where T : struct
+        {
+            T value;
+            string name = text == null ? null : text.Replace("_", "");
+            if (!string.IsNullOrEmpty(name) && char.IsLetter(name[0]) && Enum.TryParse(name, true, out value) && Enum.IsDefined(typeof(T), value))
+                return value;
+            throw new FormatException("unknown " + member + " \"" + text + "\" in the library's answer");
+        }
     }
 
     /// <summary>Base of the results: the JSON as read.</summary>
@@ -294,6 +305,118 @@ namespace Eformidling
         public long ReceiptsSent { get { return Long("receipts_sent"); } }
         /// <summary>What failed this time (tried again next poll).</summary>
         public IList<PollError> Errors { get { return List("errors").ConvertAll(o => new PollError(Obj(o))); } }
+    }
+
+    /// <summary>A message whose step did not finish this time; the next attempt is scheduled.</summary>
+    public sealed class Retrying : Record
+    {
+        internal Retrying(Dictionary<string, object> j) : base(j, null) { }
+        /// <summary>The message.</summary>
+        public string MessageId { get { return Str("message_id"); } }
+        /// <summary>Attempts so far.</summary>
+        public long Attempts { get { return Long("attempts"); } }
+        /// <summary>When it is tried again (ISO 8601).</summary>
+        public string NextAttempt { get { return Str("next_attempt"); } }
+        /// <summary>Why this attempt did not finish.</summary>
+        public string Error { get { return Str("error"); } }
+    }
+
+    /// <summary>What one RunDue did (message ids per outcome).</summary>
+    public sealed class WorkSummary : Record
+    {
+        internal WorkSummary(Dictionary<string, object> j, string raw) : base(j, raw) { }
+        internal static WorkSummary Read(string json) { return new WorkSummary(JsonReader.ParseObject(json), json); }
+        IList<string> Ids(string key) { return List(key).ConvertAll(o => (string)o); }
+        /// <summary>Uploaded (SENDT).</summary>
+        public IList<string> Sent { get { return Ids("sent"); } }
+        /// <summary>Transfers the broker published.</summary>
+        public IList<string> Published { get { return Ids("published"); } }
+        /// <summary>Became FEIL (a permanent refusal, or a transfer the broker failed).</summary>
+        public IList<string> Failed { get { return Ids("failed"); } }
+        /// <summary>Passed their deadline unfinished (LEVETID_UTLOPT).</summary>
+        public IList<string> Expired { get { return Ids("expired"); } }
+        /// <summary>Tried again later.</summary>
+        public IList<Retrying> Retrying { get { return List("retrying").ConvertAll(o => new Retrying(Obj(o))); } }
+        /// <summary>Status receipts (MOTTATT, LEVERT) sent to senders.</summary>
+        public long ReceiptsSent { get { return Long("receipts_sent"); } }
+        /// <summary>Receipts the broker did not take yet (sent again next time).</summary>
+        public IList<PollError> ReceiptErrors { get { return List("receipt_errors").ConvertAll(o => new PollError(Obj(o))); } }
+        /// <summary>Outgoing messages still owed an upload.</summary>
+        public long WaitingUploads { get { return Long("waiting_uploads"); } }
+        /// <summary>Uploaded transfers still followed.</summary>
+        public long WaitingFollows { get { return Long("waiting_follows"); } }
+    }
+
+    /// <summary>Why something is in quarantine.</summary>
+    public enum QuarantineKind
+    {
+        /// <summary>A downloaded package whose SBD could not be read: no message was stored, no receipt went back.</summary>
+        Unreadable,
+        /// <summary>A stored message that could not be opened (decryption, signature, digests): it is FEIL.</summary>
+        Unopenable,
+        /// <summary>A status or receipt not applied: not from the organisation the message went to, or about a message we did not send.</summary>
+        Ignored,
+    }
+
+    /// <summary>One quarantined item.</summary>
+    public sealed class QuarantineEntry : Record
+    {
+        internal QuarantineEntry(Dictionary<string, object> j) : base(j, null) { }
+        internal static List<QuarantineEntry> ReadAll(string json)
+        {
+            var list = new List<QuarantineEntry>();
+            foreach (var o in (List<object>)JsonReader.Parse(json)) list.Add(new QuarantineEntry(Obj(o)));
+            return list;
+        }
+        /// <summary>The entry's id (for QuarantineExport, RetryQuarantined, QuarantineDelete).</summary>
+        public long Id { get { return Long("id"); } }
+        /// <summary>Why it is in quarantine.</summary>
+        public QuarantineKind Kind { get { return Names.ReadSnake<QuarantineKind>(Str("kind"), "quarantine kind"); } }
+        /// <summary>The broker transfer that brought it, or null.</summary>
+        public string TransferId { get { return Str("transfer_id"); } }
+        /// <summary>The messageId, when the SBD could be read that far; else null.</summary>
+        public string MessageId { get { return Str("message_id"); } }
+        /// <summary>Who sent it, as the broker authenticated the sender (0192:orgnr), or null.</summary>
+        public string Sender { get { return Str("sender"); } }
+        /// <summary>The reason.</summary>
+        public string Reason { get { return Str("reason"); } }
+        /// <summary>The result code of the reason.</summary>
+        public ResultCode Code { get { return (ResultCode)Long("code"); } }
+        /// <summary>When it was quarantined (ISO 8601).</summary>
+        public string Created { get { return Str("created"); } }
+        /// <summary>The package as downloaded; null once deleted.</summary>
+        public string Payload { get { return Str("payload"); } }
+        /// <summary>The package's size in bytes, or null.</summary>
+        public long? Size { get { return Str("size") == null ? (long?)null : Long("size"); } }
+    }
+
+    /// <summary>What retrying a quarantine entry achieved.</summary>
+    public enum RetryOutcomeKind
+    {
+        /// <summary>The package now reads: the message is in the incoming queue (MOTTATT goes back).</summary>
+        Received,
+        /// <summary>The message is back in the incoming queue, to be popped again.</summary>
+        Requeued,
+        /// <summary>The status now applies to our message.</summary>
+        Applied,
+        /// <summary>It was a message or status we already had.</summary>
+        Duplicate,
+        /// <summary>Still refused; the entry stays, with the new Reason.</summary>
+        StillRefused,
+    }
+
+    /// <summary>What RetryQuarantined achieved: MessageId is set for Received, Requeued and Applied,
+    /// Reason for StillRefused.</summary>
+    public sealed class RetryOutcome : Record
+    {
+        internal RetryOutcome(Dictionary<string, object> j, string raw) : base(j, raw) { }
+        internal static RetryOutcome Read(string json) { return new RetryOutcome(JsonReader.ParseObject(json), json); }
+        /// <summary>Which outcome.</summary>
+        public RetryOutcomeKind Outcome { get { return Names.ReadSnake<RetryOutcomeKind>(Str("outcome"), "retry outcome"); } }
+        /// <summary>The message, or null.</summary>
+        public string MessageId { get { return Str("message_id"); } }
+        /// <summary>Why it is still refused, or null.</summary>
+        public string Reason { get { return Str("reason"); } }
     }
 
     /// <summary>One extracted document.</summary>
