@@ -20,8 +20,11 @@ from .types import (
     MessageInfo,
     OpenedMessage,
     PollSummary,
+    QuarantineEntry,
+    RetryOutcome,
     Status,
     StatusEntry,
+    WorkSummary,
 )
 
 ConfigLike = Union[str, Dict[str, Any]]
@@ -317,11 +320,11 @@ class Client:
         expired: List[str] = self._call(lib.efm_client_expire)
         return expired
 
-    def run_due(self) -> Dict[str, Any]:
+    def run_due(self) -> WorkSummary:
         """Do what is due for sending: retries of pending messages, following uploaded transfers
-        to Published or Failed, expiry, owed receipts. Call it periodically (``poll`` does too)."""
-        due: Dict[str, Any] = self._call(lib.efm_client_run_due)
-        return due
+        to Published or Failed, expiry, owed receipts. Call it periodically (``poll`` does too).
+        Returns what it did (``sent``, ``published``, ``failed``, ``retrying`` ...)."""
+        return WorkSummary.read(self._call(lib.efm_client_run_due))
 
     def _call_no_answer(self, fn: Any, *args: Any) -> None:
         """Run ``fn(handle, *args, &err)`` for a call that answers nothing but its result code."""
@@ -332,22 +335,21 @@ class Client:
         finally:
             self._leave()
 
-    def quarantine(self) -> List[Dict[str, Any]]:
+    def quarantine(self) -> List[QuarantineEntry]:
         """What was downloaded but could not be used, oldest first: ``id``, ``kind``
-        (``UNREADABLE``, ``UNOPENABLE``, ``IGNORED``), ``transfer_id``, ``message_id``, ``sender``
-        (as the broker authenticated it), ``reason``, ``code``, ``payload`` (the kept package)."""
-        entries: List[Dict[str, Any]] = self._call(lib.efm_client_quarantine)
-        return entries
+        (``QuarantineKind.UNREADABLE``, ``UNOPENABLE``, ``IGNORED``), ``transfer_id``,
+        ``message_id``, ``sender`` (as the broker authenticated it), ``reason``, ``code``,
+        ``payload`` (the kept package)."""
+        return [QuarantineEntry.read(e) for e in self._call(lib.efm_client_quarantine)]
 
     def quarantine_export(self, entry_id: int, dest: "os.PathLike[str] | str") -> None:
         """Copy a quarantined package, as downloaded, to ``dest`` (which must not exist)."""
         self._call_no_answer(lib.efm_client_quarantine_export, entry_id, os.fsencode(dest))
 
-    def quarantine_retry(self, entry_id: int) -> Dict[str, Any]:
-        """Try an entry again; returns ``{"outcome": "received"|"requeued"|"applied"|"duplicate"|
-        "still_refused", ...}``."""
-        outcome: Dict[str, Any] = self._call(lib.efm_client_quarantine_retry, entry_id)
-        return outcome
+    def quarantine_retry(self, entry_id: int) -> RetryOutcome:
+        """Try an entry again; ``outcome`` is ``RetryOutcomeKind.RECEIVED``, ``REQUEUED``,
+        ``APPLIED`` (with ``message_id``), ``DUPLICATE`` or ``STILL_REFUSED`` (with ``reason``)."""
+        return RetryOutcome.read(self._call(lib.efm_client_quarantine_retry, entry_id))
 
     def quarantine_delete(self, entry_id: int) -> None:
         """Delete an entry and its kept package."""

@@ -196,6 +196,150 @@ class PollSummary(Record):
 
 
 @dataclass(frozen=True)
+class Retrying(Record):
+    """A message whose step did not finish this time; the next attempt is scheduled."""
+
+    message_id: str
+    attempts: int
+    #: When it is tried again (ISO 8601).
+    next_attempt: str
+    error: str
+
+    @classmethod
+    def read(cls, raw: Mapping[str, Any]) -> "Retrying":
+        return cls(
+            dict(raw),
+            message_id=raw["message_id"],
+            attempts=int(raw["attempts"]),
+            next_attempt=raw["next_attempt"],
+            error=raw["error"],
+        )
+
+
+@dataclass(frozen=True)
+class WorkSummary(Record):
+    """What one ``run_due`` did (message ids per outcome)."""
+
+    #: Uploaded (SENDT).
+    sent: List[str]
+    #: Transfers the broker published.
+    published: List[str]
+    #: Became FEIL (a permanent refusal, or a transfer the broker failed).
+    failed: List[str]
+    #: Passed their deadline unfinished (LEVETID_UTLOPT).
+    expired: List[str]
+    #: Tried again later.
+    retrying: List[Retrying]
+    #: Status receipts (MOTTATT, LEVERT) sent to senders.
+    receipts_sent: int
+    #: Receipts the broker did not take yet (sent again next time).
+    receipt_errors: List[PollError]
+    #: Outgoing messages still owed an upload.
+    waiting_uploads: int
+    #: Uploaded transfers still followed.
+    waiting_follows: int
+
+    @classmethod
+    def read(cls, raw: Mapping[str, Any]) -> "WorkSummary":
+        return cls(
+            dict(raw),
+            sent=list(raw["sent"]),
+            published=list(raw["published"]),
+            failed=list(raw["failed"]),
+            expired=list(raw["expired"]),
+            retrying=[Retrying.read(r) for r in raw["retrying"]],
+            receipts_sent=int(raw["receipts_sent"]),
+            receipt_errors=[PollError.read(e) for e in raw["receipt_errors"]],
+            waiting_uploads=int(raw["waiting_uploads"]),
+            waiting_follows=int(raw["waiting_follows"]),
+        )
+
+
+class QuarantineKind(str, Enum):
+    """Why something is in quarantine."""
+
+    #: A downloaded package whose SBD could not be read: no message was stored, no receipt went back.
+    UNREADABLE = "UNREADABLE"
+    #: A stored message that could not be opened (decryption, signature, digests): it is FEIL.
+    UNOPENABLE = "UNOPENABLE"
+    #: A status or receipt not applied: not from the organisation the message went to, or about a
+    #: message we did not send.
+    IGNORED = "IGNORED"
+
+
+@dataclass(frozen=True)
+class QuarantineEntry(Record):
+    """One quarantined item (``quarantine``)."""
+
+    id: int
+    kind: QuarantineKind
+    #: The broker transfer that brought it.
+    transfer_id: Optional[str]
+    #: The messageId, when the SBD could be read that far.
+    message_id: Optional[str]
+    #: Who sent it, as the broker authenticated the sender (``0192:<orgnr>``).
+    sender: Optional[str]
+    reason: str
+    #: The stable result code of the reason (``ResultCode``).
+    code: int
+    created: str
+    #: The package as downloaded; None once deleted.
+    payload: Optional[str]
+    size: Optional[int]
+
+    @classmethod
+    def read(cls, raw: Mapping[str, Any]) -> "QuarantineEntry":
+        size = raw.get("size")
+        return cls(
+            dict(raw),
+            id=int(raw["id"]),
+            kind=QuarantineKind(raw["kind"]),
+            transfer_id=_opt_str(raw, "transfer_id"),
+            message_id=_opt_str(raw, "message_id"),
+            sender=_opt_str(raw, "sender"),
+            reason=raw["reason"],
+            code=int(raw["code"]),
+            created=raw["created"],
+            payload=_opt_str(raw, "payload"),
+            size=None if size is None else int(size),
+        )
+
+
+class RetryOutcomeKind(str, Enum):
+    """What retrying a quarantine entry achieved (``RetryOutcome.outcome``)."""
+
+    #: The package now reads: the message is in the incoming queue (MOTTATT goes back).
+    RECEIVED = "received"
+    #: The message is back in the incoming queue, to be popped again.
+    REQUEUED = "requeued"
+    #: The status now applies to our message.
+    APPLIED = "applied"
+    #: It was a message or status we already had.
+    DUPLICATE = "duplicate"
+    #: Still refused; the entry stays, with the new ``reason``.
+    STILL_REFUSED = "still_refused"
+
+
+@dataclass(frozen=True)
+class RetryOutcome(Record):
+    """What ``quarantine_retry`` achieved: ``message_id`` is set for RECEIVED, REQUEUED and
+    APPLIED, ``reason`` for STILL_REFUSED."""
+
+    outcome: RetryOutcomeKind
+    message_id: Optional[str]
+    reason: Optional[str]
+
+    @classmethod
+    def read(cls, raw: Mapping[str, Any]) -> "RetryOutcome":
+        return cls(
+            dict(raw),
+            outcome=RetryOutcomeKind(raw["outcome"]),
+            message_id=_opt_str(raw, "message_id"),
+            reason=_opt_str(raw, "reason"),
+        )
+
+
+@dataclass(frozen=True)
 class OpenedFile(Record):
     """One extracted document."""
 

@@ -1,17 +1,41 @@
 """The whole DPO flow through the Python binding, between two organisations on efm-sandbox."""
 
 import hashlib
+import json
 import time
+import urllib.request
 from pathlib import Path
 from typing import Callable, List, Tuple
 
 import pytest
 
-from eformidling import CancelledError, Client, CryptoError, PackageError, PollSummary, RemoteServiceError
+from eformidling import (
+    CancelledError,
+    Client,
+    CryptoError,
+    PackageError,
+    PollSummary,
+    QuarantineKind,
+    RemoteServiceError,
+    RetryOutcomeKind,
+    Retrying,
+    WorkSummary,
+)
 
 
 def client_for(sandbox_dir: Path, orgnr: str) -> Client:
     return Client((sandbox_dir / orgnr / "config.json").read_text())
+
+
+def sandbox_fault(sandbox_dir: Path, path: str, status: int, method: str) -> None:
+    """Make efm-sandbox answer the next ``method`` request under ``path`` with ``status``."""
+    base = json.loads((sandbox_dir / "910075918" / "config.json").read_text())["sandbox_url"]
+    spec = {"kind": "status", "status": status, "method": method, "path": path, "times": 1}
+    request = urllib.request.Request(
+        f"{base}/admin/faults", json.dumps(spec).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status < 300
 
 
 def poll_until(
@@ -40,8 +64,17 @@ def test_send_receive_and_statuses(sandbox_dir: Path, tmp_path: Path) -> None:
         assert sent.status == "SENDT"
         assert progress and progress[-1][0] == progress[-1][1] > 0
         mid = sent.message_id
-        due = a.run_due()  # nothing left to upload; the transfer is followed or already published
-        assert due["failed"] == [] and due["waiting_uploads"] == 0, due
+        # The broker fails the next look at the transfer once: run_due follows it (nothing is left
+        # to upload) and reports the message as retrying, with its attempt and the error.
+        sandbox_fault(sandbox_dir, f"/broker/api/v1/filetransfer/{sent.transfer_id}", 503, "GET")
+        due = a.run_due()
+        assert isinstance(due, WorkSummary)
+        assert due.failed == [] and due.sent == [] and due.waiting_uploads == 0, due
+        assert due["waiting_uploads"] == 0  # the JSON stays readable as before
+        # (messages earlier tests sent from 910075918 may still be followed too)
+        (ours,) = [r for r in due.retrying if r.message_id == mid]
+        assert isinstance(ours, Retrying) and ours.attempts >= 1 and "503" in ours.error, due.retrying
+        assert ours.next_attempt and ours.raw["message_id"] == mid
 
         poll_until(b, lambda s: mid in s.received, "delivery to 984661185")
         peeked = b.peek()
@@ -128,16 +161,22 @@ def test_a_message_that_cannot_be_opened_is_quarantined_and_managed(sandbox_dir:
             b.pop(mid, tmp_path / "inbox")
         assert b.peek() is None  # ours left the queue; any older ones stay locked by our peeks
         entries = b.quarantine()
-        assert [(e["kind"], e["message_id"]) for e in entries] == [("UNOPENABLE", mid)]
-        assert entries[0]["sender"] == "0192:910075918"
-        b.quarantine_export(entries[0]["id"], tmp_path / "kept.zip")
+        assert [(e.kind, e.message_id) for e in entries] == [(QuarantineKind.UNOPENABLE, mid)]
+        assert entries[0]["kind"] == "UNOPENABLE"  # the JSON stays readable as before
+        entry = entries[0]
+        assert entry.sender == "0192:910075918" and entry.transfer_id == peeked.transfer_id
+        assert entry.payload is not None and entry.size == len(data) and entry.reason and entry.code > 0
+        b.quarantine_export(entry.id, tmp_path / "kept.zip")
         assert (tmp_path / "kept.zip").read_bytes() == bytes(data)
-        assert b.quarantine_retry(entries[0]["id"]) == {"outcome": "requeued", "message_id": mid}
+        outcome = b.quarantine_retry(entry.id)
+        assert (outcome.outcome, outcome.message_id, outcome.reason) == (RetryOutcomeKind.REQUEUED, mid, None)
+        assert outcome.raw == {"outcome": "requeued", "message_id": mid}
         again = b.peek()
         assert again is not None and again.message_id == mid
         with pytest.raises((PackageError, CryptoError)):
             b.pop(mid, tmp_path / "inbox")
         (entry,) = b.quarantine()
-        b.quarantine_delete(entry["id"])
+        assert entry.kind is QuarantineKind.UNOPENABLE
+        b.quarantine_delete(entry.id)
         assert b.quarantine() == []
         assert [s["status"] for s in b.status(mid)][-1] == "FEIL"

@@ -78,6 +78,8 @@ def test_answers_of_a_real_flow_match_their_schemas(sandbox_dir: Path, tmp_path:
         check("status_history", [e.raw for e in a.status(sent.message_id)])
         check("message_list", [m.raw for m in a.messages(limit=5)])
         check("expired_ids", a.expire())
+        check("work_summary", a.run_due().raw)
+        check("quarantine_list", [q.raw for q in b.quarantine()])
         with pytest.raises(EfmError) as e:
             a.lookup("974720760")  # not registered: RECEIVER_NOT_FOUND with an HTTP status
         check("error_detail", e.value.detail)
