@@ -204,6 +204,11 @@ namespace Eformidling
         internal List<object> List(string key) { object v; return Json.TryGetValue(key, out v) && v is List<object> ? (List<object>)v : new List<object>(); }
 
         internal static Dictionary<string, object> Obj(object o) { return o as Dictionary<string, object> ?? new Dictionary<string, object>(); }
+        /// <summary>A JSON array of objects as results.</summary>
+        internal static List<T> ReadList<T>(string json, Func<Dictionary<string, object>, T> read)
+        {
+            return ((List<object>)JsonReader.Parse(json)).ConvertAll(o => read(Obj(o)));
+        }
         internal Dictionary<string, object> Member(string key) { object v; return Obj(Json.TryGetValue(key, out v) ? v : null); }
 
         /// <summary>The JSON text.</summary>
@@ -260,12 +265,7 @@ namespace Eformidling
         public string Time { get { return Str("time"); } }
         /// <summary>Why, for FEIL and LEVETID_UTLOPT.</summary>
         public string Description { get { return Str("description"); } }
-        internal static List<StatusEntry> ReadAll(string json)
-        {
-            var list = new List<StatusEntry>();
-            foreach (var o in (List<object>)JsonReader.Parse(json)) list.Add(new StatusEntry(Obj(o)));
-            return list;
-        }
+        internal static List<StatusEntry> ReadAll(string json) { return ReadList(json, j => new StatusEntry(j)); }
     }
 
     /// <summary>A transfer a poll could not finish, or a receipt it could not send yet.</summary>
@@ -362,12 +362,7 @@ namespace Eformidling
     public sealed class QuarantineEntry : Record
     {
         internal QuarantineEntry(Dictionary<string, object> j) : base(j, null) { }
-        internal static List<QuarantineEntry> ReadAll(string json)
-        {
-            var list = new List<QuarantineEntry>();
-            foreach (var o in (List<object>)JsonReader.Parse(json)) list.Add(new QuarantineEntry(Obj(o)));
-            return list;
-        }
+        internal static List<QuarantineEntry> ReadAll(string json) { return ReadList(json, j => new QuarantineEntry(j)); }
         /// <summary>The entry's id (for QuarantineExport, RetryQuarantined, QuarantineDelete).</summary>
         public long Id { get { return Long("id"); } }
         /// <summary>Why it is in quarantine.</summary>
