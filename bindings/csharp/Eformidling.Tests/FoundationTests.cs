@@ -43,6 +43,32 @@ namespace Eformidling.Tests
             StringAssert.Contains(".", Efm.Version);
         }
 
+        /// <summary>The values of a string enumeration in schema/NAME.schema.json ("const" members
+        /// that follow <paramref name="anchor"/>) as C# member names: still_refused, UNOPENABLE →
+        /// StillRefused, Unopenable.</summary>
+        static List<string> SchemaConsts(string name, string anchor)
+        {
+            string root = Path.GetDirectoryName(Path.GetDirectoryName(Environment.GetEnvironmentVariable("EFM_HEADER")));
+            string schema = File.ReadAllText(Path.Combine(root, "schema", name + ".schema.json"));
+            var names = new List<string>();
+            var consts = System.Text.RegularExpressions.Regex.Matches(schema.Substring(schema.IndexOf(anchor)), "\"const\": \"([A-Za-z_]+)\"");
+            foreach (System.Text.RegularExpressions.Match m in consts)
+            {
+                var sb = new System.Text.StringBuilder();
+                foreach (var word in m.Groups[1].Value.ToLowerInvariant().Split('_'))
+                    sb.Append(char.ToUpperInvariant(word[0])).Append(word.Substring(1));
+                names.Add(sb.ToString());
+            }
+            return names;
+        }
+
+        [Test]
+        public void QuarantineAndRetryEnumsHaveEveryValueOfTheirSchemas()
+        {
+            CollectionAssert.AreEquivalent(SchemaConsts("quarantine_list", "\"QuarantineKind\": {"), Enum.GetNames(typeof(QuarantineKind)));
+            CollectionAssert.AreEquivalent(SchemaConsts("retry_outcome", "\"oneOf\""), Enum.GetNames(typeof(RetryOutcomeKind)));
+        }
+
         [Test]
         public void ValidConfigGivesSummary()
         {
