@@ -557,7 +557,12 @@ fn soak(args: &Args) -> Option<f64> {
         let stores: Vec<_> = (0..ORGS.len())
             .map(|o| {
                 let config = load(&config_path(&sb, o, args));
-                efm_core::store::Store::open_with(&config.data_dir, &config.store).unwrap()
+                efm_core::store::Store::open_with(
+                    &config.data_dir,
+                    &config.store,
+                    &config.organisation_number,
+                )
+                .unwrap()
             })
             .collect();
         while Instant::now() < drain_until && !stores.iter().all(no_open_work) {
@@ -635,7 +640,12 @@ fn soak(args: &Args) -> Option<f64> {
         }
         drop(c);
         // No work left open and no lease held (a killed worker's claims were taken over).
-        let store = efm_core::store::Store::open_with(&config.data_dir, &config.store).unwrap();
+        let store = efm_core::store::Store::open_with(
+            &config.data_dir,
+            &config.store,
+            &config.organisation_number,
+        )
+        .unwrap();
         let open = store.transaction(|tx| tx.open_work()).unwrap();
         drop(store);
         if open != efm_core::store::OpenWork::default() {
