@@ -36,7 +36,7 @@ step "rust tests"
 cargo test --workspace
 
 step "client tests again on the PostgreSQL store"
-EFM_TEST_STORE=postgres cargo test -p efm-core --test client_flow --test concurrency --test send_retry
+EFM_TEST_STORE=postgres cargo test -p efm-core --test client_flow --test concurrency --test send_retry --test multi_org
 
 if [ "${EFM_FUZZ_SECONDS:-0}" -gt 0 ]; then
     # Opt-in: nightly + cargo-fuzz + an ASan build cost ~10 min on a fresh 2-core machine before
