@@ -27,7 +27,7 @@ pub struct ConfigSummary {
     pub urls: Urls,
     /// With several organisations in the configuration: each of them (the one above included),
     /// in order; absent for a single organisation.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub organisations: Vec<OrganisationSummary>,
 }
 
