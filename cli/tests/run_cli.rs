@@ -49,6 +49,20 @@ fn status_of(config: &Path, id: &str) -> Vec<String> {
         .collect()
 }
 
+/// Stop a running `efm run` with SIGTERM; it must exit cleanly. Returns what it printed.
+fn stop(mut run: std::process::Child) -> String {
+    let ok = Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let status = run.wait().unwrap();
+    let mut out = String::new();
+    run.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(status.success(), "efm run exited with {status}: {out}");
+    out
+}
+
 /// A sandbox with two organisations (their configurations) and an arkivmelding to send.
 fn two_organisations() -> (tempfile::TempDir, Sandbox, PathBuf, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -124,15 +138,7 @@ fn resend_expire_and_run_until_stopped() {
         assert!(Instant::now() < deadline, "{:?}", status_of(&a, &id));
         std::thread::sleep(Duration::from_millis(300));
     }
-    let ok = Command::new("kill")
-        .args(["-TERM", &run.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let status = run.wait().unwrap();
-    let mut out = String::new();
-    run.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    assert!(status.success(), "efm run exited with {status}: {out}");
+    let out = stop(run);
     assert!(
         out.contains("efm run for 910075918, 910076787") && out.contains("efm run stopped"),
         "{out}"
@@ -264,14 +270,7 @@ fn run_serves_every_organisation_of_one_configuration() {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
-    let ok = Command::new("kill")
-        .args(["-TERM", &run.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    assert!(run.wait().unwrap().success());
-    let mut out = String::new();
-    run.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    let out = stop(run);
     assert!(out.contains("efm run for 910075918, 910076787"), "{out}");
     // Each organisation's incoming message is its own: A does not see B's as incoming.
     assert_eq!(b_status(&from_a), ["OPPRETTET", "INNKOMMENDE_MOTTATT"]);
