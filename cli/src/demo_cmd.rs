@@ -141,10 +141,15 @@ pub fn run(args: DemoArgs) -> Result<(), Error> {
     let total = Instant::now();
 
     println!("1. starting the sandbox in {}", dir.display());
+    // The sandbox's broker refuses files over 1 GiB by default, as a broker resource has a
+    // limit; a bigger demo raises it rather than showing a refusal.
+    let package_bound = (size_mib + 64) << 20;
+    let max_file_size = (package_bound > 1 << 30).then_some(package_bound);
     let sandbox = Sandbox::start(SandboxOptions {
         dir: dir.join("sandbox"),
         port: 0,
         virus_scan_delay_ms: Some(300),
+        max_file_size,
         ..SandboxOptions::default()
     })
     .map_err(|e| {
@@ -157,12 +162,8 @@ pub fn run(args: DemoArgs) -> Result<(), Error> {
         "   Maskinporten, Service Registry and Altinn brokers at {}",
         sandbox.base_url()
     );
-    // The sandbox's broker refuses files over 1 GiB by default, as a broker resource has a
-    // limit; a bigger demo raises it rather than showing a refusal.
-    let package_bound = (size_mib + 64) << 20;
-    if package_bound > 1 << 30 {
-        raise_file_size_limit(&sandbox, package_bound)?;
-        println!("   (the sandbox broker's file size limit raised to {package_bound} bytes for this demo)");
+    if let Some(bytes) = max_file_size {
+        println!("   (the sandbox broker's file size limit raised to {bytes} bytes for this demo)");
     }
     let a_config = load_config(&sandbox, SENDER, altinn2)?;
     let b_config = load_config(&sandbox, RECEIVER, false)?;
@@ -198,14 +199,7 @@ pub fn run(args: DemoArgs) -> Result<(), Error> {
     let sent = a.send(
         SendRequest {
             receiver: Some(RECEIVER.to_string()),
-            documents: ["arkivmelding.xml", "soknad.pdf"]
-                .iter()
-                .map(|n| SendDocument {
-                    name: n.to_string(),
-                    path: docs.join(n),
-                    mime: None,
-                })
-                .collect(),
+            documents: SendDocument::in_folder(&docs, &["arkivmelding.xml", "soknad.pdf"]),
             ..SendRequest::default()
         },
         &mut |done, total| {
@@ -295,24 +289,6 @@ pub fn run(args: DemoArgs) -> Result<(), Error> {
         total.elapsed().as_secs_f64(),
         dir.display()
     );
-    Ok(())
-}
-
-/// Set the sandbox broker's largest accepted file (its admin API, on loopback).
-fn raise_file_size_limit(sandbox: &Sandbox, bytes: u64) -> Result<(), Error> {
-    let http = efm_core::http::Http::with_settings(&Default::default())?;
-    let r = http
-        .post(&format!("{}/admin/settings", sandbox.base_url()))
-        .send_json(&serde_json::json!({ "max_file_size": bytes }))?;
-    if !(200..300).contains(&r.status()) {
-        return Err(Error::new(
-            ErrorKind::Internal,
-            format!(
-                "the sandbox refused the file size limit: HTTP {}",
-                r.status()
-            ),
-        ));
-    }
     Ok(())
 }
 

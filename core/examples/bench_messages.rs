@@ -230,14 +230,7 @@ fn run(dir: &Path, messages: usize, kib: usize) {
     std::fs::write(docs.join("dokument.bin"), bytes).unwrap();
     let request = || SendRequest {
         receiver: Some(RECEIVER.to_string()),
-        documents: ["arkivmelding.xml", "dokument.bin"]
-            .iter()
-            .map(|n| SendDocument {
-                name: n.to_string(),
-                path: docs.join(n),
-                mime: None,
-            })
-            .collect(),
+        documents: SendDocument::in_folder(&docs, &["arkivmelding.xml", "dokument.bin"]),
         ..Default::default()
     };
     // Warm up: tokens, registry lookup, connections; then both sides start empty.

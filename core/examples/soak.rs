@@ -237,14 +237,7 @@ fn send_one(client: &Client, org: &str, peer: &str, i: usize, scratch: &Path) ->
     let request = SendRequest {
         receiver: Some(peer.to_string()),
         message_id: Some(id.clone()),
-        documents: ["arkivmelding.xml", "dokument.bin"]
-            .iter()
-            .map(|n| SendDocument {
-                name: n.to_string(),
-                path: dir.join(n),
-                mime: None,
-            })
-            .collect(),
+        documents: SendDocument::in_folder(&dir, &["arkivmelding.xml", "dokument.bin"]),
         ..Default::default()
     };
     let done = match client.send(request, &mut |_, _| {}) {

@@ -105,6 +105,21 @@ pub struct SendDocument {
     pub mime: Option<String>,
 }
 
+impl SendDocument {
+    /// Files that lie together in `dir`, each sent under its file name, MIME types guessed:
+    /// `SendDocument::in_folder(dir, &["arkivmelding.xml", "brev.pdf"])`.
+    pub fn in_folder(dir: &Path, names: &[&str]) -> Vec<SendDocument> {
+        names
+            .iter()
+            .map(|n| SendDocument {
+                name: n.to_string(),
+                path: dir.join(n),
+                mime: None,
+            })
+            .collect()
+    }
+}
+
 impl From<SendDocument> for DocumentSource {
     fn from(d: SendDocument) -> Self {
         let mut s = DocumentSource::new(d.name, d.path);

@@ -75,14 +75,7 @@ fn documents(dir: &Path) -> Vec<SendDocument> {
         pdf.extend_from_slice(&i.to_le_bytes());
     }
     std::fs::write(dir.join("brev.pdf"), pdf).unwrap();
-    ["arkivmelding.xml", "brev.pdf"]
-        .iter()
-        .map(|n| SendDocument {
-            name: n.to_string(),
-            path: dir.join(n),
-            mime: None,
-        })
-        .collect()
+    SendDocument::in_folder(dir, &["arkivmelding.xml", "brev.pdf"])
 }
 
 fn request_to_b(docs: Vec<SendDocument>) -> SendRequest {

@@ -10,7 +10,7 @@
 mod common;
 
 use common::{
-    admin_get, fault, history, sandbox, sandbox_config, transfers, work_dir, ORG_A, ORG_B,
+    admin, admin_get, fault, history, sandbox, sandbox_config, transfers, work_dir, ORG_A, ORG_B,
 };
 use efm_core::client::{
     Client, ClientOptions, Direction, MessageFilter, SendDocument, SendRequest, SendRetry,
@@ -71,14 +71,7 @@ fn request(dir: &Path, tag: &str) -> (SendRequest, Vec<u8>) {
     let mut pdf = format!("%PDF-1.4 efm retry test {tag}\n").into_bytes();
     pdf.extend((0..50_000u32).flat_map(|i| i.to_le_bytes()));
     std::fs::write(dir.join("brev.pdf"), &pdf).unwrap();
-    let documents = ["arkivmelding.xml", "brev.pdf"]
-        .iter()
-        .map(|n| SendDocument {
-            name: n.to_string(),
-            path: dir.join(n),
-            mime: None,
-        })
-        .collect();
+    let documents = SendDocument::in_folder(dir, &["arkivmelding.xml", "brev.pdf"]);
     (
         SendRequest {
             receiver: Some(ORG_B.to_string()),
@@ -389,6 +382,67 @@ fn a_permanent_refusal_is_feil_with_the_reason_and_resend_delivers() {
     );
     let e = a.resend(&m.message_id, &mut |_, _| {}).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+}
+
+/// A package larger than the broker takes: the broker refuses the declared length before the
+/// body is sent (`Expect: 100-continue`), so the message is FEIL at once with the broker's
+/// reason, instead of a broken pipe retried until the message expires.
+#[test]
+fn a_package_over_the_brokers_size_limit_is_feil_at_once() {
+    let sb = sandbox("retry-too-large");
+    let a = client(&sb, ORG_A);
+    let work = work_dir(&sb, "too-large");
+    admin(
+        &sb,
+        "/admin/settings",
+        json!({"max_file_size": 1024 * 1024}),
+    );
+    let (mut req, _) = request(&work.join("out"), "too-large");
+    // 16 MiB of incompressible bytes: far more than the socket buffers take, so without the
+    // early answer the upload would fail mid-body.
+    let big = work.join("out").join("stort.pdf");
+    let mut bytes = vec![0u8; 16 * 1024 * 1024];
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for chunk in bytes.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    std::fs::write(&big, &bytes).unwrap();
+    req.documents.push(SendDocument {
+        name: "stort.pdf".into(),
+        path: big,
+        mime: None,
+    });
+    let started = Instant::now();
+    let e = a.send(req, &mut |_, _| {}).unwrap_err();
+    assert_eq!(e.detail().http_status, Some(400), "{e}");
+    assert_eq!(e.detail().remote_code.as_deref(), Some("BRO-00016"), "{e}");
+    let m = &a
+        .messages(&MessageFilter {
+            direction: Some(Direction::Outgoing),
+            ..Default::default()
+        })
+        .unwrap()[0];
+    assert_eq!(m.status, ReceiptStatus::Feil);
+    let reason = a.status(&m.message_id).unwrap().pop().unwrap().description;
+    assert!(
+        reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("File size exceeds maximum"),
+        "{reason:?}"
+    );
+    assert_eq!(
+        history(&a, Direction::Outgoing, &m.message_id),
+        ["OPPRETTET", "FEIL"]
+    );
+    // No bytes of the body reached the broker: the transfer was never started.
+    let t = transfers(&sb);
+    assert_eq!(t.len(), 1, "{t:?}");
+    assert_eq!(t[0]["fileTransferStatus"], "Initialized", "{t:?}");
+    eprintln!("refused after {:?}", started.elapsed());
 }
 
 /// The broker's malware scan fails the transfer after the upload: the sender follows the

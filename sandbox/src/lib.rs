@@ -53,6 +53,9 @@ pub struct SandboxOptions {
     pub virus_scan_delay_ms: Option<u64>,
     /// Extra organisations (9-digit numbers with a valid check digit) besides the defaults.
     pub extra_organisations: Vec<String>,
+    /// The largest file the brokers accept, in bytes (None = 1 GiB, or what a restarted
+    /// sandbox had; a broker resource has such a limit, and a bigger upload gets BRO-00016).
+    pub max_file_size: Option<u64>,
 }
 
 impl Default for SandboxOptions {
@@ -62,6 +65,7 @@ impl Default for SandboxOptions {
             port: 0,
             virus_scan_delay_ms: None,
             extra_organisations: Vec::new(),
+            max_file_size: None,
         }
     }
 }
@@ -148,6 +152,9 @@ impl Sandbox {
             &fresh_settings,
             options.virus_scan_delay_ms.is_some(),
         );
+        if let Some(bytes) = options.max_file_size {
+            shared.lock().settings.max_file_size = bytes;
+        }
 
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -317,6 +324,9 @@ pub struct SandboxArgs {
     /// An extra organisation besides the defaults (repeatable)
     #[arg(long = "org", value_name = "ORGNR")]
     pub extra_organisations: Vec<String>,
+    /// The largest file the brokers accept (default 1 GiB)
+    #[arg(long, value_name = "BYTES")]
+    pub max_file_size: Option<u64>,
     /// Ignore standard input (by default a closed stdin pipe stops the sandbox)
     #[arg(long)]
     pub no_stdin: bool,
@@ -362,6 +372,7 @@ pub fn run(args: SandboxArgs) -> i32 {
         port: args.port,
         virus_scan_delay_ms: args.virus_scan_delay_ms,
         extra_organisations: args.extra_organisations,
+        max_file_size: args.max_file_size,
     };
     let sandbox = match Sandbox::start(options) {
         Ok(s) => s,

@@ -205,6 +205,13 @@ impl Altinn3Broker<'_> {
             .bearer(token.secret())
             .header("Accept", "application/json")
             .header("Content-Type", "application/octet-stream")
+            // The broker checks the declared length (and our right to upload) before it reads
+            // the body, and answers at once when it refuses (BRO-00016 "File size exceeds
+            // maximum"). Without this header efm would still be writing and see only a broken
+            // pipe, a transient failure retried until the message expired. With it the answer
+            // arrives before the body is sent (a server that does not answer 100 Continue within
+            // a second gets the body anyway).
+            .header("Expect", "100-continue")
             .send_reader(&mut counting, Some(out.size))?;
         if !r.is_success() {
             return Err(self.fail(r, &format!("uploading transfer {id}")));
