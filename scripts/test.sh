@@ -49,9 +49,10 @@ step "soak (100 messages both ways, a fault every 100 ms on every endpoint)"
 # A bigger run: cargo run --release -p efm-core --example soak -- --messages 400 --processes 3 --kills 30 --seconds 900
 target/debug/examples/soak --messages 100 --processes 1 --kills 0 --seconds 170
 
-step "soak on PostgreSQL (60 messages both ways, 2 workers per organisation on one server, faults; SIGKILLs only in the bigger run: a killed packer can leave a package file, see CHANGELOG)"
+step "soak on PostgreSQL (60 messages both ways, 2 workers per organisation, both organisations in one configuration and one schema, faults; SIGKILLs only in the bigger run: a killed packer can leave a package file, see CHANGELOG)"
 # A bigger run: ... --example soak -- --postgres --messages 400 --processes 4 --kills 30 --seconds 900
-target/debug/examples/soak --postgres --messages 60 --processes 2 --kills 0 --seconds 170
+# (without --shared-store: each organisation in a schema of its own)
+target/debug/examples/soak --postgres --shared-store --messages 60 --processes 2 --kills 0 --seconds 170
 
 step "C tests (strict header, valgrind)"
 scripts/test-c.sh

@@ -125,7 +125,7 @@ fn resend_expire_and_run_until_stopped() {
 
     // efm run serving both organisations in one process (--also): A's message goes out, B
     // receives it and MOTTATT comes back, each state change logged; SIGTERM stops it cleanly.
-    let mut run = Command::new(env!("CARGO_BIN_EXE_efm"))
+    let run = Command::new(env!("CARGO_BIN_EXE_efm"))
         .args(["run", "--interval", "1", "--also"])
         .arg(&b)
         .env("EFM_CONFIG", &a)
@@ -242,7 +242,7 @@ fn run_serves_every_organisation_of_one_configuration() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let from_a = stdout(&o)["message_id"].as_str().unwrap().to_string();
 
-    let mut run = Command::new(env!("CARGO_BIN_EXE_efm"))
+    let run = Command::new(env!("CARGO_BIN_EXE_efm"))
         .args(["run", "--interval", "1"])
         .env("EFM_CONFIG", &config)
         .stdout(Stdio::piped())

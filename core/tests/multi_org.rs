@@ -18,17 +18,16 @@ use std::time::{Duration, Instant};
 
 fn send(from: &Client, to: &str, dir: &Path) -> String {
     std::fs::create_dir_all(dir).unwrap();
-    let doc = dir.join("arkivmelding.xml");
-    std::fs::write(&doc, format!("<arkivmelding>{to}</arkivmelding>")).unwrap();
+    std::fs::write(
+        dir.join("arkivmelding.xml"),
+        format!("<arkivmelding>{to}</arkivmelding>"),
+    )
+    .unwrap();
     let sent = from
         .send(
             SendRequest {
                 receiver: Some(to.to_string()),
-                documents: vec![SendDocument {
-                    name: "arkivmelding.xml".into(),
-                    path: doc,
-                    mime: None,
-                }],
+                documents: SendDocument::in_folder(dir, &["arkivmelding.xml"]),
                 ..SendRequest::default()
             },
             &mut |_, _| {},
