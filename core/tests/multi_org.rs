@@ -172,3 +172,76 @@ fn two_organisations_share_one_store_and_exchange_with_each_other_and_a_third() 
         assert!(cl.peek().unwrap().is_none());
     }
 }
+
+/// A vendor's one Maskinporten client (A's credentials) acting for another organisation through
+/// the Altinn system user that organisation registered on it: the entry names no credentials of
+/// its own, only its system user. It sends as C in A's store and gets C's statuses back. What is
+/// sent to C is encrypted to the certificate the Service Registry publishes for C, which is not
+/// the vendor's: opening it fails with the reason, and the message is kept.
+#[test]
+fn an_organisation_without_credentials_sends_through_the_top_levels_client_and_its_system_user() {
+    let sb = sandbox("multi-org-vendor");
+    let mut json = shared_config_json(&sb, &[ORG_A]);
+    json["organisations"] = serde_json::json!([{
+        "organisation_number": ORG_C,
+        "system_user": {"name": "vendor_system_for_c"},
+    }]);
+    let config = Config::from_json(&json.to_string()).unwrap();
+    let c_config = config.for_organisation(ORG_C).unwrap();
+    assert_eq!(c_config.credentials, config.credentials);
+    assert_eq!(c_config.system_user.org_id, format!("0192:{ORG_C}"));
+    let c = Client::new(c_config).unwrap();
+    let b = Client::new(sandbox_config(&sb, ORG_B)).unwrap();
+    let work = work_dir(&sb, "vendor");
+
+    // Not registered yet: the broker is not reached as C.
+    std::fs::create_dir_all(work.join("x")).unwrap();
+    std::fs::write(work.join("x/arkivmelding.xml"), "<arkivmelding/>").unwrap();
+    let early = c.send(
+        SendRequest {
+            receiver: Some(ORG_B.to_string()),
+            documents: SendDocument::in_folder(&work.join("x"), &["arkivmelding.xml"]),
+            ..SendRequest::default()
+        },
+        &mut |_, _| {},
+    );
+    assert!(
+        early
+            .as_ref()
+            .map_or(true, |m| m.status != ReceiptStatus::Sendt),
+        "{early:?}"
+    );
+
+    common::admin(
+        &sb,
+        "/admin/system-users",
+        serde_json::json!({
+            "client_id": config.credentials.client_id,
+            "org_id": format!("0192:{ORG_C}"),
+            "external_ref": "vendor_system_for_c",
+        }),
+    );
+    let c_to_b = send(&c, ORG_B, &work.join("cb"));
+    let levert = |cl: &Client, id: &str| cl.message(id).unwrap().status == ReceiptStatus::Levert;
+    serve_until(&[&b, &c], &work.join("archive"), || levert(&c, &c_to_b));
+    assert_eq!(b.message(&c_to_b).unwrap().sender, format!("0192:{ORG_C}"));
+
+    // B's reply is for C's own certificate.
+    let b_to_c = send(&b, ORG_C, &work.join("bc"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let peeked = loop {
+        c.poll().unwrap();
+        if let Some(m) = c.peek().unwrap() {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "nothing arrived for C");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(peeked.info.message_id, b_to_c);
+    let e = c.pop(&b_to_c, &work.join("c-inbox")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotForUs, "{e}");
+    assert!(
+        e.message().contains("not encrypted for our certificate"),
+        "{e}"
+    );
+}
