@@ -545,12 +545,19 @@ impl Config {
         let r = Resolver { base };
 
         let extra = raw.organisations.unwrap_or_default();
-        if raw.organisation_number.is_none() && extra.is_empty() {
-            required(
-                None::<String>,
-                "organisation_number",
-                "your organisation's 9-digit number, e.g. \"910075918\" (or \"organisations\", a list of them)",
-            )?;
+        match &raw.organisation_number {
+            // Checked first, as always; resolved with the other organisations below.
+            Some(n) => {
+                OrgNumber::parse(n).map_err(|e| e.with_field("organisation_number"))?;
+            }
+            None if extra.is_empty() => {
+                required(
+                    None::<String>,
+                    "organisation_number",
+                    "your organisation's 9-digit number, e.g. \"910075918\" (or \"organisations\", a list of them)",
+                )?;
+            }
+            None => {}
         }
 
         let environment = Environment::parse(&required(
