@@ -128,7 +128,10 @@ pub unsafe extern "C" fn efm_client_new_for_organisation(
     }
 }
 
-/// The client's resolved configuration as JSON (schema/config_summary.schema.json; no secrets).
+/// The client's resolved configuration as JSON (schema/config_summary.schema.json; no secrets):
+/// `organisation_number`, `environment`, `transport`, absolute `data_dir`, `client_id`, `key`
+/// (the `pkcs12` file and where its password comes from, never the password, or the PEM files),
+/// `kid`, `system_user`, `message_channel`, `proxy`, `timeouts` and the `urls` it calls.
 /// Release with efm_string_free().
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_config_json(
@@ -151,10 +154,10 @@ pub unsafe extern "C" fn efm_client_config_json(
 
 /// Look up an organisation in the Service Registry: a Maskinporten token is fetched (and cached),
 /// the signed answer is verified against the registry's key, and the capabilities are written as
-/// JSON (`organisation_number`, `organisation_name`, `process`, `signed`, `capabilities[]` with
-/// `process`, `service_identifier`, `document_types`, `service_code`, `service_edition_code`,
-/// `certificate`, ...; schema/capabilities.schema.json). `process` may be NULL for all processes. Release the JSON with
-/// efm_string_free(). Errors: EFM_RESULT_RECEIVER_NOT_FOUND, EFM_RESULT_RECEIVER_LACKS_DPO, auth
+/// JSON (`organisation_number`, `organisation_name`, `entity_type`, `postal_address`, `process`,
+/// `signed`, `capabilities` (one per process: `process`, `service_identifier`, `document_types`,
+/// `service_code`, `service_edition_code`, `certificate`, ...); schema/capabilities.schema.json).
+/// `process` may be NULL for all processes. Release the JSON with efm_string_free(). Errors: EFM_RESULT_RECEIVER_NOT_FOUND, EFM_RESULT_RECEIVER_LACKS_DPO, auth
 /// and network codes. Safe to call from several threads on one client.
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_lookup(

@@ -10,8 +10,8 @@ use std::ffi::c_char;
 /// Parse and validate a configuration document (JSON; README "Configuration",
 /// schema/config.schema.json). On success, and when
 /// `summary_json_out` is not NULL, writes the resolved configuration as JSON
-/// (schema/config_summary.schema.json: absolute paths, URLs of the environment, no secrets), to be
-/// released with efm_string_free().
+/// (schema/config_summary.schema.json: absolute paths, URLs of the environment, no secrets; as
+/// efm_client_config_json() describes it), to be released with efm_string_free().
 #[no_mangle]
 pub unsafe extern "C" fn efm_config_validate(
     config_json: *const c_char,

@@ -158,14 +158,19 @@ fn to_json<T: Serialize>(value: &T) -> Result<String, Error> {
 /// Send one message. `request_json` is either `{"sbd": {...}, "documents": [...]}` or the fields
 /// of an arkivmelding: `{"receiver": "910076787", "process": "urn:...", "documents":
 /// [{"name": "arkivmelding.xml", "path": "/path/arkivmelding.xml"}, {"name": "brev.pdf", "path":
-/// "..."}], "conversation_id", "message_id", "ttl_secs", "sender_ref", "receiver_ref"}` (all but
-/// `receiver` and `documents` optional; schema/send_request.schema.json). Unknown members, wrong
+/// "..."}], "conversation_id", "message_id", "ttl_secs", "sender_ref", "receiver_ref",
+/// "hoveddokument"}` (all but `receiver` and `documents` optional; `hoveddokument` names the
+/// primary document, default arkivmelding.xml; schema/send_request.schema.json). Unknown members, wrong
 /// types and out-of-range numbers (`ttl_secs` beyond ten years) fail with
 /// EFM_RESULT_INVALID_ARGUMENT naming the member in efm_error_field()
 /// (`sbd.standardBusinessDocumentHeader.businessScope.scope[0].identifier`: the `sbd` is read
 /// strictly too); a document that is not a regular file likewise. The receiver is looked up, the
 /// message recorded (OPPRETTET), packed, encrypted and uploaded (SENDT). On success
-/// `message_json_out` receives the message (schema/message_info.schema.json). A transient failure
+/// `message_json_out` receives the message (schema/message_info.schema.json): `message_id`,
+/// `conversation_id`, `direction` (`OUTGOING`), `process`, `document_type`, `sender`,
+/// `receiver`, `status`, `created` and `last_update` (RFC 3339), `expires`, the broker's
+/// `transfer_id`, the package file still kept as `payload`, `sending` and `warnings` (what was
+/// unusual but did not stop it). A transient failure
 /// of the upload (network, 5xx, 429) is not an error: the message stays OPPRETTET with its
 /// `sending` attempts and is sent later by efm_client_run_due(). A permanent refusal fails and
 /// records the message as FEIL; efm_client_resend() sends it again. `progress` may be NULL.
@@ -254,7 +259,8 @@ pub unsafe extern "C" fn efm_client_resend(
 /// Fetch what waits at the broker: new messages go to the incoming queue (INNKOMMENDE_MOTTATT,
 /// MOTTATT sent back), statuses and receipts update our outgoing messages. Writes a summary
 /// (`received` message ids, `statuses`, `ignored`, `duplicates`, `quarantined`, `recovered`,
-/// `receipts_sent`, `errors`; schema/poll_summary.schema.json). Quarantined packages are listed by
+/// `receipts_sent`, `errors`, `more_waiting` (poll again at once) and `retry_after_secs` (the
+/// broker asked us to wait); schema/poll_summary.schema.json). Quarantined packages are listed by
 /// `efm_client_quarantine`.
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_poll(
@@ -270,7 +276,8 @@ pub unsafe extern "C" fn efm_client_poll(
     }
 }
 
-/// The oldest message in the incoming queue, locked for this caller, as JSON (with its SBD;
+/// The oldest message in the incoming queue, locked for this caller, as JSON (the members of
+/// schema/message_info.schema.json, with `sbd`, the SBD as it arrived, and `locked_until`;
 /// schema/incoming_message.schema.json); or,
 /// when the queue is empty, success with `*message_json_out` set to NULL.
 #[no_mangle]
@@ -294,8 +301,9 @@ pub unsafe extern "C" fn efm_client_peek(
     }
 }
 
-/// Decrypt, verify and unpack a peeked message into `target_dir`; writes the message with its
-/// `files` (name, path, mime, size), `signer` and `warnings` (schema/opened_message.schema.json;
+/// Decrypt, verify and unpack a peeked message into `target_dir`; writes the message's
+/// `message_id`, `conversation_id`, `sbd`, its `files` (name, path, mime, size), `signer` and
+/// `warnings` (schema/opened_message.schema.json;
 /// documents whose names cannot be files here are saved under safe names, kept in `name`).
 /// Calling it again after an interruption finds the files already there and succeeds. A package
 /// that cannot be opened (damaged, tampered, not for us) fails with a package or crypto code, gets

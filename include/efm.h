@@ -237,7 +237,10 @@ efm_result efm_client_new(const char *config_json, efm_client **client_out, efm_
 efm_result efm_client_new_for_organisation(const char *config_json, const char *organisation_number, efm_client **client_out, efm_error **error);
 
 /*
- The client's resolved configuration as JSON (schema/config_summary.schema.json; no secrets).
+ The client's resolved configuration as JSON (schema/config_summary.schema.json; no secrets):
+ `organisation_number`, `environment`, `transport`, absolute `data_dir`, `client_id`, `key`
+ (the `pkcs12` file and where its password comes from, never the password, or the PEM files),
+ `kid`, `system_user`, `message_channel`, `proxy`, `timeouts` and the `urls` it calls.
  Release with efm_string_free().
  */
 efm_result efm_client_config_json(const efm_client *client, char **json_out, efm_error **error);
@@ -245,10 +248,10 @@ efm_result efm_client_config_json(const efm_client *client, char **json_out, efm
 /*
  Look up an organisation in the Service Registry: a Maskinporten token is fetched (and cached),
  the signed answer is verified against the registry's key, and the capabilities are written as
- JSON (`organisation_number`, `organisation_name`, `process`, `signed`, `capabilities[]` with
- `process`, `service_identifier`, `document_types`, `service_code`, `service_edition_code`,
- `certificate`, ...; schema/capabilities.schema.json). `process` may be NULL for all processes. Release the JSON with
- efm_string_free(). Errors: EFM_RESULT_RECEIVER_NOT_FOUND, EFM_RESULT_RECEIVER_LACKS_DPO, auth
+ JSON (`organisation_number`, `organisation_name`, `entity_type`, `postal_address`, `process`,
+ `signed`, `capabilities` (one per process: `process`, `service_identifier`, `document_types`,
+ `service_code`, `service_edition_code`, `certificate`, ...); schema/capabilities.schema.json).
+ `process` may be NULL for all processes. Release the JSON with efm_string_free(). Errors: EFM_RESULT_RECEIVER_NOT_FOUND, EFM_RESULT_RECEIVER_LACKS_DPO, auth
  and network codes. Safe to call from several threads on one client.
  */
 efm_result efm_client_lookup(const efm_client *client, const char *organisation_number, const char *process, char **capabilities_json_out, efm_error **error);
@@ -262,8 +265,8 @@ void efm_client_free(efm_client *client);
  Parse and validate a configuration document (JSON; README "Configuration",
  schema/config.schema.json). On success, and when
  `summary_json_out` is not NULL, writes the resolved configuration as JSON
- (schema/config_summary.schema.json: absolute paths, URLs of the environment, no secrets), to be
- released with efm_string_free().
+ (schema/config_summary.schema.json: absolute paths, URLs of the environment, no secrets; as
+ efm_client_config_json() describes it), to be released with efm_string_free().
  */
 efm_result efm_config_validate(const char *config_json, char **summary_json_out, efm_error **error);
 
@@ -329,14 +332,19 @@ efm_result efm_set_logger(efm_log_callback callback, void *userdata, uint32_t ma
  Send one message. `request_json` is either `{"sbd": {...}, "documents": [...]}` or the fields
  of an arkivmelding: `{"receiver": "910076787", "process": "urn:...", "documents":
  [{"name": "arkivmelding.xml", "path": "/path/arkivmelding.xml"}, {"name": "brev.pdf", "path":
- "..."}], "conversation_id", "message_id", "ttl_secs", "sender_ref", "receiver_ref"}` (all but
- `receiver` and `documents` optional; schema/send_request.schema.json). Unknown members, wrong
+ "..."}], "conversation_id", "message_id", "ttl_secs", "sender_ref", "receiver_ref",
+ "hoveddokument"}` (all but `receiver` and `documents` optional; `hoveddokument` names the
+ primary document, default arkivmelding.xml; schema/send_request.schema.json). Unknown members, wrong
  types and out-of-range numbers (`ttl_secs` beyond ten years) fail with
  EFM_RESULT_INVALID_ARGUMENT naming the member in efm_error_field()
  (`sbd.standardBusinessDocumentHeader.businessScope.scope[0].identifier`: the `sbd` is read
  strictly too); a document that is not a regular file likewise. The receiver is looked up, the
  message recorded (OPPRETTET), packed, encrypted and uploaded (SENDT). On success
- `message_json_out` receives the message (schema/message_info.schema.json). A transient failure
+ `message_json_out` receives the message (schema/message_info.schema.json): `message_id`,
+ `conversation_id`, `direction` (`OUTGOING`), `process`, `document_type`, `sender`,
+ `receiver`, `status`, `created` and `last_update` (RFC 3339), `expires`, the broker's
+ `transfer_id`, the package file still kept as `payload`, `sending` and `warnings` (what was
+ unusual but did not stop it). A transient failure
  of the upload (network, 5xx, 429) is not an error: the message stays OPPRETTET with its
  `sending` attempts and is sent later by efm_client_run_due(). A permanent refusal fails and
  records the message as FEIL; efm_client_resend() sends it again. `progress` may be NULL.
@@ -358,21 +366,24 @@ efm_result efm_client_resend(const efm_client *client, const char *message_id, e
  Fetch what waits at the broker: new messages go to the incoming queue (INNKOMMENDE_MOTTATT,
  MOTTATT sent back), statuses and receipts update our outgoing messages. Writes a summary
  (`received` message ids, `statuses`, `ignored`, `duplicates`, `quarantined`, `recovered`,
- `receipts_sent`, `errors`; schema/poll_summary.schema.json). Quarantined packages are listed by
+ `receipts_sent`, `errors`, `more_waiting` (poll again at once) and `retry_after_secs` (the
+ broker asked us to wait); schema/poll_summary.schema.json). Quarantined packages are listed by
  `efm_client_quarantine`.
  */
 efm_result efm_client_poll(const efm_client *client, char **summary_json_out, efm_error **error);
 
 /*
- The oldest message in the incoming queue, locked for this caller, as JSON (with its SBD;
+ The oldest message in the incoming queue, locked for this caller, as JSON (the members of
+ schema/message_info.schema.json, with `sbd`, the SBD as it arrived, and `locked_until`;
  schema/incoming_message.schema.json); or,
  when the queue is empty, success with `*message_json_out` set to NULL.
  */
 efm_result efm_client_peek(const efm_client *client, char **message_json_out, efm_error **error);
 
 /*
- Decrypt, verify and unpack a peeked message into `target_dir`; writes the message with its
- `files` (name, path, mime, size), `signer` and `warnings` (schema/opened_message.schema.json;
+ Decrypt, verify and unpack a peeked message into `target_dir`; writes the message's
+ `message_id`, `conversation_id`, `sbd`, its `files` (name, path, mime, size), `signer` and
+ `warnings` (schema/opened_message.schema.json;
  documents whose names cannot be files here are saved under safe names, kept in `name`).
  Calling it again after an interruption finds the files already there and succeeds. A package
  that cannot be opened (damaged, tampered, not for us) fails with a package or crypto code, gets

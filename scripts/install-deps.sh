@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what the tests need on a fresh Debian machine with Rust: system packages (C toolchain,
-# valgrind, xmllint, OpenSSL headers, Mono + NUnit) and the Python venv (.venv). Idempotent and quick
-# when everything is already there.
+# valgrind, xmllint, OpenSSL headers, Mono + NUnit), cargo-fuzz and the Python venv (.venv).
+# Idempotent and quick when everything is already there.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="${EFM_VENV:-$root/.venv}"
@@ -53,6 +53,16 @@ fi
 # The Rust standard library for the Windows cross-build.
 if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx x86_64-pc-windows-gnu; then
     rustup target add x86_64-pc-windows-gnu
+fi
+
+# cargo-fuzz for scripts/fuzz.sh (the fuzz step of scripts/test.sh), built from crates.io: no
+# trustworthy prebuilt binary comes from a package registry; about 1.5 min on 2 cores, once per
+# machine (~/.cargo/bin). The fuzz builds use the nightly toolchain when rustup has one, else the
+# stable one with RUSTC_BOOTSTRAP=1, so no toolchain is downloaded here.
+cargo_fuzz_version=0.13.2
+if ! cargo fuzz --version 2>/dev/null | grep -qx "cargo-fuzz $cargo_fuzz_version"; then
+    echo "installing cargo-fuzz $cargo_fuzz_version (cargo install --locked)"
+    cargo install --locked --quiet cargo-fuzz --version "$cargo_fuzz_version"
 fi
 
 if [ ! -x "$venv/bin/python" ]; then

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Compile the header and the C tests strictly (C99 pedantic, and as C++), link them against the
 # debug libefm, and run them under valgrind: any memory error or leak fails.
+# With EFM_C_SANITIZER=address (scripts/test-c-asan.sh) they are built with AddressSanitizer instead
+# and run without valgrind, against the libefm in EFM_LIB_DIR (built with -Zsanitizer=address).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 lib="${EFM_LIB_DIR:-$root/target/debug}"
+sandbox_bin="${EFM_SANDBOX_BIN:-$lib/efm-sandbox}"
 out="$root/tests/c/out"
-mkdir -p "$out"
 flags=(-Wall -Wextra -Werror -pedantic -I"$root/include" -I"$root/tests/c")
+if [ "${EFM_C_SANITIZER:-}" = address ]; then
+    out="$root/tests/c/out-asan"
+    flags+=(-g -fsanitize=address -fno-omit-frame-pointer)
+fi
+mkdir -p "$out"
 
 gcc -std=c99 "${flags[@]}" -o "$out/test_foundation" "$root/tests/c/test_foundation.c" -L"$lib" -lefm
 gcc -std=c99 -D_POSIX_C_SOURCE=199309L "${flags[@]}" -o "$out/test_flow" "$root/tests/c/test_flow.c" -L"$lib" -lefm
@@ -28,11 +35,17 @@ trap 'rc=$?; cleanup; exit $rc' EXIT
 export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 vg=(valgrind --quiet --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect,possible
     --errors-for-leak-kinds=definite,indirect,possible --suppressions="$root/tests/c/valgrind.supp")
+if [ "${EFM_C_SANITIZER:-}" = address ]; then
+    # AddressSanitizer (and its leak checker) is in the binaries; a finding exits with 99.
+    export ASAN_OPTIONS="exitcode=99:detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1"
+    export LSAN_OPTIONS="exitcode=99"
+    vg=(env)
+fi
 "${vg[@]}" "$out/test_foundation" "$scratch"
 "${vg[@]}" "$out/header_cpp"
 
 # The lookup test talks to a real efm-sandbox on loopback.
-start_sandbox "$lib/efm-sandbox" "$scratch/sandbox"
+start_sandbox "$sandbox_bin" "$scratch/sandbox"
 "${vg[@]}" "$out/test_lookup" "$scratch/sandbox/910075918/config.json"
 mkdir -p "$scratch/boundary" "$scratch/flow"
 "${vg[@]}" "$out/test_boundary" "$scratch/sandbox" "$scratch/boundary"

@@ -20,17 +20,19 @@ fn committed_header_matches_ffi() {
     }
 }
 
-/// The header's doc comments name JSON members (`received`, `"retry_after_secs"`) and values
-/// (`"incoming"`); every one named beside a `schema/NAME.schema.json` reference must exist in that
-/// schema (a property or an enumerated value), so a renamed or removed member cannot live on in
-/// the documentation. Argument names and function names are skipped.
-#[test]
-fn header_docs_name_only_members_their_schemas_have() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let header = std::fs::read_to_string(format!("{root}/include/efm.h")).unwrap();
-    let mut checked = 0;
-    let mut wrong = Vec::new();
-    let mut rest = header.as_str();
+/// One doc comment of the header that cites schemas: the declaration's argument names, the
+/// schemas (`schema/NAME.schema.json` stems) and the identifiers it quotes.
+struct SchemaDoc {
+    function: String,
+    params: Vec<String>,
+    schemas: Vec<String>,
+    words: Vec<String>,
+}
+
+/// Every doc comment in include/efm.h that cites a schema, with the declaration it documents.
+fn schema_docs(header: &str) -> Vec<SchemaDoc> {
+    let mut docs = Vec::new();
+    let mut rest = header;
     while let Some(start) = rest.find("/*") {
         let end = start + rest[start..].find("*/").expect("closed comment");
         let doc = &rest[start + 2..end];
@@ -43,32 +45,62 @@ fn header_docs_name_only_members_their_schemas_have() {
         if !declaration.contains("efm_") || declaration.starts_with("/*") {
             continue;
         }
-        let params: Vec<&str> = declaration[open + 1..]
+        let function = declaration[..open]
+            .split_whitespace()
+            .last()
+            .unwrap_or_default()
+            .to_string();
+        let params = declaration[open + 1..]
             .trim_end_matches(')')
             .split(',')
             .filter_map(|a| a.split_whitespace().last())
-            .map(|a| a.trim_start_matches('*'))
+            .map(|a| a.trim_start_matches('*').to_string())
             .collect();
-        let schemas: Vec<&str> = doc
+        let schemas: Vec<String> = doc
             .split("schema/")
             .skip(1)
             .filter_map(|s| s.split(".schema.json").next())
             .filter(|s| s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .map(str::to_string)
             .collect();
-        if schemas.is_empty() {
-            continue;
+        if !schemas.is_empty() {
+            docs.push(SchemaDoc {
+                function,
+                params,
+                schemas,
+                words: quoted_words(doc),
+            });
         }
+    }
+    docs
+}
+
+fn read_schema(root: &str, stem: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(format!("{root}/schema/{stem}.schema.json"))
+        .unwrap_or_else(|e| panic!("the header cites schema/{stem}.schema.json: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The header's doc comments name JSON members (`received`, `"retry_after_secs"`) and values
+/// (`"incoming"`); every one named beside a `schema/NAME.schema.json` reference must exist in that
+/// schema (a property or an enumerated value), so a renamed or removed member cannot live on in
+/// the documentation. Argument names and function names are skipped.
+#[test]
+fn header_docs_name_only_members_their_schemas_have() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let header = std::fs::read_to_string(format!("{root}/include/efm.h")).unwrap();
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for doc in schema_docs(&header) {
         let mut known = std::collections::HashSet::new();
-        for stem in &schemas {
-            let text = std::fs::read_to_string(format!("{root}/schema/{stem}.schema.json"))
-                .unwrap_or_else(|e| panic!("the header cites schema/{stem}.schema.json: {e}"));
-            collect_names(&serde_json::from_str(&text).unwrap(), &mut known);
+        for stem in &doc.schemas {
+            collect_names(&read_schema(root, stem), &mut known);
         }
-        for token in quoted_words(doc) {
-            let skip = params.contains(&token.as_str()) || token.starts_with("efm_");
+        for token in &doc.words {
+            let skip = doc.params.contains(token) || token.starts_with("efm_");
             checked += 1;
             if !skip && !known.contains(&token.to_ascii_lowercase()) {
-                wrong.push(format!("{token} (documented with {schemas:?})"));
+                wrong.push(format!("{token} (documented with {:?})", doc.schemas));
             }
         }
     }
@@ -80,6 +112,87 @@ fn header_docs_name_only_members_their_schemas_have() {
         wrong.is_empty(),
         "the header documents members its schemas do not have: {wrong:?}"
     );
+}
+
+/// The other direction: every top-level member of a schema the header cites is named in a doc
+/// comment that cites it, so a member added to an answer cannot go undocumented. A doc comment
+/// that cites two schemas (`the members of schema/message_info.schema.json, with ...`) lends the
+/// one's documented members to the other. The configuration (schema/config.schema.json) is
+/// documented in the README's "Configuration" table instead: its members are checked there.
+#[test]
+fn every_member_of_a_cited_schema_is_documented() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let header = std::fs::read_to_string(format!("{root}/include/efm.h")).unwrap();
+    let docs = schema_docs(&header);
+    let mut named: std::collections::BTreeMap<&str, std::collections::HashSet<&str>> =
+        Default::default();
+    for doc in &docs {
+        for stem in &doc.schemas {
+            named
+                .entry(stem)
+                .or_default()
+                .extend(doc.words.iter().map(String::as_str));
+        }
+    }
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let table = &readme[readme
+        .find("## Configuration")
+        .expect("README has a Configuration section")..];
+    let table = &table[..table[3..].find("\n## ").map_or(table.len(), |i| i + 3)];
+    let mut undocumented = Vec::new();
+    let mut checked = 0;
+    for (stem, words) in &named {
+        let mut documented = words.clone();
+        for doc in docs.iter().filter(|d| d.schemas.iter().any(|s| s == stem)) {
+            for other in doc.schemas.iter().filter(|s| s != stem) {
+                documented.extend(named[other.as_str()].iter());
+            }
+        }
+        for member in top_level_members(&read_schema(root, stem)) {
+            checked += 1;
+            let ok = if *stem == "config" {
+                table.contains(&format!("`{member}`"))
+            } else {
+                documented.contains(member.as_str())
+            };
+            if !ok {
+                let cited_by: Vec<&str> = docs
+                    .iter()
+                    .filter(|d| d.schemas.iter().any(|s| s == stem))
+                    .map(|d| d.function.as_str())
+                    .collect();
+                undocumented.push(format!("{stem}.{member} (cited by {cited_by:?})"));
+            }
+        }
+    }
+    assert!(
+        checked > 60,
+        "only {checked} schema members found: is the parser broken?"
+    );
+    assert!(
+        undocumented.is_empty(),
+        "members the header's doc comments (README for the configuration) never name: \
+         {undocumented:?}; document them in ffi/ and run `EFM_UPDATE_HEADER=1 cargo build`"
+    );
+}
+
+/// The properties of a schema's object, or of its array's items (through a `$ref`).
+fn top_level_members(schema: &serde_json::Value) -> Vec<String> {
+    let mut object = schema;
+    if let Some(items) = schema.get("items") {
+        object = match items.get("$ref").and_then(|r| r.as_str()) {
+            Some(reference) => {
+                let name = reference.rsplit('/').next().unwrap();
+                &schema["$defs"][name]
+            }
+            None => items,
+        };
+    }
+    object
+        .get("properties")
+        .and_then(|p| p.as_object())
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 /// Every property name and enumerated value in a schema, lowercased.

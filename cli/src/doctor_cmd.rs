@@ -151,6 +151,7 @@ pub fn run(args: DoctorArgs) -> Result<(), Error> {
         "Altinn token exchange",
         "broker",
         "data directory",
+        "state store",
     ];
     let skip_from = |report: &Report, i: usize| {
         for s in &steps[i..] {
@@ -402,6 +403,16 @@ pub fn run(args: DoctorArgs) -> Result<(), Error> {
             format!("{} is writable", config.data_dir.display()),
         ),
         Err(e) => report.fail(steps[8], e),
+    }
+
+    // 10. The state store opens (and is brought to the current schema, as a client would).
+    match efm_core::store::Store::open_with(
+        &config.data_dir,
+        &config.store,
+        &config.organisation_number,
+    ) {
+        Ok(store) => report.ok(steps[9], store.describe()),
+        Err(e) => report.fail(steps[9], e),
     }
     finish(report)
 }

@@ -43,11 +43,54 @@ fn doctor_passes_and_reports_each_step() {
     );
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}\n{err}");
-    assert_eq!(out.matches("[ ok ]").count(), 9, "{out}");
+    assert_eq!(out.matches("[ ok ]").count(), 10, "{out}");
     assert!(out.contains("[ ok ] broker: "), "{out}");
     assert!(out.contains("[ ok ] data directory: "), "{out}");
+    assert!(out.contains("[ ok ] state store: SQLite "), "{out}");
     assert!(out.contains("all checks passed"));
     assert_no_tokens(&out);
+}
+
+/// With a PostgreSQL store (the server scripts/test.sh starts, which has a certificate from a
+/// throwaway CA) the doctor says where the state is and that the connection is encrypted, and
+/// names neither the password nor its file's content.
+#[test]
+fn doctor_reports_a_postgresql_store_over_tls() {
+    let (Ok(url), Ok(password_file), Ok(ca)) = (
+        std::env::var("EFM_TEST_POSTGRES"),
+        std::env::var("EFM_TEST_POSTGRES_PASSWORD_FILE"),
+        std::env::var("EFM_TEST_POSTGRES_CA"),
+    ) else {
+        eprintln!("NOTE: EFM_TEST_POSTGRES(_PASSWORD_FILE, _CA) unset: the PostgreSQL doctor check is NOT tested here");
+        return;
+    };
+    let sb = sandbox("doctor-pg");
+    let mut v: Value =
+        serde_json::from_str(&std::fs::read_to_string(sb.config_path(ORG_A)).unwrap()).unwrap();
+    let schema = format!("doctor_{}", std::process::id());
+    v["store"] = serde_json::json!({
+        "postgres": format!("{url}?sslmode=require"),
+        "password_file": password_file,
+        "schema": schema,
+    });
+    v["ca_bundle"] = Value::from(ca);
+    let cfg = sb.dir().join("pg.json");
+    std::fs::write(&cfg, v.to_string()).unwrap();
+    let o = efm(
+        &["doctor", "--config", cfg.to_str().unwrap()],
+        None,
+        sb.dir(),
+    );
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("[ ok ] state store: PostgreSQL "))
+        .unwrap_or_else(|| panic!("no state store line:\n{out}"));
+    assert!(line.contains(&format!("schema {schema}")), "{line}");
+    assert!(line.contains("over TLS, certificate verified"), "{line}");
+    let password = std::fs::read_to_string(&password_file).unwrap();
+    assert!(!out.contains(password.trim()) && !err.contains(password.trim()));
 }
 
 #[test]

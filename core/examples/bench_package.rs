@@ -2,9 +2,9 @@
 //!
 //! `cargo run --release -p efm-core --example bench_package -- [size_mib]` (default 1024)
 //!
-//! Makes a throw-away PKI and one incompressible document (`document.pdf`, so it is STORED in the
-//! ASiC as a PDF would be), then runs each phase as a child process so that its peak RSS (VmHWM)
-//! is its own: `openssl cms -encrypt` and `-decrypt` with the IP's parameters (AES-256-CBC,
+//! Makes a throw-away PKI and one incompressible document (`document.pdf`, so it is not
+//! compressed in the ASiC, as a PDF would not be), then runs each phase as a child process so
+//! that its peak RSS (VmHWM) is its own: `openssl cms -encrypt` and `-decrypt` with the IP's parameters (AES-256-CBC,
 //! RSAES-OAEP SHA-256, -stream, -binary, DER), then `package::create` (ASiC-E + signature + CMS +
 //! wire zip) and `package::open` (decrypt + verify + extract). MB/s are document bytes per
 //! wall-clock second; each phase's best of EFM_BENCH_ROUNDS (default 3) alternating rounds is
@@ -13,6 +13,10 @@
 //! encryption of a package) and `cp` of the document (reading and writing the bytes once). The
 //! load average is printed before and after. Needs python3 (for the children's figures) and the
 //! openssl CLI.
+//!
+//! To profile one phase: `bench_package --prepare DIR [size_mib]` writes the keys and the
+//! document into DIR; then `bench_package --phase create DIR` and `--phase open DIR` run one
+//! phase each (under `perf record`, `perf stat`, ...).
 
 use efm_core::asic::DocumentSource;
 use efm_core::config::KeySource;
@@ -30,6 +34,19 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--phase") {
         child(&args[2], Path::new(&args[3]));
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("--prepare") {
+        // For profiling one phase alone: `--prepare DIR [size_mib]`, then `--phase create DIR`
+        // or `--phase open DIR` under perf.
+        let d = Path::new(&args[2]);
+        let mib = args
+            .get(3)
+            .map(|s| s.parse().expect("size in MiB"))
+            .unwrap_or(1024);
+        std::fs::create_dir_all(d).expect("the directory");
+        make_pki(d);
+        make_document(&d.join("document.pdf"), mib);
         return;
     }
     let mib: u64 = args
@@ -97,6 +114,10 @@ fn main() {
                 .arg("-out")
                 .arg(&cms),
         );
+        // The previous round's package and extracted files are deleted outside the timed
+        // phases (as the baselines' outputs are): freeing a 1 GiB file on a RAM disk takes a
+        // tenth of a second, which is not part of creating or opening a package.
+        let _ = std::fs::remove_file(d.join("package.zip"));
         let mut create = measure(Command::new(&me).args(["--phase", "create"]).arg(d));
         create.rss_kib = hwm("create").or(create.rss_kib);
         let dec = measure(
@@ -113,6 +134,7 @@ fn main() {
         let _ = std::fs::remove_file(d.join("openssl.plain"));
         let mut open = measure(Command::new(&me).args(["--phase", "open"]).arg(d));
         open.rss_kib = hwm("open").or(open.rss_kib);
+        let _ = std::fs::remove_dir_all(d.join("opened"));
         for (slot, run) in best.iter_mut().zip([enc, dec, create, open]) {
             if slot.as_ref().is_none_or(|b| run.secs < b.secs) {
                 *slot = Some(run);
@@ -282,10 +304,10 @@ fn child(phase: &str, d: &Path) {
             opts.asic.max_entry_size = u64::MAX;
             opts.asic.max_total_size = u64::MAX;
             opts.max_package_entry = u64::MAX;
+            // Left for the parent to delete outside the timing.
             let target = d.join("opened");
             let opened = package::open(&pkg, &ours("b"), &target, &opts).expect("open");
             assert_eq!(opened.files.len(), 2);
-            std::fs::remove_dir_all(&target).ok();
         }
         other => panic!("unknown phase {other}"),
     }

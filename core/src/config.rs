@@ -730,6 +730,7 @@ impl Config {
             Some(s) => crate::store::StoreSetting::Postgres {
                 url: s.postgres,
                 schema: s.schema,
+                ca_bundle: ca_bundle.clone(),
                 // No password: the server trusts the connection (a Unix socket, peer auth).
                 password: match (&s.password, &s.password_env, &s.password_file) {
                     (None, None, None) => None,

@@ -120,6 +120,25 @@ impl PipeWriter {
             .send(Msg::Data(chunk))
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the consumer stopped"))
     }
+    /// A buffer to fill for [`PipeWriter::send_owned`]: a spent one back from the reader when
+    /// there is one, with its old length and bytes (so resizing it need not zero it again).
+    fn spare(&mut self) -> Vec<u8> {
+        self.free
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(PIPE_CHUNK))
+    }
+
+    /// Hand over a filled buffer as it is (after whatever `write` buffered), without copying it.
+    fn send_owned(&mut self, chunk: Vec<u8>) -> io::Result<()> {
+        self.send_buf()?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        self.tx
+            .send(Msg::Data(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the consumer stopped"))
+    }
+
     fn finish(mut self) -> io::Result<()> {
         self.send_buf()?;
         self.tx
@@ -156,13 +175,26 @@ struct PipeReader {
 
 impl Read for PipeReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.cur.len() {
-            if self.ended {
-                return Ok(0);
-            }
+        let n = {
+            let available = io::BufRead::fill_buf(self)?;
+            let n = out.len().min(available.len());
+            out[..n].copy_from_slice(&available[..n]);
+            n
+        };
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl io::BufRead for PipeReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.pos == self.cur.len() && !self.ended {
             match self.rx.recv() {
                 Ok(Msg::Data(d)) => {
-                    self.cur = d;
+                    let spent = std::mem::replace(&mut self.cur, d);
+                    if spent.capacity() > 0 {
+                        let _ = self.free.try_send(spent);
+                    }
                     self.pos = 0;
                 }
                 Ok(Msg::End) => self.ended = true,
@@ -172,10 +204,11 @@ impl Read for PipeReader {
                 }
             }
         }
-        let n = out.len().min(self.cur.len() - self.pos);
-        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        Ok(&self.cur[self.pos..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.cur.len());
     }
 }
 
@@ -817,14 +850,18 @@ pub fn open(
                     cms_info = Some(dec.info().clone());
                     let _ = started_tx.send(true);
                     let w = pw.as_mut().expect("one asic.zip");
-                    // A buffer larger than the decryptor's chunk lets it decrypt straight into
-                    // it (io::copy's 8 KiB would cost a copy and many calls per chunk).
-                    let mut buf = vec![0u8; cms::CHUNK + 64];
+                    // The decryptor decrypts straight into a buffer larger than its chunk, so
+                    // each chunk is decrypted into the pipe's own buffer and handed over whole.
                     let copied = (|| -> io::Result<()> {
                         loop {
+                            let mut buf = w.spare();
+                            buf.resize(cms::CHUNK + 64, 0);
                             match dec.read(&mut buf) {
                                 Ok(0) => return Ok(()),
-                                Ok(n) => w.write_all(&buf[..n])?,
+                                Ok(n) => {
+                                    buf.truncate(n);
+                                    w.send_owned(buf)?;
+                                }
                                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                                 Err(e) => return Err(e),
                             }
@@ -852,7 +889,9 @@ pub fn open(
         });
         let has_asic = started_rx.recv().unwrap_or(false);
         let extracted = if has_asic {
-            Some(asic::extract_asic(pr, target_dir, &opts.asic))
+            Some(asic::reader::extract_asic_buffered(
+                pr, target_dir, &opts.asic,
+            ))
         } else {
             drop(pr);
             None

@@ -24,6 +24,7 @@ mod leftovers;
 mod migrations;
 mod owner;
 mod pg;
+mod pg_tls;
 mod quarantine;
 mod sends;
 
@@ -342,6 +343,9 @@ pub enum StoreSetting {
         /// installations can share one database, each in its own. `None`: the server's default
         /// (`public`).
         schema: Option<String>,
+        /// Certificates trusted besides the system's for the server's TLS certificate (the
+        /// configuration's `ca_bundle`).
+        ca_bundle: Option<PathBuf>,
     },
 }
 
@@ -366,6 +370,7 @@ pub fn test_settings() -> Vec<StoreSetting> {
                 url,
                 password,
                 schema: Some(schema),
+                ca_bundle: std::env::var_os("EFM_TEST_POSTGRES_CA").map(PathBuf::from),
             });
         }
         Err(_) => eprintln!(
@@ -404,10 +409,12 @@ impl Store {
                 url,
                 password,
                 schema,
+                ca_bundle,
             } => Engine::Postgres(Box::new(pg::Postgres::connect(
                 url,
                 password.as_ref(),
                 schema.as_deref(),
+                ca_bundle.as_deref(),
                 org.as_str(),
             )?)),
         };
@@ -508,6 +515,17 @@ impl Store {
 
     pub fn absolute(&self, stored: &str) -> PathBuf {
         self.data_dir.join(stored)
+    }
+
+    /// Where the state is kept, for operators (`efm doctor`); never a password.
+    pub fn describe(&self) -> String {
+        match &self.engine {
+            Engine::Sqlite(_) => format!(
+                "SQLite {} (version {SCHEMA_VERSION})",
+                self.data_dir.join(DATABASE_FILE).display()
+            ),
+            Engine::Postgres(pg) => pg.describe(),
+        }
     }
 
     /// Whether the state lives in a PostgreSQL database (shared by many workers).
@@ -1333,16 +1351,24 @@ mod tests {
                 url,
                 password,
                 schema,
+                ca_bundle,
             } = &setting
             else {
                 continue;
             };
             let schema = schema.as_deref().unwrap();
-            let mut config: postgres::Config = url.parse().unwrap();
-            if let Some(p) = password {
-                config.password(p.expose());
-            }
-            let mut client = config.connect(postgres::NoTls).unwrap();
+            // A connection made the store's way (TLS as configured), working in a schema of its
+            // own; the old schema is written beside it, as an efm of schema version 1 left it.
+            let helper = pg::Postgres::connect(
+                url,
+                password.as_ref(),
+                Some(&format!("{schema}_h")),
+                ca_bundle.as_deref(),
+                "910075918",
+            )
+            .unwrap();
+            let mut guard = helper.client().unwrap();
+            let client = guard.as_mut().unwrap();
             client
                 .batch_execute(&format!(
                     "CREATE SCHEMA {schema}; SET search_path = {schema}; {} \

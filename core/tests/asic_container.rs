@@ -98,8 +98,9 @@ fn layout_read_by_python_zipfile() {
     assert_eq!(names[5], "META-INF/ASiCManifest.xml");
     assert!(names[6].starts_with("META-INF/signature-") && names[6].ends_with(".p7s"));
     assert_eq!(names[7], "META-INF/manifest.xml");
-    // The pdf is stored with sizes in the local header; text is deflated.
-    assert!(lines[3].starts_with("test.pdf 0 0"), "{out}");
+    // The pdf is not compressed (deflate's stored blocks, one pass over it), text is; both are
+    // DEFLATED with a data descriptor, as the IP writes every document.
+    assert!(lines[3].starts_with("test.pdf 8 8"), "{out}");
     assert!(lines[2].starts_with("arkivmelding.xml 8 8"), "{out}");
     assert_eq!(
         lines.last().unwrap(),
@@ -595,7 +596,7 @@ import sys, zipfile, hashlib
 z = zipfile.ZipFile(sys.argv[1])
 assert z.testzip() is None
 for i in z.infolist():
-    print(i.filename, i.compress_type, hashlib.sha256(z.read(i.filename)).hexdigest())
+    print(i.filename, i.compress_type, hashlib.sha256(z.read(i.filename)).hexdigest(), i.file_size, i.compress_size)
 "#;
 
 fn random_bytes(n: usize) -> Vec<u8> {
@@ -609,30 +610,38 @@ fn text_bytes(n: usize) -> Vec<u8> {
     line.repeat(n / line.len() + 1).into_bytes()[..n].to_vec()
 }
 
-/// Deflate only what shrinks: names of compressed formats are STORED, other documents are judged
-/// by a sample (the whole file up to 256 KiB, pieces beyond), at sizes around the sample, block
-/// and two-thread CRC boundaries; Python's zipfile reads every entry back intact.
+/// Deflate only what shrinks: names of compressed formats are not compressed (deflate's stored
+/// blocks), other documents are judged by a sample (the whole file up to 256 KiB, pieces beyond),
+/// at sizes around the sample, block and stored-block boundaries; Python's zipfile reads every
+/// entry back intact.
 #[test]
 fn compression_is_chosen_by_content() {
     const K: usize = 1024;
     let mut half_and_half = text_bytes(600 * K);
     half_and_half.extend(random_bytes(600 * K));
-    // (name, content, expected method: 0 STORED, 8 DEFLATED)
-    let docs: Vec<(&str, Vec<u8>, u16)> = vec![
-        ("random.bin", random_bytes(3 * 256 * K + 7), 0),
-        ("text.dat", text_bytes(3 * 256 * K + 7), 8),
-        ("text-named.pdf", text_bytes(100 * K), 0),
-        ("empty.txt", Vec::new(), 0),
-        ("one.txt", b"x".to_vec(), 0),
-        ("tiny-random", random_bytes(100), 0),
-        ("sample-exact.bin", random_bytes(256 * K), 0),
-        ("sample-plus-one.xml", text_bytes(256 * K + 1), 8),
-        ("block-minus-one.bin", random_bytes(256 * K - 1), 0),
-        // Spans the two-thread CRC pass (8 MiB and up) with an odd size.
-        ("large-random.dat", random_bytes(8 * 1024 * K + 12_345), 0),
-        ("large-text.log", text_bytes(8 * 1024 * K + 1), 8),
+    // (name, content, compressed); every document is DEFLATED, the uncompressed ones as stored
+    // blocks.
+    let docs: Vec<(&str, Vec<u8>, bool)> = vec![
+        ("random.bin", random_bytes(3 * 256 * K + 7), false),
+        ("text.dat", text_bytes(3 * 256 * K + 7), true),
+        ("text-named.pdf", text_bytes(100 * K), false),
+        ("empty.txt", Vec::new(), false),
+        ("one.txt", b"x".to_vec(), false),
+        ("tiny-random", random_bytes(100), false),
+        ("sample-exact.bin", random_bytes(256 * K), false),
+        ("sample-plus-one.xml", text_bytes(256 * K + 1), true),
+        ("block-minus-one.bin", random_bytes(256 * K - 1), false),
+        ("stored-block.bin", random_bytes(65_535), false),
+        ("stored-block-plus-one.bin", random_bytes(65_536), false),
+        // Large, with an odd size.
+        (
+            "large-random.dat",
+            random_bytes(8 * 1024 * K + 12_345),
+            false,
+        ),
+        ("large-text.log", text_bytes(8 * 1024 * K + 1), true),
         // Half text: two of four sample pieces shrink, which pays for the whole.
-        ("mixed.bin", half_and_half, 8),
+        ("mixed.bin", half_and_half, true),
     ];
     let dir = tempfile::tempdir().unwrap();
     let mut sources = Vec::new();
@@ -643,16 +652,27 @@ fn compression_is_chosen_by_content() {
     }
     let asic = dir.path().join("c.asice");
     let summary = write_default(&sources, &asic);
-    let expected: Vec<bool> = docs.iter().map(|(_, _, m)| *m == 8).collect();
+    let expected: Vec<bool> = docs.iter().map(|(_, _, c)| *c).collect();
     assert_eq!(summary.deflated, expected);
     let out = python(METHODS, &[asic.to_str().unwrap()]);
-    for (name, data, method) in &docs {
+    for (name, data, compressed) in &docs {
         let line = out
             .lines()
             .find(|l| l.split(' ').next() == Some(*name))
             .unwrap_or_else(|| panic!("{name} missing: {out}"));
         let sha = hex(&openssl::sha::sha256(data));
-        assert_eq!(line, format!("{name} {method} {sha}"), "{out}");
+        let f: Vec<&str> = line.split(' ').collect();
+        assert_eq!(f[..4], [*name, "8", &sha, &data.len().to_string()], "{out}");
+        let packed: usize = f[4].parse().unwrap();
+        if *compressed {
+            assert!(packed < data.len() * 9 / 10, "{line}");
+        } else {
+            // Stored blocks: the data and a 5-byte header per block of at most 64 KiB.
+            assert!(
+                packed >= data.len() + 5 && packed <= data.len() + 5 * (data.len() / 1000 + 2),
+                "{line}"
+            );
+        }
     }
     // And our reader agrees.
     let target = dir.path().join("out");
@@ -668,7 +688,8 @@ fn compression_is_chosen_by_content() {
     assert_eq!(got.files.len(), docs.len() + 1);
 }
 
-/// Forced methods are kept whatever the content: DEFLATED random data and STORED text.
+/// Forced methods are kept whatever the content: DEFLATED random data, STORED text and a large
+/// STORED file.
 #[test]
 fn forced_compression_is_kept() {
     let dir = tempfile::tempdir().unwrap();
@@ -682,10 +703,20 @@ fn forced_compression_is_kept() {
     da.compression = Compression::Deflated;
     let mut db = DocumentSource::new("b.txt", &b);
     db.compression = Compression::Stored;
+    // Large enough for the two-thread CRC pass of a STORED entry (8 MiB and up), odd-sized.
+    let large = random_bytes(8 * 1024 * 1024 + 12_345);
+    let c = dir.path().join("c");
+    std::fs::write(&c, &large).unwrap();
+    let mut dc = DocumentSource::new("c.pdf", &c);
+    dc.compression = Compression::Stored;
     let asic = dir.path().join("c.asice");
-    let summary = write_default(&[da, db], &asic);
-    assert_eq!(summary.deflated, vec![true, false]);
+    let summary = write_default(&[da, db, dc], &asic);
+    assert_eq!(summary.deflated, vec![true, false, false]);
     let out = python(METHODS, &[asic.to_str().unwrap()]);
+    assert!(
+        out.contains(&format!("c.pdf 0 {}", hex(&openssl::sha::sha256(&large)))),
+        "{out}"
+    );
     assert!(
         out.contains(&format!("a.txt 8 {}", hex(&openssl::sha::sha256(&random)))),
         "{out}"

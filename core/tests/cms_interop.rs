@@ -268,6 +268,50 @@ fn openssl_decrypts_the_split_encryptor() {
     }
 }
 
+/// A writer with `Write`'s default `write_vectored` (one slice per call) that also writes at most
+/// 777 bytes per call.
+struct OneSliceShort(Vec<u8>);
+
+impl Write for OneSliceShort {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(777);
+        self.0.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The framing writes its segments with vectored writes; into a writer that takes one short
+/// slice per call it falls back to copying, and both encryptors still produce what openssl and
+/// our decryptor read, around the segment and chunk sizes.
+#[test]
+fn framing_works_with_writers_that_take_one_slice_at_a_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let chunk = cms::CHUNK;
+    for size in [0usize, 1, 999, 1000, 1001, 4000, chunk + 1, 3 * chunk + 777] {
+        let plain = random(size);
+        let mut split_feed = plain.chunks(chunk).map(<[u8]>::to_vec);
+        let (split, n) = cms::encrypt_split(
+            &pki().cert("a"),
+            OneSliceShort(Vec::new()),
+            &mut || Ok(split_feed.next()),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(n, split.0.len() as u64, "size {size}");
+        let mut serial = OneSliceShort(Vec::new());
+        let m = cms::encrypt(&mut &plain[..], &mut serial, &pki().cert("a")).unwrap();
+        assert_eq!(m, serial.0.len() as u64, "size {size}");
+        for data in [&split.0, &serial.0] {
+            assert_eq!(data.len(), our_encrypt(&plain, "a").len(), "size {size}");
+            assert_eq!(openssl_decrypt(tmp.path(), data, "a"), plain, "size {size}");
+            assert_eq!(our_decrypt(data, "a").unwrap(), plain, "size {size}");
+        }
+    }
+}
+
 /// A source that fails mid-way makes the split encryptor fail with the source's error.
 #[test]
 fn split_encryptor_reports_a_failing_source() {

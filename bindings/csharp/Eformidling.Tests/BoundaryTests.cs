@@ -39,6 +39,12 @@ namespace Eformidling.Tests
                 .Add("vedtak.pdf", Path.Combine(docs, "C:\\Arkiv\\vedtak.pdf"));
         }
 
+        ulong DocumentBytes()
+        {
+            return (ulong)(new FileInfo(Path.Combine(docs, "arkivmelding.xml")).Length
+                + new FileInfo(Path.Combine(docs, "C:\\Arkiv\\vedtak.pdf")).Length);
+        }
+
         sealed class Collect : IProgress<TransferProgress>
         {
             public readonly List<TransferProgress> Seen = new List<TransferProgress>();
@@ -64,7 +70,22 @@ namespace Eformidling.Tests
                 Assert.AreEqual(Direction.Outgoing, sent.Direction);
                 Assert.IsNotNull(sent.Expires);
                 var last = progress.Seen[progress.Seen.Count - 1];
+                Assert.AreEqual(TransferPhase.Uploading, last.Phase);
                 Assert.IsTrue(last.Total > 0 && last.Done == last.Total);
+                // Packing first (document bytes), then uploading (package bytes), never back.
+                Assert.AreEqual(TransferPhase.Packing, progress.Seen[0].Phase);
+                int switches = 0;
+                TransferProgress lastPacked = progress.Seen[0];
+                for (int i = 1; i < progress.Seen.Count; i++)
+                {
+                    var p = progress.Seen[i];
+                    if (p.Phase != progress.Seen[i - 1].Phase) switches++;
+                    if (p.Phase == TransferPhase.Packing) lastPacked = p;
+                    if (p.Phase == progress.Seen[i - 1].Phase) Assert.IsTrue(p.Done >= progress.Seen[i - 1].Done, "done went back at " + p);
+                }
+                Assert.AreEqual(1, switches, "one switch from packing to uploading");
+                Assert.AreEqual(DocumentBytes(), lastPacked.Total);
+                Assert.AreEqual(lastPacked.Total, lastPacked.Done);
 
                 for (int i = 0; i < 60 && !b.PollMessages().Received.Contains(sent.MessageId); i++) Thread.Sleep(300);
                 IncomingMessage peeked = b.PeekMessage();
@@ -97,15 +118,13 @@ namespace Eformidling.Tests
             {
                 // A send reports the document bytes packed, then the package bytes uploaded:
                 // cancel once the upload has begun, so the package exists and can be resent.
-                ulong packed = (ulong)(new FileInfo(Path.Combine(docs, "arkivmelding.xml")).Length
-                    + new FileInfo(Path.Combine(docs, "C:\\Arkiv\\vedtak.pdf")).Length);
                 int reportsAfterCancel = 0;
                 var progress = new Collect
                 {
                     Then = p =>
                     {
                         if (cts.IsCancellationRequested) reportsAfterCancel++;
-                        else if (p.Done > packed) cts.Cancel();
+                        else if (p.Phase == TransferPhase.Uploading && p.Done > 0) cts.Cancel();
                     }
                 };
                 var e = Assert.Throws<OperationCanceledException>(() => a.Send(Request(), progress, cts.Token));
@@ -118,6 +137,24 @@ namespace Eformidling.Tests
                 Assert.AreEqual(MessageStatus.Sendt, a.ResendMessage(failed[0].MessageId).Status);
                 // an already cancelled token: nothing is started
                 Assert.Throws<OperationCanceledException>(() => a.Send(Request(), null, cts.Token));
+            }
+        }
+
+        [Test]
+        public void CancellingWhilePackingStopsBeforeTheUpload()
+        {
+            using (var a = sandbox.ClientFor("910075918"))
+            using (var cts = new CancellationTokenSource())
+            {
+                var progress = new Collect { Then = p => { if (p.Phase == TransferPhase.Packing && p.Done > 0) cts.Cancel(); } };
+                var request = Request();
+                request.MessageId = Guid.NewGuid().ToString();
+                Assert.Throws<OperationCanceledException>(() => a.Send(request, progress, cts.Token));
+                Assert.IsTrue(progress.Seen.Count > 0);
+                Assert.IsTrue(progress.Seen.TrueForAll(p => p.Phase == TransferPhase.Packing), "nothing was uploaded");
+                var kept = a.Messages(new MessageFilter { MessageId = request.MessageId });
+                Assert.AreEqual(1, kept.Count);
+                Assert.AreEqual(MessageStatus.Feil, kept[0].Status);
             }
         }
 

@@ -51,6 +51,52 @@ namespace Eformidling.Tests
         }
 
         [Test]
+        public void ResolvedConfigIsTyped()
+        {
+            ConfigSummary summary = Efm.ResolveConfig(Config());
+            Assert.AreEqual("910075918", summary.OrganisationNumber);
+            Assert.AreEqual(EfmEnvironment.Sandbox, summary.Environment);
+            Assert.AreEqual(Transport.Altinn3, summary.Transport);
+            Assert.AreEqual(Path.Combine(dir, "data"), summary.DataDir);
+            Assert.AreEqual("c", summary.ClientId);
+            Assert.AreEqual(Path.Combine(dir, "cert.pem"), summary.Key.CertificatePem);
+            Assert.AreEqual(Path.Combine(dir, "key.pem"), summary.Key.PrivateKeyPem);
+            Assert.IsNull(summary.Key.Pkcs12);
+            Assert.IsNull(summary.Key.PasswordFrom);
+            Assert.IsNull(summary.Kid);
+            Assert.IsNull(summary.MessageChannel);
+            Assert.AreEqual("0192:910075918", summary.SystemUser.OrgId);
+            StringAssert.Contains("910075918", summary.SystemUser.Name);
+            Assert.AreEqual("none", summary.Proxy);
+            Assert.AreEqual(TimeSpan.FromSeconds(10), summary.ConnectTimeout);
+            Assert.AreEqual(TimeSpan.FromSeconds(120), summary.RequestTimeout);
+            Assert.AreEqual("http://127.0.0.1:7450/maskinporten/", summary.Urls.MaskinportenAudience);
+            StringAssert.StartsWith("http://127.0.0.1:7450/", summary.Urls.ServiceRegistry);
+            StringAssert.StartsWith("http://127.0.0.1:7450/", summary.Urls.Altinn2BrokerStreamed);
+            StringAssert.Contains("\"environment\":\"sandbox\"", summary.RawJson);
+        }
+
+        [Test]
+        public void ResolvedConfigOfAPkcs12KeyNamesThePasswordSourceNotThePassword()
+        {
+            File.WriteAllText(Path.Combine(dir, "k.p12"), "x");
+            string config = "{\"organisation_number\":\"910075918\",\"environment\":\"test\"," +
+                "\"base_dir\":\"" + dir.Replace("\\", "\\\\") + "\",\"data_dir\":\"data\",\"transport\":\"altinn2\"," +
+                "\"altinn2\":{\"username\":\"u\",\"password\":\"p\"},\"timeouts\":{\"connect_secs\":3,\"request_secs\":40}," +
+                "\"credentials\":{\"client_id\":\"c\",\"pkcs12\":\"k.p12\",\"pkcs12_password\":\"s3cret-hunter2\"}}";
+            ConfigSummary summary = Efm.ResolveConfig(config);
+            Assert.AreEqual(EfmEnvironment.Test, summary.Environment);
+            Assert.AreEqual(Transport.Altinn2, summary.Transport);
+            Assert.AreEqual(Path.Combine(dir, "k.p12"), summary.Key.Pkcs12);
+            Assert.AreEqual("\"credentials.pkcs12_password\" in the configuration", summary.Key.PasswordFrom);
+            Assert.IsNull(summary.Key.CertificatePem);
+            Assert.AreEqual(TimeSpan.FromSeconds(3), summary.ConnectTimeout);
+            Assert.AreEqual(TimeSpan.FromSeconds(40), summary.RequestTimeout);
+            StringAssert.StartsWith("https://", summary.Urls.Altinn2BrokerBasic);
+            StringAssert.DoesNotContain("s3cret-hunter2", summary.RawJson);
+        }
+
+        [Test]
         public void BadOrganisationNumberNamesField()
         {
             var e = Assert.Throws<InvalidInputException>(() => Efm.ValidateConfig(Config(orgnr: "910075919")));
@@ -117,6 +163,7 @@ namespace Eformidling.Tests
                 using (var client = new Client(Config()))
                 {
                     StringAssert.Contains("\"organisation_number\":\"910075918\"", client.ConfigJson);
+                    Assert.AreEqual("910075918", client.Config.OrganisationNumber);
                 }
             }
             finally

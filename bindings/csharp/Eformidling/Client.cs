@@ -45,6 +45,10 @@ namespace Eformidling
             }
         }
 
+        /// <summary>The resolved configuration: absolute paths, the environment's URLs, where secrets
+        /// come from (never the secrets).</summary>
+        public ConfigSummary Config { get { return ConfigSummary.Read(ConfigJson); } }
+
         /// <summary>
         /// An organisation's capabilities from the Service Registry, as JSON (signed answer, verified).
         /// <paramref name="process"/> may be null for all processes. Throws RemoteServiceException
@@ -214,7 +218,9 @@ namespace Eformidling
 
         static ProgressBridge Forward(Action<ulong, ulong> progress)
         {
-            return new ProgressBridge(progress, CancellationToken.None);
+            Action<uint, ulong, ulong> report = null;
+            if (progress != null) report = (phase, done, total) => progress(done, total);
+            return new ProgressBridge(report, CancellationToken.None);
         }
 
         /// <summary>
@@ -224,24 +230,28 @@ namespace Eformidling
         /// </summary>
         sealed class ProgressBridge
         {
-            readonly Action<ulong, ulong> report;
+            // (phase, done, total); the phase is 0 from a callback without phases.
+            readonly Action<uint, ulong, ulong> report;
             readonly CancellationToken token;
             internal Exception Thrown;
+            // Both delegates live as long as the bridge, which the caller keeps alive for the call.
             internal readonly Native.ProgressCallback Callback;
+            internal readonly Native.PhaseCallback PhaseCallback;
 
-            internal ProgressBridge(Action<ulong, ulong> report, CancellationToken token)
+            internal ProgressBridge(Action<uint, ulong, ulong> report, CancellationToken token)
             {
                 this.report = report;
                 this.token = token;
-                Callback = OnProgress;
+                Callback = (userdata, done, total) => OnProgress(0, done, total);
+                PhaseCallback = (userdata, phase, done, total) => OnProgress(phase, done, total);
             }
 
-            bool OnProgress(IntPtr userdata, ulong done, ulong total)
+            bool OnProgress(uint phase, ulong done, ulong total)
             {
                 if (Thrown != null || token.IsCancellationRequested) return false;
                 try
                 {
-                    if (report != null) report(done, total);
+                    if (report != null) report(phase, done, total);
                     return !token.IsCancellationRequested;
                 }
                 catch (Exception e)
@@ -275,18 +285,22 @@ namespace Eformidling
         static ProgressBridge Bridge(IProgress<TransferProgress> progress, CancellationToken token)
         {
             token.ThrowIfCancellationRequested();
-            Action<ulong, ulong> report = null;
-            if (progress != null) report = (done, total) => progress.Report(new TransferProgress(done, total));
+            Action<uint, ulong, ulong> report = null;
+            // A call without phases (a resend) only uploads.
+            if (progress != null)
+                report = (phase, done, total) => progress.Report(new TransferProgress(phase == 0 ? TransferPhase.Uploading : (TransferPhase)phase, done, total));
             return new ProgressBridge(report, token);
         }
 
         // ---- typed API ----
 
         /// <summary>
-        /// Send a message. Reports upload progress to <paramref name="progress"/>; when
-        /// <paramref name="cancellationToken"/> is cancelled the upload stops at its next block and
-        /// OperationCanceledException is thrown (the message is kept as FEIL: ResendMessage sends it
-        /// again). An exception thrown by the progress handler cancels the call and comes back as the
+        /// Send a message. Reports progress to <paramref name="progress"/> by phase: Packing
+        /// (document bytes), then Uploading (package bytes); when
+        /// <paramref name="cancellationToken"/> is cancelled the send stops at its next block and
+        /// OperationCanceledException is thrown: the message is kept as FEIL (cancelled while
+        /// uploading, ResendMessage sends its package again; while packing, it has no package and is
+        /// sent anew). An exception thrown by the progress handler cancels the call and comes back as the
         /// InnerException of a CancelledException.
         /// </summary>
         public MessageInfo Send(SendRequest request, IProgress<TransferProgress> progress = null,
@@ -297,7 +311,7 @@ namespace Eformidling
             var bridge = Bridge(progress, cancellationToken);
             IntPtr json;
             ErrorHandle error;
-            uint rc = Native.efm_client_send(handle, Utf8.Encode(request.ToJson(), "request"), bridge.Callback, IntPtr.Zero, out json, out error);
+            uint rc = Native.efm_client_send_by_phase(handle, Utf8.Encode(request.ToJson(), "request"), bridge.PhaseCallback, IntPtr.Zero, out json, out error);
             GC.KeepAlive(bridge);
             bridge.Finish(rc, error, json);
             return MessageInfo.Read(Utf8.Take(json));

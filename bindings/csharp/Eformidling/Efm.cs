@@ -96,6 +96,11 @@ namespace Eformidling
             return Utf8.Take(summary);
         }
 
+        /// <summary>Validate a configuration (JSON) and resolve it: absolute paths, the environment's
+        /// URLs, where secrets come from (never the secrets). Throws ConfigException or
+        /// InvalidInputException naming the member at fault.</summary>
+        public static ConfigSummary ResolveConfig(string configJson) { return ConfigSummary.Read(ValidateConfig(configJson)); }
+
         /// <summary>Make the library panic behind its boundary: throws PanicException, the process survives.</summary>
         public static void DiagnosticPanic()
         {

@@ -18,15 +18,32 @@ namespace Eformidling
         Annet,
     }
 
-    /// <summary>How far a transfer has got.</summary>
+    /// <summary>What a send is busy with (efm_phase).</summary>
+    public enum TransferPhase
+    {
+        /// <summary>Building the package: documents read, hashed, signed and encrypted in one pass;
+        /// Done and Total count document bytes.</summary>
+        Packing = 1,
+        /// <summary>Sending the package to the broker; Done and Total count package bytes.</summary>
+        Uploading = 2,
+    }
+
+    /// <summary>How far a transfer has got. A send reports Packing, then Uploading, each phase counting
+    /// from 0 to its own Total, so a long send never looks stuck; a resend only uploads.</summary>
     public struct TransferProgress
     {
-        /// <summary>Bytes done.</summary>
+        /// <summary>The phase these bytes belong to.</summary>
+        public TransferPhase Phase { get; private set; }
+        /// <summary>Bytes done in this phase.</summary>
         public ulong Done { get; private set; }
-        /// <summary>Bytes in all (0 when unknown).</summary>
+        /// <summary>Bytes in all in this phase (0 when unknown).</summary>
         public ulong Total { get; private set; }
-        /// <summary>A progress report.</summary>
-        public TransferProgress(ulong done, ulong total) : this() { Done = done; Total = total; }
+        /// <summary>A progress report of an upload.</summary>
+        public TransferProgress(ulong done, ulong total) : this(TransferPhase.Uploading, done, total) { }
+        /// <summary>A progress report of one phase.</summary>
+        public TransferProgress(TransferPhase phase, ulong done, ulong total) : this() { Phase = phase; Done = done; Total = total; }
+        /// <summary>"Packing 10/20".</summary>
+        public override string ToString() { return Phase + " " + Done + "/" + Total; }
     }
 
     /// <summary>One file to send.</summary>
@@ -149,6 +166,16 @@ namespace Eformidling
         }
 
         internal static Direction ReadDirection(string text) { return text == "INCOMING" ? Direction.Incoming : Direction.Outgoing; }
+
+        /// <summary>A lower-case name of the library's JSON (sandbox, altinn3) as the enum member of that
+        /// name; a name this version does not know is a FormatException naming the member.</summary>
+        internal static T Read<T>(string text, string member) where T : struct
+        {
+            T value;
+            if (!string.IsNullOrEmpty(text) && char.IsLetter(text[0]) && text == text.ToLowerInvariant() && Enum.TryParse(text, true, out value) && Enum.IsDefined(typeof(T), value))
+                return value;
+            throw new FormatException("unknown " + member + " \"" + text + "\" in the library's answer");
+        }
     }
 
     /// <summary>Base of the results: the JSON as read.</summary>
@@ -166,6 +193,7 @@ namespace Eformidling
         internal List<object> List(string key) { object v; return Json.TryGetValue(key, out v) && v is List<object> ? (List<object>)v : new List<object>(); }
 
         internal static Dictionary<string, object> Obj(object o) { return o as Dictionary<string, object> ?? new Dictionary<string, object>(); }
+        internal Dictionary<string, object> Member(string key) { object v; return Obj(Json.TryGetValue(key, out v) ? v : null); }
 
         /// <summary>The JSON text.</summary>
         public override string ToString() { return RawJson; }
@@ -326,5 +354,114 @@ namespace Eformidling
         public bool Signed { get { return Bool("signed"); } }
         /// <summary>The processes it can receive.</summary>
         public IList<Capability> Items { get { return List("capabilities").ConvertAll(o => new Capability(Obj(o))); } }
+    }
+
+    /// <summary>Which eFormidling environment a configuration talks to.</summary>
+    public enum EfmEnvironment
+    {
+        /// <summary>Digdir's and Altinn's production services.</summary>
+        Production,
+        /// <summary>Digdir's and Altinn's test environments (TT02).</summary>
+        Test,
+        /// <summary>The local efm sandbox (or any stand-in) at one base URL.</summary>
+        Sandbox,
+    }
+
+    /// <summary>The broker a client sends over.</summary>
+    public enum Transport
+    {
+        /// <summary>Altinn 3 Broker REST (today's route).</summary>
+        Altinn3,
+        /// <summary>The Altinn 2 SOAP broker (test and legacy installations).</summary>
+        Altinn2,
+    }
+
+    /// <summary>Where the key comes from: a PKCS#12 file and where its password was read from (never
+    /// the password), or a PEM certificate and key. The members of the other kind are null.</summary>
+    public sealed class KeySummary : Record
+    {
+        internal KeySummary(Dictionary<string, object> j) : base(j, null)
+        {
+            if (Pkcs12 == null && CertificatePem == null)
+                throw new FormatException("a key summary names neither pkcs12 nor certificate_pem");
+        }
+        /// <summary>The PKCS#12 file, or null.</summary>
+        public string Pkcs12 { get { return Str("pkcs12"); } }
+        /// <summary>Where the password was read from, in words ("credentials.pkcs12_password" in the configuration,
+        /// environment variable NAME, file PATH); null for PEM files.</summary>
+        public string PasswordFrom { get { return Str("password_from"); } }
+        /// <summary>The PEM certificate file, or null.</summary>
+        public string CertificatePem { get { return Str("certificate_pem"); } }
+        /// <summary>The PEM private key file, or null.</summary>
+        public string PrivateKeyPem { get { return Str("private_key_pem"); } }
+    }
+
+    /// <summary>The Altinn system user the client's tokens act as.</summary>
+    public sealed class SystemUser : Record
+    {
+        internal SystemUser(Dictionary<string, object> j) : base(j, null) { }
+        /// <summary>0192:orgnr.</summary>
+        public string OrgId { get { return Str("org_id"); } }
+        /// <summary>The system user's externalRef.</summary>
+        public string Name { get { return Str("name"); } }
+    }
+
+    /// <summary>Every URL the client calls, from the environment's preset and any overrides.</summary>
+    public sealed class ServiceUrls : Record
+    {
+        internal ServiceUrls(Dictionary<string, object> j) : base(j, null) { }
+        /// <summary>Maskinporten's token endpoint.</summary>
+        public string MaskinportenToken { get { return Str("maskinporten_token"); } }
+        /// <summary>The grant's aud: Maskinporten's issuer exactly, trailing slash included.</summary>
+        public string MaskinportenAudience { get { return Str("maskinporten_audience"); } }
+        /// <summary>The Service Registry.</summary>
+        public string ServiceRegistry { get { return Str("service_registry"); } }
+        /// <summary>The Altinn 3 broker (REST).</summary>
+        public string Altinn3Broker { get { return Str("altinn3_broker"); } }
+        /// <summary>Altinn's exchange of a Maskinporten token for an Altinn token.</summary>
+        public string AltinnTokenExchange { get { return Str("altinn_token_exchange"); } }
+        /// <summary>The Altinn 2 broker's basic SOAP service.</summary>
+        public string Altinn2BrokerBasic { get { return Str("altinn2_broker_basic"); } }
+        /// <summary>The Altinn 2 broker's streamed SOAP service.</summary>
+        public string Altinn2BrokerStreamed { get { return Str("altinn2_broker_streamed"); } }
+    }
+
+    /// <summary>A configuration as the library resolved it: absolute paths, the environment's URLs,
+    /// and where secrets come from, never the secrets.</summary>
+    public sealed class ConfigSummary : Record
+    {
+        internal ConfigSummary(Dictionary<string, object> j, string raw) : base(j, raw) { }
+        internal static ConfigSummary Read(string json) { return new ConfigSummary(JsonReader.ParseObject(json), json); }
+        /// <summary>The organisation number.</summary>
+        public string OrganisationNumber { get { return Str("organisation_number"); } }
+        /// <summary>Production, test or the sandbox.</summary>
+        public EfmEnvironment Environment { get { return Names.Read<EfmEnvironment>(Str("environment"), "environment"); } }
+        /// <summary>Altinn 3 or Altinn 2.</summary>
+        public Transport Transport { get { return Names.Read<Transport>(Str("transport"), "transport"); } }
+        /// <summary>Where efm keeps state and spool files (absolute).</summary>
+        public string DataDir { get { return Str("data_dir"); } }
+        /// <summary>The Maskinporten client id.</summary>
+        public string ClientId { get { return Str("client_id"); } }
+        /// <summary>Where the key comes from.</summary>
+        public KeySummary Key { get { return new KeySummary(Member("key")); } }
+        /// <summary>The registered key's id, when one is used instead of the certificate; else null.</summary>
+        public string Kid { get { return Str("kid"); } }
+        /// <summary>The Altinn system user.</summary>
+        public SystemUser SystemUser { get { return new SystemUser(Member("system_user")); } }
+        /// <summary>The configured MessageChannel, or null.</summary>
+        public string MessageChannel { get { return Str("message_channel"); } }
+        /// <summary>system, none or the proxy URL (a password in it shown as ***).</summary>
+        public string Proxy { get { return Str("proxy"); } }
+        /// <summary>The connect timeout.</summary>
+        public TimeSpan ConnectTimeout { get { return Seconds("connect_secs"); } }
+        /// <summary>The timeout of one request.</summary>
+        public TimeSpan RequestTimeout { get { return Seconds("request_secs"); } }
+        TimeSpan Seconds(string key)
+        {
+            object v;
+            return Member("timeouts").TryGetValue(key, out v) ? TimeSpan.FromSeconds(Convert.ToInt64(v, CultureInfo.InvariantCulture)) : TimeSpan.Zero;
+        }
+        /// <summary>Every URL the client calls.</summary>
+        public ServiceUrls Urls { get { return new ServiceUrls(Member("urls")); } }
     }
 }

@@ -14,6 +14,7 @@ from .codes import ResultCode
 from .errors import InvalidInputError, check, new_error_slot
 from .types import (
     Capabilities,
+    ConfigSummary,
     Direction,
     IncomingMessage,
     MessageInfo,
@@ -53,8 +54,9 @@ def _config_text(config: ConfigLike) -> bytes:
     return _text(text, "config")
 
 
-def validate_config(config: ConfigLike) -> Dict[str, Any]:
-    """Validate a configuration (JSON text or dict); return the resolved summary (no secrets).
+def validate_config(config: ConfigLike) -> ConfigSummary:
+    """Validate a configuration (JSON text or dict); return the resolved summary (no secrets):
+    ``summary.environment``, ``summary.urls.service_registry``, ``summary.key.pkcs12`` ...
 
     Raises ConfigError / InvalidInputError with ``field`` naming the key at fault.
     """
@@ -62,8 +64,7 @@ def validate_config(config: ConfigLike) -> Dict[str, Any]:
     out = ctypes.c_void_p()
     err = new_error_slot()
     check(lib.efm_config_validate(_config_text(config), ctypes.byref(out), ctypes.byref(err)), err)
-    summary: Dict[str, Any] = json.loads(take_string(out))
-    return summary
+    return ConfigSummary.read(json.loads(take_string(out)))
 
 
 class _ProgressBridge:
@@ -188,10 +189,9 @@ class Client:
     # ---- calls ----
 
     @property
-    def config(self) -> Dict[str, Any]:
+    def config(self) -> ConfigSummary:
         """The resolved configuration (no secrets)."""
-        summary: Dict[str, Any] = self._call(lib.efm_client_config_json)
-        return summary
+        return ConfigSummary.read(self._call(lib.efm_client_config_json))
 
     def lookup(self, organisation_number: str, process: Optional[str] = None) -> Capabilities:
         """An organisation's capabilities from the Service Registry (signed answer, verified).

@@ -290,3 +290,140 @@ class Capabilities(Record):
             signed=bool(raw["signed"]),
             capabilities=[Capability.read(c) for c in raw["capabilities"]],
         )
+
+
+class Environment(str, Enum):
+    """Which eFormidling environment a configuration talks to."""
+
+    PRODUCTION = "production"
+    #: Digdir's and Altinn's test environments (TT02).
+    TEST = "test"
+    #: The local efm sandbox (or any stand-in) at one base URL.
+    SANDBOX = "sandbox"
+
+
+class Transport(str, Enum):
+    """The broker a client sends over."""
+
+    #: Altinn 3 Broker REST (today's route).
+    ALTINN3 = "altinn3"
+    #: The Altinn 2 SOAP broker (test and legacy installations).
+    ALTINN2 = "altinn2"
+
+
+@dataclass(frozen=True)
+class KeySummary(Record):
+    """Where the key comes from: a PKCS#12 file and where its password was read from (never the
+    password), or a PEM certificate and key. The members of the other kind are None."""
+
+    pkcs12: Optional[str]
+    #: In words: ``"credentials.pkcs12_password" in the configuration``,
+    #: ``environment variable NAME`` or ``file PATH``.
+    password_from: Optional[str]
+    certificate_pem: Optional[str]
+    private_key_pem: Optional[str]
+
+    @classmethod
+    def read(cls, raw: Mapping[str, Any]) -> "KeySummary":
+        if "pkcs12" not in raw and "certificate_pem" not in raw:
+            raise ValueError(f"a key summary names neither pkcs12 nor certificate_pem: {sorted(raw)}")
+        return cls(
+            dict(raw),
+            pkcs12=_opt_str(raw, "pkcs12"),
+            password_from=_opt_str(raw, "password_from"),
+            certificate_pem=_opt_str(raw, "certificate_pem"),
+            private_key_pem=_opt_str(raw, "private_key_pem"),
+        )
+
+
+@dataclass(frozen=True)
+class SystemUser(Record):
+    """The Altinn system user the client's tokens act as."""
+
+    #: ``0192:<orgnr>``.
+    org_id: str
+    #: The system user's externalRef.
+    name: str
+
+    @classmethod
+    def read(cls, raw: Mapping[str, Any]) -> "SystemUser":
+        return cls(dict(raw), org_id=raw["org_id"], name=raw["name"])
+
+
+@dataclass(frozen=True)
+class Timeouts(Record):
+    """Network timeouts, in seconds."""
+
+    connect_secs: int
+    request_secs: int
+
+    @classmethod
+    def read(cls, raw: Mapping[str, Any]) -> "Timeouts":
+        return cls(dict(raw), connect_secs=int(raw["connect_secs"]), request_secs=int(raw["request_secs"]))
+
+
+@dataclass(frozen=True)
+class Urls(Record):
+    """Every URL the client calls, from the environment's preset and any overrides."""
+
+    maskinporten_token: str
+    #: The grant's ``aud``: the issuer exactly, trailing slash included.
+    maskinporten_audience: str
+    service_registry: str
+    altinn3_broker: str
+    altinn_token_exchange: str
+    altinn2_broker_basic: str
+    altinn2_broker_streamed: str
+
+    @classmethod
+    def read(cls, raw: Mapping[str, Any]) -> "Urls":
+        names = (
+            "maskinporten_token",
+            "maskinporten_audience",
+            "service_registry",
+            "altinn3_broker",
+            "altinn_token_exchange",
+            "altinn2_broker_basic",
+            "altinn2_broker_streamed",
+        )
+        urls: Dict[str, Any] = {name: str(raw[name]) for name in names}
+        return cls(dict(raw), **urls)
+
+
+@dataclass(frozen=True)
+class ConfigSummary(Record):
+    """A configuration as the library resolved it: absolute paths, the environment's URLs, and
+    where secrets come from, never the secrets."""
+
+    organisation_number: str
+    environment: Environment
+    transport: Transport
+    data_dir: str
+    client_id: str
+    key: KeySummary
+    #: The registered key's id, when one is used instead of the certificate.
+    kid: Optional[str]
+    system_user: SystemUser
+    message_channel: Optional[str]
+    #: ``system``, ``none`` or the proxy URL (a password in it shown as ``***``).
+    proxy: str
+    timeouts: Timeouts
+    urls: Urls
+
+    @classmethod
+    def read(cls, raw: Mapping[str, Any]) -> "ConfigSummary":
+        return cls(
+            dict(raw),
+            organisation_number=raw["organisation_number"],
+            environment=Environment(raw["environment"]),
+            transport=Transport(raw["transport"]),
+            data_dir=raw["data_dir"],
+            client_id=raw["client_id"],
+            key=KeySummary.read(raw["key"]),
+            kid=_opt_str(raw, "kid"),
+            system_user=SystemUser.read(raw["system_user"]),
+            message_channel=_opt_str(raw, "message_channel"),
+            proxy=raw["proxy"],
+            timeouts=Timeouts.read(raw["timeouts"]),
+            urls=Urls.read(raw["urls"]),
+        )

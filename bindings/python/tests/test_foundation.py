@@ -12,10 +12,14 @@ import eformidling
 from eformidling import (
     Client,
     ConfigError,
+    ConfigSummary,
     EfmError,
+    Environment,
     InternalError,
     InvalidInputError,
     PanicError,
+    Timeouts,
+    Transport,
     validate_config,
 )
 
@@ -41,9 +45,45 @@ def test_loads_with_matching_abi() -> None:
 
 def test_valid_config_summary(config: Dict[str, Any], tmp_path: Path) -> None:
     summary = validate_config(config)
-    assert summary["organisation_number"] == "910075918"
-    assert summary["urls"]["maskinporten_audience"] == "http://127.0.0.1:7450/maskinporten/"
-    assert summary["data_dir"] == str(tmp_path / "data")
+    assert isinstance(summary, ConfigSummary)
+    assert summary.organisation_number == "910075918"
+    assert summary.environment is Environment.SANDBOX
+    assert summary.transport is Transport.ALTINN3
+    assert summary.urls.maskinporten_audience == "http://127.0.0.1:7450/maskinporten/"
+    assert summary.data_dir == str(tmp_path / "data")
+    assert summary.client_id == "c"
+    assert summary.key.certificate_pem == str(tmp_path / "cert.pem")
+    assert summary.key.private_key_pem == str(tmp_path / "key.pem")
+    assert summary.key.pkcs12 is None and summary.key.password_from is None
+    assert summary.system_user.org_id == "0192:910075918"
+    assert summary.timeouts == Timeouts({}, connect_secs=10, request_secs=120)
+    assert summary.kid is None and summary.message_channel is None
+    assert summary.proxy == "none"
+    # The JSON it was read from stays reachable, as with every result.
+    assert summary["urls"]["maskinporten_audience"] == summary.urls.maskinporten_audience
+    assert summary.raw["environment"] == "sandbox"
+
+
+def test_config_summary_of_a_pkcs12_key_names_the_password_source(
+    config: Dict[str, Any], tmp_path: Path
+) -> None:
+    (tmp_path / "k.p12").write_bytes(b"x")
+    (tmp_path / "p12-password").write_text("s3cret-hunter2")
+    config["credentials"] = {"client_id": "c", "pkcs12": "k.p12", "pkcs12_password_file": "p12-password"}
+    config["environment"] = "test"
+    del config["sandbox_url"]
+    config["transport"] = "altinn2"
+    config["altinn2"] = {"username": "u", "password": "p"}
+    config["timeouts"] = {"connect_secs": 3, "request_secs": 40}
+    summary = validate_config(config)
+    assert summary.environment is Environment.TEST
+    assert summary.transport is Transport.ALTINN2
+    assert summary.key.pkcs12 == str(tmp_path / "k.p12")
+    assert summary.key.password_from == f"file {tmp_path / 'p12-password'}"
+    assert "s3cret-hunter2" not in json.dumps(summary.raw)
+    assert summary.key.certificate_pem is None
+    assert summary.timeouts.connect_secs == 3 and summary.timeouts.request_secs == 40
+    assert summary.urls.altinn2_broker_basic.startswith("https://")
 
 
 def test_bad_orgnr_names_field(config: Dict[str, Any]) -> None:
@@ -83,7 +123,7 @@ def test_malformed_json() -> None:
 def test_password_never_in_summary(config: Dict[str, Any], tmp_path: Path) -> None:
     (tmp_path / "k.p12").write_bytes(b"x")
     config["credentials"] = {"client_id": "c", "pkcs12": "k.p12", "pkcs12_password": "s3cret-hunter2"}
-    assert "s3cret-hunter2" not in json.dumps(validate_config(config))
+    assert "s3cret-hunter2" not in json.dumps(validate_config(config).raw)
 
 
 def test_panic_is_caught_and_process_survives() -> None:
@@ -100,7 +140,7 @@ def test_log_lines_reach_logging(config: Dict[str, Any], caplog: pytest.LogCaptu
     eformidling.set_log_level(logging.DEBUG)
     with caplog.at_level(logging.DEBUG, logger="eformidling"):
         with Client(config) as client:
-            assert client.config["organisation_number"] == "910075918"
+            assert client.config.organisation_number == "910075918"
     lines = [r for r in caplog.records if r.name == "eformidling"]
     assert any("client created for organisation 910075918" in r.getMessage() for r in lines)
     assert all(r.levelno == logging.INFO for r in lines if "client created" in r.getMessage())

@@ -8,6 +8,7 @@
 //! (also used for the outer DPO package).
 
 pub mod manifests;
+mod offload;
 pub mod placement;
 pub mod reader;
 pub mod signature;

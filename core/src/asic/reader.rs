@@ -22,9 +22,10 @@
 //! after a crash); one with other content is never overwritten.
 
 use super::manifests::parse_asic_manifest;
+use super::offload::OffloadedFile;
 use super::placement::Placement;
 use super::signature::verify_detached;
-use super::zipfmt::{ReadLimits, ZipStreamReader};
+use super::zipfmt::{error_from_io, ReadLimits, ZipStreamReader};
 use super::ASIC_MIMETYPE;
 use crate::error::{Error, ErrorKind, Result};
 use openssl::x509::X509;
@@ -85,21 +86,43 @@ pub struct ExtractedAsic {
     pub warnings: Vec<String>,
 }
 
-struct HashingFile {
-    file: std::io::BufWriter<std::fs::File>,
-    sha: openssl::sha::Sha256,
+/// Read the current entry into `file`, hashing it: (size, SHA-256). Each block is read straight
+/// into the buffer that is then written (on a second thread for a large file, see
+/// [`OffloadedFile`]), so the bytes are copied once on this thread, and hashed here.
+fn stage_entry<R: std::io::BufRead>(
+    zr: &mut ZipStreamReader<R>,
+    e: &super::zipfmt::LocalEntry,
+    file: std::fs::File,
+    path: &Path,
+) -> Result<(u64, [u8; 32])> {
+    let write_error = |err| Error::io(format!("writing {}", path.display()), err);
+    let mut out = OffloadedFile::new(file);
+    let mut sha = openssl::sha::Sha256::new();
+    let mut reader = zr.entry_reader(e)?;
+    loop {
+        let mut buf = out.buffer(STAGE_BLOCK);
+        let n = loop {
+            match reader.read(&mut buf) {
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                other => break other.map_err(|err| error_from_io(err, "reading zip"))?,
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        buf.truncate(n);
+        sha.update(&buf);
+        out.write_owned(buf).map_err(write_error)?;
+    }
+    let totals = reader
+        .totals()
+        .ok_or_else(|| Error::new(ErrorKind::Internal, "zip entry ended without totals"))?;
+    out.finish().map_err(write_error)?;
+    Ok((totals.size, sha.finish()))
 }
 
-impl Write for HashingFile {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.sha.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
-    }
-}
+/// Blocks of a staged file: as large as the reader's buffer, so that reads bypass it.
+const STAGE_BLOCK: usize = 256 * 1024;
 
 /// A sink that keeps at most `limit` bytes in memory.
 struct Capped {
@@ -278,6 +301,16 @@ pub fn extract_asic(
     target: &Path,
     opts: &AsicReadOptions,
 ) -> Result<ExtractedAsic> {
+    extract_asic_buffered(BufReader::with_capacity(STAGE_BLOCK, input), target, opts)
+}
+
+/// [`extract_asic`] from an input that buffers already (a pipe of decrypted blocks), so its
+/// blocks are read, and inflated, where they lie rather than copied into a buffer first.
+pub(crate) fn extract_asic_buffered(
+    input: impl std::io::BufRead,
+    target: &Path,
+    opts: &AsicReadOptions,
+) -> Result<ExtractedAsic> {
     std::fs::create_dir_all(target)
         .map_err(|e| Error::io(format!("creating {}", target.display()), e))?;
     let staging_base = opts.staging.as_deref().unwrap_or(target);
@@ -297,7 +330,7 @@ pub fn extract_asic(
         max_total_size: opts.max_total_size,
         max_entries: opts.max_entries,
     };
-    let mut zr = ZipStreamReader::new(BufReader::with_capacity(256 * 1024, input), limits);
+    let mut zr = ZipStreamReader::new(input, limits);
     let mut warnings = Vec::new();
     let mut manifests: Vec<(String, Vec<u8>)> = Vec::new();
     let mut signatures: BTreeMap<String, Vec<u8>> = BTreeMap::new();
@@ -354,17 +387,11 @@ pub fn extract_asic(
         let path = staging.path().join(staged.len().to_string());
         let file = std::fs::File::create_new(&path)
             .map_err(|err| Error::io(format!("creating {}", path.display()), err))?;
-        let mut sink = HashingFile {
-            file: std::io::BufWriter::with_capacity(256 * 1024, file),
-            sha: openssl::sha::Sha256::new(),
-        };
-        let totals = zr.read_data(&e, &mut sink)?;
-        sink.flush()
-            .map_err(|err| Error::io(format!("writing {}", path.display()), err))?;
+        let (size, sha256) = stage_entry(&mut zr, &e, file, &path)?;
         staged.push(Staged {
             name: e.name.clone(),
-            size: totals.size,
-            sha256: sink.sha.finish(),
+            size,
+            sha256,
             path,
         });
     }

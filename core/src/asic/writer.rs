@@ -7,11 +7,15 @@
 //! `META-INF/signature-<uuid>.p7s`, `META-INF/manifest.xml`.
 //!
 //! Deflate only what shrinks: names of already-compressed formats (pdf, zip, jpg, docx, ...) are
-//! STORED without looking; any other document is sampled (a few 64 KiB pieces spread over the
-//! file, the whole file when it is small, deflated at the entry's level) and STORED unless the
-//! sample shrinks to [`DEFLATE_PAYS`] of its size. A STORED entry needs its CRC in the local header
-//! (Java's `ZipInputStream` cannot read a STORED entry with a data descriptor), so its CRC is
-//! computed in a first pass, on two threads for a large file.
+//! not compressed; any other document is sampled (a few 64 KiB pieces spread over the file, the
+//! whole file when it is small, deflated at the entry's level) and compressed only when the
+//! sample shrinks to [`DEFLATE_PAYS`] of its size. A document that is not compressed goes in as
+//! deflate's stored blocks (method DEFLATED, as Java's `ZipOutputStream` writes at level 0, CRC
+//! and sizes in a data descriptor as for every DEFLATED entry the IP writes), so it is read once:
+//! a STORED entry needs its CRC in the local header (Java's `ZipInputStream` cannot read a STORED
+//! entry with a data descriptor), which would cost a pass over the file of its own before the
+//! data. [`Compression::Stored`] still writes STORED with that first CRC pass (on two threads for
+//! a large file).
 
 use super::manifests::{asic_manifest, eformidling_manifest, oasis_manifest, DataObject};
 use super::signature::{sign_detached, SignatureDigest};
@@ -30,10 +34,12 @@ const BLOCK: usize = 256 * 1024;
 /// Whether a document is compressed in the ASiC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compression {
-    /// STORED for names that say the data is already compressed (pdf, zip, jpg, docx, ...);
-    /// otherwise DEFLATED when a sample of the content shrinks, else STORED.
+    /// Not compressed for names that say the data is already compressed (pdf, zip, jpg, docx,
+    /// ...); otherwise compressed when a sample of the content shrinks. What is not compressed
+    /// is written as deflate's stored blocks (method DEFLATED, one pass over the file).
     #[default]
     Auto,
+    /// Method STORED (CRC and size in the local header, so the file is read twice).
     Stored,
     Deflated,
 }
@@ -93,7 +99,8 @@ pub struct AsicSummary {
     pub signature_name: String,
     /// Bytes of document content read.
     pub content_bytes: u64,
-    /// Per document (zip order, without manifest.xml): whether it was deflated.
+    /// Per document (zip order, without manifest.xml): whether it was compressed (a document
+    /// that is not is STORED or in deflate's stored blocks).
     pub deflated: Vec<bool>,
 }
 
@@ -397,20 +404,20 @@ pub fn write_asic<W: Write>(
             .metadata()
             .map_err(|e| Error::io(format!("reading the size of {what}"), e))?
             .len();
-        let stored = match doc.compression {
-            Compression::Auto if is_compressed_name(&doc.name) => true,
-            Compression::Auto => !deflate_pays(&mut file, size, opts.deflate_level, &what)?,
-            Compression::Stored => true,
-            Compression::Deflated => false,
+        let method = match doc.compression {
+            Compression::Auto if is_compressed_name(&doc.name) => Method::DeflateStoredBlocks,
+            Compression::Auto if !deflate_pays(&mut file, size, opts.deflate_level, &what)? => {
+                Method::DeflateStoredBlocks
+            }
+            Compression::Auto | Compression::Deflated => Method::Deflated(opts.deflate_level),
+            Compression::Stored => {
+                // The local header of a STORED entry needs the CRC and size before the data.
+                let (crc, size) = crc_pass(doc, &mut file, size, &what)?;
+                Method::StoredKnown { crc, size }
+            }
         };
-        if stored {
-            // The local header of a STORED entry needs the CRC and size before the data.
-            let (crc, size) = crc_pass(doc, &mut file, size, &what)?;
-            zip.start_entry(&doc.name, Method::StoredKnown { crc, size }, "")?;
-        } else {
-            zip.start_entry_sized(&doc.name, Method::Deflated(opts.deflate_level), "", size)?;
-        }
-        deflated.push(!stored);
+        zip.start_entry_sized(&doc.name, method, "", size)?;
+        deflated.push(matches!(method, Method::Deflated(_)));
         let (sha256, n) =
             copy_hashed(&mut file, &mut zip, &what, &mut buf, opts.packed.as_deref())?;
         zip.finish_entry()?;

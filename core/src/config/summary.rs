@@ -78,7 +78,9 @@ impl OrganisationSummary {
 pub enum KeySummary {
     Pkcs12 {
         pkcs12: PathBuf,
-        /// `pkcs12_password`, `env:NAME` or `file:PATH`: where the password was read from.
+        /// Where the password was read from, in words:
+        /// `"credentials.pkcs12_password" in the configuration`, `environment variable NAME` or
+        /// `file PATH`.
         password_from: String,
     },
     Pem {

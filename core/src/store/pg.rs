@@ -18,6 +18,7 @@ use super::db::TxConn;
 use crate::config::Secret;
 use crate::error::{Error, ErrorKind, Result};
 use std::cell::RefCell;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -145,15 +146,33 @@ pub fn pg_error(what: &str, e: &postgres::Error) -> Error {
             Some(d) => format!("{} ({d}) [SQLSTATE {}]", db.message(), db.code().code()),
             None => format!("{} [SQLSTATE {}]", db.message(), db.code().code()),
         },
-        None => e.to_string(),
+        None => {
+            // The crate's own text names only the kind ("error performing TLS handshake");
+            // the reason is in its sources.
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                let more = s.to_string();
+                // Wrappers repeat their inner error's text.
+                if !text.contains(&more) {
+                    text = format!("{text}: {more}");
+                }
+                source = s.source();
+            }
+            text
+        }
     };
     Error::new(ErrorKind::Storage, format!("{what}: {text}"))
 }
 
 pub struct Postgres {
     config: postgres::Config,
+    /// Plain only to this machine; TLS with a verified certificate otherwise (`pg_tls`).
+    tls: super::pg_tls::Connector,
     /// Shown in errors: user, host, port and database, never the password.
     target: String,
+    /// The PostgreSQL schema holding the tables (`None`: the server's default).
+    schema: Option<String>,
     client: Mutex<Option<postgres::Client>>,
 }
 
@@ -164,6 +183,7 @@ impl Postgres {
         url: &str,
         password: Option<&Secret>,
         schema: Option<&str>,
+        ca_bundle: Option<&Path>,
         org: &str,
     ) -> Result<Postgres> {
         let field = "store.postgres";
@@ -206,10 +226,13 @@ impl Postgres {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
+        let tls = super::pg_tls::connector(&mut config, ca_bundle)?;
         let target = describe(&config);
         let pg = Postgres {
             config,
+            tls,
             target,
+            schema: schema.map(str::to_string),
             client: Mutex::new(None),
         };
         let mut client = pg.new_client()?;
@@ -218,10 +241,33 @@ impl Postgres {
         Ok(pg)
     }
 
+    /// Where the state is, for operators (`efm doctor`): never the password.
+    pub fn describe(&self) -> String {
+        format!(
+            "PostgreSQL {}, schema {} (version {PG_SCHEMA_VERSION}), {}",
+            self.target,
+            self.schema.as_deref().unwrap_or("public"),
+            match self.tls {
+                super::pg_tls::Connector::Plain => "plain (this machine)",
+                super::pg_tls::Connector::Tls(_) => "over TLS, certificate verified",
+            }
+        )
+    }
+
     fn new_client(&self) -> Result<postgres::Client> {
-        self.config.connect(postgres::NoTls).map_err(|e| {
+        let connected = match &self.tls {
+            super::pg_tls::Connector::Plain => self.config.connect(postgres::NoTls),
+            super::pg_tls::Connector::Tls(tls) => self.config.connect(tls.clone()),
+        };
+        connected.map_err(|e| {
+            // A refused handshake most often means a certificate from an in-house CA.
+            let hint = if e.to_string().contains("TLS") {
+                " (its certificate must name this host and come from a CA the system trusts or one in \"ca_bundle\")"
+            } else {
+                ""
+            };
             pg_error(
-                &format!("connecting to the PostgreSQL store {}", self.target),
+                &format!("connecting to the PostgreSQL store {}{hint}", self.target),
                 &e,
             )
             .with_field("store.postgres")

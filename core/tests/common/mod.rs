@@ -42,6 +42,12 @@ pub fn sandbox_config_json(sb: &Sandbox, orgnr: &str) -> serde_json::Value {
         if let Ok(f) = std::env::var("EFM_TEST_POSTGRES_PASSWORD_FILE") {
             store["password_file"] = serde_json::json!(f);
         }
+        // scripts/postgres-lib.sh gives the server a certificate: the flows then run over TLS
+        // with the certificate verified, as they would to a server on another machine.
+        if let Ok(ca) = std::env::var("EFM_TEST_POSTGRES_CA") {
+            store["postgres"] = serde_json::json!(format!("{url}?sslmode=require"));
+            config["ca_bundle"] = serde_json::json!(ca);
+        }
         config["store"] = store;
     }
     config

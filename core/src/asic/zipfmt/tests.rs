@@ -160,3 +160,60 @@ fn limits_apply_to_inflated_bytes() {
     let e = read_all(&zip).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::EntryTooLarge);
 }
+
+/// Deflate's stored blocks written by hand: sizes around the 65535-byte block limit, written in
+/// pieces that straddle it, with and without Zip64; our reader and an independent inflater
+/// (flate2 on the raw entry bytes) both get the data back, and the entry is
+/// DEFLATED with a data descriptor.
+#[test]
+fn stored_blocks_round_trip_at_block_boundaries() {
+    let sizes = [
+        0usize, 1, 65_534, 65_535, 65_536, 131_070, 131_071, 262_144, 300_007,
+    ];
+    for force64 in [false, true] {
+        let mut w = ZipWriter::new(Vec::new());
+        if force64 {
+            w.force_zip64();
+        }
+        let mut expected = Vec::new();
+        for (i, &size) in sizes.iter().enumerate() {
+            let data: Vec<u8> = (0..size).map(|j| (j * 7 + i) as u8).collect();
+            w.start_entry_sized(&format!("e{i}"), Method::DeflateStoredBlocks, "", 0)
+                .unwrap();
+            // Odd piece sizes, so blocks end inside writes and writes inside blocks.
+            for piece in data.chunks(40_000 + i) {
+                w.write_all(piece).unwrap();
+            }
+            let t = w.finish_entry().unwrap();
+            assert_eq!(t.size, size as u64);
+            assert_eq!(t.crc, crc32fast::hash(&data));
+            expected.push((format!("e{i}"), data, t.compressed));
+        }
+        let zip = w.finish("").unwrap();
+        let got = read_all(&zip).unwrap();
+        assert_eq!(got.len(), sizes.len());
+        let mut at = 0usize;
+        for ((name, data), (want_name, want, compressed)) in got.iter().zip(&expected) {
+            assert_eq!(name, want_name);
+            assert_eq!(data, want, "{name} (zip64 {force64})");
+            // The raw entry: find its local header, inflate its bytes independently.
+            let header = zip[at..]
+                .windows(4)
+                .position(|s| s == LOCAL_SIG.to_le_bytes())
+                .unwrap()
+                + at;
+            assert_eq!(u16::from_le_bytes([zip[header + 8], zip[header + 9]]), 8);
+            assert_ne!(zip[header + 6] & 0x08, 0, "a data descriptor");
+            let name_len = usize::from(u16::from_le_bytes([zip[header + 26], zip[header + 27]]));
+            let extra_len = usize::from(u16::from_le_bytes([zip[header + 28], zip[header + 29]]));
+            let start = header + 30 + name_len + extra_len;
+            let raw = &zip[start..start + *compressed as usize];
+            let mut inflated = Vec::new();
+            flate2::read::DeflateDecoder::new(raw)
+                .read_to_end(&mut inflated)
+                .unwrap();
+            assert_eq!(&inflated, want, "{name} inflated independently");
+            at = start + *compressed as usize;
+        }
+    }
+}

@@ -9,7 +9,15 @@ pub enum Method {
     StoredKnown { crc: u32, size: u64 },
     /// DEFLATED at the given level (0-9), sizes in a data descriptor.
     Deflated(u32),
+    /// DEFLATED as deflate's stored (uncompressed) blocks, sizes in a data descriptor: what
+    /// Java's `ZipOutputStream` writes at level 0. For data that does not shrink, written in one
+    /// pass (a STORED entry needs its CRC before the data, so a pass over the data of its own)
+    /// and with a 5-byte block header per 64 KiB as the only cost.
+    DeflateStoredBlocks,
 }
+
+/// The largest stored deflate block (LEN is 16 bits).
+const STORED_BLOCK_MAX: usize = 0xFFFF;
 
 /// What a finished entry turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +50,8 @@ enum Current {
     },
     /// The stream and its level (it goes back to `deflaters` at the end).
     Deflated(Box<Compress>, u32),
+    /// Deflate's stored blocks, written by hand (no copy through a deflater).
+    StoredBlocks,
     Patched,
 }
 
@@ -212,7 +222,7 @@ impl<W: Write> ZipWriter<W> {
                     expect_size: size,
                 };
             }
-            Method::Deflated(level) => {
+            Method::Deflated(_) | Method::DeflateStoredBlocks => {
                 self.begin(
                     name,
                     comment,
@@ -222,8 +232,28 @@ impl<W: Write> ZipWriter<W> {
                     0,
                     self.force_zip64 || size_hint >= ZIP64_HINT,
                 )?;
-                self.current = Current::Deflated(deflaters::take(level), level);
+                self.current = match method {
+                    Method::Deflated(level) => Current::Deflated(deflaters::take(level), level),
+                    _ => Current::StoredBlocks,
+                };
             }
+        }
+        Ok(())
+    }
+
+    /// `data` as non-final stored deflate blocks (the final, empty one goes out in
+    /// `finish_entry`, when the end is known).
+    fn stored_blocks(&mut self, data: &[u8]) -> io::Result<()> {
+        for piece in data.chunks(STORED_BLOCK_MAX) {
+            let len = piece.len() as u16;
+            let mut header = [0u8; 5]; // BFINAL 0, BTYPE 00, aligned to the byte
+            header[1..3].copy_from_slice(&len.to_le_bytes());
+            header[3..5].copy_from_slice(&(!len).to_le_bytes());
+            self.out.write_all(&header)?;
+            self.out.write_all(piece)?;
+            let n = (header.len() + piece.len()) as u64;
+            self.pos += n;
+            self.compressed += n;
         }
         Ok(())
     }
@@ -300,14 +330,21 @@ impl<W: Write> ZipWriter<W> {
                 }
                 self.compressed = self.size;
             }
-            Current::Deflated(c, level) => {
-                self.current = Current::Deflated(c, level);
-                self.deflate_step(&[], FlushCompress::Finish)
-                    .map_err(|e| Error::io("writing zip", e))?;
-                if let Current::Deflated(c, level) =
-                    std::mem::replace(&mut self.current, Current::None)
-                {
-                    deflaters::give_back(level, c);
+            ended @ (Current::Deflated(..) | Current::StoredBlocks) => {
+                if let Current::Deflated(c, level) = ended {
+                    self.current = Current::Deflated(c, level);
+                    self.deflate_step(&[], FlushCompress::Finish)
+                        .map_err(|e| Error::io("writing zip", e))?;
+                    if let Current::Deflated(c, level) =
+                        std::mem::replace(&mut self.current, Current::None)
+                    {
+                        deflaters::give_back(level, c);
+                    }
+                } else {
+                    // The final block: empty, BFINAL set.
+                    let last = [1u8, 0, 0, 0xFF, 0xFF];
+                    self.emit(&last).map_err(|e| Error::io("writing zip", e))?;
+                    self.compressed += last.len() as u64;
                 }
                 let zip64 = self.records.last().is_some_and(|r| r.local_zip64);
                 let mut d = Vec::with_capacity(24);
@@ -503,11 +540,34 @@ impl<W: Write> Write for ZipWriter<W> {
                 self.pos += data.len() as u64;
             }
             Current::Deflated(..) => self.deflate_step(data, FlushCompress::None)?,
+            Current::StoredBlocks => self.stored_blocks(data)?,
         }
         self.crc.update(data);
         self.size += data.len() as u64;
         Ok(data.len())
     }
+    /// Vectored for STORED data (the CMS framing writes its segments so); otherwise the first
+    /// non-empty slice, as `Write`'s default does.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        if !matches!(self.current, Current::Stored { .. } | Current::Patched) {
+            let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| b);
+            return self.write(first);
+        }
+        let n = self.out.write_vectored(bufs)?;
+        let mut left = n;
+        for b in bufs {
+            let k = left.min(b.len());
+            self.crc.update(&b[..k]);
+            left -= k;
+            if left == 0 {
+                break;
+            }
+        }
+        self.pos += n as u64;
+        self.size += n as u64;
+        Ok(n)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }

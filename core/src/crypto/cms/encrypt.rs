@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::crypto::ber;
+use std::io::IoSlice;
 
 /// A `Write` adapter: takes plaintext, writes CMS EnvelopedData for `recipient` to `out`.
 ///
@@ -18,13 +19,23 @@ pub struct CmsEncryptor<W: Write> {
 
 /// Cuts ciphertext into the 1000-byte primitive OCTET STRING segments BouncyCastle writes and
 /// writes them out; the last, shorter segment and the end markers go out in `finish`.
+///
+/// The segments go out with vectored writes (`writev`: each segment header, then the
+/// ciphertext where it lies), so the ciphertext is not copied to put the headers between its
+/// segments. A writer that turns out to take one slice per call (`Write`'s default
+/// `write_vectored`) gets the framed bytes copied into one buffer from then on instead.
 struct Framer<W: Write> {
     out: W,
     /// Ciphertext of a segment not yet complete (fewer than `SEGMENT` bytes).
     pending: Vec<u8>,
     framed: Vec<u8>,
     written: u64,
+    vectored: bool,
 }
+
+/// The header of every whole segment.
+const SEGMENT_HEADER: [u8; 4] = [ber::OCTET_STRING, 0x82, (SEGMENT >> 8) as u8, SEGMENT as u8];
+const _: () = assert!(SEGMENT >= 0x100 && SEGMENT < 0x10000);
 
 impl<W: Write> Framer<W> {
     fn new(out: W, header_len: u64) -> Self {
@@ -33,23 +44,88 @@ impl<W: Write> Framer<W> {
             pending: Vec::with_capacity(SEGMENT),
             framed: Vec::new(),
             written: header_len,
+            vectored: true,
         }
     }
 
-    fn push(&mut self, mut ciphertext: &[u8]) -> io::Result<()> {
+    fn push(&mut self, ciphertext: &[u8]) -> io::Result<()> {
+        if self.vectored {
+            self.push_vectored(ciphertext)
+        } else {
+            self.push_copied(ciphertext)
+        }
+    }
+
+    /// Tops a started segment up from the front of `ciphertext`: `None` when none was started,
+    /// else whether it is now whole (if not, all of `ciphertext` went into it).
+    fn top_up(&mut self, ciphertext: &mut &[u8]) -> Option<bool> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let take = (SEGMENT - self.pending.len()).min(ciphertext.len());
+        self.pending.extend_from_slice(&ciphertext[..take]);
+        *ciphertext = &ciphertext[take..];
+        Some(self.pending.len() == SEGMENT)
+    }
+
+    fn push_vectored(&mut self, mut ciphertext: &[u8]) -> io::Result<()> {
+        // A segment completed from `pending`, moved out so the slices can borrow it.
+        let completed = match self.top_up(&mut ciphertext) {
+            Some(false) => return Ok(()),
+            Some(true) => Some(std::mem::take(&mut self.pending)),
+            None => None,
+        };
+        let whole = ciphertext.len() / SEGMENT * SEGMENT;
+        let mut slices = Vec::with_capacity(2 * (whole / SEGMENT + 1));
+        if let Some(segment) = &completed {
+            slices.push(IoSlice::new(&SEGMENT_HEADER));
+            slices.push(IoSlice::new(segment));
+        }
+        for segment in ciphertext[..whole].chunks(SEGMENT) {
+            slices.push(IoSlice::new(&SEGMENT_HEADER));
+            slices.push(IoSlice::new(segment));
+        }
+        let total: usize = slices.iter().map(|s| s.len()).sum();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            let n = self.out.write_vectored(rest)?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            let one_slice_only = n == rest[0].len() && rest.len() > 1;
+            IoSlice::advance_slices(&mut rest, n);
+            if one_slice_only {
+                // `Write`'s default: one system call per slice would follow. Copy instead.
+                self.vectored = false;
+                self.framed.clear();
+                for s in rest.iter() {
+                    self.framed.extend_from_slice(s);
+                }
+                self.out.write_all(&self.framed)?;
+                break;
+            }
+        }
+        self.written += total as u64;
+        if let Some(mut buffer) = completed {
+            buffer.clear();
+            self.pending = buffer;
+        }
+        self.pending.extend_from_slice(&ciphertext[whole..]);
+        Ok(())
+    }
+
+    fn push_copied(&mut self, mut ciphertext: &[u8]) -> io::Result<()> {
         self.framed.clear();
         self.framed
             .reserve(ciphertext.len() + 4 * (ciphertext.len() / SEGMENT + 2));
-        if !self.pending.is_empty() {
-            let take = (SEGMENT - self.pending.len()).min(ciphertext.len());
-            self.pending.extend_from_slice(&ciphertext[..take]);
-            ciphertext = &ciphertext[take..];
-            if self.pending.len() < SEGMENT {
-                return Ok(());
+        match self.top_up(&mut ciphertext) {
+            Some(false) => return Ok(()),
+            Some(true) => {
+                segment_header(SEGMENT, &mut self.framed);
+                self.framed.extend_from_slice(&self.pending);
+                self.pending.clear();
             }
-            segment_header(SEGMENT, &mut self.framed);
-            self.framed.extend_from_slice(&self.pending);
-            self.pending.clear();
+            None => {}
         }
         let whole = ciphertext.len() / SEGMENT * SEGMENT;
         for seg in ciphertext[..whole].chunks(SEGMENT) {
