@@ -131,7 +131,9 @@ pub unsafe extern "C" fn efm_client_new_for_organisation(
 /// The client's resolved configuration as JSON (schema/config_summary.schema.json; no secrets):
 /// `organisation_number`, `environment`, `transport`, absolute `data_dir`, `client_id`, `key`
 /// (the `pkcs12` file and where its password comes from, never the password, or the PEM files),
-/// `kid`, `system_user`, `message_channel`, `proxy`, `timeouts` and the `urls` it calls.
+/// `kid`, `system_user`, `message_channel`, `proxy`, `timeouts` and the `urls` it calls; with
+/// several organisations in the configuration, `organisations` lists each (its number, client id,
+/// key, kid, system user and message channel).
 /// Release with efm_string_free().
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_config_json(
