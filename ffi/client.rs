@@ -72,10 +72,29 @@ pub(crate) unsafe fn client_ref<'a>(client: *const efm_client) -> Result<&'a efm
 }
 
 /// Create a client from a configuration document (JSON). The configuration is validated as by
-/// efm_config_validate(); nothing is contacted yet.
+/// efm_config_validate(); nothing is contacted yet. With several organisations in the
+/// configuration (`"organisations"`) the client acts for the first; see
+/// efm_client_new_for_organisation().
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_new(
     config_json: *const c_char,
+    client_out: *mut *mut efm_client,
+    error: *mut *mut efm_error,
+) -> efm_result {
+    // SAFETY: the caller's pointers, passed on under the same contract.
+    unsafe { efm_client_new_for_organisation(config_json, std::ptr::null(), client_out, error) }
+}
+
+/// Create a client acting for one of the organisations a configuration names (its top-level
+/// `organisation_number` or an entry of `"organisations"`): it sends and receives as that
+/// organisation, with its credentials, in the store the organisations share, and sees only that
+/// organisation's messages, queue, statuses and quarantine. `organisation_number` NULL: the
+/// first, as efm_client_new(). EFM_RESULT_CONFIG_INVALID (field `organisation_number`) when the
+/// configuration does not name it. One client per organisation, in one process or several.
+#[no_mangle]
+pub unsafe extern "C" fn efm_client_new_for_organisation(
+    config_json: *const c_char,
+    organisation_number: *const c_char,
     client_out: *mut *mut efm_client,
     error: *mut *mut efm_error,
 ) -> efm_result {
@@ -85,7 +104,12 @@ pub unsafe extern "C" fn efm_client_new(
             out_arg(client_out, "client_out")?;
             // SAFETY: a NUL-terminated string or NULL (header contract).
             let json = str_arg(config_json, "config_json")?;
-            let config = Config::from_json(json)?;
+            // SAFETY: a NUL-terminated string or NULL (header contract).
+            let org = opt_str_arg(organisation_number, "organisation_number")?;
+            let mut config = Config::from_json(json)?;
+            if let Some(org) = org {
+                config = config.for_organisation(org)?;
+            }
             log::info!(
                 "client created for organisation {} ({}, {:?})",
                 config.organisation_number,
@@ -107,7 +131,9 @@ pub unsafe extern "C" fn efm_client_new(
 /// The client's resolved configuration as JSON (schema/config_summary.schema.json; no secrets):
 /// `organisation_number`, `environment`, `transport`, absolute `data_dir`, `client_id`, `key`
 /// (the `pkcs12` file and where its password comes from, never the password, or the PEM files),
-/// `kid`, `system_user`, `message_channel`, `proxy`, `timeouts` and the `urls` it calls.
+/// `kid`, `system_user`, `message_channel`, `proxy`, `timeouts` and the `urls` it calls; with
+/// several organisations in the configuration, `organisations` lists each (its number, client id,
+/// key, kid, system user and message channel).
 /// Release with efm_string_free().
 #[no_mangle]
 pub unsafe extern "C" fn efm_client_config_json(

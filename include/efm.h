@@ -220,15 +220,29 @@ extern "C" {
 
 /*
  Create a client from a configuration document (JSON). The configuration is validated as by
- efm_config_validate(); nothing is contacted yet.
+ efm_config_validate(); nothing is contacted yet. With several organisations in the
+ configuration (`"organisations"`) the client acts for the first; see
+ efm_client_new_for_organisation().
  */
 efm_result efm_client_new(const char *config_json, efm_client **client_out, efm_error **error);
+
+/*
+ Create a client acting for one of the organisations a configuration names (its top-level
+ `organisation_number` or an entry of `"organisations"`): it sends and receives as that
+ organisation, with its credentials, in the store the organisations share, and sees only that
+ organisation's messages, queue, statuses and quarantine. `organisation_number` NULL: the
+ first, as efm_client_new(). EFM_RESULT_CONFIG_INVALID (field `organisation_number`) when the
+ configuration does not name it. One client per organisation, in one process or several.
+ */
+efm_result efm_client_new_for_organisation(const char *config_json, const char *organisation_number, efm_client **client_out, efm_error **error);
 
 /*
  The client's resolved configuration as JSON (schema/config_summary.schema.json; no secrets):
  `organisation_number`, `environment`, `transport`, absolute `data_dir`, `client_id`, `key`
  (the `pkcs12` file and where its password comes from, never the password, or the PEM files),
- `kid`, `system_user`, `message_channel`, `proxy`, `timeouts` and the `urls` it calls.
+ `kid`, `system_user`, `message_channel`, `proxy`, `timeouts` and the `urls` it calls; with
+ several organisations in the configuration, `organisations` lists each (its number, client id,
+ key, kid, system user and message channel).
  Release with efm_string_free().
  */
 efm_result efm_client_config_json(const efm_client *client, char **json_out, efm_error **error);

@@ -37,7 +37,7 @@ step "rust tests"
 cargo test --workspace
 
 step "client tests again on the PostgreSQL store"
-EFM_TEST_STORE=postgres cargo test -p efm-core --test client_flow --test concurrency --test send_retry
+EFM_TEST_STORE=postgres cargo test -p efm-core --test client_flow --test concurrency --test send_retry --test multi_org
 
 fuzz_secs="${EFM_FUZZ_SECONDS:-30}"
 if [ "$fuzz_secs" -gt 0 ]; then
@@ -54,9 +54,10 @@ step "soak (100 messages both ways, 2 processes per data directory, faults on ev
 # A bigger run: cargo run --release -p efm-core --example soak -- --messages 400 --processes 3 --kills 30 --seconds 900
 target/debug/examples/soak --messages 100 --processes 2 --kills 6 --seconds 170
 
-step "soak on PostgreSQL (60 messages both ways, 2 workers per organisation on one server, faults on every endpoint, 6 SIGKILLs)"
+step "soak on PostgreSQL (60 messages both ways, 2 workers per organisation, both organisations in one configuration and one schema, faults on every endpoint, 6 SIGKILLs)"
 # A bigger run: ... --example soak -- --postgres --messages 400 --processes 4 --kills 30 --seconds 900
-target/debug/examples/soak --postgres --messages 60 --processes 2 --kills 6 --seconds 170
+# (without --shared-store: each organisation in a schema of its own)
+target/debug/examples/soak --postgres --shared-store --messages 60 --processes 2 --kills 6 --seconds 170
 
 step "C tests (strict header, valgrind)"
 scripts/test-c.sh

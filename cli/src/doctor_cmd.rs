@@ -28,12 +28,16 @@ pub struct DoctorArgs {
     config: ConfigArg,
 }
 
-/// `--config PATH`, for the commands that act as one organisation.
+/// `--config PATH` and `--org ORGNR`, for the commands that act as one organisation.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConfigArg {
     /// The configuration file [default: $EFM_CONFIG, else ./efm.json]
     #[arg(long = "config", value_name = "PATH")]
     explicit: Option<PathBuf>,
+    /// The organisation to act for, when the configuration names several ("organisations")
+    /// [default: its first]
+    #[arg(long = "org", value_name = "ORGNR")]
+    org: Option<String>,
 }
 
 impl ConfigArg {
@@ -42,9 +46,22 @@ impl ConfigArg {
         config_path(self.explicit.as_deref())
     }
 
-    /// Read and parse the configuration file (see [`load_config`]).
+    /// Read and parse the configuration file (see [`load_config`]), acting for `--org`.
     pub fn load(&self) -> Result<Config, Error> {
-        load_config(&self.path())
+        self.choose(load_config(&self.path())?)
+    }
+
+    /// The configuration acting for `--org`, when given.
+    pub fn choose(&self, config: Config) -> Result<Config, Error> {
+        match &self.org {
+            Some(org) => config.for_organisation(org),
+            None => Ok(config),
+        }
+    }
+
+    /// Whether `--org` picked one organisation.
+    pub fn picks_one(&self) -> bool {
+        self.org.is_some()
     }
 }
 
@@ -143,7 +160,7 @@ pub fn run(args: DoctorArgs) -> Result<(), Error> {
     };
 
     // 1. The configuration.
-    let config = match load_config(&path) {
+    let config = match load_config(&path).and_then(|c| args.config.choose(c)) {
         Ok(c) => {
             report.ok(
                 steps[0],
@@ -389,7 +406,11 @@ pub fn run(args: DoctorArgs) -> Result<(), Error> {
     }
 
     // 10. The state store opens (and is brought to the current schema, as a client would).
-    match efm_core::store::Store::open_with(&config.data_dir, &config.store) {
+    match efm_core::store::Store::open_with(
+        &config.data_dir,
+        &config.store,
+        &config.organisation_number,
+    ) {
         Ok(store) => report.ok(steps[9], store.describe()),
         Err(e) => report.fail(steps[9], e),
     }

@@ -1,11 +1,11 @@
-//! `efm run`: efm as a long-running service for one organisation, or several (`--also`: one
-//! configuration each, each with its own store or PostgreSQL schema). Every interval it does what is
+//! `efm run`: efm as a long-running service for one organisation, or several: every organisation
+//! its configuration names (`"organisations"`, sharing one store), and those of the further
+//! configurations given with `--also` (each with its own store). Every interval it does what is
 //! due for sending (retries with backoff, transfers followed to Published or Failed, expiry,
 //! receipts owed) and polls the broker, logging one line per state change, until SIGINT or
 //! SIGTERM stops it between two steps.
 
 use crate::doctor_cmd::{load_config, ConfigArg};
-use crate::messages_cmd::client;
 use efm_core::Error;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,8 +24,9 @@ pub struct RunArgs {
     /// One round, then exit (for cron and scripts)
     #[arg(long)]
     once: bool,
-    /// Another organisation's configuration file, served by this process too (repeatable); each
-    /// keeps its own state (its data_dir, or its own PostgreSQL schema)
+    /// Another configuration file whose organisations this process serves too (repeatable); each
+    /// file keeps its own state (its data_dir, or its own PostgreSQL schema). The organisations
+    /// of one file (its "organisations") share its store and are all served without this
     #[arg(long = "also", value_name = "PATH")]
     also: Vec<std::path::PathBuf>,
     #[command(flatten)]
@@ -100,10 +101,21 @@ pub fn run(args: RunArgs) -> Result<(), Error> {
     let _ = log::set_logger(&LOG);
     log::set_max_level(log::LevelFilter::Info);
     catch_stop_signals();
-    let mut clients = vec![client(&args.config)?];
+    // Every organisation of the configuration (only `--org`'s when given), then every one of
+    // each `--also` file: one client each, on its configuration's store.
+    let first = args.config.load()?;
+    let mut configs = if args.config.picks_one() {
+        vec![first]
+    } else {
+        first.each_organisation()
+    };
     for path in &args.also {
-        clients.push(efm_core::client::Client::new(load_config(path)?)?);
+        configs.extend(load_config(path)?.each_organisation());
     }
+    let clients = configs
+        .into_iter()
+        .map(efm_core::client::Client::new)
+        .collect::<Result<Vec<_>, Error>>()?;
     let orgs: Vec<String> = clients
         .iter()
         .map(|c| c.config().organisation_number.to_string())

@@ -49,6 +49,20 @@ fn status_of(config: &Path, id: &str) -> Vec<String> {
         .collect()
 }
 
+/// Stop a running `efm run` with SIGTERM; it must exit cleanly. Returns what it printed.
+fn stop(mut run: std::process::Child) -> String {
+    let ok = Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let status = run.wait().unwrap();
+    let mut out = String::new();
+    run.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(status.success(), "efm run exited with {status}: {out}");
+    out
+}
+
 /// A sandbox with two organisations (their configurations) and an arkivmelding to send.
 fn two_organisations() -> (tempfile::TempDir, Sandbox, PathBuf, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -111,7 +125,7 @@ fn resend_expire_and_run_until_stopped() {
 
     // efm run serving both organisations in one process (--also): A's message goes out, B
     // receives it and MOTTATT comes back, each state change logged; SIGTERM stops it cleanly.
-    let mut run = Command::new(env!("CARGO_BIN_EXE_efm"))
+    let run = Command::new(env!("CARGO_BIN_EXE_efm"))
         .args(["run", "--interval", "1", "--also"])
         .arg(&b)
         .env("EFM_CONFIG", &a)
@@ -124,15 +138,7 @@ fn resend_expire_and_run_until_stopped() {
         assert!(Instant::now() < deadline, "{:?}", status_of(&a, &id));
         std::thread::sleep(Duration::from_millis(300));
     }
-    let ok = Command::new("kill")
-        .args(["-TERM", &run.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let status = run.wait().unwrap();
-    let mut out = String::new();
-    run.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    assert!(status.success(), "efm run exited with {status}: {out}");
+    let out = stop(run);
     assert!(
         out.contains("efm run for 910075918, 910076787") && out.contains("efm run stopped"),
         "{out}"
@@ -199,4 +205,85 @@ fn poll_exits_non_zero_when_something_failed() {
     let o = efm(&b, &["poll"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(stdout(&o)["received"], serde_json::json!([id]));
+}
+
+/// One configuration naming two organisations (one store): `efm run` serves both, and `--org`
+/// picks which one the other commands act for.
+#[test]
+fn run_serves_every_organisation_of_one_configuration() {
+    let (dir, _sb, a, b, xml) = two_organisations();
+    let read = |p: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let mut shared = read(&a);
+    shared["organisations"] = serde_json::json!([{
+        "organisation_number": "910076787",
+        "credentials": read(&b)["credentials"],
+    }]);
+    let config = dir.path().join("shared.json");
+    std::fs::write(&config, shared.to_string()).unwrap();
+
+    // B sends to A from the shared configuration (--org), A (the default) to B.
+    let o = efm(
+        &config,
+        &[
+            "send",
+            "--org",
+            "910076787",
+            "--to",
+            "910075918",
+            "--doc",
+            &format!("arkivmelding.xml={}", xml.display()),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let from_b = stdout(&o)["message_id"].as_str().unwrap().to_string();
+    let o = send_to_b(&config, &xml);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let from_a = stdout(&o)["message_id"].as_str().unwrap().to_string();
+
+    let run = Command::new(env!("CARGO_BIN_EXE_efm"))
+        .args(["run", "--interval", "1"])
+        .env("EFM_CONFIG", &config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b_status = |id: &str| {
+        let o = efm(&config, &["status", "--org", "910076787", id]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        stdout(&o)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["status"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(status_of(&config, &from_a).contains(&"MOTTATT".to_string())
+        && b_status(&from_b).contains(&"MOTTATT".to_string()))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            status_of(&config, &from_a)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = stop(run);
+    assert!(out.contains("efm run for 910075918, 910076787"), "{out}");
+    // Each organisation's incoming message is its own: A does not see B's as incoming.
+    assert_eq!(b_status(&from_a), ["OPPRETTET", "INNKOMMENDE_MOTTATT"]);
+    assert_eq!(
+        status_of(&config, &from_b),
+        ["OPPRETTET", "INNKOMMENDE_MOTTATT"]
+    );
+    // An organisation the configuration does not name: a clear error.
+    let o = efm(&config, &["status", "--org", "984661185", &from_a]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("does not name organisation"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

@@ -7,6 +7,7 @@
 //! ```sh
 //! cargo run --release -p efm-core --example soak                       # 100 messages, 2 processes each
 //! cargo run --release -p efm-core --example soak -- --messages 400 --processes 3 --seconds 900
+//! cargo run --release -p efm-core --example soak -- --shared-store    # both organisations, one store
 //! ```
 //!
 //! Each worker is this program again (`soak worker`, configured through the environment): it sends
@@ -40,6 +41,9 @@ struct Args {
     /// Each organisation's state in the PostgreSQL server `EFM_TEST_POSTGRES` names (a schema
     /// each) instead of SQLite; the data directory keeps the payload files.
     postgres: bool,
+    /// Both organisations in one configuration (`"organisations"`) and so one store: one SQLite
+    /// file and data directory, or one PostgreSQL schema.
+    shared: bool,
     /// Run the benchmark instead (`bench`).
     bench: bool,
 }
@@ -54,6 +58,7 @@ fn args() -> Args {
         seconds: 170,
         dir: None,
         postgres: false,
+        shared: false,
         bench: false,
         seed: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -84,6 +89,7 @@ fn args() -> Args {
             "--dir" => a.dir = Some(PathBuf::from(value())),
             "--no-faults" => a.faults = false,
             "--postgres" => a.postgres = true,
+            "--shared-store" => a.shared = true,
             "--bench" => a.bench = true,
             _ => usage(&format!("unknown argument {flag}")),
         }
@@ -93,7 +99,7 @@ fn args() -> Args {
 
 fn usage(why: &str) -> ! {
     eprintln!(
-        "{why}\nusage: soak [--messages N] [--processes N] [--kills N] [--kill-every-ms N] [--seconds N] [--seed N] [--dir DIR] [--no-faults] [--postgres] [--bench]"
+        "{why}\nusage: soak [--messages N] [--processes N] [--kills N] [--kill-every-ms N] [--seconds N] [--seed N] [--dir DIR] [--no-faults] [--postgres] [--shared-store] [--bench]"
     );
     std::process::exit(2)
 }
@@ -148,8 +154,12 @@ fn client_options() -> ClientOptions {
     }
 }
 
-fn load(config: &Path) -> Config {
-    Config::from_json(&std::fs::read_to_string(config).expect("config")).expect("config parses")
+/// The configuration in `config`, acting for `org`.
+fn load(config: &Path, org: &str) -> Config {
+    Config::from_json(&std::fs::read_to_string(config).expect("config"))
+        .expect("config parses")
+        .for_organisation(org)
+        .expect("the configuration names the organisation")
 }
 
 // ---- worker ------------------------------------------------------------------------------
@@ -169,7 +179,7 @@ fn worker() {
     let stop = PathBuf::from(env("SOAK_STOP"));
     let scratch = archive.join(format!(".docs-{org}-{index}-{}", std::process::id()));
     let client = loop {
-        match Client::with_options(load(&config), client_options()) {
+        match Client::with_options(load(&config, &org), client_options()) {
             Ok(c) => break c,
             Err(e) => {
                 eprintln!("worker {org}/{index}: opening the client: {e}");
@@ -259,27 +269,48 @@ struct Worker {
 }
 
 /// The configuration the workers of organisation `org` use: the sandbox's, or with `--postgres`
-/// the same with `"store"` naming a schema of its own in the test PostgreSQL server.
+/// the same with `"store"` naming a schema of its own in the test PostgreSQL server. With
+/// `--shared-store`, one configuration for both (the first's, the second in `"organisations"`
+/// with its own credentials), so both share the first's data directory and store.
 fn config_path(sb: &Sandbox, org: usize, args: &Args) -> PathBuf {
+    let org = if args.shared { 0 } else { org };
     let path = sb.config_path(ORGS[org]);
-    if !args.postgres {
+    if !args.postgres && !args.shared {
         return path;
     }
-    let url = std::env::var("EFM_TEST_POSTGRES").unwrap_or_else(|_| {
-        usage("--postgres needs EFM_TEST_POSTGRES (and EFM_TEST_POSTGRES_PASSWORD_FILE); scripts/postgres-lib.sh starts a server")
-    });
-    let mut config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let mut store = serde_json::json!({
-        "postgres": url,
-        "schema": format!("soak_{}_{}", ORGS[org], args.seed % 1_000_000_007),
-    });
-    if let Ok(f) = std::env::var("EFM_TEST_POSTGRES_PASSWORD_FILE") {
-        store["password_file"] = serde_json::json!(f);
+    let read = |p: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let mut config = read(&path);
+    if args.shared {
+        config["organisations"] = serde_json::json!([{
+            "organisation_number": ORGS[1],
+            "credentials": read(&sb.config_path(ORGS[1]))["credentials"],
+        }]);
     }
-    config["store"] = store;
+    if args.postgres {
+        let url = std::env::var("EFM_TEST_POSTGRES").unwrap_or_else(|_| {
+            usage("--postgres needs EFM_TEST_POSTGRES (and EFM_TEST_POSTGRES_PASSWORD_FILE); scripts/postgres-lib.sh starts a server")
+        });
+        let mut store = serde_json::json!({
+            "postgres": url,
+            "schema": format!(
+                "soak_{}_{}",
+                if args.shared { "shared" } else { ORGS[org] },
+                args.seed % 1_000_000_007
+            ),
+        });
+        if let Ok(f) = std::env::var("EFM_TEST_POSTGRES_PASSWORD_FILE") {
+            store["password_file"] = serde_json::json!(f);
+        }
+        config["store"] = store;
+    }
     // Written once per run, complete before anyone reads it (workers start while it is asked for).
-    let out = path.with_file_name("config-postgres.json");
+    let out = path.with_file_name(if args.postgres {
+        "config-postgres.json"
+    } else {
+        "config-shared.json"
+    });
     if !out.exists() {
         let tmp = path.with_file_name(format!("config-postgres.{}.tmp", std::process::id()));
         std::fs::write(&tmp, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
@@ -466,10 +497,11 @@ fn soak(args: &Args) -> Option<f64> {
     std::fs::create_dir_all(run.join("archive")).unwrap();
     let _ = std::fs::remove_file(run.join("stop"));
     println!(
-        "soak: {} messages ({per_org} each way), {} processes per organisation on {}, {} kills, faults {}, seed {}, in {}",
+        "soak: {} messages ({per_org} each way), {} processes per organisation on {}{}, {} kills, faults {}, seed {}, in {}",
         per_org * 2,
         args.processes,
         if args.postgres { "PostgreSQL" } else { "SQLite" },
+        if args.shared { " (both organisations in one store)" } else { "" },
         args.kills,
         if args.faults { "on" } else { "off" },
         args.seed,
@@ -490,7 +522,10 @@ fn soak(args: &Args) -> Option<f64> {
         .map(|(org, i)| spawn(&sb, &run, org, i, args))
         .collect();
     let watchers: Vec<Client> = (0..ORGS.len())
-        .map(|o| Client::with_options(load(&config_path(&sb, o, args)), client_options()).unwrap())
+        .map(|o| {
+            Client::with_options(load(&config_path(&sb, o, args), ORGS[o]), client_options())
+                .unwrap()
+        })
         .collect();
 
     // A kill every --kill-every-ms until --kills were made; a fault every 100 ms for the first
@@ -549,8 +584,13 @@ fn soak(args: &Args) -> Option<f64> {
         // Each organisation's store is opened once and asked again until it is idle.
         let stores: Vec<_> = (0..ORGS.len())
             .map(|o| {
-                let config = load(&config_path(&sb, o, args));
-                efm_core::store::Store::open_with(&config.data_dir, &config.store).unwrap()
+                let config = load(&config_path(&sb, o, args), ORGS[o]);
+                efm_core::store::Store::open_with(
+                    &config.data_dir,
+                    &config.store,
+                    &config.organisation_number,
+                )
+                .unwrap()
             })
             .collect();
         while Instant::now() < drain_until && !stores.iter().all(no_open_work) {
@@ -574,7 +614,7 @@ fn soak(args: &Args) -> Option<f64> {
     let mut counts = Vec::new();
     for (o, org) in ORGS.iter().enumerate() {
         let peer = ORGS[1 - o];
-        let config = load(&config_path(&sb, o, args));
+        let config = load(&config_path(&sb, o, args), ORGS[o]);
         let c = Client::with_options(config.clone(), client_options()).unwrap();
         let all = c.messages(&MessageFilter::default()).unwrap();
         let outgoing: Vec<_> = all
@@ -628,7 +668,12 @@ fn soak(args: &Args) -> Option<f64> {
         }
         drop(c);
         // No work left open and no lease held (a killed worker's claims were taken over).
-        let store = efm_core::store::Store::open_with(&config.data_dir, &config.store).unwrap();
+        let store = efm_core::store::Store::open_with(
+            &config.data_dir,
+            &config.store,
+            &config.organisation_number,
+        )
+        .unwrap();
         let open = store.transaction(|tx| tx.open_work()).unwrap();
         drop(store);
         if open != efm_core::store::OpenWork::default() {

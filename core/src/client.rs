@@ -207,7 +207,7 @@ impl Client {
         context: &ClientContext,
         options: ClientOptions,
     ) -> Result<Client> {
-        let store = Store::open_with(&config.data_dir, &config.store)?;
+        let store = Store::open_with(&config.data_dir, &config.store, &config.organisation_number)?;
         let client = Client {
             config,
             identity: context.identity().clone(),

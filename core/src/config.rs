@@ -227,9 +227,24 @@ pub struct Timeouts {
     pub request: Duration,
 }
 
-/// A validated configuration.
+/// One organisation a configuration serves: who it is and how it proves it. Everything else
+/// (environment, URLs, store, data directory, transport, timeouts, ...) the organisations of one
+/// configuration share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organisation {
+    pub organisation_number: OrgNumber,
+    pub credentials: Credentials,
+    pub system_user: SystemUser,
+    pub altinn2: Option<Altinn2Login>,
+    pub message_channel: Option<String>,
+}
+
+/// A validated configuration, acting for one organisation ([`Config::organisation_number`]) and
+/// naming every organisation that shares its store ([`Config::organisations`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// The organisation this configuration acts for (a [`Client`](crate::client::Client) made
+    /// from it sends and receives as this one); see [`Config::for_organisation`].
     pub organisation_number: OrgNumber,
     pub environment: Environment,
     pub urls: Urls,
@@ -253,6 +268,10 @@ pub struct Config {
     /// default `move/dpo.read`, the scope of older integration points that clients registered
     /// before v4 still have; none when `registry_scopes` is configured.
     pub registry_scopes_fallback: Option<Vec<String>>,
+    /// Every organisation the configuration names, in order, the one it acts for included: the
+    /// top-level `organisation_number` (when given) first, then `"organisations"`. One entry
+    /// for a single-organisation configuration.
+    pub organisations: Vec<Organisation>,
 }
 
 /// The Service Registry scope of integration point v4 and later.
@@ -289,6 +308,26 @@ struct RawConfig {
     #[schemars(range(max = 604800))]
     registry_cache_secs: Option<u64>,
     registry_scopes: Option<Vec<String>>,
+    /// Further organisations served from the same store and process, each with its own
+    /// identity; everything not given here is shared with the top level.
+    organisations: Option<Vec<RawOrganisation>>,
+}
+
+/// One more organisation in the same store: its number and, where they differ from the top
+/// level's, its credentials, system user, Altinn 2 login and message channel.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RawOrganisation {
+    organisation_number: String,
+    /// Absent: the top level's (one Maskinporten client acting for several organisations through
+    /// their system users).
+    credentials: Option<RawCredentials>,
+    /// Absent: `0192:<organisation_number>` / `<orgnr>_integrasjonspunkt_systembruker_<orgnr>`.
+    system_user: Option<RawSystemUser>,
+    /// Absent: the top level's.
+    altinn2: Option<RawAltinn2>,
+    /// Absent: the top level's.
+    message_channel: Option<String>,
 }
 
 #[derive(Deserialize, Default, schemars::JsonSchema)]
@@ -303,7 +342,7 @@ struct RawUrls {
     altinn2_broker_streamed: Option<String>,
 }
 
-#[derive(Deserialize, schemars::JsonSchema)]
+#[derive(Deserialize, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawCredentials {
     client_id: Option<String>,
@@ -344,7 +383,7 @@ struct RawSystemUser {
     name: String,
 }
 
-#[derive(Deserialize, schemars::JsonSchema)]
+#[derive(Deserialize, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawAltinn2 {
     username: String,
@@ -505,13 +544,21 @@ impl Config {
         };
         let r = Resolver { base };
 
-        let orgnr = required(
-            raw.organisation_number,
-            "organisation_number",
-            "your organisation's 9-digit number, e.g. \"910075918\"",
-        )?;
-        let organisation_number =
-            OrgNumber::parse(&orgnr).map_err(|e| e.with_field("organisation_number"))?;
+        let extra = raw.organisations.unwrap_or_default();
+        match &raw.organisation_number {
+            // Checked first, as always; resolved with the other organisations below.
+            Some(n) => {
+                OrgNumber::parse(n).map_err(|e| e.with_field("organisation_number"))?;
+            }
+            None if extra.is_empty() => {
+                required(
+                    None::<String>,
+                    "organisation_number",
+                    "your organisation's 9-digit number, e.g. \"910075918\" (or \"organisations\", a list of them)",
+                )?;
+            }
+            None => {}
+        }
 
         let environment = Environment::parse(&required(
             raw.environment,
@@ -576,50 +623,6 @@ impl Config {
             }
         }
 
-        let c = required(
-            raw.credentials,
-            "credentials",
-            "an object with \"client_id\" and either \"pkcs12\" or \"certificate_pem\" + \"private_key_pem\"",
-        )?;
-        let client_id = required(
-            c.client_id,
-            "credentials.client_id",
-            "the client id Maskinporten gave your integration",
-        )?;
-        if client_id.trim().is_empty() {
-            return Err(invalid(
-                "credentials.client_id",
-                "\"credentials.client_id\" is empty",
-            ));
-        }
-        let key = match (c.pkcs12, c.certificate_pem, c.private_key_pem) {
-            (Some(p12), None, None) => KeySource::Pkcs12 {
-                path: r.existing_file(&p12, "credentials.pkcs12")?,
-                password: r.secret(
-                    c.pkcs12_password,
-                    c.pkcs12_password_env,
-                    c.pkcs12_password_file,
-                    "credentials.pkcs12_password",
-                )?,
-            },
-            (None, Some(cert), Some(key)) => KeySource::Pem {
-                certificate: r.existing_file(&cert, "credentials.certificate_pem")?,
-                private_key: r.existing_file(&key, "credentials.private_key_pem")?,
-            },
-            _ => {
-                return Err(Error::new(
-                    ErrorKind::ConfigCredential,
-                    "credentials need either \"pkcs12\" (with a password source) or both \"certificate_pem\" and \"private_key_pem\", not a mix",
-                )
-                .with_field("credentials"))
-            }
-        };
-        let credentials = Credentials {
-            client_id,
-            key,
-            kid: c.kid,
-        };
-
         let data_dir = r.path(&required(
             raw.data_dir,
             "data_dir",
@@ -656,56 +659,59 @@ impl Config {
             request: secs(raw.timeouts.request_secs, 120, "timeouts.request_secs")?,
         };
 
-        let system_user = match raw.system_user {
-            Some(s) => SystemUser {
-                org_id: s.org_id.unwrap_or_else(|| organisation_number.iso6523()),
-                name: s.name,
-            },
-            None => SystemUser {
-                org_id: organisation_number.iso6523(),
-                name: format!(
-                    "{0}_integrasjonspunkt_systembruker_{0}",
-                    organisation_number.as_str()
-                ),
-            },
-        };
-        OrgNumber::parse(&system_user.org_id).map_err(|e| e.with_field("system_user.org_id"))?;
-
-        let altinn2 = match raw.altinn2 {
-            Some(a) => Some(Altinn2Login {
-                username: a.username,
-                password: r.secret(
-                    a.password,
-                    a.password_env,
-                    a.password_file,
-                    "altinn2.password",
-                )?,
-                service_code: a.service_code.unwrap_or_else(|| DPO_SERVICE_CODE.into()),
-                service_edition_code: a
-                    .service_edition_code
-                    .unwrap_or_else(|| environment.dpo_service_edition().into()),
-            }),
-            None => None,
-        };
-        if transport == TransportKind::Altinn2 && altinn2.is_none() {
+        // The organisations: the top level's first (when it names one), then the list; each
+        // takes what it does not give from the top level.
+        let mut entries: Vec<(String, RawOrganisation)> = Vec::new();
+        if raw.organisation_number.is_none() && raw.system_user.is_some() {
             return Err(invalid(
-                "altinn2",
-                "transport \"altinn2\" needs an \"altinn2\" object with \"username\" and a password source",
+                "system_user",
+                "\"system_user\" at the top level belongs to the top level's \"organisation_number\", which is absent: give each entry of \"organisations\" its own \"system_user\"",
             ));
         }
-
-        if let Some(ch) = &raw.message_channel {
-            let ok = ch.len() <= 25
-                && ch
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-            if !ok {
+        if let Some(n) = raw.organisation_number {
+            entries.push((
+                String::new(),
+                RawOrganisation {
+                    organisation_number: n,
+                    credentials: None,
+                    system_user: raw.system_user,
+                    altinn2: None,
+                    message_channel: None,
+                },
+            ));
+        }
+        for (i, e) in extra.into_iter().enumerate() {
+            entries.push((format!("organisations[{i}]."), e));
+        }
+        let mut organisations: Vec<Organisation> = Vec::with_capacity(entries.len());
+        for (prefix, e) in entries {
+            let org = resolve_organisation(
+                &r,
+                &prefix,
+                e,
+                &Shared {
+                    credentials: raw.credentials.as_ref(),
+                    altinn2: raw.altinn2.as_ref(),
+                    message_channel: raw.message_channel.as_deref(),
+                    environment,
+                    transport,
+                },
+            )?;
+            if organisations
+                .iter()
+                .any(|o| o.organisation_number == org.organisation_number)
+            {
                 return Err(invalid(
-                    "message_channel",
-                    format!("message channel {} must be at most 25 characters of a-z, A-Z, 0-9, '-' and '_'", crate::input::quote(ch)),
+                    &format!("{prefix}organisation_number"),
+                    format!(
+                        "organisation {} is named twice in the configuration",
+                        org.organisation_number
+                    ),
                 ));
             }
+            organisations.push(org);
         }
+        let acting = organisations[0].clone();
 
         let ca_bundle = match raw.ca_bundle {
             Some(p) => Some(r.existing_file(&p, "ca_bundle")?),
@@ -739,17 +745,17 @@ impl Config {
         };
 
         Ok(Config {
-            organisation_number,
+            organisation_number: acting.organisation_number,
             environment,
             urls,
-            credentials,
+            credentials: acting.credentials,
             data_dir,
             store,
             transport,
             timeouts,
-            system_user,
-            altinn2,
-            message_channel: raw.message_channel,
+            system_user: acting.system_user,
+            altinn2: acting.altinn2,
+            message_channel: acting.message_channel,
             ca_bundle,
             proxy,
             registry_cache: match raw.registry_cache_secs.unwrap_or(300) {
@@ -768,8 +774,202 @@ impl Config {
             registry_scopes: raw
                 .registry_scopes
                 .unwrap_or_else(|| vec![REGISTRY_SCOPE.to_string()]),
+            organisations,
         })
     }
+
+    /// The organisation numbers the configuration names, in order.
+    pub fn organisation_numbers(&self) -> Vec<OrgNumber> {
+        self.organisations
+            .iter()
+            .map(|o| o.organisation_number.clone())
+            .collect()
+    }
+
+    /// The same configuration acting for another of its organisations (`ConfigInvalid`, field
+    /// `organisation_number`, naming the ones it has when `orgnr` is not among them).
+    pub fn for_organisation(&self, orgnr: &str) -> Result<Config> {
+        let found = self
+            .organisations
+            .iter()
+            .find(|o| o.organisation_number.as_str() == orgnr.trim())
+            .ok_or_else(|| {
+                let known: Vec<&str> = self
+                    .organisations
+                    .iter()
+                    .map(|o| o.organisation_number.as_str())
+                    .collect();
+                Error::new(
+                    ErrorKind::ConfigInvalid,
+                    format!(
+                        "the configuration does not name organisation {}: it has {}; add it to \"organisations\"",
+                        crate::input::quote(orgnr),
+                        known.join(", ")
+                    ),
+                )
+                .with_field("organisation_number")
+            })?
+            .clone();
+        let mut config = self.clone();
+        config.organisation_number = found.organisation_number;
+        config.credentials = found.credentials;
+        config.system_user = found.system_user;
+        config.altinn2 = found.altinn2;
+        config.message_channel = found.message_channel;
+        Ok(config)
+    }
+
+    /// One configuration per organisation, each acting for its own, in order (what `efm run`
+    /// serves).
+    pub fn each_organisation(&self) -> Vec<Config> {
+        self.organisations
+            .iter()
+            .filter_map(|o| self.for_organisation(o.organisation_number.as_str()).ok())
+            .collect()
+    }
+}
+
+/// What the organisations of one configuration take from its top level unless they give their own.
+struct Shared<'a> {
+    credentials: Option<&'a RawCredentials>,
+    altinn2: Option<&'a RawAltinn2>,
+    message_channel: Option<&'a str>,
+    environment: Environment,
+    transport: TransportKind,
+}
+
+/// One organisation resolved: its own settings, else the shared ones. `prefix` names where it
+/// is in the document (`""` for the top level, `organisations[1].`), for the errors' fields.
+fn resolve_organisation(
+    r: &Resolver,
+    prefix: &str,
+    e: RawOrganisation,
+    shared: &Shared<'_>,
+) -> Result<Organisation> {
+    let organisation_number = OrgNumber::parse(&e.organisation_number)
+        .map_err(|err| err.with_field(format!("{prefix}organisation_number")))?;
+    // The top level's credentials are the top level's own: their errors name the top level.
+    let (c, cprefix) = match e.credentials {
+        Some(c) => (c, prefix),
+        None => (
+            required(
+                shared.credentials.cloned(),
+                &format!("{prefix}credentials"),
+                "an object with \"client_id\" and either \"pkcs12\" or \"certificate_pem\" + \"private_key_pem\"",
+            )?,
+            "",
+        ),
+    };
+    let credentials = resolve_credentials(r, cprefix, c)?;
+
+    let system_user = match e.system_user {
+        Some(s) => SystemUser {
+            org_id: s.org_id.unwrap_or_else(|| organisation_number.iso6523()),
+            name: s.name,
+        },
+        None => SystemUser {
+            org_id: organisation_number.iso6523(),
+            name: format!(
+                "{0}_integrasjonspunkt_systembruker_{0}",
+                organisation_number.as_str()
+            ),
+        },
+    };
+    OrgNumber::parse(&system_user.org_id)
+        .map_err(|err| err.with_field(format!("{prefix}system_user.org_id")))?;
+
+    let (a2, a2prefix) = match e.altinn2 {
+        Some(a) => (Some(a), prefix),
+        None => (shared.altinn2.cloned(), ""),
+    };
+    let altinn2 = match a2 {
+        Some(a) => Some(Altinn2Login {
+            username: a.username,
+            password: r.secret(
+                a.password,
+                a.password_env,
+                a.password_file,
+                &format!("{a2prefix}altinn2.password"),
+            )?,
+            service_code: a.service_code.unwrap_or_else(|| DPO_SERVICE_CODE.into()),
+            service_edition_code: a
+                .service_edition_code
+                .unwrap_or_else(|| shared.environment.dpo_service_edition().into()),
+        }),
+        None => None,
+    };
+    if shared.transport == TransportKind::Altinn2 && altinn2.is_none() {
+        return Err(invalid(
+            &format!("{prefix}altinn2"),
+            "transport \"altinn2\" needs an \"altinn2\" object with \"username\" and a password source",
+        ));
+    }
+
+    let (message_channel, mcprefix) = match e.message_channel {
+        Some(ch) => (Some(ch), prefix),
+        None => (shared.message_channel.map(str::to_string), ""),
+    };
+    if let Some(ch) = &message_channel {
+        let ok = ch.len() <= 25
+            && ch
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            return Err(invalid(
+                &format!("{mcprefix}message_channel"),
+                format!("message channel {} must be at most 25 characters of a-z, A-Z, 0-9, '-' and '_'", crate::input::quote(ch)),
+            ));
+        }
+    }
+    Ok(Organisation {
+        organisation_number,
+        credentials,
+        system_user,
+        altinn2,
+        message_channel,
+    })
+}
+
+fn resolve_credentials(r: &Resolver, prefix: &str, c: RawCredentials) -> Result<Credentials> {
+    let field = |name: &str| format!("{prefix}credentials{name}");
+    let client_id = required(
+        c.client_id,
+        &field(".client_id"),
+        "the client id Maskinporten gave your integration",
+    )?;
+    if client_id.trim().is_empty() {
+        return Err(invalid(
+            &field(".client_id"),
+            format!("\"{}\" is empty", field(".client_id")),
+        ));
+    }
+    let key = match (c.pkcs12, c.certificate_pem, c.private_key_pem) {
+        (Some(p12), None, None) => KeySource::Pkcs12 {
+            path: r.existing_file(&p12, &field(".pkcs12"))?,
+            password: r.secret(
+                c.pkcs12_password,
+                c.pkcs12_password_env,
+                c.pkcs12_password_file,
+                &field(".pkcs12_password"),
+            )?,
+        },
+        (None, Some(cert), Some(key)) => KeySource::Pem {
+            certificate: r.existing_file(&cert, &field(".certificate_pem"))?,
+            private_key: r.existing_file(&key, &field(".private_key_pem"))?,
+        },
+        _ => {
+            return Err(Error::new(
+                ErrorKind::ConfigCredential,
+                "credentials need either \"pkcs12\" (with a password source) or both \"certificate_pem\" and \"private_key_pem\", not a mix",
+            )
+            .with_field(field("")))
+        }
+    };
+    Ok(Credentials {
+        client_id,
+        key,
+        kid: c.kid,
+    })
 }
 
 #[cfg(test)]
@@ -873,6 +1073,100 @@ mod tests {
         v["colour"] = json!("blue");
         let e = Config::from_json(&v.to_string()).unwrap_err();
         assert!(e.message().contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn several_organisations_share_everything_but_their_identity() {
+        let (dir, base) = dir_with_key();
+        std::fs::write(dir.join("b.p12"), "x").unwrap();
+        let mut v = good(&base);
+        v["message_channel"] = json!("kanal-a");
+        v["organisations"] = json!([
+            {"organisation_number": "910076787",
+             "credentials": {"client_id": "cb", "pkcs12": "b.p12", "pkcs12_password": "hunter2-secret"}},
+            {"organisation_number": "984661185",
+             "system_user": {"name": "vendor_system_984661185"}, "message_channel": "kanal-c"}
+        ]);
+        let c = Config::from_json(&v.to_string()).unwrap();
+        assert_eq!(c.organisation_number.as_str(), "910075918");
+        let numbers: Vec<String> = c
+            .organisation_numbers()
+            .iter()
+            .map(|o| o.to_string())
+            .collect();
+        assert_eq!(numbers, ["910075918", "910076787", "984661185"]);
+        let b = c.for_organisation("910076787").unwrap();
+        assert_eq!(b.organisation_number.as_str(), "910076787");
+        assert_eq!(b.credentials.client_id, "cb");
+        assert_eq!(b.system_user.org_id, "0192:910076787");
+        assert_eq!(b.message_channel.as_deref(), Some("kanal-a"));
+        assert_eq!(
+            (&b.data_dir, &b.store, &b.urls),
+            (&c.data_dir, &c.store, &c.urls)
+        );
+        let third = c.for_organisation("984661185").unwrap();
+        assert_eq!(
+            third.credentials, c.credentials,
+            "the top level's, inherited"
+        );
+        assert_eq!(third.system_user.name, "vendor_system_984661185");
+        assert_eq!(third.system_user.org_id, "0192:984661185");
+        assert_eq!(third.message_channel.as_deref(), Some("kanal-c"));
+        assert_eq!(c.each_organisation().len(), 3);
+        assert_eq!(c.each_organisation()[2], third);
+        let e = c.for_organisation("974760673").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ConfigInvalid);
+        assert!(e.message().contains("910076787"), "{e}");
+        // The summary names every organisation, without the secret.
+        let summary = c.summary_json().to_string();
+        assert!(
+            summary.contains("984661185") && !summary.contains("hunter2"),
+            "{summary}"
+        );
+
+        // Without a top-level organisation, the list's first is the one acted for.
+        let mut v2 = v.clone();
+        v2.as_object_mut().unwrap().remove("organisation_number");
+        let c2 = Config::from_json(&v2.to_string()).unwrap();
+        assert_eq!(c2.organisation_number.as_str(), "910076787");
+        assert_eq!(c2.organisations.len(), 2);
+    }
+
+    #[test]
+    fn organisations_are_checked_like_the_top_level() {
+        let (_d, base) = dir_with_key();
+        let refused = |entries: serde_json::Value, field: &str| {
+            let mut v = good(&base);
+            v["organisations"] = entries;
+            let e = Config::from_json(&v.to_string()).unwrap_err();
+            assert_eq!(e.detail().field.as_deref(), Some(field), "{e}");
+            e
+        };
+        refused(
+            json!([{"organisation_number": "910076788"}]),
+            "organisations[0].organisation_number",
+        );
+        let e = refused(
+            json!([{"organisation_number": "910075918"}]),
+            "organisations[0].organisation_number",
+        );
+        assert!(e.message().contains("twice"), "{e}");
+        refused(
+            json!([{"organisation_number": "910076787", "credentials": {"client_id": "c", "pkcs12": "nope.p12", "pkcs12_password": "x"}}]),
+            "organisations[0].credentials.pkcs12",
+        );
+        let e = refused(
+            json!([{"organisation_number": "910076787", "colour": "blue"}]),
+            "organisations[0].colour",
+        );
+        assert!(e.message().contains("colour"), "{e}");
+        // No organisation at all.
+        let mut v = good(&base);
+        v.as_object_mut().unwrap().remove("organisation_number");
+        let e = Config::from_json(&v.to_string()).unwrap_err();
+        assert_eq!(e.detail().field.as_deref(), Some("organisation_number"));
+        v["organisations"] = json!([]);
+        assert!(Config::from_json(&v.to_string()).is_err());
     }
 
     #[test]

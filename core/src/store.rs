@@ -34,6 +34,7 @@ pub use quarantine::{NewQuarantine, QuarantineEntry, QuarantineKind};
 pub use sends::{SendState, SendStep};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::ident::OrgNumber;
 use crate::sbd::ReceiptStatus;
 use db::{args, Row, TxConn};
 use rusqlite::Connection;
@@ -286,10 +287,18 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The state database and spool folders of one data directory.
+/// The state database and spool folders of one data directory, as one organisation sees them.
+///
+/// Several organisations may share one database (one SQLite file or one PostgreSQL schema) and
+/// one data directory: every row names its organisation, and a store reads and writes only its
+/// own organisation's rows, so two organisations in one store never see each other's messages,
+/// queue, receipts, transfers or quarantine. Spool file names carry the writing store's owner id,
+/// which no two stores share, so their files never collide.
 pub struct Store {
     engine: Engine,
     data_dir: PathBuf,
+    /// The organisation whose rows this store reads and writes.
+    org: OrgNumber,
     /// This store's identity for the files it writes and the claims it takes (`owner.rs`).
     owner: owner::Owner,
 }
@@ -305,6 +314,7 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
             .field("data_dir", &self.data_dir)
+            .field("organisation", &self.org)
             .finish()
     }
 }
@@ -376,13 +386,16 @@ pub const DATABASE_FILE: &str = "efm.sqlite";
 pub const STAGING_DIR: &str = "staging";
 
 impl Store {
-    /// Open (creating on first use) the SQLite database and spool folders in `data_dir`.
-    pub fn open(data_dir: &Path) -> Result<Store> {
-        Store::open_with(data_dir, &StoreSetting::Sqlite)
+    /// Open (creating on first use) the SQLite database and spool folders in `data_dir`, for the
+    /// organisation `org`.
+    pub fn open(data_dir: &Path, org: &OrgNumber) -> Result<Store> {
+        Store::open_with(data_dir, &StoreSetting::Sqlite, org)
     }
 
-    /// Open the store `setting` names, with the spool folders in `data_dir`.
-    pub fn open_with(data_dir: &Path, setting: &StoreSetting) -> Result<Store> {
+    /// Open the store `setting` names, with the spool folders in `data_dir`, for the organisation
+    /// `org`. A database from before organisations were recorded is upgraded, and its rows become
+    /// `org`'s.
+    pub fn open_with(data_dir: &Path, setting: &StoreSetting, org: &OrgNumber) -> Result<Store> {
         for sub in ["", "spool/out", "spool/in"] {
             let d = data_dir.join(sub);
             std::fs::create_dir_all(&d).map_err(|e| {
@@ -391,7 +404,7 @@ impl Store {
             })?;
         }
         let engine = match setting {
-            StoreSetting::Sqlite => Engine::Sqlite(Mutex::new(Store::open_sqlite(data_dir)?)),
+            StoreSetting::Sqlite => Engine::Sqlite(Mutex::new(Store::open_sqlite(data_dir, org)?)),
             StoreSetting::Postgres {
                 url,
                 password,
@@ -402,11 +415,13 @@ impl Store {
                 password.as_ref(),
                 schema.as_deref(),
                 ca_bundle.as_deref(),
+                org.as_str(),
             )?)),
         };
         let store = Store {
             engine,
             data_dir: data_dir.to_path_buf(),
+            org: org.clone(),
             owner: owner::Owner::acquire(data_dir)?,
         };
         store.collect_leftovers()?;
@@ -414,7 +429,7 @@ impl Store {
     }
 
     /// The SQLite database of a data directory, brought to the current schema.
-    fn open_sqlite(data_dir: &Path) -> Result<Connection> {
+    fn open_sqlite(data_dir: &Path, org: &OrgNumber) -> Result<Connection> {
         let path = data_dir.join(DATABASE_FILE);
         let mut conn = Connection::open(&path).map_err(|e| {
             Error::new(
@@ -430,9 +445,13 @@ impl Store {
         // FULL: a committed transaction survives a power cut, not only a process crash.
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db_err("setting synchronous=FULL"))?;
+        // Off during the upgrade, which rebuilds tables others point to (the bundled SQLite
+        // turns them on by default), and checked by it before it commits.
+        conn.pragma_update(None, "foreign_keys", "OFF")
+            .map_err(db_err("disabling foreign keys for the upgrade"))?;
+        migrations::migrate(&mut conn, org.as_str())?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(db_err("enabling foreign keys"))?;
-        migrations::migrate(&mut conn)?;
         // Room for every statement the store runs (prepared once per connection, see db.rs).
         conn.set_prepared_statement_cache_capacity(128);
         Ok(conn)
@@ -471,6 +490,11 @@ impl Store {
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The organisation whose rows this store reads and writes.
+    pub fn organisation(&self) -> &OrgNumber {
+        &self.org
     }
 
     /// The folder for outgoing (`out`) or incoming (`in`) package files.
@@ -541,6 +565,7 @@ impl Store {
         let wrapped = Tx {
             tx,
             data_dir: &self.data_dir,
+            org: self.org.as_str(),
         };
         let value = f(&wrapped)?;
         wrapped.tx.commit()?;
@@ -549,9 +574,15 @@ impl Store {
 }
 
 /// One open transaction.
+///
+/// Every query of a transaction is limited to the store's organisation: the tables that hold
+/// per-organisation state name it (`messages`, `transfers`, `quarantine`: `org`), and the tables
+/// hanging off a message (statuses, queue, receipts, sends) are reached through its row.
 pub struct Tx<'a> {
     tx: TxConn<'a>,
     data_dir: &'a Path,
+    /// The store's organisation (9 digits).
+    org: &'a str,
 }
 
 const MESSAGE_COLUMNS: &str =
@@ -604,8 +635,8 @@ impl Tx<'_> {
         self.tx
             .query_opt(
                 "looking up a message",
-                "SELECT id FROM messages WHERE direction = ?1 AND message_id = ?2",
-                args![direction.name(), message_id],
+                "SELECT id FROM messages WHERE org = ?3 AND direction = ?1 AND message_id = ?2",
+                args![direction.name(), message_id, self.org],
             )?
             .map(|r| r.get(0))
             .transpose()
@@ -652,7 +683,7 @@ impl Tx<'_> {
             .tx
             .query_one(
                 "storing a message",
-                &format!("INSERT INTO messages ({MESSAGE_COLUMNS}, sbd) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?14, ?13) RETURNING id"),
+                &format!("INSERT INTO messages ({MESSAGE_COLUMNS}, sbd, org) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?14, ?13, ?15) RETURNING id"),
                 args![
                     m.direction.name(),
                     m.message_id,
@@ -667,7 +698,8 @@ impl Tx<'_> {
                     m.transfer_id,
                     m.payload,
                     m.sbd_json,
-                    warnings_json(m.warnings)
+                    warnings_json(m.warnings),
+                    self.org
                 ],
             )?
             .get(0)?;
@@ -689,9 +721,9 @@ impl Tx<'_> {
         let found = self.tx.query_opt(
             "reading a message",
             &format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE direction = ?1 AND message_id = ?2"
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE org = ?3 AND direction = ?1 AND message_id = ?2"
             ),
-            args![direction.name(), message_id],
+            args![direction.name(), message_id, self.org],
         )?;
         found
             .map(|r| self.finish_message(self.row_to_message(&r)?))
@@ -859,15 +891,15 @@ impl Tx<'_> {
         }
         self.tx.execute(
             "storing warnings",
-            "UPDATE messages SET warnings = ?3 WHERE direction = ?1 AND message_id = ?2",
-            args![direction.name(), message_id, warnings_json(&m.warnings)],
+            "UPDATE messages SET warnings = ?3 WHERE org = ?4 AND direction = ?1 AND message_id = ?2",
+            args![direction.name(), message_id, warnings_json(&m.warnings), self.org],
         )?;
         Ok(())
     }
 
     pub fn messages(&self, filter: &MessageFilter) -> Result<Vec<MessageInfo>> {
-        let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE 1=1");
-        let mut args: Vec<db::Value> = Vec::new();
+        let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE org = ?1");
+        let mut args: Vec<db::Value> = vec![self.org.into()];
         let direction = filter.direction.map(|d| d.name().to_string());
         let status = filter.status.map(|s| s.name().to_string());
         for (col, value) in [
@@ -897,9 +929,9 @@ impl Tx<'_> {
     pub fn expired_outgoing(&self, now: OffsetDateTime) -> Result<Vec<(String, String)>> {
         let rows = self.tx.query(
             "searching expired messages",
-            "SELECT message_id, expires FROM messages WHERE direction = 'OUTGOING' AND expires IS NOT NULL \
+            "SELECT message_id, expires FROM messages WHERE org = ?1 AND direction = 'OUTGOING' AND expires IS NOT NULL \
              AND status IN ('OPPRETTET', 'SENDT', 'MOTTATT')",
-            args![],
+            args![self.org],
         )?;
         let mut out = Vec::new();
         for r in rows {
@@ -917,13 +949,13 @@ impl Tx<'_> {
     pub fn open_work(&self) -> Result<OpenWork> {
         let r = self.tx.query_one(
             "counting open work",
-            "SELECT (SELECT COUNT(*) FROM transfers WHERE state != 'CONFIRMED'), \
-                    (SELECT COUNT(*) FROM transfers WHERE claimed_by IS NOT NULL AND state != 'CONFIRMED'), \
-                    (SELECT COUNT(*) FROM outbox), \
-                    (SELECT COUNT(*) FROM incoming_queue), \
-                    (SELECT COUNT(*) FROM incoming_queue WHERE locked_until IS NOT NULL), \
-                    (SELECT COUNT(*) FROM sends WHERE step != 'DONE')",
-            args![],
+            "SELECT (SELECT COUNT(*) FROM transfers WHERE org = ?1 AND state != 'CONFIRMED'), \
+                    (SELECT COUNT(*) FROM transfers WHERE org = ?1 AND claimed_by IS NOT NULL AND state != 'CONFIRMED'), \
+                    (SELECT COUNT(*) FROM outbox o JOIN messages m ON m.id = o.message WHERE m.org = ?1), \
+                    (SELECT COUNT(*) FROM incoming_queue q JOIN messages m ON m.id = q.message WHERE m.org = ?1), \
+                    (SELECT COUNT(*) FROM incoming_queue q JOIN messages m ON m.id = q.message WHERE m.org = ?1 AND q.locked_until IS NOT NULL), \
+                    (SELECT COUNT(*) FROM sends s JOIN messages m ON m.id = s.message WHERE m.org = ?1 AND s.step != 'DONE')",
+            args![self.org],
         )?;
         Ok(OpenWork {
             unconfirmed_transfers: r.get(0)?,
@@ -972,10 +1004,10 @@ impl Tx<'_> {
             "searching the queue",
             &format!(
                 "SELECT q.message, m.message_id FROM incoming_queue q JOIN messages m ON m.id = q.message \
-                 WHERE q.locked_until IS NULL OR q.locked_until <= ?1 ORDER BY q.enqueued, q.message LIMIT 1{}",
+                 WHERE m.org = ?2 AND (q.locked_until IS NULL OR q.locked_until <= ?1) ORDER BY q.enqueued, q.message LIMIT 1{}",
                 self.tx.skip_locked("q")
             ),
-            args![&now_s],
+            args![&now_s, self.org],
         )?;
         let Some(found) = found else {
             return Ok(None);
@@ -1015,8 +1047,8 @@ impl Tx<'_> {
     pub fn transfer(&self, transfer_id: &str) -> Result<Option<TransferRecord>> {
         let row = self.tx.query_opt(
             "reading a transfer",
-            "SELECT transfer_id, state, spool, message_id, sender FROM transfers WHERE transfer_id = ?1",
-            args![transfer_id],
+            "SELECT transfer_id, state, spool, message_id, sender FROM transfers WHERE org = ?2 AND transfer_id = ?1",
+            args![transfer_id, self.org],
         )?;
         row.map(|r| {
             Ok(TransferRecord {
@@ -1034,8 +1066,8 @@ impl Tx<'_> {
     pub fn unfinished_transfers(&self) -> Result<Vec<TransferRecord>> {
         let ids = self.tx.query(
             "listing transfers",
-            "SELECT transfer_id FROM transfers WHERE state != 'CONFIRMED' ORDER BY seen, transfer_id",
-            args![],
+            "SELECT transfer_id FROM transfers WHERE org = ?1 AND state != 'CONFIRMED' ORDER BY seen, transfer_id",
+            args![self.org],
         )?;
         let mut out = Vec::new();
         for id in ids {
@@ -1056,13 +1088,13 @@ impl Tx<'_> {
     ) -> Result<()> {
         self.tx.execute(
                 "storing a transfer",
-                "INSERT INTO transfers (transfer_id, state, spool, message_id, seen) VALUES (?1, ?2, ?3, ?4, ?5) \
-                 ON CONFLICT (transfer_id) DO UPDATE SET \
+                "INSERT INTO transfers (transfer_id, state, spool, message_id, seen, org) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (org, transfer_id) DO UPDATE SET \
                  state = CASE WHEN transfers.state = 'CONFIRMED' THEN 'CONFIRMED' ELSE ?2 END, \
                  spool = ?3, message_id = COALESCE(?4, transfers.message_id), \
                  claimed_by = CASE WHEN ?2 = 'CONFIRMED' THEN NULL ELSE transfers.claimed_by END, \
                  claim_until = CASE WHEN ?2 = 'CONFIRMED' THEN NULL ELSE transfers.claim_until END",
-                args![transfer_id, state.name(), spool, message_id, format_time(now)],
+                args![transfer_id, state.name(), spool, message_id, format_time(now), self.org],
             )?;
         log::debug!("transfer {transfer_id}: {}", state.name());
         Ok(())
@@ -1072,8 +1104,8 @@ impl Tx<'_> {
     pub fn set_transfer_sender(&self, transfer_id: &str, sender: &str) -> Result<()> {
         self.tx.execute(
             "storing a transfer's sender",
-            "UPDATE transfers SET sender = ?2 WHERE transfer_id = ?1",
-            args![transfer_id, sender],
+            "UPDATE transfers SET sender = ?2 WHERE org = ?3 AND transfer_id = ?1",
+            args![transfer_id, sender, self.org],
         )?;
         Ok(())
     }
@@ -1093,8 +1125,9 @@ impl Tx<'_> {
     pub fn outbox(&self) -> Result<Vec<OutboxItem>> {
         let rows = self.tx.query(
             "listing receipts",
-            "SELECT o.id, m.message_id, o.status FROM outbox o JOIN messages m ON m.id = o.message ORDER BY o.id",
-            args![],
+            "SELECT o.id, m.message_id, o.status FROM outbox o JOIN messages m ON m.id = o.message \
+             WHERE m.org = ?1 ORDER BY o.id",
+            args![self.org],
         )?;
         rows.iter()
             .map(|r| {
@@ -1110,8 +1143,8 @@ impl Tx<'_> {
     pub fn remove_outbox(&self, id: i64) -> Result<()> {
         self.tx.execute(
             "removing a receipt",
-            "DELETE FROM outbox WHERE id = ?1",
-            args![id],
+            "DELETE FROM outbox WHERE id = ?1 AND message IN (SELECT id FROM messages WHERE org = ?2)",
+            args![id, self.org],
         )?;
         Ok(())
     }
@@ -1123,6 +1156,10 @@ mod tests {
 
     fn now() -> OffsetDateTime {
         OffsetDateTime::now_utc()
+    }
+
+    fn org() -> OrgNumber {
+        OrgNumber::parse("910075918").unwrap()
     }
 
     fn new_msg<'a>(id: &'a str, direction: Direction) -> NewMessage<'a> {
@@ -1151,7 +1188,7 @@ mod tests {
 
     fn statuses_are_idempotent_and_ranked_in(setting: &StoreSetting) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_with(dir.path(), setting).unwrap();
+        let store = Store::open_with(dir.path(), setting, &org()).unwrap();
         store
             .transaction(|tx| {
                 tx.insert_message(
@@ -1195,6 +1232,173 @@ mod tests {
     }
 
     #[test]
+    fn organisations_sharing_a_store_see_only_their_own() {
+        for setting in test_settings() {
+            organisations_sharing_a_store_see_only_their_own_in(&setting);
+        }
+    }
+
+    /// Two organisations in one database: A sends m1 to B (A's OUTGOING row, B's INCOMING row),
+    /// both receive the same broker transfer id, both quarantine something; neither sees the
+    /// other's rows, and a messageId both hold in the same direction is no conflict.
+    fn organisations_sharing_a_store_see_only_their_own_in(setting: &StoreSetting) {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Store::open_with(dir.path(), setting, &org()).unwrap();
+        let b_org = OrgNumber::parse("910076787").unwrap();
+        let b = Store::open_with(dir.path(), setting, &b_org).unwrap();
+        let t0 = now();
+        a.transaction(|tx| {
+            tx.insert_message(
+                &new_msg("m1", Direction::Outgoing),
+                ReceiptStatus::Opprettet,
+                t0,
+            )?;
+            tx.set_send_step("m1", SendStep::Upload, t0)?;
+            tx.put_transfer("t1", TransferState::Stored, None, None, t0)
+        })
+        .unwrap();
+        b.transaction(|tx| {
+            tx.insert_message(
+                &new_msg("m1", Direction::Incoming),
+                ReceiptStatus::InnkommendeMottatt,
+                t0,
+            )?;
+            tx.enqueue("m1", t0)?;
+            tx.add_outbox("m1", ReceiptStatus::Mottatt)?;
+            tx.put_transfer("t1", TransferState::Downloading, None, Some("m1"), t0)?;
+            // The same messageId and direction as A's: each organisation's own.
+            tx.insert_message(
+                &new_msg("m1", Direction::Outgoing),
+                ReceiptStatus::Opprettet,
+                t0,
+            )
+        })
+        .unwrap();
+        let qa = a
+            .transaction(|tx| {
+                tx.add_quarantine(
+                    &NewQuarantine {
+                        kind: QuarantineKind::Unreadable,
+                        transfer_id: Some("t9"),
+                        message_id: None,
+                        sender: None,
+                        reason: "not a zip",
+                        code: 700,
+                        payload: None,
+                        size: None,
+                    },
+                    t0,
+                )
+            })
+            .unwrap();
+
+        let (a_msgs, a_work) = a
+            .transaction(|tx| Ok((tx.messages(&MessageFilter::default())?, tx.open_work()?)))
+            .unwrap();
+        assert_eq!(a_msgs.len(), 1);
+        assert_eq!(a_msgs[0].direction, Direction::Outgoing);
+        assert_eq!(
+            a_work,
+            OpenWork {
+                unconfirmed_transfers: 1,
+                unfinished_sends: 1,
+                ..OpenWork::default()
+            }
+        );
+        let b_msgs = b
+            .transaction(|tx| tx.messages(&MessageFilter::default()))
+            .unwrap();
+        assert_eq!(b_msgs.len(), 2);
+        // A's queue, receipts and quarantine are empty; B's hold B's.
+        let later = t0 + time::Duration::minutes(5);
+        assert!(a
+            .transaction(|tx| tx.lock_oldest(t0, later))
+            .unwrap()
+            .is_none());
+        assert!(a.transaction(|tx| tx.outbox()).unwrap().is_empty());
+        assert_eq!(b.transaction(|tx| tx.outbox()).unwrap().len(), 1);
+        assert!(b.transaction(|tx| tx.quarantined()).unwrap().is_empty());
+        assert!(b
+            .transaction(|tx| tx.quarantine_entry(qa))
+            .unwrap()
+            .is_none());
+        assert!(!b.transaction(|tx| tx.remove_quarantine(qa)).unwrap());
+        assert_eq!(a.transaction(|tx| tx.quarantined()).unwrap().len(), 1);
+        // The same transfer id, each organisation's own state.
+        let ta = a.transaction(|tx| tx.transfer("t1")).unwrap().unwrap();
+        let tb = b.transaction(|tx| tx.transfer("t1")).unwrap().unwrap();
+        assert_eq!(
+            (ta.state, tb.state),
+            (TransferState::Stored, TransferState::Downloading)
+        );
+        // A's send is due for A only; B's outgoing m1 was never queued.
+        let due = |s: &Store| {
+            s.transaction(|tx| tx.claim_due_sends(SendStep::Upload, t0, later, 10))
+                .unwrap()
+        };
+        assert!(due(&b).is_empty());
+        assert_eq!(due(&a), ["m1"]);
+        let got = b.transaction(|tx| tx.lock_oldest(t0, later)).unwrap();
+        assert_eq!(got.unwrap().direction, Direction::Incoming);
+    }
+
+    /// A PostgreSQL store at schema version 1 (before organisations) is upgraded on open: its
+    /// rows become the opening organisation's, another organisation sees none of them.
+    #[test]
+    fn a_postgres_store_from_before_organisations_is_upgraded() {
+        for setting in test_settings() {
+            let StoreSetting::Postgres {
+                url,
+                password,
+                schema,
+                ca_bundle,
+            } = &setting
+            else {
+                continue;
+            };
+            let schema = schema.as_deref().unwrap();
+            // A connection made the store's way (TLS as configured), working in a schema of its
+            // own; the old schema is written beside it, as an efm of schema version 1 left it.
+            let helper = pg::Postgres::connect(
+                url,
+                password.as_ref(),
+                Some(&format!("{schema}_h")),
+                ca_bundle.as_deref(),
+                "910075918",
+            )
+            .unwrap();
+            let mut guard = helper.client().unwrap();
+            let client = guard.as_mut().unwrap();
+            client
+                .batch_execute(&format!(
+                    "CREATE SCHEMA {schema}; SET search_path = {schema}; {} \
+                     CREATE TABLE efm_schema (version BIGINT NOT NULL); \
+                     INSERT INTO efm_schema VALUES (1); \
+                     INSERT INTO messages (direction, message_id, document_type, sender, receiver, status, created, last_update, sbd) \
+                       VALUES ('INCOMING', 'm1', 'arkivmelding', '0192:910076787', '0192:910075918', 'INNKOMMENDE_MOTTATT', 't', 't', '{{}}'); \
+                     INSERT INTO incoming_queue (message, enqueued) SELECT id, 't' FROM messages; \
+                     INSERT INTO transfers (transfer_id, state, seen) VALUES ('t1', 'STORED', 't');",
+                    pg::MIGRATIONS[0].sql
+                ))
+                .unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let a = Store::open_with(dir.path(), &setting, &org()).unwrap();
+            let b_org = OrgNumber::parse("910076787").unwrap();
+            let b = Store::open_with(dir.path(), &setting, &b_org).unwrap();
+            let all = MessageFilter::default();
+            assert_eq!(a.transaction(|tx| tx.messages(&all)).unwrap().len(), 1);
+            assert!(b.transaction(|tx| tx.messages(&all)).unwrap().is_empty());
+            assert!(a.transaction(|tx| tx.transfer("t1")).unwrap().is_some());
+            assert!(b.transaction(|tx| tx.transfer("t1")).unwrap().is_none());
+            let version: i64 = client
+                .query_one(&format!("SELECT version FROM {schema}.efm_schema"), &[])
+                .unwrap()
+                .get(0);
+            assert_eq!(version, pg::PG_SCHEMA_VERSION);
+        }
+    }
+
+    #[test]
     fn a_failed_transaction_leaves_nothing() {
         for setting in test_settings() {
             a_failed_transaction_leaves_nothing_in(&setting);
@@ -1203,7 +1407,7 @@ mod tests {
 
     fn a_failed_transaction_leaves_nothing_in(setting: &StoreSetting) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_with(dir.path(), setting).unwrap();
+        let store = Store::open_with(dir.path(), setting, &org()).unwrap();
         let r: Result<()> = store.transaction(|tx| {
             tx.insert_message(
                 &new_msg("m2", Direction::Incoming),
@@ -1215,7 +1419,7 @@ mod tests {
         });
         assert!(r.is_err());
         drop(store);
-        let store = Store::open_with(dir.path(), setting).unwrap();
+        let store = Store::open_with(dir.path(), setting, &org()).unwrap();
         assert!(store
             .transaction(|tx| tx.message(Direction::Incoming, "m2"))
             .unwrap()
@@ -1231,7 +1435,7 @@ mod tests {
 
     fn queue_locks_expire_in(setting: &StoreSetting) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_with(dir.path(), setting).unwrap();
+        let store = Store::open_with(dir.path(), setting, &org()).unwrap();
         let t0 = now();
         store
             .transaction(|tx| {

@@ -315,7 +315,7 @@ fn pop_after_a_crash_between_pop_and_delete_finishes() {
 #[test]
 fn crash_leftovers_are_collected_on_open_and_live_files_are_not() {
     let dir = tempfile::tempdir().unwrap();
-    let live = efm_core::store::Store::open(dir.path()).unwrap();
+    let live = efm_core::store::Store::open(dir.path(), &ORG_A.parse().unwrap()).unwrap();
     let dead = "0123456789abcdef0123456789abcdef";
     std::fs::write(dir.path().join(format!("owners/{dead}.lock")), b"").unwrap();
     let leftovers = [
@@ -337,7 +337,7 @@ fn crash_leftovers_are_collected_on_open_and_live_files_are_not() {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, b"x").unwrap();
     }
-    let other = efm_core::store::Store::open(dir.path()).unwrap();
+    let other = efm_core::store::Store::open(dir.path(), &ORG_A.parse().unwrap()).unwrap();
     for f in &leftovers {
         assert!(!dir.path().join(f).exists(), "{f} stayed");
     }

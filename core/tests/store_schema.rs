@@ -9,6 +9,13 @@ use efm_core::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The organisation of the configuration that opens the old data directories.
+const ORG: &str = "910075918";
+
+fn org(n: &str) -> efm_core::ident::OrgNumber {
+    n.parse().unwrap()
+}
+
 fn fixture(name: &str) -> PathBuf {
     efm_test_support::fixture(&format!("store/{name}"))
 }
@@ -57,7 +64,7 @@ fn user_version(dir: &Path) -> u32 {
 fn a_receivers_unversioned_data_directory_opens_with_every_message() {
     let dir = data_dir_from("v0-receiver.sql");
     assert_eq!(user_version(dir.path()), 0);
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), &org(ORG)).unwrap();
     assert_eq!(user_version(dir.path()), SCHEMA_VERSION);
     let all = store
         .transaction(|tx| tx.messages(&MessageFilter::default()))
@@ -96,7 +103,7 @@ fn a_receivers_unversioned_data_directory_opens_with_every_message() {
 #[test]
 fn a_senders_unversioned_data_directory_opens_with_every_message() {
     let dir = data_dir_from("v0-sender.sql");
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), &org(ORG)).unwrap();
     let all = store
         .transaction(|tx| tx.messages(&MessageFilter::default()))
         .unwrap();
@@ -112,7 +119,7 @@ fn a_senders_unversioned_data_directory_opens_with_every_message() {
     }
     // Opening again changes nothing (every migration runs once).
     drop(store);
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), &org(ORG)).unwrap();
     assert_eq!(
         store
             .transaction(|tx| tx.messages(&MessageFilter::default()))
@@ -122,15 +129,53 @@ fn a_senders_unversioned_data_directory_opens_with_every_message() {
     assert_eq!(user_version(dir.path()), SCHEMA_VERSION);
 }
 
+/// The old rows became the organisation's that opened the directory first after the upgrade: a
+/// second organisation sharing the directory afterwards starts empty, and the first keeps all.
+#[test]
+fn an_upgraded_data_directory_belongs_to_the_organisation_that_opened_it() {
+    let dir = data_dir_from("v0-receiver.sql");
+    let first = Store::open(dir.path(), &org(ORG)).unwrap();
+    let other = Store::open(dir.path(), &org("910076787")).unwrap();
+    let count = |s: &Store| {
+        s.transaction(|tx| tx.messages(&MessageFilter::default()))
+            .unwrap()
+            .len()
+    };
+    assert_eq!((count(&first), count(&other)), (3, 0));
+    let now = time::OffsetDateTime::now_utc();
+    assert!(other
+        .transaction(|tx| tx.lock_oldest(now, now))
+        .unwrap()
+        .is_none());
+    let all = first
+        .transaction(|tx| tx.messages(&MessageFilter::default()))
+        .unwrap();
+    for m in &all {
+        let transfer = m.transfer_id.as_deref().unwrap();
+        assert!(other
+            .transaction(|tx| tx.transfer(transfer))
+            .unwrap()
+            .is_none());
+        assert!(first
+            .transaction(|tx| tx.transfer(transfer))
+            .unwrap()
+            .is_some());
+    }
+    // Reopened by the other organisation first: nothing changes hands.
+    drop((first, other));
+    let other = Store::open(dir.path(), &org("910076787")).unwrap();
+    assert_eq!(count(&other), 0);
+}
+
 #[test]
 fn a_data_directory_from_a_newer_efm_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    drop(Store::open(dir.path()).unwrap());
+    drop(Store::open(dir.path(), &org(ORG)).unwrap());
     sqlite(
         &dir.path().join("efm.sqlite"),
         &format!("c.execute('PRAGMA user_version = {}')", SCHEMA_VERSION + 1),
     );
-    let e = Store::open(dir.path()).unwrap_err();
+    let e = Store::open(dir.path(), &org(ORG)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Storage);
     assert!(e.to_string().contains("newer efm"), "{e}");
 }

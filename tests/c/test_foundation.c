@@ -149,6 +149,51 @@ static void test_client_and_log(const char *dir) {
     free(cfg);
 }
 
+/* Whether a configuration summary's first "organisation_number" (the one acted for; the list of
+   "organisations" follows it) is `orgnr`. */
+static int acts_for(const char *summary, const char *orgnr) {
+    static const char key[] = "\"organisation_number\":\"";
+    const char *at = summary ? strstr(summary, key) : NULL;
+    return at != NULL && strncmp(at + strlen(key), orgnr, 9) == 0;
+}
+
+/* One configuration, two organisations: a client for each, acting as that one. */
+static void test_client_for_organisation(const char *dir) {
+    efm_client *client = NULL;
+    efm_error *err = NULL;
+    char *json = NULL;
+    char *one = config(dir, "910075918", "sandbox", "key.pem");
+    /* the same document with "organisations": [{"organisation_number": "910076787"}] */
+    size_t n = strlen(one) + 64;
+    char *cfg = (char *)malloc(n);
+    snprintf(cfg, n, "%.*s,\"organisations\":[{\"organisation_number\":\"910076787\"}]}",
+             (int)(strlen(one) - 1), one);
+
+    CHECK(efm_client_new_for_organisation(cfg, "910076787", &client, &err) == EFM_RESULT_OK);
+    CHECK(efm_client_config_json(client, &json, &err) == EFM_RESULT_OK);
+    CHECK(acts_for(json, "910076787"));
+    efm_string_free(json);
+    efm_client_free(client);
+
+    /* NULL: the first, as efm_client_new() */
+    client = NULL;
+    CHECK(efm_client_new_for_organisation(cfg, NULL, &client, &err) == EFM_RESULT_OK);
+    CHECK(efm_client_config_json(client, &json, &err) == EFM_RESULT_OK);
+    CHECK(acts_for(json, "910075918"));
+    efm_string_free(json);
+    efm_client_free(client);
+
+    /* one the configuration does not name: a configuration error naming the field */
+    client = NULL;
+    CHECK(efm_client_new_for_organisation(cfg, "984661185", &client, &err) == EFM_RESULT_CONFIG_INVALID);
+    CHECK(client == NULL);
+    CHECK(err != NULL && strcmp(efm_error_field(err), "organisation_number") == 0);
+    CHECK(strstr(efm_error_message(err), "910076787") != NULL);
+    efm_error_free(err);
+    free(cfg);
+    free(one);
+}
+
 int main(int argc, char **argv) {
     char path[4096];
     const char *dir;
@@ -166,6 +211,7 @@ int main(int argc, char **argv) {
     test_config_errors(dir);
     test_panic();
     test_client_and_log(dir);
+    test_client_for_organisation(dir);
     CHECK(log_lines > 0);
     return check_summary("c foundation");
 }

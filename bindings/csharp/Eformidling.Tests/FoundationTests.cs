@@ -200,6 +200,26 @@ namespace Eformidling.Tests
         }
 
         [Test]
+        public void ClientActsForTheOrganisationItIsGiven()
+        {
+            string config = Config();
+            string shared = config.Substring(0, config.Length - 1) + ",\"organisations\":[{\"organisation_number\":\"910076787\"}]}";
+            using (var client = new Client(shared, "910076787"))
+            {
+                // The acting organisation, then (keys in order) the list of all of them.
+                string json = client.ConfigJson;
+                StringAssert.Contains("\"organisation_number\":\"910076787\",\"organisations\":[{", json);
+                StringAssert.Contains("{\"client_id\":\"c\",\"key\"", json);
+            }
+            using (var client = new Client(shared))
+            {
+                StringAssert.Contains("\"organisation_number\":\"910075918\",\"organisations\"", client.ConfigJson);
+            }
+            var e = Assert.Throws<ConfigException>(() => new Client(shared, "984661185"));
+            Assert.AreEqual("organisation_number", e.Field);
+        }
+
+        [Test]
         public void DisposedClientThrows()
         {
             var client = new Client(Config());

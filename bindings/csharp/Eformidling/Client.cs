@@ -11,12 +11,23 @@ namespace Eformidling
     {
         readonly ClientHandle handle;
 
-        /// <summary>Create a client from a configuration document (JSON).</summary>
-        public Client(string configJson)
+        /// <summary>Create a client from a configuration document (JSON); with several
+        /// organisations in it, the client acts for the first.</summary>
+        public Client(string configJson) : this(configJson, null)
+        {
+        }
+
+        /// <summary>
+        /// Create a client acting for one of the organisations the configuration names (its
+        /// top-level organisation_number or an entry of "organisations"; null: the first). It sees
+        /// only that organisation's messages in the store they share. Throws ConfigException
+        /// (field organisation_number) for one the configuration does not name.
+        /// </summary>
+        public Client(string configJson, string organisationNumber)
         {
             Efm.EnsureLoaded();
             ErrorHandle error;
-            uint rc = Native.efm_client_new(Utf8.Encode(configJson, "config_json"), out handle, out error);
+            uint rc = Native.efm_client_new_for_organisation(Utf8.Encode(configJson, "config_json"), Utf8.Encode(organisationNumber, "organisation_number"), out handle, out error);
             Check.Result(rc, error);
         }
 

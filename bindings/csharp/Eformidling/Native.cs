@@ -66,6 +66,9 @@ namespace Eformidling
         internal static extern uint efm_client_new(byte[] configJson, out ClientHandle client, out ErrorHandle error);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern uint efm_client_new_for_organisation(byte[] configJson, byte[] organisationNumber, out ClientHandle client, out ErrorHandle error);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         internal static extern uint efm_client_config_json(ClientHandle client, out IntPtr json, out ErrorHandle error);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]

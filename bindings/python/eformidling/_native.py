@@ -83,6 +83,10 @@ def declarations() -> Dict[str, Tuple[List[Any], Any]]:
         "efm_set_logger": ([LOG_CALLBACK, c_void_p, u32], u32),
         "efm_config_validate": ([c_char_p, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
         "efm_client_new": ([c_char_p, POINTER(ClientPtr), POINTER(ErrorPtr)], u32),
+        "efm_client_new_for_organisation": (
+            [c_char_p, c_char_p, POINTER(ClientPtr), POINTER(ErrorPtr)],
+            u32,
+        ),
         "efm_client_config_json": ([ClientPtr, POINTER(c_void_p), POINTER(ErrorPtr)], u32),
         "efm_client_lookup": (
             [ClientPtr, c_char_p, c_char_p, POINTER(c_void_p), POINTER(ErrorPtr)],

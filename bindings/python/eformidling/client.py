@@ -121,11 +121,19 @@ class Client:
     ValueError.
     """
 
-    def __init__(self, config: ConfigLike) -> None:
+    def __init__(self, config: ConfigLike, organisation: Optional[str] = None) -> None:
+        """A client acting for ``organisation`` (one the configuration names, at its top level or
+        in ``"organisations"``); ``None``: the first. Raises ConfigError for one it does not name."""
         _logging.sync()
         handle = ClientPtr()
         err = new_error_slot()
-        check(lib.efm_client_new(_config_text(config), ctypes.byref(handle), ctypes.byref(err)), err)
+        org = None if organisation is None else _text(organisation, "organisation")
+        check(
+            lib.efm_client_new_for_organisation(
+                _config_text(config), org, ctypes.byref(handle), ctypes.byref(err)
+            ),
+            err,
+        )
         self._handle: Optional[Any] = handle
         self._lock = threading.Lock()
         self._users = 0

@@ -180,3 +180,37 @@ def test_a_message_that_cannot_be_opened_is_quarantined_and_managed(sandbox_dir:
         b.quarantine_delete(entry.id)
         assert b.quarantine() == []
         assert [s["status"] for s in b.status(mid)][-1] == "FEIL"
+
+
+def test_one_configuration_serves_two_organisations_in_one_store(sandbox_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    from eformidling import ConfigError
+
+    a_config = json.loads((sandbox_dir / "910075918" / "config.json").read_text())
+    c_config = json.loads((sandbox_dir / "984661185" / "config.json").read_text())
+    shared = dict(
+        a_config,
+        data_dir=str(tmp_path / "shared"),
+        organisations=[{"organisation_number": "984661185", "credentials": c_config["credentials"]}],
+    )
+    text = json.dumps(shared)
+    (tmp_path / "arkivmelding.xml").write_text("<arkivmelding/>")
+    with Client(text) as a, Client(text, organisation="984661185") as c:
+        assert a.config["organisation_number"] == "910075918"
+        assert c.config["organisation_number"] == "984661185"
+        assert [o["organisation_number"] for o in c.config["organisations"]] == ["910075918", "984661185"]
+        mid = a.send("984661185", [("arkivmelding.xml", tmp_path / "arkivmelding.xml")]).message_id
+        poll_until(c, lambda s: mid in s.received, "delivery to 984661185 in the shared store")
+        # One store, two organisations: each sees its own side of the message only.
+        assert [(m.direction, m.message_id) for m in a.messages(message_id=mid)] == [("OUTGOING", mid)]
+        assert [(m.direction, m.message_id) for m in c.messages(message_id=mid)] == [("INCOMING", mid)]
+        assert a.peek() is None
+        # The queue is 984661185's (it may also hold what earlier tests left for 984661185).
+        queued = []
+        while (peeked := c.peek()) is not None:
+            queued.append(peeked.message_id)
+        assert mid in queued
+    with pytest.raises(ConfigError) as e:
+        Client(text, organisation="910076787")
+    assert e.value.field == "organisation_number"

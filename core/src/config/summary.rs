@@ -2,7 +2,7 @@
 //! `efm config check` show it: typed, so its JSON Schema (`schema/config_summary.schema.json`)
 //! is generated and drift-checked like every other answer, and secrets have no field to land in.
 
-use super::{Config, KeySource, SystemUser, TransportKind, Urls};
+use super::{Config, KeySource, Organisation, SystemUser, TransportKind, Urls};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -25,6 +25,50 @@ pub struct ConfigSummary {
     pub proxy: String,
     pub timeouts: TimeoutsSummary,
     pub urls: Urls,
+    /// With several organisations in the configuration: each of them (the one above included),
+    /// in order; absent for a single organisation.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub organisations: Vec<OrganisationSummary>,
+}
+
+/// One organisation of a configuration with several: its identity, no secrets.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct OrganisationSummary {
+    pub organisation_number: String,
+    pub client_id: String,
+    pub key: KeySummary,
+    pub kid: Option<String>,
+    pub system_user: SystemUser,
+    pub message_channel: Option<String>,
+}
+
+fn key_summary(key: &KeySource) -> KeySummary {
+    match key {
+        KeySource::Pkcs12 { path, password } => KeySummary::Pkcs12 {
+            pkcs12: path.clone(),
+            password_from: password.source().to_string(),
+        },
+        KeySource::Pem {
+            certificate,
+            private_key,
+        } => KeySummary::Pem {
+            certificate_pem: certificate.clone(),
+            private_key_pem: private_key.clone(),
+        },
+    }
+}
+
+impl OrganisationSummary {
+    fn of(o: &Organisation) -> OrganisationSummary {
+        OrganisationSummary {
+            organisation_number: o.organisation_number.as_str().to_string(),
+            client_id: o.credentials.client_id.clone(),
+            key: key_summary(&o.credentials.key),
+            kid: o.credentials.kid.clone(),
+            system_user: o.system_user.clone(),
+            message_channel: o.message_channel.clone(),
+        }
+    }
 }
 
 /// Where the key comes from: a PKCS#12 file and the source of its password (never the
@@ -55,19 +99,7 @@ impl Config {
     /// The resolved configuration with secrets left out (for `efm doctor`,
     /// `efm_config_validate` and logs).
     pub fn summary(&self) -> ConfigSummary {
-        let key = match &self.credentials.key {
-            KeySource::Pkcs12 { path, password } => KeySummary::Pkcs12 {
-                pkcs12: path.clone(),
-                password_from: password.source().to_string(),
-            },
-            KeySource::Pem {
-                certificate,
-                private_key,
-            } => KeySummary::Pem {
-                certificate_pem: certificate.clone(),
-                private_key_pem: private_key.clone(),
-            },
-        };
+        let key = key_summary(&self.credentials.key);
         ConfigSummary {
             organisation_number: self.organisation_number.as_str().to_string(),
             environment: self.environment.name(),
@@ -87,6 +119,14 @@ impl Config {
                 request_secs: self.timeouts.request.as_secs(),
             },
             urls: self.urls.clone(),
+            organisations: match self.organisations.len() {
+                0 | 1 => Vec::new(),
+                _ => self
+                    .organisations
+                    .iter()
+                    .map(OrganisationSummary::of)
+                    .collect(),
+            },
         }
     }
 

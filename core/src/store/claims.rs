@@ -52,9 +52,9 @@ impl Tx<'_> {
         // (PostgreSQL makes the other wait for that commit, then reports the conflict).
         let inserted = self.tx.execute(
             "claiming a transfer",
-            "INSERT INTO transfers (transfer_id, state, seen, claimed_by, claim_until) VALUES (?1, 'DOWNLOADING', ?2, ?3, ?4) \
-             ON CONFLICT (transfer_id) DO NOTHING",
-            args![transfer_id, &now_s, owner, format_time(until)],
+            "INSERT INTO transfers (transfer_id, state, seen, claimed_by, claim_until, org) VALUES (?1, 'DOWNLOADING', ?2, ?3, ?4, ?5) \
+             ON CONFLICT (org, transfer_id) DO NOTHING",
+            args![transfer_id, &now_s, owner, format_time(until), self.org],
         )?;
         if inserted == 1 {
             return Ok(TransferClaim::Claimed(None));
@@ -64,10 +64,10 @@ impl Tx<'_> {
         let Some(row) = self.tx.query_opt(
             "reading a transfer",
             &format!(
-                "SELECT state, claimed_by, claim_until FROM transfers t WHERE transfer_id = ?1{}",
+                "SELECT state, claimed_by, claim_until FROM transfers t WHERE org = ?2 AND transfer_id = ?1{}",
                 self.tx.skip_locked("t")
             ),
-            args![transfer_id],
+            args![transfer_id, self.org],
         )?
         else {
             return Ok(TransferClaim::Busy);
@@ -80,8 +80,8 @@ impl Tx<'_> {
         let state = TransferState::parse(&state)?;
         self.tx.execute(
             "claiming a transfer",
-            "UPDATE transfers SET claimed_by = ?2, claim_until = ?3 WHERE transfer_id = ?1",
-            args![transfer_id, owner, format_time(until)],
+            "UPDATE transfers SET claimed_by = ?2, claim_until = ?3 WHERE org = ?4 AND transfer_id = ?1",
+            args![transfer_id, owner, format_time(until), self.org],
         )?;
         Ok(TransferClaim::Claimed(Some(state)))
     }
@@ -93,10 +93,10 @@ impl Tx<'_> {
         let row = self.tx.query_opt(
             "reading a transfer",
             &format!(
-                "SELECT state, claimed_by FROM transfers WHERE transfer_id = ?1{}",
+                "SELECT state, claimed_by FROM transfers WHERE org = ?2 AND transfer_id = ?1{}",
                 self.tx.for_update()
             ),
-            args![transfer_id],
+            args![transfer_id, self.org],
         )?;
         Ok(match row {
             Some(r) => {
@@ -111,8 +111,8 @@ impl Tx<'_> {
     pub fn release_transfer(&self, transfer_id: &str, owner: &str) -> Result<()> {
         self.tx.execute(
             "releasing a transfer",
-            "UPDATE transfers SET claimed_by = NULL, claim_until = NULL WHERE transfer_id = ?1 AND claimed_by = ?2",
-            args![transfer_id, owner],
+            "UPDATE transfers SET claimed_by = NULL, claim_until = NULL WHERE org = ?3 AND transfer_id = ?1 AND claimed_by = ?2",
+            args![transfer_id, owner, self.org],
         )?;
         Ok(())
     }
@@ -131,10 +131,10 @@ impl Tx<'_> {
             "listing receipts",
             &format!(
                 "SELECT o.id, m.message_id, o.status, o.claimed_by, o.claim_until FROM outbox o \
-                 JOIN messages m ON m.id = o.message ORDER BY o.id{}",
+                 JOIN messages m ON m.id = o.message WHERE m.org = ?1 ORDER BY o.id{}",
                 self.tx.skip_locked("o")
             ),
-            args![],
+            args![self.org],
         )?;
         let mut out = Vec::new();
         for r in rows {

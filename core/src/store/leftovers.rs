@@ -40,7 +40,8 @@ fn remove(path: &Path) {
 }
 
 impl Store {
-    /// Files the rows point to, relative to the data directory.
+    /// Files the rows point to, relative to the data directory: every organisation's rows, not
+    /// only this store's, since organisations sharing a database share the data directory too.
     fn referenced_files(&self) -> Result<HashSet<String>> {
         self.transaction(|tx| {
             let mut out = HashSet::new();

@@ -104,8 +104,8 @@ impl Tx<'_> {
             .tx
             .query_one(
                 "quarantining",
-                "INSERT INTO quarantine (kind, transfer_id, message_id, sender, reason, code, payload, size, created) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
+                "INSERT INTO quarantine (kind, transfer_id, message_id, sender, reason, code, payload, size, created, org) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
                 args![
                     q.kind.name(),
                     q.transfer_id,
@@ -115,7 +115,8 @@ impl Tx<'_> {
                     q.code,
                     q.payload,
                     q.size.map(|s| s as i64),
-                    format_time(now)
+                    format_time(now),
+                    self.org
                 ],
             )?
             .get(0)?;
@@ -137,8 +138,8 @@ impl Tx<'_> {
     pub fn quarantined(&self) -> Result<Vec<QuarantineEntry>> {
         let rows = self.tx.query(
             "listing the quarantine",
-            &format!("SELECT {COLUMNS} FROM quarantine ORDER BY id"),
-            args![],
+            &format!("SELECT {COLUMNS} FROM quarantine WHERE org = ?1 ORDER BY id"),
+            args![self.org],
         )?;
         rows.iter().map(|r| self.row_to_quarantine(r)).collect()
     }
@@ -147,8 +148,8 @@ impl Tx<'_> {
         self.tx
             .query_opt(
                 "reading the quarantine",
-                &format!("SELECT {COLUMNS} FROM quarantine WHERE id = ?1"),
-                args![id],
+                &format!("SELECT {COLUMNS} FROM quarantine WHERE id = ?1 AND org = ?2"),
+                args![id, self.org],
             )?
             .map(|r| self.row_to_quarantine(&r))
             .transpose()
@@ -157,8 +158,8 @@ impl Tx<'_> {
     pub fn remove_quarantine(&self, id: i64) -> Result<bool> {
         let n = self.tx.execute(
             "removing from the quarantine",
-            "DELETE FROM quarantine WHERE id = ?1",
-            args![id],
+            "DELETE FROM quarantine WHERE id = ?1 AND org = ?2",
+            args![id, self.org],
         )?;
         Ok(n > 0)
     }

@@ -215,10 +215,10 @@ impl Tx<'_> {
             "searching due sends",
             &format!(
                 "SELECT s.message, m.message_id FROM sends s JOIN messages m ON m.id = s.message \
-                 WHERE s.step = ?1 AND s.next_attempt <= ?2 ORDER BY s.next_attempt, s.message LIMIT ?3{}",
+                 WHERE m.org = ?4 AND s.step = ?1 AND s.next_attempt <= ?2 ORDER BY s.next_attempt, s.message LIMIT ?3{}",
                 self.tx.skip_locked("s")
             ),
-            args![step.name(), millis(now), limit],
+            args![step.name(), millis(now), limit, self.org],
         )?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
@@ -248,8 +248,9 @@ impl Tx<'_> {
     pub fn send_backlog(&self) -> Result<(u32, u32)> {
         let r = self.tx.query_one(
             "counting sends",
-            "SELECT COUNT(*) FILTER (WHERE step = 'UPLOAD'), COUNT(*) FILTER (WHERE step = 'FOLLOW') FROM sends",
-            args![],
+            "SELECT COUNT(*) FILTER (WHERE s.step = 'UPLOAD'), COUNT(*) FILTER (WHERE s.step = 'FOLLOW') \
+             FROM sends s JOIN messages m ON m.id = s.message WHERE m.org = ?1",
+            args![self.org],
         )?;
         Ok((r.get(0)?, r.get(1)?))
     }

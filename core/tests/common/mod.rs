@@ -53,6 +53,24 @@ pub fn sandbox_config_json(sb: &Sandbox, orgnr: &str) -> serde_json::Value {
     config
 }
 
+/// One configuration for several organisations in one store: the first's configuration (its
+/// store, data directory and credentials), and each further one in `"organisations"` with the
+/// credentials of its own sandbox configuration.
+pub fn shared_config_json(sb: &Sandbox, orgs: &[&str]) -> serde_json::Value {
+    let mut config = sandbox_config_json(sb, orgs[0]);
+    let entries: Vec<serde_json::Value> = orgs[1..]
+        .iter()
+        .map(|o| {
+            serde_json::json!({
+                "organisation_number": o,
+                "credentials": sandbox_config_json(sb, o)["credentials"],
+            })
+        })
+        .collect();
+    config["organisations"] = serde_json::Value::Array(entries);
+    config
+}
+
 pub fn sandbox_config(sb: &Sandbox, orgnr: &str) -> efm_core::config::Config {
     efm_core::config::Config::from_json(&sandbox_config_json(sb, orgnr).to_string()).unwrap()
 }
