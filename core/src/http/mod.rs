@@ -58,7 +58,7 @@ mod proxy;
 mod request;
 mod response;
 mod retry;
-mod roots;
+pub(crate) mod roots;
 pub mod system_proxy;
 #[cfg(test)]
 mod tests;

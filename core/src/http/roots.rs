@@ -22,7 +22,9 @@ const SYSTEM_CA_FILES: &[&str] = &[
     "/usr/local/etc/openssl/cert.pem",
 ];
 
-fn read_pem_certificates(path: &Path, field: &str) -> Result<Vec<Certificate<'static>>> {
+/// The certificates of a PEM file, each as DER, for any TLS stack (the HTTP agent's, and the
+/// PostgreSQL store's: `store::pg_tls`).
+pub(crate) fn read_pem_der(path: &Path, field: &str) -> Result<Vec<Vec<u8>>> {
     let pem = std::fs::read(path)
         .map_err(|e| Error::io(format!("reading {field} {}", path.display()), e))?;
     let certs = openssl::x509::X509::stack_from_pem(&pem).map_err(|_| {
@@ -35,18 +37,25 @@ fn read_pem_certificates(path: &Path, field: &str) -> Result<Vec<Certificate<'st
         )
         .with_field(field)
     })?;
-    let mut out = Vec::with_capacity(certs.len());
-    for c in certs {
-        let der = c.to_der().map_err(|_| {
-            Error::new(
-                ErrorKind::ConfigInvalid,
-                format!("{field} {} holds an unreadable certificate", path.display()),
-            )
-            .with_field(field)
-        })?;
-        out.push(Certificate::from_der(&der).to_owned());
-    }
-    Ok(out)
+    certs
+        .iter()
+        .map(|c| {
+            c.to_der().map_err(|_| {
+                Error::new(
+                    ErrorKind::ConfigInvalid,
+                    format!("{field} {} holds an unreadable certificate", path.display()),
+                )
+                .with_field(field)
+            })
+        })
+        .collect()
+}
+
+fn read_pem_certificates(path: &Path, field: &str) -> Result<Vec<Certificate<'static>>> {
+    Ok(read_pem_der(path, field)?
+        .into_iter()
+        .map(|der| Certificate::from_der(&der).to_owned())
+        .collect())
 }
 
 pub(super) fn root_certs(settings: &HttpSettings) -> Result<RootCerts> {

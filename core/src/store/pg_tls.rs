@@ -77,32 +77,15 @@ fn tls(ca_bundle: Option<&Path>) -> Result<MakeTlsConnector> {
     let mut builder = native_tls::TlsConnector::builder();
     builder.min_protocol_version(Some(native_tls::Protocol::Tlsv12));
     if let Some(path) = ca_bundle {
-        let pem = std::fs::read(path)
-            .map_err(|e| Error::io(format!("reading ca_bundle {}", path.display()), e))?;
-        let certs = openssl::x509::X509::stack_from_pem(&pem)
-            .ok()
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::ConfigInvalid,
-                    format!(
-                        "ca_bundle {} is not a PEM file of CA certificates",
-                        path.display()
-                    ),
-                )
-                .with_field("ca_bundle")
-            })?;
-        for c in certs {
-            let der = c.to_der().map_err(|_| {
-                Error::new(
-                    ErrorKind::ConfigInvalid,
-                    format!(
-                        "ca_bundle {} holds an unreadable certificate",
-                        path.display()
-                    ),
-                )
-                .with_field("ca_bundle")
-            })?;
+        let certs = crate::http::roots::read_pem_der(path, "ca_bundle")?;
+        if certs.is_empty() {
+            return Err(Error::new(
+                ErrorKind::ConfigInvalid,
+                format!("ca_bundle {} holds no certificate", path.display()),
+            )
+            .with_field("ca_bundle"));
+        }
+        for der in certs {
             let cert = native_tls::Certificate::from_der(&der).map_err(|e| {
                 Error::new(
                     ErrorKind::ConfigInvalid,
