@@ -173,7 +173,8 @@ impl HashingCipher {
         };
         let whole = body.len() / AES_BLOCK * AES_BLOCK;
         let head_block = self.carry_len > 0 && self.carry_len + head.len() == AES_BLOCK;
-        out.clear();
+        // Sized, not cleared first: a recycled buffer is not zeroed again (every byte is
+        // overwritten below).
         out.resize(if head_block { AES_BLOCK } else { 0 } + whole, 0);
         // The AES side: the carried block first, then `body[..whole]` in steps beside the
         // content ranges; `aes_done` counts bytes of `body` encrypted.
