@@ -203,7 +203,7 @@ fn stitched_rate() -> Option<f64> {
     for _ in 0..3 {
         let mut aes = Aes256CbcEncryptor::new(&[7; 32], &[9; 16])?;
         let mut sha = Sha256::new()?;
-        let t = std::time::Instant::now();
+        let t = Instant::now();
         for block in data.chunks(1 << 20) {
             encrypt_and_hash(&mut aes, block, &mut out, &mut sha, block);
         }
