@@ -573,7 +573,10 @@ impl<W: Write> Write for ZipWriter<W> {
     /// Vectored for STORED data (the CMS framing writes its segments so); otherwise the first
     /// non-empty slice, as `Write`'s default does.
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        if !matches!(self.current, Current::Stored { .. } | Current::Patched) {
+        // Content to announce goes one slice at a time, so each is announced exactly.
+        if self.content_hook.is_some()
+            || !matches!(self.current, Current::Stored { .. } | Current::Patched)
+        {
             let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| b);
             return self.write(first);
         }
