@@ -498,17 +498,7 @@ mod imp {
         use super::*;
         use openssl::symm::{Cipher, Crypter, Mode};
 
-        fn bytes(n: usize, seed: u64) -> Vec<u8> {
-            let mut x = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-            (0..n)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect()
-        }
+        use crate::crypto::test_bytes as bytes;
 
         fn openssl_cbc(key: &[u8; 32], iv: &[u8; 16], data: &[u8]) -> Vec<u8> {
             let mut c = Crypter::new(Cipher::aes_256_cbc(), Mode::Encrypt, key, Some(iv)).unwrap();

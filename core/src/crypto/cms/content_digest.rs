@@ -283,17 +283,7 @@ fn internal(what: &str) -> Error {
 mod tests {
     use super::*;
 
-    fn bytes(n: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
+    use crate::crypto::test_bytes as bytes;
 
     /// Ranges of a stream of `n` bytes as a zip of stored blocks lays documents out: a header,
     /// then content in pieces of `piece` with 5 bytes between them; `docs` documents.
