@@ -13,8 +13,9 @@ use std::io::IoSlice;
 /// with the framing and writing on a second thread.
 pub struct CmsEncryptor<W: Write> {
     crypter: Crypter,
-    /// Ciphertext not yet handed to the framer.
-    ciphertext: Box<[u8]>,
+    /// Ciphertext not yet handed to the framer; grown to the largest write (up to a chunk), so
+    /// a small message does not clear a chunk-sized buffer.
+    ciphertext: Vec<u8>,
     framer: Framer<W>,
 }
 
@@ -280,7 +281,7 @@ impl<W: Write> CmsEncryptor<W> {
             .map_err(|e| Error::io("writing the CMS header", e))?;
         Ok(CmsEncryptor {
             crypter,
-            ciphertext: vec![0u8; CHUNK + AES_BLOCK].into_boxed_slice(),
+            ciphertext: Vec::new(),
             framer: Framer::new(out, header.len() as u64),
         })
     }
@@ -297,6 +298,9 @@ impl<W: Write> CmsEncryptor<W> {
 
     /// [`CmsEncryptor::finish`], also returning the total number of bytes written.
     pub fn finish_counted(mut self) -> Result<(W, u64)> {
+        if self.ciphertext.len() < AES_BLOCK {
+            self.ciphertext.resize(AES_BLOCK, 0);
+        }
         let m = self
             .crypter
             .finalize(&mut self.ciphertext)
@@ -312,6 +316,9 @@ impl<W: Write> Write for CmsEncryptor<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         // `update` needs room for the input plus one block.
         for piece in buf.chunks(CHUNK) {
+            if self.ciphertext.len() < piece.len() + AES_BLOCK {
+                self.ciphertext.resize(piece.len() + AES_BLOCK, 0);
+            }
             let n = self
                 .crypter
                 .update(piece, &mut self.ciphertext)
