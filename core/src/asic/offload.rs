@@ -29,25 +29,27 @@ enum Job {
 }
 
 impl Job {
-    /// Write it, adding its bytes to `crc` (computed here, not on the hashing thread).
+    /// Write it, adding its bytes to `crc` (computed here, not on the hashing thread, and after
+    /// the write, which brought the bytes into this core's cache).
     fn write(&self, file: &mut File, crc: &mut crc32fast::Hasher) -> io::Result<()> {
         match self {
             Job::Owned(data) => {
+                file.write_all(data)?;
                 crc.update(data);
-                file.write_all(data)
             }
             Job::Shared(chunk, ranges) => {
                 let bytes = chunk.bytes();
                 let mut slices: Vec<IoSlice<'_>> = ranges
                     .iter()
-                    .map(|r| {
-                        crc.update(&bytes[r.clone()]);
-                        IoSlice::new(&bytes[r.clone()])
-                    })
+                    .map(|r| IoSlice::new(&bytes[r.clone()]))
                     .collect();
-                write_all_vectored(file, &mut slices)
+                write_all_vectored(file, &mut slices)?;
+                for r in ranges {
+                    crc.update(&bytes[r.clone()]);
+                }
             }
         }
+        Ok(())
     }
 }
 
