@@ -48,6 +48,11 @@ fn case() -> Case {
     }
 }
 
+/// `n` bytes of `line` repeated (compressible).
+fn text(n: usize, line: &[u8]) -> Vec<u8> {
+    line.iter().copied().cycle().take(n).collect()
+}
+
 fn make(c: &Case, opts: &CreateOptions) -> PathBuf {
     let path = c
         .dir
@@ -189,6 +194,26 @@ fn assert_empty(dir: &Path) {
             .collect();
         assert!(left.is_empty(), "left behind: {left:?}");
     }
+}
+
+/// Opening the damaged `package` into `target` fails as damage does, and leaves nothing there.
+fn refused_leaving_nothing(package: &Path, target: &Path) -> ErrorKind {
+    let e = package::open(
+        package,
+        &pki().identity("b"),
+        target,
+        &OpenOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::PackageInvalid | ErrorKind::DigestMismatch | ErrorKind::DecryptFailed
+        ),
+        "{e}"
+    );
+    assert_empty(target);
+    e.kind()
 }
 
 #[test]
@@ -426,25 +451,8 @@ fn opens_a_package_whose_cms_was_made_by_openssl() {
 /// second thread writes the file; empty, incompressible (stored blocks), compressible
 /// (inflated) and mixed ones, and one packed with method STORED.
 fn boundary_documents(dir: &Path) -> (Vec<(String, Vec<u8>)>, Vec<DocumentSource>) {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let mut noise = |n: usize| -> Vec<u8> {
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    };
-    let text = |n: usize| -> Vec<u8> {
-        b"<journalpost>Vedtak i sak 2026/17</journalpost>\n"
-            .iter()
-            .copied()
-            .cycle()
-            .take(n)
-            .collect()
-    };
+    let line = b"<journalpost>Vedtak i sak 2026/17</journalpost>\n";
+    let noise = |n: usize| noise(n, 0x9e37_79b9_7f4a_7c15 ^ n as u64);
     let mut docs: Vec<(String, Vec<u8>)> = [
         0usize,
         1,
@@ -459,9 +467,9 @@ fn boundary_documents(dir: &Path) -> (Vec<(String, Vec<u8>)>, Vec<DocumentSource
     .into_iter()
     .map(|n| (format!("noise-{n}.bin"), noise(n)))
     .collect();
-    docs.push(("tekst.xml".into(), text((2 << 20) + 3)));
+    docs.push(("tekst.xml".into(), text((2 << 20) + 3, line)));
     let mut mixed = noise(700_001);
-    mixed.extend(text(400_000));
+    mixed.extend(text(400_000, line));
     docs.push(("blandet.bin".into(), mixed));
     docs.push(("lagret.bin".into(), noise(1_300_007)));
     let mut sources = Vec::new();
@@ -521,26 +529,13 @@ fn open_extracts_documents_at_block_and_buffer_boundaries() {
     let bytes = std::fs::read(&path).unwrap();
     let cut = c.dir.path().join("cut.zip");
     std::fs::write(&cut, &bytes[..bytes.len() * 3 / 5]).unwrap();
-    let target = c.dir.path().join("cut");
-    let e =
-        package::open(&cut, &pki().identity("b"), &target, &OpenOptions::default()).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::PackageInvalid, "{e}");
-    assert_empty(&target);
+    let kind = refused_leaving_nothing(&cut, &c.dir.path().join("cut"));
+    assert_eq!(kind, ErrorKind::PackageInvalid);
     let mut flipped = bytes.clone();
     flipped[bytes.len() * 3 / 5] ^= 0x10;
     let bad = c.dir.path().join("flipped.zip");
     std::fs::write(&bad, &flipped).unwrap();
-    let target = c.dir.path().join("flipped");
-    let e =
-        package::open(&bad, &pki().identity("b"), &target, &OpenOptions::default()).unwrap_err();
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::PackageInvalid | ErrorKind::DigestMismatch | ErrorKind::DecryptFailed
-        ),
-        "{e}"
-    );
-    assert_empty(&target);
+    refused_leaving_nothing(&bad, &c.dir.path().join("flipped"));
 }
 
 /// The ASiC-E's entries rewritten by Python's zipfile with zlib, at level 0 (all stored
@@ -643,17 +638,7 @@ fn damaged_ciphertext_is_refused_and_nothing_is_extracted() {
     let path = make(&c, &CreateOptions::default());
     let bad = c.dir.path().join("damaged.zip");
     python(FLIP_CMS, &[path.to_str().unwrap(), bad.to_str().unwrap()]);
-    let target = c.dir.path().join("dmg");
-    let e =
-        package::open(&bad, &pki().identity("b"), &target, &OpenOptions::default()).unwrap_err();
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::PackageInvalid | ErrorKind::DigestMismatch | ErrorKind::DecryptFailed
-        ),
-        "{e}"
-    );
-    assert_empty(&target);
+    refused_leaving_nothing(&bad, &c.dir.path().join("dmg"));
     // The SBD is still readable without a key.
     assert_eq!(package::read_sbd(&bad).unwrap(), c.sbd);
 }
@@ -800,25 +785,12 @@ fn serial_and_pipelined_packing_round_trip_around_the_switch() {
         OrgNumber::parse("910075918").unwrap(),
     )
     .build(efm_core::sbd::now_oslo());
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let mut noise = |n: usize| -> Vec<u8> {
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut noise = |n: usize| {
+        seed += 1;
+        noise(n, seed)
     };
-    let text = |n: usize| -> Vec<u8> {
-        b"<post>Vedtak i sak 2026/17</post>\n"
-            .iter()
-            .copied()
-            .cycle()
-            .take(n)
-            .collect()
-    };
+    let text = |n: usize| text(n, b"<post>Vedtak i sak 2026/17</post>\n");
     let fixed = arkiv.len() + 3;
     for (round, total) in [0, SWITCH - 1, SWITCH, SWITCH + 1, SWITCH + 4093]
         .into_iter()

@@ -161,37 +161,53 @@ fn limits_apply_to_inflated_bytes() {
     assert_eq!(e.kind(), ErrorKind::EntryTooLarge);
 }
 
+/// An entry written: name, bytes, compressed size.
+type Written = (String, Vec<u8>, u64);
+
+/// Sizes around deflate's 65535-byte stored-block limit.
+const BLOCK_EDGES: [usize; 9] = [
+    0, 1, 65_534, 65_535, 65_536, 131_070, 131_071, 262_144, 300_007,
+];
+
+/// Entries `e0`, `e1`, ... of `sizes` bytes as deflate's stored blocks, written in odd pieces (so
+/// blocks end inside writes and writes inside blocks), then, when `then_stored` > 0, a STORED
+/// entry `stored.txt` of that size; with (name, data, compressed size) of each.
+fn stored_blocks_zip(sizes: &[usize], zip64: bool, then_stored: usize) -> (Vec<u8>, Vec<Written>) {
+    let mut w = ZipWriter::new(Vec::new());
+    if zip64 {
+        w.force_zip64();
+    }
+    let mut expected = Vec::new();
+    for (i, &size) in sizes.iter().enumerate() {
+        let data: Vec<u8> = (0..size).map(|j| (j * 7 + i) as u8).collect();
+        w.start_entry_sized(&format!("e{i}"), Method::DeflateStoredBlocks, "", 0)
+            .unwrap();
+        for piece in data.chunks(40_000 + i) {
+            w.write_all(piece).unwrap();
+        }
+        let t = w.finish_entry().unwrap();
+        assert_eq!(t.size, size as u64);
+        assert_eq!(t.crc, crc32fast::hash(&data));
+        expected.push((format!("e{i}"), data, t.compressed));
+    }
+    if then_stored > 0 {
+        let data = vec![b'x'; then_stored];
+        w.add_bytes("stored.txt", &data, false, "").unwrap();
+        expected.push(("stored.txt".into(), data, then_stored as u64));
+    }
+    (w.finish("").unwrap(), expected)
+}
+
 /// Deflate's stored blocks written by hand: sizes around the 65535-byte block limit, written in
 /// pieces that straddle it, with and without Zip64; our reader and an independent inflater
 /// (flate2 on the raw entry bytes) both get the data back, and the entry is
 /// DEFLATED with a data descriptor.
 #[test]
 fn stored_blocks_round_trip_at_block_boundaries() {
-    let sizes = [
-        0usize, 1, 65_534, 65_535, 65_536, 131_070, 131_071, 262_144, 300_007,
-    ];
     for force64 in [false, true] {
-        let mut w = ZipWriter::new(Vec::new());
-        if force64 {
-            w.force_zip64();
-        }
-        let mut expected = Vec::new();
-        for (i, &size) in sizes.iter().enumerate() {
-            let data: Vec<u8> = (0..size).map(|j| (j * 7 + i) as u8).collect();
-            w.start_entry_sized(&format!("e{i}"), Method::DeflateStoredBlocks, "", 0)
-                .unwrap();
-            // Odd piece sizes, so blocks end inside writes and writes inside blocks.
-            for piece in data.chunks(40_000 + i) {
-                w.write_all(piece).unwrap();
-            }
-            let t = w.finish_entry().unwrap();
-            assert_eq!(t.size, size as u64);
-            assert_eq!(t.crc, crc32fast::hash(&data));
-            expected.push((format!("e{i}"), data, t.compressed));
-        }
-        let zip = w.finish("").unwrap();
+        let (zip, expected) = stored_blocks_zip(&BLOCK_EDGES, force64, 0);
         let got = read_all(&zip).unwrap();
-        assert_eq!(got.len(), sizes.len());
+        assert_eq!(got.len(), BLOCK_EDGES.len());
         let mut at = 0usize;
         for ((name, data), (want_name, want, compressed)) in got.iter().zip(&expected) {
             assert_eq!(name, want_name);
@@ -223,6 +239,7 @@ fn stored_blocks_round_trip_at_block_boundaries() {
 // handed out where they lie in a lending input, everything else inflated.
 
 use super::pieces::{Piece, ShareBuf, SharedChunk};
+use efm_test_support::noise;
 
 /// An input that lends its blocks, cut every `cut` bytes (so headers, stored blocks and
 /// descriptors straddle the cuts).
@@ -302,32 +319,10 @@ fn read_by_pieces<R: ShareBuf>(input: R, limits: ReadLimits) -> Result<Vec<Piece
     Ok(out)
 }
 
-fn stored_blocks_zip(sizes: &[usize], zip64: bool) -> Vec<u8> {
-    let mut w = ZipWriter::new(Vec::new());
-    if zip64 {
-        w.force_zip64();
-    }
-    for (i, &size) in sizes.iter().enumerate() {
-        let data: Vec<u8> = (0..size).map(|j| (j * 7 + i) as u8).collect();
-        w.start_entry_sized(&format!("e{i}"), Method::DeflateStoredBlocks, "", 0)
-            .unwrap();
-        for piece in data.chunks(40_000 + i) {
-            w.write_all(piece).unwrap();
-        }
-        w.finish_entry().unwrap();
-    }
-    w.add_bytes("stored.txt", &vec![b'x'; 70_000], false, "")
-        .unwrap();
-    w.finish("").unwrap()
-}
-
 /// By pieces, at every cut of the input, the bytes are those the stream reader gives; the bytes
 /// of stored blocks and STORED entries are always lent, never copied; Zip64 or not.
 #[test]
 fn pieces_match_the_stream_reader_at_every_cut() {
-    let sizes = [
-        0usize, 1, 65_534, 65_535, 65_536, 131_070, 131_071, 262_144, 300_007,
-    ];
     let wide = ReadLimits {
         max_entry_size: 1 << 24,
         max_total_size: 1 << 25,
@@ -338,7 +333,7 @@ fn pieces_match_the_stream_reader_at_every_cut() {
         // of the large one still splits block headers at every offset somewhere.
         let big: &[usize] = &[4093, 65_535, 65_536, 65_541, 262_144];
         for (zip, cuts) in [
-            (stored_blocks_zip(&sizes, zip64), big),
+            (stored_blocks_zip(&BLOCK_EDGES, zip64, 70_000).0, big),
             (sample(), &[1, 2, 3, 5, 4096][..]),
         ] {
             let mut want = Vec::new();
@@ -441,17 +436,6 @@ fn raw_deflated_zip(raw: &[u8], data: &[u8]) -> Vec<u8> {
     z.extend(cd.to_le_bytes());
     z.extend(0u16.to_le_bytes());
     z
-}
-
-fn noise(n: usize, mut x: u64) -> Vec<u8> {
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// Stored blocks followed by a compressed block that refers back into them (zlib writes such
