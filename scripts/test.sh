@@ -36,6 +36,9 @@ start_postgres "$postgres_scratch/pg"
 step "rust tests"
 cargo test --workspace
 
+step "package tests again without the AES-NI+SHA one pass (the path of a CPU without the extensions)"
+EFM_NO_STITCHED_AES_SHA=1 cargo test -p efm-core --test package_wire --test package_bouncycastle
+
 step "client tests again on the PostgreSQL store"
 EFM_TEST_STORE=postgres cargo test -p efm-core --test client_flow --test concurrency --test send_retry --test multi_org
 

@@ -4,9 +4,17 @@
 //! own request rate (one authenticated broker listing after another from this process, the
 //! cheapest call a flow makes) divided by the requests each message costs.
 //!
+//! Sending is measured twice: `send` calls `Client::send` from one thread, one message after
+//! another; `send N threads` calls it from N threads sharing the one `Client` (as an application
+//! may: `Client` is `Send + Sync`), each thread sending its share, so one message's packing
+//! overlaps another's network and disk waits. Polls run one at a time in a `Client` (its poll
+//! lock), so poll and statuses are measured from one thread; they collect the messages of both
+//! send runs.
+//!
 //! ```sh
-//! TMPDIR=/dev/shm cargo run --release -p efm-core --example bench_messages -- 300      # messages
-//! TMPDIR=/dev/shm cargo run --release -p efm-core --example bench_messages -- 300 --kib 20
+//! cargo run --release -p efm-core --example bench_messages -- 300      # messages, on disk
+//! cargo run --release -p efm-core --example bench_messages -- 300 --kib 20 --threads 2
+//! TMPDIR=/dev/shm cargo run --release -p efm-core --example bench_messages -- 300  # RAM disk
 //! ```
 //!
 //! The sandbox runs in a child process (this program again, `bench_messages sandbox DIR`), so
@@ -34,21 +42,29 @@ fn main() {
     }
     let mut messages = 300usize;
     let mut kib = 20usize;
+    let mut threads = 2usize;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--kib" => kib = it.next().and_then(|v| v.parse().ok()).expect("--kib N"),
+            "--threads" => {
+                threads = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n > 0)
+                    .expect("--threads N (1 or more)")
+            }
             n => {
                 messages = n
                     .parse()
-                    .expect("usage: bench_messages [MESSAGES] [--kib N]")
+                    .expect("usage: bench_messages [MESSAGES] [--kib N] [--threads N]")
             }
         }
     }
     let dir = std::env::temp_dir().join(format!("efm-bench-messages-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let result = std::panic::catch_unwind(|| run(&dir, messages, kib));
+    let result = std::panic::catch_unwind(|| run(&dir, messages, kib, threads));
     let _ = std::fs::remove_dir_all(&dir);
     if result.is_err() {
         std::process::exit(1);
@@ -195,7 +211,7 @@ impl Measure {
         let per = requests as f64 / units as f64;
         let rate = units as f64 / wall;
         println!(
-            "{what:<10} {rate:>8.0}/s  efm CPU {:>6.2} ms/msg  sandbox CPU {:>6.2} ms/msg  {per:>5.2} requests/msg  ceiling {:>6.0}/s",
+            "{what:<16} {rate:>8.0}/s  efm CPU {:>6.2} ms/msg  sandbox CPU {:>6.2} ms/msg  {per:>5.2} requests/msg  ceiling {:>6.0}/s",
             cpu * 1e3 / units as f64,
             sandbox_cpu * 1e3 / units as f64,
             ceiling / per.max(f64::MIN_POSITIVE),
@@ -204,13 +220,14 @@ impl Measure {
     }
 }
 
-fn run(dir: &Path, messages: usize, kib: usize) {
+fn run(dir: &Path, messages: usize, kib: usize, threads: usize) {
     let sb = SandboxProcess::start(dir);
     let admin = efm_core::http::Http::with_settings(&Default::default()).unwrap();
     let sender = client(&sb.configs[0]);
     let receiver = client(&sb.configs[1]);
     println!(
-        "{messages} messages of {kib} KiB (+ arkivmelding.xml) through the sandbox; load average {}",
+        "{messages} messages of {kib} KiB (+ arkivmelding.xml) through the sandbox, data in {}; load average {}",
+        dir.display(),
         load_average()
     );
 
@@ -276,13 +293,38 @@ fn run(dir: &Path, messages: usize, kib: usize) {
         sender.send(request(), &mut |_, _| {}).expect("send");
     }
     m.report(&sb, &admin, "send", messages, ceiling);
+    let mut sent = messages;
+
+    if threads > 1 {
+        // The same number of messages again, from `threads` threads sharing the client.
+        let m = Measure::start(&sb, &admin);
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                let share = messages / threads + usize::from(t < messages % threads);
+                let (sender, request) = (&sender, &request);
+                s.spawn(move || {
+                    for _ in 0..share {
+                        sender.send(request(), &mut |_, _| {}).expect("send");
+                    }
+                });
+            }
+        });
+        m.report(
+            &sb,
+            &admin,
+            &format!("send {threads} threads"),
+            messages,
+            ceiling,
+        );
+        sent += messages;
+    }
 
     let m = Measure::start(&sb, &admin);
-    let got = collect(messages, || receiver.poll().unwrap().received.len());
+    let got = collect(sent, || receiver.poll().unwrap().received.len());
     m.report(&sb, &admin, "poll", got, ceiling);
 
     let m = Measure::start(&sb, &admin);
-    let got = collect(messages, || sender.poll().unwrap().statuses);
+    let got = collect(sent, || sender.poll().unwrap().statuses);
     m.report(&sb, &admin, "statuses", got, ceiling);
     println!("load average at the end {}", load_average());
 }

@@ -434,8 +434,13 @@ impl Client {
         // Claimed by this call for the lease: should the process die in the upload, another
         // client's run_due takes the message over once the lease has run out. Counted from
         // now, not from before packing: packing a large message may take longer than the lease.
+        //
+        // Relaxed: nothing outside this process depends on the row until the upload's transfer
+        // is recorded (durably, which makes this row durable too), and every way back to the
+        // caller passes a durable commit (SENDT, the next attempt scheduled, FEIL). A power cut
+        // before then undoes a send that never returned, and its package is a leftover.
         let lease = self.now() + time_span(self.options.send_retry.lease);
-        let stored = self.store.transaction(|tx| {
+        let stored = self.store.relaxed_transaction(|tx| {
             tx.insert_message(&new, ReceiptStatus::Opprettet, now)?;
             tx.set_send_step(&message_id, SendStep::Upload, lease)
         });
@@ -627,12 +632,7 @@ impl Client {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         let tmp = self.store.temp_path(dir, &base, "part");
-        let opts = CreateOptions {
-            // Altinn 3 carries sbd.json and asic.zip only (IP v4 `AltinnPackage.write`).
-            legacy_xml: self.config.transport == TransportKind::Altinn2,
-            own_message_channel: self.config.message_channel.clone(),
-            ..CreateOptions::default()
-        };
+        let opts = self.create_options();
         // Written straight into the owner-named file (not a library temp file beside it), so a
         // crash leaves only names the leftover collector can attribute.
         let created = std::fs::File::create_new(&tmp)
@@ -653,6 +653,34 @@ impl Client {
             return Err(e);
         }
         persist_file(&tmp, file)
+    }
+
+    /// How this client's packages are made.
+    fn create_options(&self) -> CreateOptions {
+        CreateOptions {
+            // Altinn 3 carries sbd.json and asic.zip only (IP v4 `AltinnPackage.write`).
+            legacy_xml: self.config.transport == TransportKind::Altinn2,
+            own_message_channel: self.config.message_channel.clone(),
+            ..CreateOptions::default()
+        }
+    }
+
+    /// A package made in memory, for one that is built again whenever it is needed (a status
+    /// receipt, which carries no documents): no spool file to create, sync and remove.
+    fn package_in_memory(
+        &self,
+        sbd: Sbd,
+        documents: Vec<DocumentSource>,
+        receiver_cert: &openssl::x509::X509,
+    ) -> Result<Vec<u8>> {
+        let (_, out) = package::create(
+            &PackageInput { sbd, documents },
+            &self.identity,
+            receiver_cert,
+            std::io::Cursor::new(Vec::new()),
+            &self.create_options(),
+        )?;
+        Ok(out.into_inner())
     }
 
     /// The receiver's DPO record for the message's process (its certificate encrypts the package).
@@ -684,13 +712,16 @@ impl Client {
         )
     }
 
-    /// Upload one package file for `sbd`; returns the broker's transfer id.
-    fn upload_file(&self, sbd: &Sbd, path: &Path, progress: Progress<'_>) -> Result<String> {
-        self.upload_file_resuming(sbd, path, progress, None, &mut |_| Ok(()))
+    /// Upload a package held in memory for `sbd`; returns the broker's transfer id.
+    fn upload_bytes(&self, sbd: &Sbd, package: &[u8]) -> Result<String> {
+        let mut body = package;
+        let size = package.len() as u64;
+        self.upload_body(sbd, &mut body, size, &mut |_, _| {}, None, &mut |_| Ok(()))
     }
 
-    /// [`Client::upload_file`] after an earlier attempt that created transfer `earlier`
-    /// (see [`Transport::upload_resuming`]); `created` learns a new transfer's id.
+    /// Upload one package file for `sbd` after an earlier attempt that created transfer
+    /// `earlier` (see [`Transport::upload_resuming`]); `created` learns a new transfer's id.
+    /// Returns the broker's transfer id.
     fn upload_file_resuming(
         &self,
         sbd: &Sbd,
@@ -699,22 +730,35 @@ impl Client {
         earlier: Option<&str>,
         created: &mut dyn FnMut(&str) -> Result<()>,
     ) -> Result<String> {
-        let recipient = sbd.receiver_org()?;
-        let sender = sbd.sender_org()?;
-        let reference = package::senders_reference(sbd, self.config.message_channel.as_deref());
         let mut body = std::fs::File::open(path)
             .map_err(|e| Error::io(format!("opening the package {}", path.display()), e))?;
         let size = body
             .metadata()
             .map_err(|e| Error::io(format!("reading the size of {}", path.display()), e))?
             .len();
+        self.upload_body(sbd, &mut body, size, progress, earlier, created)
+    }
+
+    /// Upload `size` package bytes from `body` (see [`Client::upload_file_resuming`]).
+    fn upload_body(
+        &self,
+        sbd: &Sbd,
+        body: &mut dyn std::io::Read,
+        size: u64,
+        progress: Progress<'_>,
+        earlier: Option<&str>,
+        created: &mut dyn FnMut(&str) -> Result<()>,
+    ) -> Result<String> {
+        let recipient = sbd.receiver_org()?;
+        let sender = sbd.sender_org()?;
+        let reference = package::senders_reference(sbd, self.config.message_channel.as_deref());
         self.with_transport(|t| {
             t.upload_resuming(
                 Outgoing {
                     sender: &sender,
                     recipient: &recipient,
                     senders_reference: &reference,
-                    body: &mut body,
+                    body,
                     size,
                 },
                 progress,

@@ -9,12 +9,14 @@
 //! verifies and extracts. `read_sbd` and `inspect` need no key.
 
 use crate::asic::zipfmt::pieces::{ShareBuf, SharedChunk};
+use crate::asic::zipfmt::ContentHook;
 use crate::asic::zipfmt::{error_from_io, LocalEntry, ReadLimits, ZipStreamReader, ZipWriter};
 use crate::asic::{
     self, AsicReadOptions, AsicSummary, AsicWriteOptions, DocumentSource, ExtractedFile,
     SignatureDigest,
 };
-use crate::crypto::cms::{self, CmsDecryptor, CmsInfo};
+use crate::crypto::aes_sha;
+use crate::crypto::cms::{self, CmsDecryptor, CmsInfo, ContentMark};
 use crate::crypto::keys::{subject_line, Identity};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sbd::{Sbd, ValidationOptions};
@@ -22,7 +24,7 @@ use openssl::x509::X509;
 use std::io::{self, BufReader, Read, Seek, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 
 pub const SBD_ENTRY: &str = "sbd.json";
 pub const ASIC_ENTRY: &str = "asic.zip";
@@ -96,6 +98,8 @@ const PIPE_DEPTH: usize = 8;
 
 enum Msg {
     Data(Vec<u8>),
+    /// What the writer announced about the bytes that follow (see `PipelineDigests`).
+    Marks(Vec<ContentMark>),
     End,
 }
 
@@ -104,10 +108,29 @@ struct PipeWriter {
     /// Chunks the reader is done with, to fill again instead of allocating.
     free: mpsc::Receiver<Vec<u8>>,
     buf: Vec<u8>,
+    /// Marks to send ahead of the next chunk.
+    marks: Option<Arc<Mutex<Vec<ContentMark>>>>,
+}
+
+fn closed(_: impl Sized) -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the consumer stopped")
 }
 
 impl PipeWriter {
+    /// Marks go ahead of the bytes: everything announced before a chunk is sent goes before it.
+    fn send_marks(&mut self) -> io::Result<()> {
+        let Some(shared) = &self.marks else {
+            return Ok(());
+        };
+        let marks = std::mem::take(&mut *shared.lock().unwrap_or_else(|e| e.into_inner()));
+        if marks.is_empty() {
+            return Ok(());
+        }
+        self.tx.send(Msg::Marks(marks)).map_err(closed)
+    }
+
     fn send_buf(&mut self) -> io::Result<()> {
+        self.send_marks()?;
         if self.buf.is_empty() {
             return Ok(());
         }
@@ -117,9 +140,7 @@ impl PipeWriter {
             .unwrap_or_else(|_| Vec::with_capacity(PIPE_CHUNK));
         next.clear();
         let chunk = std::mem::replace(&mut self.buf, next);
-        self.tx
-            .send(Msg::Data(chunk))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the consumer stopped"))
+        self.tx.send(Msg::Data(chunk)).map_err(closed)
     }
     /// A buffer to fill for [`PipeWriter::send_owned`]: a spent one back from the reader when
     /// there is one, with its old length and bytes (so resizing it need not zero it again).
@@ -135,16 +156,12 @@ impl PipeWriter {
         if chunk.is_empty() {
             return Ok(());
         }
-        self.tx
-            .send(Msg::Data(chunk))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the consumer stopped"))
+        self.tx.send(Msg::Data(chunk)).map_err(closed)
     }
 
     fn finish(mut self) -> io::Result<()> {
         self.send_buf()?;
-        self.tx
-            .send(Msg::End)
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the consumer stopped"))
+        self.tx.send(Msg::End).map_err(closed)
     }
 }
 
@@ -158,8 +175,9 @@ impl Write for PipeWriter {
         }
         Ok(n)
     }
+    /// Sends what is buffered (and the marks) now, short as it may be.
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        self.send_buf()
     }
 }
 
@@ -197,6 +215,7 @@ impl io::BufRead for PipeReader {
                     self.cur = SharedChunk::new(d, Some(self.free.clone()));
                     self.pos = 0;
                 }
+                Ok(Msg::Marks(_)) => {}
                 Ok(Msg::End) => self.ended = true,
                 Err(_) => {
                     self.broken = true;
@@ -219,12 +238,15 @@ impl ShareBuf for PipeReader {
 }
 
 impl PipeReader {
-    /// The next whole chunk (not for mixing with `read`), `None` at the end; fails like `read`
+    /// The next whole chunk with the marks sent ahead of it (not for mixing with `read`),
+    /// `None` at the end (marks sent last come as a chunk without bytes); fails like `read`
     /// when the writer stopped without finishing.
-    fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
+    fn next_chunk(&mut self) -> io::Result<Option<cms::Plaintext>> {
+        let mut marks = Vec::new();
         while !self.ended {
             match self.rx.recv() {
-                Ok(Msg::Data(d)) => return Ok(Some(d)),
+                Ok(Msg::Data(bytes)) => return Ok(Some(cms::Plaintext { bytes, marks })),
+                Ok(Msg::Marks(m)) => marks.extend(m),
                 Ok(Msg::End) => self.ended = true,
                 Err(_) => {
                     self.broken = true;
@@ -232,7 +254,10 @@ impl PipeReader {
                 }
             }
         }
-        Ok(None)
+        Ok((!marks.is_empty()).then(|| cms::Plaintext {
+            bytes: Vec::new(),
+            marks,
+        }))
     }
 }
 
@@ -246,6 +271,7 @@ fn pipe() -> (PipeWriter, PipeReader) {
             tx,
             free: free_rx,
             buf: Vec::with_capacity(PIPE_CHUNK),
+            marks: None,
         },
         PipeReader {
             rx,
@@ -413,6 +439,47 @@ pub fn create_file_reporting(
     Ok(summary)
 }
 
+/// The documents' digests from the encrypting thread (see [`asic::DownstreamDigests`]): the
+/// zip writer's announcements of where content lies go through the pipe ahead of the bytes, and
+/// the encryptor sends each document's SHA-256 back when it reaches the document's end.
+struct PipelineDigests {
+    marks: Arc<Mutex<Vec<ContentMark>>>,
+    digests: Mutex<mpsc::Receiver<[u8; 32]>>,
+}
+
+impl PipelineDigests {
+    fn push(marks: &Mutex<Vec<ContentMark>>, mark: ContentMark) {
+        marks.lock().unwrap_or_else(|e| e.into_inner()).push(mark);
+    }
+}
+
+impl asic::DownstreamDigests for PipelineDigests {
+    fn content_hook(&self) -> ContentHook {
+        let marks = self.marks.clone();
+        Box::new(move |offset, len| {
+            PipelineDigests::push(&marks, ContentMark::Content { offset, len })
+        })
+    }
+
+    fn document_ended(&self) {
+        PipelineDigests::push(&self.marks, ContentMark::DocumentEnd);
+    }
+
+    fn digests(&self, count: usize) -> Result<Vec<[u8; 32]>> {
+        let rx = self.digests.lock().unwrap_or_else(|e| e.into_inner());
+        (0..count)
+            .map(|_| {
+                rx.recv().map_err(|_| {
+                    Error::new(
+                        ErrorKind::Internal,
+                        "the encryptor stopped before it had hashed the documents",
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
 /// Documents smaller than this in all are packed on the calling thread alone: for them the
 /// packer and writer threads of the pipeline cost more to start and hand over to than they save
 /// (a 20 KiB send spent more time waiting for its threads to be scheduled than packing).
@@ -554,6 +621,7 @@ fn write_package<W: Write + Send>(
             signature_digest: opts.signature_digest,
             deflate_level: opts.deflate_level,
             packed: Some(packed.clone()),
+            downstream_digests: None,
         };
         let sender_id = sbd.sender_identifier().unwrap_or_default().to_string();
         let receiver_id = sbd.receiver_identifier().unwrap_or_default().to_string();
@@ -571,7 +639,20 @@ fn write_package<W: Write + Send>(
             )?
         } else {
             std::thread::scope(|s| -> Result<(AsicSummary, u64)> {
-                let (pw, mut pr) = pipe();
+                let (mut pw, mut pr) = pipe();
+                let mut asic_opts = asic_opts;
+                // On a CPU that can, the encrypting thread hashes the documents in the same
+                // pass as it encrypts them, and the packing thread only reads and frames.
+                let (digests_tx, digests_rx) = mpsc::channel();
+                let digests_tx = aes_sha::available().then(|| {
+                    let marks = Arc::new(Mutex::new(Vec::new()));
+                    pw.marks = Some(marks.clone());
+                    asic_opts.downstream_digests = Some(Arc::new(PipelineDigests {
+                        marks,
+                        digests: Mutex::new(digests_rx),
+                    }));
+                    digests_tx
+                });
                 let producer = s.spawn(move || -> Result<AsicSummary> {
                     let (summary, pw) = asic::write_asic(
                         &input.documents,
@@ -604,6 +685,7 @@ fn write_package<W: Write + Send>(
                         &mut |spent| {
                             let _ = free.try_send(spent);
                         },
+                        digests_tx,
                     )?;
                     Ok(n)
                 })();

@@ -322,9 +322,34 @@ impl std::fmt::Debug for Store {
 /// Which database engine holds the state.
 enum Engine {
     /// `efm.sqlite` in the data directory: one machine, nothing to run.
-    Sqlite(Mutex<Connection>),
+    Sqlite(Mutex<SqliteConn>),
     /// A PostgreSQL database shared by every worker (`pg.rs`).
     Postgres(Box<pg::Postgres>),
+}
+
+/// The SQLite connection and the `synchronous` mode it is in now.
+struct SqliteConn {
+    conn: Connection,
+    sync: Durability,
+}
+
+/// How a commit waits for the disk ([`Store::transaction`], [`Store::relaxed_transaction`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// `synchronous=FULL`: the WAL is fsynced at every commit, which survives a power cut.
+    Synced,
+    /// `synchronous=NORMAL`: the WAL is written, fsynced only at checkpoints and by the next
+    /// synced commit.
+    Relaxed,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Synced => "FULL",
+            Durability::Relaxed => "NORMAL",
+        }
+    }
 }
 
 /// Where a store keeps its state (the configuration's `"store"`).
@@ -404,7 +429,10 @@ impl Store {
             })?;
         }
         let engine = match setting {
-            StoreSetting::Sqlite => Engine::Sqlite(Mutex::new(Store::open_sqlite(data_dir, org)?)),
+            StoreSetting::Sqlite => Engine::Sqlite(Mutex::new(SqliteConn {
+                conn: Store::open_sqlite(data_dir, org)?,
+                sync: Durability::Synced,
+            })),
             StoreSetting::Postgres {
                 url,
                 password,
@@ -533,14 +561,50 @@ impl Store {
         matches!(self.engine, Engine::Postgres(_))
     }
 
-    /// Run `f` in one transaction: all of its changes commit together, or none (on error).
+    /// Run `f` in one transaction: all of its changes commit together, or none (on error). The
+    /// commit is durable: once this returns, a power cut does not undo it (nor any commit before
+    /// it, [`Store::relaxed_transaction`]s included).
     pub fn transaction<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        self.transaction_synced(Durability::Synced, f)
+    }
+
+    /// [`Store::transaction`] without waiting for the disk, for a change the flows redo on their
+    /// own when it is missing: a claim, a step already taken at the broker that the next poll
+    /// or attempt finds out again, a receipt sent that may be sent once more. A process crash
+    /// loses nothing (the change is in the operating system's hands when this returns); a power
+    /// cut or an operating system crash may undo it together with the relaxed commits after it,
+    /// but never a durable commit made before it, and the next durable commit makes it durable
+    /// too. So after a power cut the store is as a process crash at some earlier moment would
+    /// have left it, a state every flow already recovers from, and nothing that was
+    /// acknowledged (to the caller or the broker) rests on a relaxed commit alone.
+    ///
+    /// SQLite: the commit runs with `synchronous=NORMAL` (WAL: frames written, not fsynced;
+    /// recovery keeps a prefix of the commits, its checksums chain the frames). PostgreSQL: as
+    /// [`Store::transaction`] (turning off `synchronous_commit` would cost a round trip).
+    pub fn relaxed_transaction<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        self.transaction_synced(Durability::Relaxed, f)
+    }
+
+    fn transaction_synced<T>(
+        &self,
+        sync: Durability,
+        f: impl FnOnce(&Tx<'_>) -> Result<T>,
+    ) -> Result<T> {
         match &self.engine {
             Engine::Sqlite(conn) => {
                 let mut conn = conn.lock().map_err(|_| {
                     Error::new(ErrorKind::Internal, "the state database lock is poisoned")
                 })?;
+                let conn = &mut *conn;
+                if conn.sync != sync {
+                    // Only outside a transaction; the lock guarantees none is open here.
+                    conn.conn
+                        .pragma_update(None, "synchronous", sync.pragma())
+                        .map_err(db_err("setting the commit's synchronous mode"))?;
+                    conn.sync = sync;
+                }
                 let tx = conn
+                    .conn
                     .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                     .map_err(db_err("starting a transaction"))?;
                 self.run(TxConn::Sqlite(tx), f)
@@ -1229,6 +1293,73 @@ mod tests {
             .transaction(|tx| tx.expired_outgoing(now()))
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn relaxed_commits_are_commits() {
+        for setting in test_settings() {
+            relaxed_commits_are_commits_in(&setting);
+        }
+    }
+
+    /// A relaxed transaction commits (seen at once by another store on the same data, as by
+    /// another process), rolls back on error like any other, and leaves the next durable
+    /// transaction synced: SQLite's `synchronous` is NORMAL only inside relaxed ones.
+    fn relaxed_commits_are_commits_in(setting: &StoreSetting) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_with(dir.path(), setting, &org()).unwrap();
+        let other = Store::open_with(dir.path(), setting, &org()).unwrap();
+        let d = Direction::Outgoing;
+        let synchronous = |tx: &Tx<'_>| -> Result<Option<i64>> {
+            Ok(match &tx.tx {
+                TxConn::Sqlite(_) => Some(
+                    tx.tx
+                        .query_one("reading synchronous", "PRAGMA synchronous", args![])?
+                        .get(0)?,
+                ),
+                TxConn::Postgres(_) => None,
+            })
+        };
+        let sqlite = matches!(setting, StoreSetting::Sqlite);
+        let mode = store
+            .relaxed_transaction(|tx| {
+                tx.insert_message(&new_msg("m1", d), ReceiptStatus::Opprettet, now())?;
+                synchronous(tx)
+            })
+            .unwrap();
+        assert_eq!(
+            mode,
+            sqlite.then_some(1),
+            "NORMAL inside a relaxed transaction"
+        );
+        assert!(other
+            .transaction(|tx| tx.message(d, "m1"))
+            .unwrap()
+            .is_some());
+
+        let e = store
+            .relaxed_transaction(|tx| {
+                tx.insert_message(&new_msg("m2", d), ReceiptStatus::Opprettet, now())?;
+                Err::<(), _>(Error::new(ErrorKind::Internal, "changed my mind"))
+            })
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Internal);
+        assert!(other
+            .transaction(|tx| tx.message(d, "m2"))
+            .unwrap()
+            .is_none());
+
+        let mode = store
+            .transaction(|tx| {
+                tx.add_status(d, "m1", ReceiptStatus::Sendt, None, now(), false)?;
+                synchronous(tx)
+            })
+            .unwrap();
+        assert_eq!(mode, sqlite.then_some(2), "FULL again after a relaxed one");
+        drop((store, other));
+        let reopened = Store::open_with(dir.path(), setting, &org()).unwrap();
+        let m = reopened.transaction(|tx| tx.message(d, "m1")).unwrap();
+        assert_eq!(m.map(|m| m.status), Some(ReceiptStatus::Sendt));
     }
 
     #[test]

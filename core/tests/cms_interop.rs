@@ -252,8 +252,9 @@ fn openssl_decrypts_the_split_encryptor() {
         let (data, n) = cms::encrypt_split(
             &pki().cert("a"),
             Vec::new(),
-            &mut || Ok(feed.next()),
+            &mut || Ok(feed.next().map(unmarked)),
             &mut |_| spent += 1,
+            None,
         )
         .unwrap();
         assert_eq!(n, data.len() as u64, "size {size}");
@@ -265,6 +266,79 @@ fn openssl_decrypts_the_split_encryptor() {
         );
         assert_eq!(our_decrypt(&data, "a").unwrap(), plain, "size {size}");
         assert!(spent > 0, "chunks are handed back for reuse");
+    }
+}
+
+fn unmarked(bytes: Vec<u8>) -> cms::Plaintext {
+    cms::Plaintext {
+        bytes,
+        marks: Vec::new(),
+    }
+}
+
+/// The split encryptor hashes the ranges its source announces while it encrypts: the digests
+/// are those of the ranges (OpenSSL's SHA-256), the ciphertext what `openssl cms` decrypts,
+/// with ranges cut across pieces, marks sent early, documents ending mid-piece, and an empty
+/// document.
+#[test]
+fn split_encryptor_hashes_the_announced_ranges_as_it_encrypts() {
+    use cms::ContentMark::{Content, DocumentEnd};
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = random(700_001);
+    // Document 1: three ranges with gaps (as between stored blocks), document 2: empty,
+    // document 3: one range reaching to the last byte.
+    let marks = vec![
+        Content {
+            offset: 40,
+            len: 65535,
+        },
+        Content {
+            offset: 65580,
+            len: 65535,
+        },
+        Content {
+            offset: 131120,
+            len: 1000,
+        },
+        DocumentEnd,
+        DocumentEnd,
+        Content {
+            offset: 200_000,
+            len: 500_001,
+        },
+        DocumentEnd,
+    ];
+    let range = |o: usize, l: usize| &plain[o..o + l];
+    let mut first = openssl::sha::Sha256::new();
+    first.update(range(40, 65535));
+    first.update(range(65580, 65535));
+    first.update(range(131120, 1000));
+    let want = vec![
+        first.finish(),
+        openssl::sha::sha256(b""),
+        openssl::sha::sha256(range(200_000, 500_001)),
+    ];
+    for piece in [1000usize, 65536, 262_144, 700_001] {
+        // All marks go with the first piece: announced early, as the zip writer does.
+        let mut pieces = plain.chunks(piece).map(<[u8]>::to_vec).map(unmarked);
+        let mut first_piece = pieces.next().unwrap();
+        first_piece.marks = marks.clone();
+        let mut feed = std::iter::once(first_piece).chain(pieces);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (data, _) = cms::encrypt_split(
+            &pki().cert("a"),
+            Vec::new(),
+            &mut || Ok(feed.next()),
+            &mut |_| {},
+            Some(tx),
+        )
+        .unwrap();
+        assert_eq!(rx.try_iter().collect::<Vec<_>>(), want, "pieces of {piece}");
+        assert_eq!(
+            openssl_decrypt(tmp.path(), &data, "a"),
+            plain,
+            "pieces of {piece}"
+        );
     }
 }
 
@@ -296,8 +370,9 @@ fn framing_works_with_writers_that_take_one_slice_at_a_time() {
         let (split, n) = cms::encrypt_split(
             &pki().cert("a"),
             OneSliceShort(Vec::new()),
-            &mut || Ok(split_feed.next()),
+            &mut || Ok(split_feed.next().map(unmarked)),
             &mut |_| {},
+            None,
         )
         .unwrap();
         assert_eq!(n, split.0.len() as u64, "size {size}");
@@ -322,12 +397,13 @@ fn split_encryptor_reports_a_failing_source() {
         &mut || {
             calls += 1;
             if calls < 3 {
-                Ok(Some(vec![7u8; 5000]))
+                Ok(Some(unmarked(vec![7u8; 5000])))
             } else {
                 Err(std::io::Error::other("the disk went away"))
             }
         },
         &mut |_| {},
+        None,
     )
     .unwrap_err();
     assert!(err.to_string().contains("the disk went away"), "{err}");

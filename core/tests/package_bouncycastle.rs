@@ -31,12 +31,15 @@ fn java(args: &[&str]) -> String {
     )
 }
 
+/// arkivmelding.xml and a 1.5 MB incompressible brev.pdf: over the 1 MiB from which packing runs
+/// in the threaded pipeline, where the encrypting thread hashes the documents (so the digests
+/// BouncyCastle checks here come from that path).
 fn documents(dir: &Path) -> Vec<DocumentSource> {
     let arkiv = fixture("altinn-soap/arkivmelding.xml");
     let pdf = dir.join("brev.pdf");
     std::fs::write(
         &pdf,
-        (0..150_000u32)
+        (0..1_500_000u32)
             .map(|i| (i.wrapping_mul(2654435761) >> 9) as u8)
             .collect::<Vec<u8>>(),
     )

@@ -18,7 +18,9 @@ pub mod zipfmt;
 
 pub use reader::{extract_asic, AsicReadOptions, ExtractedAsic, ExtractedFile};
 pub use signature::SignatureDigest;
-pub use writer::{write_asic, AsicSummary, AsicWriteOptions, Compression, DocumentSource};
+pub use writer::{
+    write_asic, AsicSummary, AsicWriteOptions, Compression, DocumentSource, DownstreamDigests,
+};
 
 /// The content of the `mimetype` entry.
 pub const ASIC_MIMETYPE: &str = "application/vnd.etsi.asic-e+zip";

@@ -19,7 +19,7 @@
 
 use super::manifests::{asic_manifest, eformidling_manifest, oasis_manifest, DataObject};
 use super::signature::{sign_detached, SignatureDigest};
-use super::zipfmt::{check_entry_name, deflaters, Method, ZipWriter};
+use super::zipfmt::{check_entry_name, deflaters, ContentHook, Method, ZipWriter};
 use super::{ASIC_MIMETYPE, MIMETYPE_COMMENT};
 use crate::crypto::keys::Identity;
 use crate::error::{Error, ErrorKind, Result};
@@ -73,6 +73,28 @@ pub struct AsicWriteOptions {
     pub deflate_level: u32,
     /// Counts document bytes as they go into the ASiC, for progress reported by another thread.
     pub packed: Option<Arc<AtomicU64>>,
+    /// Documents written as they are (not deflated) are hashed by whoever reads the ASiC
+    /// stream instead of here (see [`DownstreamDigests`]).
+    pub downstream_digests: Option<Arc<dyn DownstreamDigests>>,
+}
+
+/// Hashing of document content downstream of [`write_asic`], where the ASiC stream is read: the
+/// package pipeline hashes each document on the core that encrypts it, in the same pass, so
+/// the packing thread does not spend a core on SHA-256.
+pub trait DownstreamDigests: Send + Sync {
+    /// Told, before each piece of a document's content is written, where it lies in the stream.
+    fn content_hook(&self) -> ContentHook;
+    /// The document whose content was announced has ended.
+    fn document_ended(&self);
+    /// The SHA-256 of the first `count` documents ended, in order, once everything written has
+    /// been flushed to the reader; waits for them.
+    fn digests(&self, count: usize) -> Result<Vec<[u8; 32]>>;
+}
+
+impl std::fmt::Debug for dyn DownstreamDigests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DownstreamDigests")
+    }
 }
 
 /// The default deflate level for documents. With zlib-rs (measured by `examples/bench_deflate.rs`),
@@ -86,6 +108,7 @@ impl Default for AsicWriteOptions {
             signature_digest: SignatureDigest::Sha256,
             deflate_level: DEFAULT_DEFLATE_LEVEL,
             packed: None,
+            downstream_digests: None,
         }
     }
 }
@@ -196,15 +219,17 @@ fn open(doc: &DocumentSource) -> Result<std::fs::File> {
     })
 }
 
-/// Copy `src` into `zip` (the current entry), hashing with SHA-256; returns (digest, bytes).
+/// Copy `src` into `zip` (the current entry), hashing with SHA-256 unless it is hashed
+/// downstream; returns (digest, bytes).
 fn copy_hashed<W: Write>(
     src: &mut dyn Read,
     zip: &mut ZipWriter<W>,
     what: &str,
     buf: &mut [u8],
     packed: Option<&AtomicU64>,
-) -> Result<([u8; 32], u64)> {
-    let mut sha = openssl::sha::Sha256::new();
+    hash_here: bool,
+) -> Result<(Option<[u8; 32]>, u64)> {
+    let mut sha = hash_here.then(openssl::sha::Sha256::new);
     let mut n = 0u64;
     loop {
         let k = src
@@ -213,7 +238,9 @@ fn copy_hashed<W: Write>(
         if k == 0 {
             break;
         }
-        sha.update(&buf[..k]);
+        if let Some(sha) = &mut sha {
+            sha.update(&buf[..k]);
+        }
         zip.write_all(&buf[..k])
             .map_err(|e| Error::io("writing the ASiC", e))?;
         n += k as u64;
@@ -221,7 +248,7 @@ fn copy_hashed<W: Write>(
             p.fetch_add(k as u64, Ordering::Relaxed);
         }
     }
-    Ok((sha.finish(), n))
+    Ok((sha.map(|s| s.finish()), n))
 }
 
 fn read_error(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -393,6 +420,8 @@ pub fn write_asic<W: Write>(
     let mut buf = vec![0u8; BLOCK];
     let mut content_bytes = 0u64;
     let mut deflated = Vec::with_capacity(docs.len());
+    // Indexes into `objects` of the documents whose digests come from downstream.
+    let mut hashed_downstream = Vec::new();
     for doc in order {
         let mime = doc
             .mime
@@ -418,15 +447,45 @@ pub fn write_asic<W: Write>(
         };
         zip.start_entry_sized(&doc.name, method, "", size)?;
         deflated.push(matches!(method, Method::Deflated(_)));
-        let (sha256, n) =
-            copy_hashed(&mut file, &mut zip, &what, &mut buf, opts.packed.as_deref())?;
+        // Content written as it is can be hashed downstream; deflated content must be hashed
+        // before it is compressed, here.
+        let downstream = opts
+            .downstream_digests
+            .as_deref()
+            .filter(|_| !matches!(method, Method::Deflated(_)));
+        if let Some(d) = downstream {
+            zip.announce_content(Some(d.content_hook()));
+        }
+        let (sha256, n) = copy_hashed(
+            &mut file,
+            &mut zip,
+            &what,
+            &mut buf,
+            opts.packed.as_deref(),
+            downstream.is_none(),
+        )?;
         zip.finish_entry()?;
+        if let Some(d) = downstream {
+            zip.announce_content(None);
+            d.document_ended();
+            hashed_downstream.push(objects.len());
+        }
         content_bytes += n;
         objects.push(DataObject {
             uri: doc.name.clone(),
             mime,
-            sha256,
+            sha256: sha256.unwrap_or_default(),
         });
+    }
+    if let Some(d) = opts.downstream_digests.as_deref() {
+        if !hashed_downstream.is_empty() {
+            zip.flush()
+                .map_err(|e| Error::io("handing the documents over to be hashed", e))?;
+            let digests = d.digests(hashed_downstream.len())?;
+            for (i, digest) in hashed_downstream.iter().zip(digests) {
+                objects[*i].sha256 = digest;
+            }
+        }
     }
     let signature_name = format!("META-INF/signature-{}.p7s", uuid::Uuid::new_v4());
     let asic_manifest = asic_manifest(&signature_name, &objects);

@@ -237,7 +237,7 @@ impl Client {
             let owner = self.store.owner_id();
             let _ = self
                 .store
-                .transaction(|tx| tx.release_transfer(transfer_id, owner));
+                .relaxed_transaction(|tx| tx.release_transfer(transfer_id, owner));
         }
         let e = match outcome {
             Ok(done) => return Ok(done),
@@ -295,7 +295,9 @@ impl Client {
     ) -> Result<bool> {
         let now = self.now();
         let owner = self.store.owner_id();
-        let claim = self.store.transaction(|tx| {
+        // Relaxed: the DOWNLOADING row this may create is made durable by the commit that
+        // records the spool file, before anything is asked of the broker.
+        let claim = self.store.relaxed_transaction(|tx| {
             tx.claim_transfer(transfer_id, owner, now, now + CLAIM_TIME, &|o| {
                 self.store.owner_alive(o)
             })
@@ -320,7 +322,9 @@ impl Client {
         // STORED, or CONFIRMED but offered again: the confirm is idempotent.
         self.with_transport(|t| t.confirm(transfer_id))?;
         let now = self.now();
-        self.store.transaction(|tx| {
+        // Relaxed: undone by a power cut, the transfer is STORED again and the next poll
+        // confirms it once more (idempotent).
+        self.store.relaxed_transaction(|tx| {
             let t = tx.transfer(transfer_id)?;
             tx.put_transfer(
                 transfer_id,
@@ -624,7 +628,10 @@ impl Client {
             .map_err(|_| Error::new(ErrorKind::Internal, "the outbox lock is poisoned"))?;
         let now = self.now();
         let owner = self.store.owner_id();
-        let items = self.store.transaction(|tx| {
+        // Claims and removals relaxed: a claim counts only while this process runs, and a
+        // receipt whose removal a power cut undoes is sent once more, which its receiver takes
+        // as the same status again (as after a crash between the upload and the removal).
+        let items = self.store.relaxed_transaction(|tx| {
             tx.claim_outbox(owner, now, now + CLAIM_TIME, &|o| self.store.owner_alive(o))
         })?;
         let mut sent = 0;
@@ -632,7 +639,8 @@ impl Client {
         for item in &items {
             match self.send_receipt(item) {
                 Ok(transfer_id) => {
-                    self.store.transaction(|tx| tx.remove_outbox(item.id))?;
+                    self.store
+                        .relaxed_transaction(|tx| tx.remove_outbox(item.id))?;
                     log::info!(
                         "incoming message {}: {} sent to the sender (transfer {transfer_id})",
                         item.message_id,
@@ -698,7 +706,7 @@ impl Client {
 
     fn release_receipts(&self, items: &[crate::store::OutboxItem]) {
         let owner = self.store.owner_id();
-        let _ = self.store.transaction(|tx| {
+        let _ = self.store.relaxed_transaction(|tx| {
             for item in items {
                 tx.release_outbox(item.id, owner)?;
             }
@@ -736,20 +744,10 @@ impl Client {
         if reply.receiver_org().ok().as_ref() != Some(&recipient) {
             reply.header.receiver = vec![crate::sbd::Partner::organisation(&recipient)];
         }
-        let file = self.store.temp_path(
-            &self.store.spool_dir(Direction::Outgoing),
-            &format!(
-                "receipt-{}-{}",
-                safe_name(&item.message_id),
-                item.status.name()
-            ),
-            "zip",
-        );
         // A status carries no documents, so nothing is encrypted: our own certificate only
-        // fills the parameter.
-        self.package_to(&file, reply.clone(), Vec::new(), &self.identity.certificate)?;
-        let uploaded = self.upload_file(&reply, &file, &mut |_, _| {});
-        let _ = std::fs::remove_file(&file);
-        uploaded
+        // fills the parameter. Made in memory: a few KiB, built again should the upload fail.
+        let package =
+            self.package_in_memory(reply.clone(), Vec::new(), &self.identity.certificate)?;
+        self.upload_bytes(&reply, &package)
     }
 }

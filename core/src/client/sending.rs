@@ -261,11 +261,13 @@ impl Client {
         // A long upload renews its claim as it goes, so no other client takes the message over
         // while it is still streaming.
         let lease = self.options.send_retry.lease;
+        // Relaxed: a claim matters only while this process runs; after a power cut the message
+        // is free again once the claim it had durably runs out.
         let renew = || {
             let until = after(self.now(), lease);
             if let Err(e) = self
                 .store
-                .transaction(|tx| tx.claim_send(message_id, until))
+                .relaxed_transaction(|tx| tx.claim_send(message_id, until))
             {
                 log::warn!("outgoing message {message_id}: renewing the claim failed: {e}");
             }
@@ -279,6 +281,8 @@ impl Client {
             }
             progress(done, total);
         };
+        // Durable before the first byte goes up: after a power cut in the upload, the next
+        // attempt asks the broker about this transfer instead of uploading a second copy.
         let mut created = |id: &str| {
             let until = after(self.now(), lease);
             self.store.transaction(|tx| {
@@ -570,9 +574,11 @@ impl Client {
         }))
     }
 
-    /// Stop following: the package is no longer needed.
+    /// Stop following: the package is no longer needed. Relaxed: undone by a power cut, the
+    /// message is followed once more and finished again (the broker still knows the transfer,
+    /// or the receiver's answer settled it).
     fn finish_follow(&self, m: &MessageInfo) -> Result<()> {
-        self.store.transaction(|tx| {
+        self.store.relaxed_transaction(|tx| {
             tx.finish_send(&m.message_id)?;
             tx.set_payload(Direction::Outgoing, &m.message_id, None)
         })?;

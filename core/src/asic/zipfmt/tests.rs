@@ -522,3 +522,51 @@ fn pieces_refuse_damage_and_apply_limits() {
     let e = read_by_pieces(Lending::new(&zip, 65_536), small).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::EntryTooLarge);
 }
+
+/// What the zip writer announces as content is exactly the entry's bytes in the stream: for
+/// deflate's stored blocks (around the 64 KiB block size, written in pieces) and for STORED, and
+/// nothing of the headers, descriptors or of a deflated entry.
+#[test]
+fn announced_content_is_exactly_the_entry_bytes() {
+    use std::sync::{Arc, Mutex};
+    let data: Vec<u8> = (0..300_007u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    for size in [0usize, 1, 65534, 65535, 65536, 131_071, 300_007] {
+        for stored_known in [false, true] {
+            let content = &data[..size];
+            let spans = Arc::new(Mutex::new(Vec::new()));
+            let mut w = ZipWriter::new(Vec::new());
+            w.add_bytes("before.xml", b"<a/>", true, "").unwrap();
+            let method = if stored_known {
+                let mut crc = crc32fast::Hasher::new();
+                crc.update(content);
+                Method::StoredKnown {
+                    crc: crc.finalize(),
+                    size: size as u64,
+                }
+            } else {
+                Method::DeflateStoredBlocks
+            };
+            w.start_entry("doc.bin", method, "").unwrap();
+            let recorded = spans.clone();
+            w.announce_content(Some(Box::new(move |offset, len| {
+                recorded.lock().unwrap().push((offset, len))
+            })));
+            for piece in content.chunks(40_000) {
+                w.write_all(piece).unwrap();
+            }
+            w.finish_entry().unwrap();
+            w.announce_content(None);
+            w.add_bytes("after.xml", b"<b/>", true, "").unwrap();
+            let zip = w.finish("").unwrap();
+            let mut seen = Vec::new();
+            for &(offset, len) in spans.lock().unwrap().iter() {
+                seen.extend_from_slice(&zip[offset as usize..(offset + len) as usize]);
+            }
+            assert!(seen == content, "size {size} stored {stored_known}");
+            let got = read_all(&zip).unwrap();
+            assert_eq!(got[1].1, content, "size {size} stored {stored_known}");
+        }
+    }
+}

@@ -68,7 +68,13 @@ pub struct ZipWriter<W: Write> {
     buf: Vec<u8>,
     dos: (u16, u16),
     force_zip64: bool,
+    /// Told where entry content lands in the stream, before it is written (see
+    /// [`ZipWriter::announce_content`]).
+    content_hook: Option<ContentHook>,
 }
+
+/// Called with (stream offset, length) of entry content about to be written.
+pub type ContentHook = Box<dyn FnMut(u64, u64) + Send>;
 
 /// DOS time and date of "now" (UTC; Java writes local time, nobody reads it).
 fn dos_now() -> (u16, u16) {
@@ -96,12 +102,27 @@ impl<W: Write> ZipWriter<W> {
             buf: vec![0; BUF],
             dos: dos_now(),
             force_zip64: false,
+            content_hook: None,
         }
     }
 
     /// Write Zip64 structures even for small entries (to test readers).
     pub fn force_zip64(&mut self) {
         self.force_zip64 = true;
+    }
+
+    /// From now on, tell `hook` the stream offset and length of each piece of entry content
+    /// before the piece is written, for entries whose content goes into the stream as it is
+    /// (STORED, deflate's stored blocks); `None` stops it. Lets whoever reads the stream hash
+    /// the content on its way (the package pipeline hashes documents as it encrypts them).
+    pub fn announce_content(&mut self, hook: Option<ContentHook>) {
+        self.content_hook = hook;
+    }
+
+    fn announce(&mut self, len: usize) {
+        if let Some(hook) = &mut self.content_hook {
+            hook(self.pos, len as u64);
+        }
     }
 
     fn emit(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -250,9 +271,11 @@ impl<W: Write> ZipWriter<W> {
             header[1..3].copy_from_slice(&len.to_le_bytes());
             header[3..5].copy_from_slice(&(!len).to_le_bytes());
             self.out.write_all(&header)?;
+            self.pos += header.len() as u64;
+            self.announce(piece.len());
             self.out.write_all(piece)?;
+            self.pos += piece.len() as u64;
             let n = (header.len() + piece.len()) as u64;
-            self.pos += n;
             self.compressed += n;
         }
         Ok(())
@@ -536,6 +559,7 @@ impl<W: Write> Write for ZipWriter<W> {
         match &self.current {
             Current::None => return Err(io::Error::other("no zip entry open")),
             Current::Stored { .. } | Current::Patched => {
+                self.announce(data.len());
                 self.out.write_all(data)?;
                 self.pos += data.len() as u64;
             }
@@ -549,7 +573,10 @@ impl<W: Write> Write for ZipWriter<W> {
     /// Vectored for STORED data (the CMS framing writes its segments so); otherwise the first
     /// non-empty slice, as `Write`'s default does.
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        if !matches!(self.current, Current::Stored { .. } | Current::Patched) {
+        // Content to announce goes one slice at a time, so each is announced exactly.
+        if self.content_hook.is_some()
+            || !matches!(self.current, Current::Stored { .. } | Current::Patched)
+        {
             let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| b);
             return self.write(first);
         }

@@ -1,5 +1,6 @@
 //! Writing: the `Write` adapter and `encrypt`, shaped as BouncyCastle's stream generator writes.
 
+use super::content_digest::HashingCipher;
 use super::*;
 use crate::crypto::ber;
 use std::io::IoSlice;
@@ -245,14 +246,20 @@ pub(super) fn envelope_header(recipient: &X509Ref, key: &[u8], iv: &[u8]) -> Res
     Ok(h)
 }
 
-/// A fresh content key and IV, the header for `recipient`, and the AES-256-CBC encrypter.
-fn start(recipient: &X509) -> Result<(Vec<u8>, Crypter)> {
+/// A fresh content key and IV, and the header for `recipient` with the key wrapped for it.
+fn fresh_key(recipient: &X509) -> Result<([u8; 32], [u8; 16], Vec<u8>)> {
     let mut key = [0u8; 32];
     let mut iv = [0u8; 16];
     openssl::rand::rand_bytes(&mut key)
         .and_then(|_| openssl::rand::rand_bytes(&mut iv))
         .map_err(|e| crypto_error("generating the content key", e))?;
     let header = envelope_header(recipient, &key, &iv)?;
+    Ok((key, iv, header))
+}
+
+/// A fresh content key and IV, the header for `recipient`, and the AES-256-CBC encrypter.
+fn start(recipient: &X509) -> Result<(Vec<u8>, Crypter)> {
+    let (key, iv, header) = fresh_key(recipient)?;
     // EVP (Crypter), which takes AES-NI when the CPU has it, over whole buffers.
     let mut crypter = Crypter::new(Cipher::aes_256_cbc(), Mode::Encrypt, &key, Some(&iv))
         .map_err(|e| crypto_error("setting up AES-256-CBC", e))?;
@@ -321,18 +328,31 @@ impl<W: Write> Write for CmsEncryptor<W> {
     }
 }
 
-/// Encrypt the plaintext chunks `next` yields (`None` at the end) for `recipient` into `out`,
+/// A piece of plaintext for [`encrypt_split`], with what its producer announces about the
+/// bytes (see [`ContentMark`]): marks for bytes of later pieces may come early, never late.
+#[derive(Debug, Default)]
+pub struct Plaintext {
+    pub bytes: Vec<u8>,
+    pub marks: Vec<ContentMark>,
+}
+
+/// Encrypt the plaintext pieces `next` yields (`None` at the end) for `recipient` into `out`,
 /// with AES on this thread and the framing and writing (and whatever `out` does: a zip CRC, the
 /// system call) on a second one, so that on two cores the serial CBC encryption is all this
-/// thread does. Spent chunks go to `spent` for reuse. Returns the writer and the bytes written.
+/// thread does. The content ranges the pieces' marks announce are hashed on this thread in the
+/// same pass (see [`crate::crypto::aes_sha`]), each document's SHA-256 sent to `digests` at its
+/// end. Spent plaintext buffers go to `spent` for reuse. Returns the writer and the bytes
+/// written.
 pub fn encrypt_split<W: Write + Send>(
     recipient: &X509,
     mut out: W,
-    next: &mut dyn FnMut() -> io::Result<Option<Vec<u8>>>,
+    next: &mut dyn FnMut() -> io::Result<Option<Plaintext>>,
     spent: &mut dyn FnMut(Vec<u8>),
+    digests: Option<std::sync::mpsc::Sender<[u8; 32]>>,
 ) -> Result<(W, u64)> {
     const DEPTH: usize = 4;
-    let (header, mut crypter) = start(recipient)?;
+    let (key, iv, header) = fresh_key(recipient)?;
+    let mut cipher = HashingCipher::new(&key, &iv, digests)?;
     out.write_all(&header)
         .map_err(|e| Error::io("writing the CMS header", e))?;
     std::thread::scope(|s| {
@@ -347,20 +367,15 @@ pub fn encrypt_split<W: Write + Send>(
             framer.finish()
         });
         let encrypted = (|| -> Result<()> {
-            let fail = |e| crypto_error("encrypting with AES-256-CBC", e);
             let stopped = || Error::new(ErrorKind::Io, "the CMS writer stopped");
             while let Some(plain) = next().map_err(|e| error_from_io(e, "encrypting"))? {
                 let mut ciphertext = free_rx.try_recv().unwrap_or_default();
-                // Sized, not zeroed each time: update overwrites what it reports.
-                ciphertext.resize(plain.len() + AES_BLOCK, 0);
-                let n = crypter.update(&plain, &mut ciphertext).map_err(fail)?;
-                ciphertext.truncate(n);
-                spent(plain);
+                cipher.update(&plain.bytes, plain.marks, &mut ciphertext)?;
+                spent(plain.bytes);
                 full_tx.send(ciphertext).map_err(|_| stopped())?;
             }
-            let mut last = vec![0u8; AES_BLOCK];
-            let n = crypter.finalize(&mut last).map_err(fail)?;
-            last.truncate(n);
+            let mut last = Vec::new();
+            cipher.finish(&mut last)?;
             full_tx.send(last).map_err(|_| stopped())?;
             Ok(())
         })();

@@ -41,13 +41,15 @@ use serde::Serialize;
 use std::io::{self, Read, Write};
 
 pub(crate) mod algorithms;
+mod content_digest;
 mod decrypt;
 mod encrypt;
 mod recipients;
 mod walker;
 
+pub use content_digest::ContentMark;
 pub use decrypt::{decrypt, inspect, CmsDecryptor};
-pub use encrypt::{encrypt, encrypt_split, CmsEncryptor};
+pub use encrypt::{encrypt, encrypt_split, CmsEncryptor, Plaintext};
 
 pub const OID_ENVELOPED_DATA: &str = "1.2.840.113549.1.7.3";
 pub const OID_DATA: &str = "1.2.840.113549.1.7.1";
