@@ -239,7 +239,7 @@ fn stored_blocks_round_trip_at_block_boundaries() {
 // handed out where they lie in a lending input, everything else inflated.
 
 use super::pieces::{Piece, ShareBuf, SharedChunk};
-use efm_test_support::noise;
+use crate::crypto::test_bytes as noise;
 
 /// An input that lends its blocks, cut every `cut` bytes (so headers, stored blocks and
 /// descriptors straddle the cuts).
