@@ -8,6 +8,7 @@
 //! pipe. Opening mirrors it: one thread reads the wire zip and decrypts, the calling thread
 //! verifies and extracts. `read_sbd` and `inspect` need no key.
 
+use crate::asic::zipfmt::pieces::{ShareBuf, SharedChunk};
 use crate::asic::zipfmt::ContentHook;
 use crate::asic::zipfmt::{error_from_io, LocalEntry, ReadLimits, ZipStreamReader, ZipWriter};
 use crate::asic::{
@@ -184,7 +185,9 @@ struct PipeReader {
     rx: mpsc::Receiver<Msg>,
     /// Where spent chunks from `next_chunk` go back to the writer.
     free: mpsc::SyncSender<Vec<u8>>,
-    cur: Vec<u8>,
+    /// The chunk being read through `BufRead`; lent out by `share`, it goes back to the writer
+    /// when its last holder drops it.
+    cur: SharedChunk,
     pos: usize,
     ended: bool,
     /// The writer went away without finishing (its own error says why).
@@ -206,13 +209,10 @@ impl Read for PipeReader {
 
 impl io::BufRead for PipeReader {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        while self.pos == self.cur.len() && !self.ended {
+        while self.pos == self.cur.bytes().len() && !self.ended {
             match self.rx.recv() {
                 Ok(Msg::Data(d)) => {
-                    let spent = std::mem::replace(&mut self.cur, d);
-                    if spent.capacity() > 0 {
-                        let _ = self.free.try_send(spent);
-                    }
+                    self.cur = SharedChunk::new(d, Some(self.free.clone()));
                     self.pos = 0;
                 }
                 Ok(Msg::Marks(_)) => {}
@@ -223,11 +223,17 @@ impl io::BufRead for PipeReader {
                 }
             }
         }
-        Ok(&self.cur[self.pos..])
+        Ok(&self.cur.bytes()[self.pos..])
     }
 
     fn consume(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.cur.len());
+        self.pos = (self.pos + n).min(self.cur.bytes().len());
+    }
+}
+
+impl ShareBuf for PipeReader {
+    fn share(&self) -> Option<(SharedChunk, usize)> {
+        Some((self.cur.clone(), self.pos))
     }
 }
 
@@ -257,7 +263,9 @@ impl PipeReader {
 
 fn pipe() -> (PipeWriter, PipeReader) {
     let (tx, rx) = mpsc::sync_channel(PIPE_DEPTH);
-    let (free_tx, free_rx) = mpsc::sync_channel(PIPE_DEPTH + 2);
+    // Room for every chunk that can be out at once: in the pipe, being filled, and (when the
+    // reader lends them out) held by the extractor and its file writer.
+    let (free_tx, free_rx) = mpsc::sync_channel(PIPE_DEPTH + 8);
     (
         PipeWriter {
             tx,
@@ -268,7 +276,7 @@ fn pipe() -> (PipeWriter, PipeReader) {
         PipeReader {
             rx,
             free: free_tx,
-            cur: Vec::new(),
+            cur: SharedChunk::new(Vec::new(), None),
             pos: 0,
             ended: false,
             broken: false,

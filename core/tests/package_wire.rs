@@ -48,6 +48,11 @@ fn case() -> Case {
     }
 }
 
+/// `n` bytes of `line` repeated (compressible).
+fn text(n: usize, line: &[u8]) -> Vec<u8> {
+    line.iter().copied().cycle().take(n).collect()
+}
+
 fn make(c: &Case, opts: &CreateOptions) -> PathBuf {
     let path = c
         .dir
@@ -189,6 +194,26 @@ fn assert_empty(dir: &Path) {
             .collect();
         assert!(left.is_empty(), "left behind: {left:?}");
     }
+}
+
+/// Opening the damaged `package` into `target` fails as damage does, and leaves nothing there.
+fn refused_leaving_nothing(package: &Path, target: &Path) -> ErrorKind {
+    let e = package::open(
+        package,
+        &pki().identity("b"),
+        target,
+        &OpenOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::PackageInvalid | ErrorKind::DigestMismatch | ErrorKind::DecryptFailed
+        ),
+        "{e}"
+    );
+    assert_empty(target);
+    e.kind()
 }
 
 #[test]
@@ -345,23 +370,10 @@ z.write(cms, 'asic.zip')
 z.close()
 "#;
 
-#[test]
-fn opens_a_package_whose_cms_was_made_by_openssl() {
-    let c = case();
-    // Our ASiC-E, encrypted by the openssl CLI with the IP's parameters, zipped by Python.
-    let asice = c.dir.path().join("a.asice");
-    let file = std::fs::File::create(&asice).unwrap();
-    efm_core::asic::write_asic(
-        &c.sources,
-        Some("arkivmelding.xml"),
-        "0192:910077473",
-        "0192:910075918",
-        &pki().identity("a"),
-        &Default::default(),
-        file,
-    )
-    .unwrap();
-    let cms = c.dir.path().join("asic.cms");
+/// A wire package around the ASiC-E at `asice`: encrypted by the openssl CLI with the IP's
+/// parameters, zipped by Python.
+fn wire_by_openssl(dir: &Path, sbd: &Sbd, asice: &Path, name: &str) -> PathBuf {
+    let cms = dir.join(format!("{name}.cms"));
     run_ok(
         Command::new("openssl")
             .args([
@@ -384,21 +396,40 @@ fn opens_a_package_whose_cms_was_made_by_openssl() {
                 "rsa_mgf1_md:sha256",
             ])
             .arg("-in")
-            .arg(&asice)
+            .arg(asice)
             .arg("-out")
             .arg(&cms),
     );
-    let sbd = c.dir.path().join("sbd.json");
-    std::fs::write(&sbd, c.sbd.to_json_pretty()).unwrap();
-    let wire = c.dir.path().join("openssl.zip");
+    let sbd_path = dir.join(format!("{name}.sbd.json"));
+    std::fs::write(&sbd_path, sbd.to_json_pretty()).unwrap();
+    let wire = dir.join(format!("{name}.zip"));
     python(
         WRAP,
         &[
             wire.to_str().unwrap(),
-            sbd.to_str().unwrap(),
+            sbd_path.to_str().unwrap(),
             cms.to_str().unwrap(),
         ],
     );
+    wire
+}
+
+#[test]
+fn opens_a_package_whose_cms_was_made_by_openssl() {
+    let c = case();
+    let asice = c.dir.path().join("a.asice");
+    let file = std::fs::File::create(&asice).unwrap();
+    efm_core::asic::write_asic(
+        &c.sources,
+        Some("arkivmelding.xml"),
+        "0192:910077473",
+        "0192:910075918",
+        &pki().identity("a"),
+        &Default::default(),
+        file,
+    )
+    .unwrap();
+    let wire = wire_by_openssl(c.dir.path(), &c.sbd, &asice, "openssl");
     let opened = package::open(
         &wire,
         &pki().identity("b"),
@@ -412,6 +443,149 @@ fn opens_a_package_whose_cms_was_made_by_openssl() {
             &std::fs::read(c.dir.path().join("o").join(name)).unwrap(),
             data
         );
+    }
+}
+
+/// Documents around the sizes where opening changes course: deflate's 65535-byte stored
+/// blocks, the 256 KiB decrypted blocks the extractor hashes in place, the 1 MiB after which a
+/// second thread writes the file; empty, incompressible (stored blocks), compressible
+/// (inflated) and mixed ones, and one packed with method STORED.
+fn boundary_documents(dir: &Path) -> (Vec<(String, Vec<u8>)>, Vec<DocumentSource>) {
+    let line = b"<journalpost>Vedtak i sak 2026/17</journalpost>\n";
+    let noise = |n: usize| noise(n, 0x9e37_79b9_7f4a_7c15 ^ n as u64);
+    let mut docs: Vec<(String, Vec<u8>)> = [
+        0usize,
+        1,
+        65_535,
+        65_536,
+        262_143,
+        262_149,
+        1_048_575,
+        1_048_577,
+        (3 << 20) + 17,
+    ]
+    .into_iter()
+    .map(|n| (format!("noise-{n}.bin"), noise(n)))
+    .collect();
+    docs.push(("tekst.xml".into(), text((2 << 20) + 3, line)));
+    let mut mixed = noise(700_001);
+    mixed.extend(text(400_000, line));
+    docs.push(("blandet.bin".into(), mixed));
+    docs.push(("lagret.bin".into(), noise(1_300_007)));
+    let mut sources = Vec::new();
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, data) in &docs {
+        std::fs::write(dir.join(name), data).unwrap();
+        let mut source = DocumentSource::new(name.clone(), dir.join(name));
+        if name == "lagret.bin" {
+            source.compression = efm_core::asic::Compression::Stored;
+        }
+        sources.push(source);
+    }
+    (docs, sources)
+}
+
+fn assert_extracted(target: &Path, docs: &[(String, Vec<u8>)]) {
+    for (name, data) in docs {
+        let got = std::fs::read(target.join(name)).unwrap();
+        assert!(
+            &got == data,
+            "{name}: {} bytes, not {}",
+            got.len(),
+            data.len()
+        );
+    }
+}
+
+#[test]
+fn open_extracts_documents_at_block_and_buffer_boundaries() {
+    let c = case();
+    let (docs, sources) = boundary_documents(&c.dir.path().join("docs"));
+    let input = PackageInput {
+        sbd: c.sbd.clone(),
+        documents: sources,
+    };
+    let path = c.dir.path().join("boundaries.zip");
+    package::create_file(
+        &path,
+        &input,
+        &pki().identity("a"),
+        &pki().x509("b"),
+        &CreateOptions::default(),
+    )
+    .unwrap();
+    let target = c.dir.path().join("in");
+    let opened = package::open(
+        &path,
+        &pki().identity("b"),
+        &target,
+        &OpenOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(opened.files.len(), docs.len() + 1);
+    assert_extracted(&target, &docs);
+
+    // Damaged while the second thread writes the big documents: refused, nothing left.
+    let bytes = std::fs::read(&path).unwrap();
+    let cut = c.dir.path().join("cut.zip");
+    std::fs::write(&cut, &bytes[..bytes.len() * 3 / 5]).unwrap();
+    let kind = refused_leaving_nothing(&cut, &c.dir.path().join("cut"));
+    assert_eq!(kind, ErrorKind::PackageInvalid);
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() * 3 / 5] ^= 0x10;
+    let bad = c.dir.path().join("flipped.zip");
+    std::fs::write(&bad, &flipped).unwrap();
+    refused_leaving_nothing(&bad, &c.dir.path().join("flipped"));
+}
+
+/// The ASiC-E's entries rewritten by Python's zipfile with zlib, at level 0 (all stored
+/// blocks) and level 6 (zlib's own choice of stored and compressed blocks, which may refer back
+/// into stored ones), encrypted by openssl: an independent deflate writer for the stored-block
+/// path of opening.
+const REPACK: &str = r#"
+import sys, zipfile
+src, dst, level = sys.argv[1], sys.argv[2], int(sys.argv[3])
+zin = zipfile.ZipFile(src)
+zout = zipfile.ZipFile(dst, 'w')
+for i in zin.infolist():
+    data = zin.read(i.filename)
+    method = zipfile.ZIP_STORED if i.filename == 'mimetype' else zipfile.ZIP_DEFLATED
+    zout.writestr(zipfile.ZipInfo(i.filename, i.date_time), data, compress_type=method, compresslevel=level)
+zout.close()
+"#;
+
+#[test]
+fn opens_documents_deflated_by_zlib() {
+    let c = case();
+    let (docs, sources) = boundary_documents(&c.dir.path().join("docs"));
+    let asice = c.dir.path().join("efm.asice");
+    efm_core::asic::write_asic(
+        &sources,
+        None,
+        "0192:910077473",
+        "0192:910075918",
+        &pki().identity("a"),
+        &Default::default(),
+        std::fs::File::create(&asice).unwrap(),
+    )
+    .unwrap();
+    for level in ["0", "6"] {
+        let repacked = c.dir.path().join(format!("zlib-{level}.asice"));
+        python(
+            REPACK,
+            &[asice.to_str().unwrap(), repacked.to_str().unwrap(), level],
+        );
+        let wire = wire_by_openssl(c.dir.path(), &c.sbd, &repacked, &format!("zlib-{level}"));
+        let target = c.dir.path().join(format!("in-{level}"));
+        let opened = package::open(
+            &wire,
+            &pki().identity("b"),
+            &target,
+            &OpenOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(opened.files.len(), docs.len() + 1, "level {level}");
+        assert_extracted(&target, &docs);
     }
 }
 
@@ -464,17 +638,7 @@ fn damaged_ciphertext_is_refused_and_nothing_is_extracted() {
     let path = make(&c, &CreateOptions::default());
     let bad = c.dir.path().join("damaged.zip");
     python(FLIP_CMS, &[path.to_str().unwrap(), bad.to_str().unwrap()]);
-    let target = c.dir.path().join("dmg");
-    let e =
-        package::open(&bad, &pki().identity("b"), &target, &OpenOptions::default()).unwrap_err();
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::PackageInvalid | ErrorKind::DigestMismatch | ErrorKind::DecryptFailed
-        ),
-        "{e}"
-    );
-    assert_empty(&target);
+    refused_leaving_nothing(&bad, &c.dir.path().join("dmg"));
     // The SBD is still readable without a key.
     assert_eq!(package::read_sbd(&bad).unwrap(), c.sbd);
 }
@@ -621,25 +785,12 @@ fn serial_and_pipelined_packing_round_trip_around_the_switch() {
         OrgNumber::parse("910075918").unwrap(),
     )
     .build(efm_core::sbd::now_oslo());
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let mut noise = |n: usize| -> Vec<u8> {
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut noise = |n: usize| {
+        seed += 1;
+        noise(n, seed)
     };
-    let text = |n: usize| -> Vec<u8> {
-        b"<post>Vedtak i sak 2026/17</post>\n"
-            .iter()
-            .copied()
-            .cycle()
-            .take(n)
-            .collect()
-    };
+    let text = |n: usize| text(n, b"<post>Vedtak i sak 2026/17</post>\n");
     let fixed = arkiv.len() + 3;
     for (round, total) in [0, SWITCH - 1, SWITCH, SWITCH + 1, SWITCH + 4093]
         .into_iter()

@@ -25,7 +25,8 @@ use super::manifests::parse_asic_manifest;
 use super::offload::OffloadedFile;
 use super::placement::Placement;
 use super::signature::verify_detached;
-use super::zipfmt::{error_from_io, ReadLimits, ZipStreamReader};
+use super::zipfmt::pieces::ShareBuf;
+use super::zipfmt::{ReadLimits, ZipStreamReader};
 use super::ASIC_MIMETYPE;
 use crate::error::{Error, ErrorKind, Result};
 use openssl::x509::X509;
@@ -86,10 +87,12 @@ pub struct ExtractedAsic {
     pub warnings: Vec<String>,
 }
 
-/// Read the current entry into `file`, hashing it: (size, SHA-256). Each block is read straight
-/// into the buffer that is then written (on a second thread for a large file, see
-/// [`OffloadedFile`]), so the bytes are copied once on this thread, and hashed here.
-fn stage_entry<R: std::io::BufRead>(
+/// Read the current entry into `file`, hashing it: (size, SHA-256). This thread does little
+/// but SHA-256 (the largest cost of opening a package): it hashes each piece where it lies (in
+/// the decrypted block, for STORED data and deflate's stored blocks; else in the buffer it was
+/// inflated into), and hands it to [`OffloadedFile`], which writes it and computes its CRC-32
+/// (on a second thread for a large file), which the zip reader then checks.
+fn stage_entry<R: ShareBuf>(
     zr: &mut ZipStreamReader<R>,
     e: &super::zipfmt::LocalEntry,
     file: std::fs::File,
@@ -98,26 +101,12 @@ fn stage_entry<R: std::io::BufRead>(
     let write_error = |err| Error::io(format!("writing {}", path.display()), err);
     let mut out = OffloadedFile::new(file);
     let mut sha = openssl::sha::Sha256::new();
-    let mut reader = zr.entry_reader(e)?;
-    loop {
-        let mut buf = out.buffer(STAGE_BLOCK);
-        let n = loop {
-            match reader.read(&mut buf) {
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                other => break other.map_err(|err| error_from_io(err, "reading zip"))?,
-            }
-        };
-        if n == 0 {
-            break;
-        }
-        buf.truncate(n);
-        sha.update(&buf);
-        out.write_owned(buf).map_err(write_error)?;
+    while let Some(piece) = zr.next_piece(e, || out.buffer(STAGE_BLOCK))? {
+        sha.update(piece.bytes());
+        out.write_piece(piece).map_err(write_error)?;
     }
-    let totals = reader
-        .totals()
-        .ok_or_else(|| Error::new(ErrorKind::Internal, "zip entry ended without totals"))?;
-    out.finish().map_err(write_error)?;
+    let (_, crc) = out.finish().map_err(write_error)?;
+    let totals = zr.finish_pieces(e, crc)?;
     Ok((totals.size, sha.finish()))
 }
 
@@ -305,9 +294,10 @@ pub fn extract_asic(
 }
 
 /// [`extract_asic`] from an input that buffers already (a pipe of decrypted blocks), so its
-/// blocks are read, and inflated, where they lie rather than copied into a buffer first.
+/// blocks are read, and inflated, where they lie rather than copied into a buffer first; an
+/// input that shares its blocks has its documents' bytes hashed and written from them.
 pub(crate) fn extract_asic_buffered(
-    input: impl std::io::BufRead,
+    input: impl ShareBuf,
     target: &Path,
     opts: &AsicReadOptions,
 ) -> Result<ExtractedAsic> {

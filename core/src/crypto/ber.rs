@@ -114,6 +114,21 @@ impl<R: Read> Reader<R> {
         }
     }
 
+    /// The bytes buffered next, without consuming them (refilled when none are); empty at the
+    /// end of the input.
+    pub fn peek(&mut self) -> Result<&[u8]> {
+        if let Err(e) = self.inner.fill_buf() {
+            return Err(self.io_error(e));
+        }
+        Ok(self.inner.buffer())
+    }
+
+    /// Consume `n` bytes of what [`Reader::peek`] returned.
+    pub fn consume(&mut self, n: usize) {
+        self.inner.consume(n);
+        self.offset += n as u64;
+    }
+
     /// Whether the input has no more bytes (used only to describe what is wrong).
     pub fn at_eof(&mut self) -> bool {
         matches!(self.inner.fill_buf(), Ok(b) if b.is_empty())

@@ -11,13 +11,5 @@ pub use keys::Identity;
 /// Pseudo-random test bytes (xorshift), the same for the same seed.
 #[cfg(test)]
 pub(crate) fn test_bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    efm_test_support::noise(n, seed.wrapping_mul(0x9E3779B97F4A7C15))
 }

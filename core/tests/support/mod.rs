@@ -5,7 +5,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub use efm_test_support::pki::OpensslPki as Pki;
-pub use efm_test_support::{fixture, python, run, run_ok};
+pub use efm_test_support::{fixture, noise, python, run, run_ok};
 use std::sync::OnceLock;
 
 pub fn pki() -> &'static Pki {

@@ -17,6 +17,20 @@ pub const ORG_A: &str = "910075918";
 pub const ORG_B: &str = "910076787";
 pub const ORG_C: &str = "984661185";
 
+/// `n` incompressible bytes, the same for the same `seed` (xorshift64): documents that deflate
+/// cannot shrink, without the cost of a CSPRNG in debug builds.
+pub fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// The repository's `tests/fixtures` folder (see its README for where each file comes from).
 pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")

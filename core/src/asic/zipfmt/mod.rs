@@ -19,6 +19,7 @@ use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 
 pub(crate) mod deflaters;
 mod names;
+pub(crate) mod pieces;
 mod reader;
 #[cfg(test)]
 mod tests;

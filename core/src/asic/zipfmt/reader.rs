@@ -1,9 +1,12 @@
 //! The streaming, validating reader: entries as they come, limits on inflated bytes, central
 //! directory checked against the local headers.
 
+use super::pieces::{Piece, ShareBuf, SharedChunk};
 use super::*;
 pub use crate::error::error_from_io;
 use crate::error::to_io;
+use std::collections::VecDeque;
+use std::ops::Range;
 
 /// A local entry header as read from the stream.
 #[derive(Debug, Clone)]
@@ -73,6 +76,11 @@ impl<R: BufRead> Read for Counting<R> {
         Ok(n)
     }
 }
+impl<R: ShareBuf> Counting<R> {
+    fn share(&self) -> Option<(SharedChunk, usize)> {
+        self.inner.share()
+    }
+}
 impl<R: BufRead> BufRead for Counting<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         self.inner.fill_buf()
@@ -117,6 +125,17 @@ impl<R: BufRead> ZipStreamReader<R> {
     pub fn next_entry(&mut self) -> Result<Option<LocalEntry>> {
         if self.done {
             return Ok(None);
+        }
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|c| c.pieces.is_some() && c.totals.is_none())
+        {
+            // Whoever reads by pieces holds the CRC of what was read; it must finish the entry.
+            return Err(Error::new(
+                ErrorKind::Internal,
+                "a zip entry read by pieces was left unfinished",
+            ));
         }
         if self.current.is_some() {
             // The caller skipped (some of) the data: drain and check it.
@@ -229,6 +248,7 @@ impl<R: BufRead> ZipStreamReader<R> {
             size: 0,
             start: self.r.pos,
             totals: None,
+            pieces: None,
             entry: e.clone(),
         });
         Ok(Some(e))
@@ -299,7 +319,14 @@ impl<R: BufRead> ZipStreamReader<R> {
         start: u64,
     ) -> Result<EntryTotals> {
         let compressed = self.r.pos - start;
-        let (want_crc, want_c, want_s) = if e.has_descriptor() {
+        let recorded = self.read_recorded(e)?;
+        self.record(e, recorded, crc, size, compressed)
+    }
+
+    /// The CRC, compressed and uncompressed size the entry says it has: from its data
+    /// descriptor (read here) or its local header.
+    fn read_recorded(&mut self, e: &LocalEntry) -> Result<(u32, u64, u64)> {
+        Ok(if e.has_descriptor() {
             // crc, compressed, size; sizes are 8 bytes when the local header had Zip64.
             let len = if e.zip64 { 20 } else { 12 };
             let mut d = [0u8; 20];
@@ -321,12 +348,21 @@ impl<R: BufRead> ZipStreamReader<R> {
             }
         } else {
             (e.crc, e.compressed, e.size)
-        };
+        })
+    }
+
+    /// Check what was read against what was recorded, and remember the entry for the central
+    /// directory.
+    fn record(
+        &mut self,
+        e: &LocalEntry,
+        (want_crc, want_c, want_s): (u32, u64, u64),
+        crc: u32,
+        size: u64,
+        compressed: u64,
+    ) -> Result<EntryTotals> {
         if want_crc != crc || want_s != size || want_c != compressed {
-            return Err(pkg_err(format!(
-                "zip entry {:?} does not match its recorded CRC or sizes (corrupt or tampered)",
-                e.name
-            )));
+            return Err(mismatch(e));
         }
         self.seen.push(Seen {
             name: e.name.clone(),
@@ -478,8 +514,17 @@ impl<R: BufRead> ZipStreamReader<R> {
     }
 }
 
+fn mismatch(e: &LocalEntry) -> Error {
+    pkg_err(format!(
+        "zip entry {:?} does not match its recorded CRC or sizes (corrupt or tampered)",
+        e.name
+    ))
+}
+
 struct EntryState {
     entry: LocalEntry,
+    /// How [`ZipStreamReader::next_piece`] decodes it, once it is read that way.
+    pieces: Option<PieceState>,
     inflate: Option<Box<Decompress>>,
     left: u64,
     crc: crc32fast::Hasher,
@@ -536,6 +581,12 @@ impl<R: BufRead> ZipStreamReader<R> {
         };
         if cur.totals.is_some() || buf.is_empty() {
             return Ok(0);
+        }
+        if cur.pieces.is_some() {
+            return Err(Error::new(
+                ErrorKind::Internal,
+                "a zip entry read by pieces cannot also be read as a stream",
+            ));
         }
         let name = cur.entry.name.clone();
         let produced = match &mut cur.inflate {
@@ -622,6 +673,314 @@ impl<R: BufRead> Read for EntryReader<'_, R> {
             let n = self.zr.step(buf).map_err(to_io)?;
             if n > 0 || done_before || self.totals().is_some() || buf.is_empty() {
                 return Ok(n);
+            }
+        }
+    }
+}
+
+/// The history a deflate block may refer back to.
+const WINDOW: usize = 32 * 1024;
+
+/// How [`ZipStreamReader::next_piece`] decodes the current entry.
+enum PieceState {
+    /// STORED: `EntryState::left` bytes still to come, handed out where they lie.
+    Stored,
+    /// DEFLATED, while the stream is deflate's stored blocks (what efm, and Java at level 0 or on
+    /// data that does not shrink, write): their bytes are handed out where they lie, with no
+    /// inflater and no copy. A compressed block ends this (see `Inflate`).
+    Blocks {
+        block_left: usize,
+        last: bool,
+        /// The last [`WINDOW`] bytes (at least) handed out, for a compressed block that refers
+        /// back to them.
+        window: VecDeque<(SharedChunk, Range<usize>)>,
+        window_len: usize,
+    },
+    /// DEFLATED, through the inflater: from the start when the input cannot share its buffer,
+    /// else from the first compressed block on, primed with the stored blocks' last bytes.
+    Inflate(Box<Decompress>),
+    /// The data ended and the recorded sizes matched; the CRC is the caller's to give.
+    Ended {
+        recorded: (u32, u64, u64),
+        size: u64,
+        compressed: u64,
+    },
+}
+
+fn not_current() -> Error {
+    Error::new(
+        ErrorKind::Internal,
+        "a zip entry was read that is not the current one",
+    )
+}
+
+impl<R: ShareBuf> ZipStreamReader<R> {
+    /// The current entry's uncompressed bytes by pieces, without copying them where the input
+    /// can lend its buffer (STORED data and deflate's stored blocks); `buffer` gives a buffer
+    /// for bytes that must be copied or inflated. `None` once the data ended and its sizes
+    /// matched the recorded ones. The caller computes the CRC of the pieces (on whichever
+    /// thread suits it) and must then call [`ZipStreamReader::finish_pieces`] before the next
+    /// entry. Limits apply as with [`ZipStreamReader::entry_reader`].
+    pub(crate) fn next_piece(
+        &mut self,
+        e: &LocalEntry,
+        buffer: impl FnOnce() -> Vec<u8>,
+    ) -> Result<Option<Piece>> {
+        let cur = self
+            .current
+            .as_mut()
+            .filter(|c| c.entry.offset == e.offset)
+            .ok_or_else(not_current)?;
+        if cur.totals.is_some() {
+            return Ok(None);
+        }
+        let mut state = match cur.pieces.take() {
+            Some(state) => state,
+            None if cur.size > 0 || cur.inflate.as_ref().is_some_and(|d| d.total_in() > 0) => {
+                return Err(Error::new(
+                    ErrorKind::Internal,
+                    "a zip entry read as a stream cannot also be read by pieces",
+                ))
+            }
+            None if e.is_stored() => PieceState::Stored,
+            None => {
+                let shares = !self
+                    .r
+                    .fill_buf()
+                    .map_err(|err| Error::io("reading zip", err))?
+                    .is_empty()
+                    && self.r.share().is_some();
+                if shares {
+                    PieceState::Blocks {
+                        block_left: 0,
+                        last: false,
+                        window: VecDeque::new(),
+                        window_len: 0,
+                    }
+                } else {
+                    PieceState::Inflate(Box::new(Decompress::new(false)))
+                }
+            }
+        };
+        let got = self.advance_pieces(&mut state, e, buffer);
+        self.current.as_mut().expect("current entry").pieces = Some(state);
+        got
+    }
+
+    /// After [`ZipStreamReader::next_piece`] returned `None`: check `crc`, the CRC of all the
+    /// pieces, against the recorded one.
+    pub(crate) fn finish_pieces(&mut self, e: &LocalEntry, crc: u32) -> Result<EntryTotals> {
+        let cur = self
+            .current
+            .as_ref()
+            .filter(|c| c.entry.offset == e.offset)
+            .ok_or_else(not_current)?;
+        if let Some(totals) = cur.totals {
+            return Ok(totals);
+        }
+        let Some(PieceState::Ended {
+            recorded,
+            size,
+            compressed,
+        }) = cur.pieces
+        else {
+            return Err(Error::new(
+                ErrorKind::Internal,
+                "finish_pieces before the end of the entry's data",
+            ));
+        };
+        let totals = self.record(e, recorded, crc, size, compressed)?;
+        self.current.as_mut().expect("current entry").totals = Some(totals);
+        Ok(totals)
+    }
+
+    fn truncated(e: &LocalEntry) -> Error {
+        pkg_err(format!("zip is truncated (in the data of {:?})", e.name))
+    }
+
+    fn corrupt(e: &LocalEntry) -> Error {
+        pkg_err(format!("zip entry {:?} holds corrupt deflate data", e.name))
+    }
+
+    /// Bytes available now, at least one (else the entry is truncated).
+    fn available(&mut self, e: &LocalEntry) -> Result<usize> {
+        let n = self
+            .r
+            .fill_buf()
+            .map_err(|err| Error::io("reading zip", err))?
+            .len();
+        if n == 0 {
+            return Err(Self::truncated(e));
+        }
+        Ok(n)
+    }
+
+    /// The next `n` available bytes, lent when the input shares its buffer, else copied.
+    fn take(&mut self, n: usize, buffer: Option<impl FnOnce() -> Vec<u8>>) -> Piece {
+        let piece = match self.r.share() {
+            Some((chunk, at)) => Piece::Shared {
+                chunk,
+                range: at..at + n,
+            },
+            None => {
+                let mut buf = buffer.map(|f| f()).unwrap_or_default();
+                buf.clear();
+                buf.extend_from_slice(&self.r.fill_buf().unwrap_or_default()[..n]);
+                Piece::Owned(buf)
+            }
+        };
+        self.r.consume(n);
+        piece
+    }
+
+    fn advance_pieces(
+        &mut self,
+        state: &mut PieceState,
+        e: &LocalEntry,
+        buffer: impl FnOnce() -> Vec<u8>,
+    ) -> Result<Option<Piece>> {
+        let mut buffer = Some(buffer);
+        let piece = loop {
+            match state {
+                PieceState::Ended { .. } => return Ok(None),
+                PieceState::Stored => {
+                    let left = self.current.as_ref().expect("current entry").left;
+                    if left == 0 {
+                        break None;
+                    }
+                    let n = left.min(self.available(e)? as u64) as usize;
+                    let piece = self.take(n, buffer.take());
+                    self.current.as_mut().expect("current entry").left -= n as u64;
+                    break Some(piece);
+                }
+                PieceState::Blocks {
+                    block_left,
+                    last,
+                    window,
+                    window_len,
+                } => {
+                    if *block_left > 0 {
+                        let n = (*block_left).min(self.available(e)?);
+                        let Piece::Shared { chunk, range } = self.take(n, buffer.take()) else {
+                            return Err(Error::new(
+                                ErrorKind::Internal,
+                                "the zip input stopped sharing its buffer",
+                            ));
+                        };
+                        *block_left -= n;
+                        window.push_back((chunk.clone(), range.clone()));
+                        *window_len += n;
+                        while window
+                            .front()
+                            .is_some_and(|(_, r)| *window_len - r.len() >= WINDOW)
+                        {
+                            let (_, r) = window.pop_front().expect("a front");
+                            *window_len -= r.len();
+                        }
+                        break Some(Piece::Shared { chunk, range });
+                    }
+                    if *last {
+                        break None;
+                    }
+                    self.available(e)?;
+                    let first = self.r.fill_buf().unwrap_or_default()[0];
+                    if (first >> 1) & 3 == 0 {
+                        // A stored block: BFINAL, BTYPE 00 and padding to the byte (the stored
+                        // blocks before it ended on one), LEN, NLEN.
+                        let mut h = [0u8; 5];
+                        read_exact_or(&mut self.r, &mut h, "the data")
+                            .map_err(|_| Self::truncated(e))?;
+                        let len = u16_at(&h, 1);
+                        if u16_at(&h, 3) != !len {
+                            return Err(Self::corrupt(e));
+                        }
+                        *last = h[0] & 1 == 1;
+                        *block_left = usize::from(len);
+                        continue;
+                    }
+                    // A compressed block (or a bad type, which the inflater reports): the
+                    // inflater goes on from here, knowing the bytes it may refer back to.
+                    let mut history = Vec::with_capacity((*window_len).min(WINDOW));
+                    for (chunk, r) in window.iter() {
+                        history.extend_from_slice(&chunk.bytes()[r.clone()]);
+                    }
+                    let history = &history[history.len().saturating_sub(WINDOW)..];
+                    let mut d = Decompress::new(false);
+                    if !history.is_empty() {
+                        d.set_dictionary(history).map_err(|_| Self::corrupt(e))?;
+                    }
+                    *state = PieceState::Inflate(Box::new(d));
+                }
+                PieceState::Inflate(d) => {
+                    if self.current.as_ref().expect("current entry").left == 0 {
+                        break None;
+                    }
+                    let mut buf = buffer.take().map(|f| f()).unwrap_or_default();
+                    if buf.len() < BUF {
+                        buf.resize(BUF, 0);
+                    }
+                    loop {
+                        let input = self
+                            .r
+                            .fill_buf()
+                            .map_err(|err| Error::io("reading zip", err))?;
+                        let eof = input.is_empty();
+                        let (ti, to) = (d.total_in(), d.total_out());
+                        let flush = if eof {
+                            FlushDecompress::Finish
+                        } else {
+                            FlushDecompress::None
+                        };
+                        let status = d
+                            .decompress(input, &mut buf, flush)
+                            .map_err(|_| Self::corrupt(e))?;
+                        let consumed = (d.total_in() - ti) as usize;
+                        let produced = (d.total_out() - to) as usize;
+                        self.r.consume(consumed);
+                        if status == Status::StreamEnd {
+                            self.current.as_mut().expect("current entry").left = 0;
+                        }
+                        if produced > 0 {
+                            buf.truncate(produced);
+                            break;
+                        }
+                        if status == Status::StreamEnd {
+                            buf.clear();
+                            break;
+                        }
+                        if eof && consumed == 0 {
+                            return Err(Self::truncated(e));
+                        }
+                    }
+                    if buf.is_empty() {
+                        break None;
+                    }
+                    break Some(Piece::Owned(buf));
+                }
+            }
+        };
+        let cur = self.current.as_mut().expect("current entry");
+        match piece {
+            Some(piece) => {
+                let n = piece.bytes().len() as u64;
+                cur.size += n;
+                let size = cur.size;
+                self.charge(&e.name, size, n)?;
+                Ok(Some(piece))
+            }
+            None => {
+                // The data ended: the sizes are checked now, the CRC once the caller has it.
+                let (size, compressed) = (cur.size, self.r.pos - cur.start);
+                let recorded = self.read_recorded(e)?;
+                if recorded.1 != compressed || recorded.2 != size {
+                    return Err(mismatch(e));
+                }
+                *state = PieceState::Ended {
+                    recorded,
+                    size,
+                    compressed,
+                };
+                Ok(None)
             }
         }
     }

@@ -107,6 +107,33 @@ impl<R: Read> Walker<R> {
         Ok(())
     }
 
+    /// The header of a primitive, definite-length OCTET STRING segment (the content comes in
+    /// a million of them per GB: BouncyCastle and efm write 1000-byte ones), read straight from
+    /// the buffer: its length, the header consumed. `None`, nothing consumed, for anything else
+    /// (an end, a nested or overlong segment, a header not wholly buffered), which
+    /// `next_child` then reads, and checks, the general way.
+    fn segment_header(&mut self) -> Result<Option<u64>> {
+        let offset = self.r.offset();
+        let Some(top) = self.frames.last() else {
+            return Ok(None);
+        };
+        if top.end.is_some_and(|end| offset >= end) {
+            return Ok(None);
+        }
+        let (header, len) = match *self.r.peek()? {
+            [ber::OCTET_STRING, l, ..] if l < 0x80 => (2, u64::from(l)),
+            [ber::OCTET_STRING, 0x81, l, ..] => (3, u64::from(l)),
+            [ber::OCTET_STRING, 0x82, h, l, ..] => (4, u64::from(u16::from_be_bytes([h, l]))),
+            _ => return Ok(None),
+        };
+        let end = offset + header + len;
+        if self.frames.iter().any(|f| f.end.is_some_and(|e| end > e)) {
+            return Ok(None);
+        }
+        self.r.consume(header as usize);
+        Ok(Some(len))
+    }
+
     /// Read some encrypted content octets; 0 once the content is complete.
     pub(super) fn read_content(&mut self, buf: &mut [u8]) -> Result<usize> {
         loop {
@@ -118,6 +145,10 @@ impl<R: Read> Walker<R> {
             }
             if self.frames.len() <= self.content_depth {
                 return Ok(0);
+            }
+            if let Some(len) = self.segment_header()? {
+                self.segment_left = len;
+                continue;
             }
             match self.next_child()? {
                 None => {
