@@ -578,15 +578,7 @@ mod tests {
         let all: Vec<u8> = (0..256 * 40).map(|i| (i % 256) as u8).collect();
         assert!((byte_entropy(&all) - 8.0).abs() < 1e-9);
         // Pseudo-random bytes: just under 8, over the threshold; text far under it.
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let noise: Vec<u8> = (0..20 * 1024)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let noise = crate::crypto::test_bytes(20 * 1024, 1);
         let e = byte_entropy(&noise);
         assert!(e > STORED_ENTROPY && e <= 8.0, "{e}");
         let text = "<journalpost><tittel>Vedtak i sak 2026/17</tittel></journalpost>".repeat(300);
