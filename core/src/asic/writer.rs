@@ -459,15 +459,9 @@ pub fn write_asic<W: Write>(
         mime: "application/xml".into(),
         sha256: openssl::sha::sha256(manifest.as_bytes()),
     }];
-    // Sized to the largest document (up to a block): a small message does not allocate and
-    // clear a buffer sixty times its size.
-    let largest = docs
-        .iter()
-        .filter_map(|d| std::fs::metadata(&d.path).ok())
-        .map(|m| m.len())
-        .max()
-        .unwrap_or(0);
-    let mut buf = vec![0u8; (largest as usize).clamp(4096, BLOCK)];
+    // Grown to the largest document so far (up to a block): a small message does not allocate
+    // and clear a buffer sixty times its size.
+    let mut buf = Vec::new();
     let mut content_bytes = 0u64;
     let mut deflated = Vec::with_capacity(docs.len());
     // Indexes into `objects` of the documents whose digests come from downstream.
@@ -483,6 +477,10 @@ pub fn write_asic<W: Write>(
             .metadata()
             .map_err(|e| Error::io(format!("reading the size of {what}"), e))?
             .len();
+        let want = usize::try_from(size).unwrap_or(BLOCK).clamp(4096, BLOCK);
+        if buf.len() < want {
+            buf.resize(want, 0);
+        }
         let method = match doc.compression {
             Compression::Auto if is_compressed_name(&doc.name) => Method::DeflateStoredBlocks,
             Compression::Auto if !deflate_pays(&mut file, size, opts.deflate_level, &what)? => {

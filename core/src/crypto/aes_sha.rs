@@ -73,6 +73,9 @@ mod imp {
         pub fn finish(self) -> [u8; 32] {
             match self {}
         }
+        pub fn top_up(&mut self, _data: &[u8]) -> usize {
+            match *self {}
+        }
     }
 
     pub fn encrypt_and_hash(
@@ -83,10 +86,6 @@ mod imp {
         _sha_in: &[u8],
     ) {
         match *aes {}
-    }
-
-    pub fn top_up(sha: &mut Sha256, _data: &[u8]) -> usize {
-        match *sha {}
     }
 }
 
@@ -174,8 +173,9 @@ mod imp {
         }
 
         /// Takes bytes into the partial block until it is whole (then hashes it) or `data` is
-        /// used up; returns how many bytes of `data` it took.
-        fn top_up(&mut self, data: &[u8]) -> usize {
+        /// used up; returns how many bytes of `data` it took (none at a block boundary). What
+        /// is left can then go to [`encrypt_and_hash`] in whole blocks.
+        pub fn top_up(&mut self, data: &[u8]) -> usize {
             if self.pending_len == 0 {
                 return 0;
             }
@@ -267,12 +267,6 @@ mod imp {
             );
         }
         sha.total += sha_in.len() as u64;
-    }
-
-    /// Hash what is not a whole number of blocks, or not at a block boundary, the plain way.
-    /// Returns how many leading bytes of `data` it took into the partial block.
-    pub fn top_up(sha: &mut Sha256, data: &[u8]) -> usize {
-        sha.top_up(data)
     }
 
     // ---- AES-256 -----------------------------------------------------------------------------

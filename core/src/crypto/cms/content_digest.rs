@@ -68,7 +68,7 @@ impl Engine {
     /// hasher keeps its own partial blocks); returns how much it took.
     fn hash_to_boundary(&mut self, data: &[u8]) -> usize {
         match self {
-            Engine::Stitched { sha, .. } => aes_sha::top_up(sha, data),
+            Engine::Stitched { sha, .. } => sha.top_up(data),
             Engine::Portable { sha, .. } => {
                 sha.update(data);
                 data.len()
@@ -169,11 +169,7 @@ impl HashingCipher {
         let start = self.at;
         // Complete the block carried over from the last chunk.
         let fill = (AES_BLOCK - self.carry_len) % AES_BLOCK;
-        let (head, body) = if self.carry_len > 0 {
-            plain.split_at(fill.min(plain.len()))
-        } else {
-            plain.split_at(0)
-        };
+        let (head, body) = plain.split_at(fill.min(plain.len()));
         let whole = body.len() / AES_BLOCK * AES_BLOCK;
         let head_block = self.carry_len > 0 && self.carry_len + head.len() == AES_BLOCK;
         // Sized, not cleared first: a recycled buffer is not zeroed again (every byte is
@@ -208,14 +204,12 @@ impl HashingCipher {
                         .map_err(|_| internal("nobody waits for the document digests"))?;
                 }
                 ContentMark::Content { offset, len } => {
-                    if offset < start || offset > end {
-                        if offset < start {
-                            return Err(internal("content announced after its bytes passed"));
-                        }
-                        break;
+                    if offset < start {
+                        return Err(internal("content announced after its bytes passed"));
                     }
                     let stop = (offset + len).min(end);
-                    if stop == offset && len > 0 {
+                    if offset > end || (stop == offset && len > 0) {
+                        // Its bytes are in a later chunk.
                         break;
                     }
                     let range = &plain[(offset - start) as usize..(stop - start) as usize];
@@ -249,7 +243,8 @@ impl HashingCipher {
         self.engine
             .encrypt_and_hash(aes_in, &mut out[out_at..out_at + n], &[])?;
         let tail = &body[whole..];
-        if head_block || self.carry_len == 0 {
+        // (Not when `plain` all went into a carry still short of a block: `tail` is empty.)
+        if self.carry_len == 0 {
             self.carry[..tail.len()].copy_from_slice(tail);
             self.carry_len = tail.len();
         }
